@@ -1,0 +1,1 @@
+"""HNY Inc. volunteers bot: Teams edge, commands, delivery engine and domain services."""

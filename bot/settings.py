@@ -1,0 +1,150 @@
+"""Typed settings: one object, read from the environment and an optional `.env`, validated at start-up."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import time
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class SettingsError(Exception):
+    """A bad or missing setting; the message is one line that names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Bot identity (Entra app registration). Empty app id = local development without authentication.
+    microsoft_app_id: str = ""
+    microsoft_app_password: SecretStr | None = None
+    microsoft_app_certificate_thumbprint: str | None = None
+    microsoft_app_certificate_private_key_file: str | None = None
+    microsoft_app_tenant_id: str = ""
+    microsoft_app_type: Literal["SingleTenant", "MultiTenant", "UserAssignedMSI"] = "SingleTenant"
+
+    # Where tokens are checked and fetched; only set to stand in a local issuer (tests, benchmarks).
+    to_bot_from_channel_openid_metadata_url: str | None = None
+    to_bot_from_channel_token_issuer: str | None = None
+    to_channel_from_bot_login_url: str | None = None
+    to_channel_from_bot_oauth_scope: str | None = None
+
+    database_url: str = "sqlite+aiosqlite:///var/hny-inc-bot.db"
+    allowed_tenants: CommaList = Field(default_factory=list)
+    bootstrap_admins: CommaList = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = Field(default=3978, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Delivery engine (design §7).
+    send_rate_per_second: float = Field(default=30.0, gt=0, le=1000)
+    delivery_max_attempts: int = Field(default=8, ge=1, le=50)
+    delivery_lease_seconds: int = Field(default=60, ge=5, le=3600)
+    delivery_backoff_cap_seconds: float = Field(default=300.0, gt=0)
+    run_worker: bool = True
+
+    # Programme rules.
+    counts_refresh_hours: int = Field(default=24, ge=1, le=24 * 31)
+    retention_days: int = Field(default=365, ge=0, le=3650)
+    reminder_offsets_minutes: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [24 * 60, 60])
+    quiet_hours_start: time = time(20, 0)
+    quiet_hours_end: time = time(8, 0)
+    resend_limit_per_hour: int = Field(default=5, ge=1, le=100)
+
+    # Teams app package (manifest).
+    bot_domain: str = ""
+    developer_name: str = "Humber and North Yorkshire Health and Care Partnership"
+    developer_website_url: str = "https://humberandnorthyorkshire.org.uk"
+    developer_privacy_url: str = "https://humberandnorthyorkshire.org.uk/privacy"
+    developer_terms_url: str = "https://humberandnorthyorkshire.org.uk/terms"
+    teams_app_id: str = ""
+
+    # Microsoft Graph (off unless a tenant and credentials are configured).
+    graph_enabled: bool = False
+    graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    graph_authority_url: str = ""
+    graph_organiser_mailbox: str = ""
+    facilitator_group_ids: CommaList = Field(default_factory=list)
+    admin_group_ids: CommaList = Field(default_factory=list)
+
+    @field_validator("allowed_tenants", "bootstrap_admins", "facilitator_group_ids", "admin_group_ids",
+                     mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("reminder_offsets_minutes", mode="before")
+    @classmethod
+    def _offsets(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("bootstrap_admins", "allowed_tenants", "facilitator_group_ids", "admin_group_ids")
+    @classmethod
+    def _uuids(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _UUID.match(item):
+                raise ValueError(f"'{item}' is not an Entra id (a GUID like 00000000-0000-0000-0000-000000000000)")
+        return [item.lower() for item in value]
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials_or_loopback(self) -> Settings:
+        if self.microsoft_app_id and not (
+            self.microsoft_app_password or self.microsoft_app_certificate_thumbprint
+        ) and self.microsoft_app_type != "UserAssignedMSI":
+            raise ValueError(
+                "MICROSOFT_APP_PASSWORD (or MICROSOFT_APP_CERTIFICATE_THUMBPRINT) is needed with MICROSOFT_APP_ID"
+            )
+        if self.microsoft_app_type == "SingleTenant" and self.microsoft_app_id and not self.microsoft_app_tenant_id:
+            raise ValueError("MICROSOFT_APP_TENANT_ID is needed when MICROSOFT_APP_TYPE is SingleTenant")
+        if not self.microsoft_app_id and not _is_loopback(self.host):
+            raise ValueError(
+                f"HOST={self.host} is not a loopback address: without MICROSOFT_APP_ID the bot has no "
+                "authentication and listens only on 127.0.0.1 or localhost"
+            )
+        return self
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.microsoft_app_id)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning pydantic's report into one line that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"Setting {name}: {message}") from None

@@ -1,0 +1,72 @@
+"""Shared pieces of every card (design §9): version 1.5, wrapped text, verbs in the same order everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Card = dict[str, Any]
+CONTACT_EMAIL = "HNY.Inc@nhs.net"
+
+# Button words, the same everywhere (content guide): primary first, then Back, then Cancel.
+BACK = "Back"
+CANCEL = "Cancel"
+HELP = "Help"
+PRIVACY = "Privacy notice"
+
+
+def card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None, *,
+         speak: str | None = None) -> Card:
+    result: Card = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": body,
+    }
+    if actions:
+        result["actions"] = actions
+    if speak:
+        result["speak"] = speak
+    return result
+
+
+def heading(text: str) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text, "wrap": True, "size": "Large", "weight": "Bolder",
+            "style": "heading"}
+
+
+def para(text: str, *, subtle: bool = False, weight: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "TextBlock", "text": text, "wrap": True}
+    if subtle:
+        block["isSubtle"] = True
+    if weight:
+        block["weight"] = weight
+    return block
+
+
+def facts(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"type": "FactSet", "facts": [{"title": title, "value": value} for title, value in pairs]}
+
+
+def submit(title: str, action: str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
+    """An Action.Submit: arrives as a message whose value is `{"action": action, **data}`."""
+    result: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": {"action": action, **data}}
+    if style:
+        result["style"] = style
+    return result
+
+
+def execute(title: str, verb: str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
+    """An Action.Execute (Universal Actions) for cards updated in place; Teams sends it as an invoke."""
+    result: dict[str, Any] = {"type": "Action.Execute", "title": title, "verb": verb,
+                              "data": {"action": verb, **data}}
+    if style:
+        result["style"] = style
+    return result
+
+
+def open_url(title: str, url: str) -> dict[str, Any]:
+    return {"type": "Action.OpenUrl", "title": title, "url": url}
+
+
+def attachment(content: Card) -> dict[str, Any]:
+    return {"contentType": "application/vnd.microsoft.card.adaptive", "content": content}

@@ -1,0 +1,28 @@
+"""Every model module is imported here so that `Base.metadata` is complete for migrations."""
+
+from storage.models.base import Base
+from storage.models.people import (
+    ConsentRecord,
+    ConversationRef,
+    Erasure,
+    Organisation,
+    Person,
+    PrivacyNotice,
+    Volunteer,
+)
+from storage.models.roles import AuditEntry, RoleGrant
+from storage.models.state import StateDocument
+
+__all__ = [
+    "AuditEntry",
+    "Base",
+    "ConsentRecord",
+    "ConversationRef",
+    "Erasure",
+    "Organisation",
+    "Person",
+    "PrivacyNotice",
+    "RoleGrant",
+    "StateDocument",
+    "Volunteer",
+]

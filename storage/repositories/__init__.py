@@ -1,0 +1,1 @@
+"""Repositories: small classes that take an AsyncSession and speak in models and plain values."""
