@@ -68,7 +68,7 @@ class Settings(BaseSettings):
 
     # Teams app package (manifest).
     bot_domain: str = ""
-    developer_name: str = "Humber and North Yorkshire Health and Care Partnership"
+    developer_name: str = "HNY Health and Care Partnership"  # Teams allows 32 characters
     developer_website_url: str = "https://humberandnorthyorkshire.org.uk"
     developer_privacy_url: str = "https://humberandnorthyorkshire.org.uk/privacy"
     developer_terms_url: str = "https://humberandnorthyorkshire.org.uk/terms"

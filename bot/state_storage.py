@@ -30,7 +30,7 @@ class DatabaseStorage(Storage):
             rows = await StateRepository(session).read(keys)
         items: dict[str, Any] = {}
         for key, (etag, data) in rows.items():
-            value = jsonpickle.decode(data, keys=True)  # type: ignore[no-untyped-call]
+            value = jsonpickle.decode(data, keys=True)
             if isinstance(value, dict):
                 value["e_tag"] = str(etag)
             items[key] = value
@@ -45,7 +45,7 @@ class DatabaseStorage(Storage):
             for key, value in changes.items():
                 etag = value.get("e_tag") if isinstance(value, dict) else getattr(value, "e_tag", None)
                 stored = {k: v for k, v in value.items() if k != "e_tag"} if isinstance(value, dict) else value
-                data = jsonpickle.encode(stored, keys=True)  # type: ignore[no-untyped-call]
+                data = jsonpickle.encode(stored, keys=True)
                 if etag == "*":
                     new_etag = await repository.overwrite(key, data, now)
                 else:

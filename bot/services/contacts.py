@@ -29,6 +29,10 @@ class ContactService:
         async with self._database.transaction() as session:
             return await PeopleRepository(session).mark_welcomed(person_id, self._clock.now())
 
+    async def first_welcome_of_conversation(self, conversation_id: str) -> bool:
+        async with self._database.transaction() as session:
+            return await ConversationRepository(session).mark_welcomed(conversation_id, self._clock.now())
+
     async def uninstalled(self, conversation_id: str) -> None:
         async with self._database.transaction() as session:
             await ConversationRepository(session).mark_uninstalled(conversation_id)

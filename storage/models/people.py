@@ -28,6 +28,9 @@ class Person(Base):
     undeliverable_since: Mapped[datetime | None]
     announcements_stopped: Mapped[bool] = mapped_column(Boolean, default=False)
     welcomed_at: Mapped[datetime | None]
+    # Last known Teams user id and service URL: enough to open a 1:1 chat with them later.
+    teams_user_id: Mapped[str | None] = mapped_column(String(256))
+    service_url: Mapped[str | None] = mapped_column(String(512))
 
 
 class ConversationRef(Base):
@@ -47,6 +50,7 @@ class ConversationRef(Base):
     team_name: Mapped[str | None] = mapped_column(String(256))
     channel_name: Mapped[str | None] = mapped_column(String(256))
     installed: Mapped[bool] = mapped_column(Boolean, default=True)
+    welcomed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_conversation_refs_person_kind", "person_id", "kind"),)

@@ -49,11 +49,16 @@ class PeopleRepository:
                 created_at=now,
                 last_seen_at=now,
                 announcements_stopped=False,
+                teams_user_id=contact.teams_user_id,
+                service_url=contact.service_url,
             )
             self.session.add(person)
+            await self.session.flush()
             return person, False
         was_undeliverable = person.undeliverable_code is not None
         person.last_seen_at = now
+        person.teams_user_id = contact.teams_user_id or person.teams_user_id
+        person.service_url = contact.service_url or person.service_url
         person.undeliverable_code = None
         person.undeliverable_since = None
         if contact.display_name:
@@ -113,16 +118,6 @@ class ConversationRepository:
         )
         return result.scalars().first()
 
-    async def latest_teams_user_id(self, person_id: str) -> tuple[str, str, str] | None:
-        """(teams user id, service url, tenant) from any conversation, to open a 1:1 chat with them."""
-        result = await self.session.execute(
-            select(ConversationRef.teams_user_id, ConversationRef.service_url, ConversationRef.tenant_id)
-            .where(ConversationRef.person_id == person_id, ConversationRef.teams_user_id.is_not(None))
-            .order_by(ConversationRef.updated_at.desc())
-        )
-        row = result.first()
-        return (str(row[0]), str(row[1]), str(row[2])) if row else None
-
     async def channels(self) -> list[ConversationRef]:
         result = await self.session.execute(
             select(ConversationRef)
@@ -130,6 +125,14 @@ class ConversationRepository:
             .order_by(ConversationRef.team_name, ConversationRef.channel_name)
         )
         return list(result.scalars())
+
+    async def mark_welcomed(self, conversation_id: str, now: datetime) -> bool:
+        result = await self.session.execute(
+            update(ConversationRef)
+            .where(ConversationRef.conversation_id == conversation_id, ConversationRef.welcomed_at.is_(None))
+            .values(welcomed_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def mark_uninstalled(self, conversation_id: str) -> None:
         await self.session.execute(

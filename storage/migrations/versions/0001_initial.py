@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 00:39:40.179544
 """
 
 from collections.abc import Sequence
@@ -76,6 +75,8 @@ def upgrade() -> None:
         sa.Column("undeliverable_since", storage.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("announcements_stopped", sa.Boolean(), nullable=False),
         sa.Column("welcomed_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("teams_user_id", sa.String(length=256), nullable=True),
+        sa.Column("service_url", sa.String(length=512), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_people")),
     )
     with op.batch_alter_table("people", schema=None) as batch_op:
@@ -102,13 +103,9 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=512), nullable=False),
         sa.Column("etag", sa.Integer(), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
-        sa.Column("person_id", sa.String(length=36), nullable=True),
         sa.Column("updated_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_state_documents")),
     )
-    with op.batch_alter_table("state_documents", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_state_documents_person_id"), ["person_id"], unique=False)
-
     op.create_table(
         "conversation_refs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -123,6 +120,7 @@ def upgrade() -> None:
         sa.Column("team_name", sa.String(length=256), nullable=True),
         sa.Column("channel_name", sa.String(length=256), nullable=True),
         sa.Column("installed", sa.Boolean(), nullable=False),
+        sa.Column("welcomed_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("updated_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["person_id"],
@@ -174,9 +172,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_conversation_refs_person_kind")
 
     op.drop_table("conversation_refs")
-    with op.batch_alter_table("state_documents", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_state_documents_person_id"))
-
     op.drop_table("state_documents")
     op.drop_table("roles")
     op.drop_table("privacy_notices")

@@ -1,0 +1,93 @@
+"""The Bot Framework edge: authentication settings, the CloudAdapter and its turn-error handler."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity, ActivityTypes
+from botframework.connector.auth import (
+    CertificateServiceClientCredentialsFactory,
+    PasswordServiceClientCredentialFactory,
+    ServiceClientCredentialsFactory,
+)
+
+from bot.settings import Settings
+from bot.state_storage import StateConflict
+from cards.basics import notice, something_went_wrong
+from cards.common import attachment
+
+log = logging.getLogger(__name__)
+
+
+class _AuthConfiguration:
+    """The attribute names botbuilder's configuration classes read."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.APP_ID = settings.microsoft_app_id
+        self.APP_PASSWORD = (
+            settings.microsoft_app_password.get_secret_value() if settings.microsoft_app_password else ""
+        )
+        self.APP_TYPE = settings.microsoft_app_type
+        self.APP_TENANTID = settings.microsoft_app_tenant_id
+        if settings.to_bot_from_channel_openid_metadata_url:
+            self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = settings.to_bot_from_channel_openid_metadata_url
+        if settings.to_bot_from_channel_token_issuer:
+            self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = settings.to_bot_from_channel_token_issuer
+        if settings.to_channel_from_bot_login_url:
+            self.TO_CHANNEL_FROM_BOT_LOGIN_URL = settings.to_channel_from_bot_login_url
+        if settings.to_channel_from_bot_oauth_scope:
+            self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = settings.to_channel_from_bot_oauth_scope
+
+
+def credentials_factory_for(settings: Settings) -> ServiceClientCredentialsFactory:
+    tenant = settings.microsoft_app_tenant_id
+    if settings.microsoft_app_certificate_thumbprint and settings.microsoft_app_certificate_private_key_file:
+        key = Path(settings.microsoft_app_certificate_private_key_file).read_text(encoding="utf-8")
+        return CertificateServiceClientCredentialsFactory(
+            settings.microsoft_app_certificate_thumbprint, key, settings.microsoft_app_id, tenant
+        )
+    password = settings.microsoft_app_password.get_secret_value() if settings.microsoft_app_password else ""
+    return PasswordServiceClientCredentialFactory(settings.microsoft_app_id, password, tenant)
+
+
+def build_authentication(
+    settings: Settings, credentials_factory: ServiceClientCredentialsFactory | None = None
+) -> ConfigurationBotFrameworkAuthentication:
+    return ConfigurationBotFrameworkAuthentication(
+        _AuthConfiguration(settings),
+        credentials_factory=credentials_factory or credentials_factory_for(settings),
+    )
+
+
+def build_adapter(authentication: ConfigurationBotFrameworkAuthentication) -> CloudAdapter:
+    adapter = CloudAdapter(authentication)
+    adapter.on_turn_error = on_turn_error
+    return adapter
+
+
+def _card_reply(content: dict[str, Any]) -> Activity:
+    return Activity(type=ActivityTypes.message, attachments=[attachment(content)])
+
+
+async def on_turn_error(context: TurnContext, error: Exception) -> None:
+    """Log with the stack (ids only, no message content) and answer kindly. The journey is kept:
+    a lost concurrency race means the other turn already did the work."""
+    activity = context.activity
+    if isinstance(error, StateConflict):
+        log.info("turn lost a state race in conversation %s", _conversation_id(activity))
+        await context.send_activity(_card_reply(notice(
+            "That was already done",
+            "That was already done. You can carry on from the latest card.")))
+        return
+    log.error("turn failed: type=%s conversation=%s", activity.type, _conversation_id(activity),
+              exc_info=error)
+    if activity.type in (ActivityTypes.message, ActivityTypes.invoke):
+        await context.send_activity(_card_reply(something_went_wrong()))
+
+
+def _conversation_id(activity: Activity) -> str:
+    return activity.conversation.id if activity.conversation else "-"

@@ -1,0 +1,35 @@
+"""Features plug into the bot here: each module in FEATURES has `register(wiring)` and adds its commands,
+card actions, dialogs, start-up jobs and background tasks. The app factory calls them in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from botbuilder.dialogs import DialogSet
+
+from bot.actions import ActionRegistry
+from bot.commands import CommandRouter
+from bot.core import Core
+from bot.handler import VolunteersBot
+
+FEATURES = [
+    "bot.features.basics",
+]
+
+StartupJob = Callable[[], Awaitable[None]]
+# A background task: an async generator set up before `yield` and cleaned up after (aiohttp cleanup_ctx).
+Background = Callable[[web.Application], AsyncIterator[None]]
+
+
+@dataclass
+class Wiring:
+    core: Core
+    bot: VolunteersBot
+    commands: CommandRouter
+    actions: ActionRegistry
+    dialogs: DialogSet
+    app: web.Application
+    startup: list[StartupJob] = field(default_factory=list)
+    background: list[Background] = field(default_factory=list)

@@ -1,0 +1,137 @@
+"""The Teams activity handler: records where people can be reached, then routes each activity to a
+dialog, a card action or a command. Business rules live in services, not here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from botbuilder.core import ConversationState, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.dialogs import DialogContext, DialogSet, DialogTurnStatus
+from botbuilder.schema import ChannelAccount
+from botbuilder.schema.teams import TeamInfo, TeamsChannelAccount
+
+from bot.actions import ActionRegistry, stale
+from bot.commands import CommandRouter
+from bot.core import Core
+from bot.turns import Turn, card_activity, contact_from, plain_text
+from cards.basics import HelpView, channel_intro, help_card, welcome
+
+log = logging.getLogger(__name__)
+
+# A hook that may take over a turn before normal routing (e.g. asking for consent again); True = handled.
+TurnGate = Callable[[Turn], Awaitable[bool]]
+# Called when a person's delivery is re-armed (they came back after being unreachable).
+RearmHook = Callable[[str], Awaitable[None]]
+
+
+class VolunteersBot(TeamsActivityHandler):
+    def __init__(self, core: Core, conversation_state: ConversationState, dialogs: DialogSet,
+                 commands: CommandRouter, actions: ActionRegistry) -> None:
+        self.core = core
+        self.conversation_state = conversation_state
+        self.dialogs = dialogs
+        self.commands = commands
+        self.actions = actions
+        self.gates: list[TurnGate] = []
+        self.rearm_hooks: list[RearmHook] = []
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        contact = contact_from(turn_context.activity)
+        if contact is not None and turn_context.activity.type in ("message", "invoke", "conversationUpdate",
+                                                                  "installationUpdate"):
+            rearmed = await self.core.contacts.record(contact)
+            if rearmed and contact.person_id:
+                for hook in self.rearm_hooks:
+                    await hook(contact.person_id)
+        await super().on_turn(turn_context)
+        await self.conversation_state.save_changes(turn_context)
+
+    async def _turn(self, turn_context: TurnContext) -> Turn:
+        dialogs: DialogContext = await self.dialogs.create_context(turn_context)
+        sender = turn_context.activity.from_property
+        person_id = (getattr(sender, "aad_object_id", None) or "").lower()
+        return Turn(context=turn_context, core=self.core, dialogs=dialogs, person_id=person_id)
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        turn = await self._turn(turn_context)
+        value = turn_context.activity.value
+        for gate in self.gates:
+            if await gate(turn):
+                return
+        if isinstance(value, dict):
+            await self._on_card_submit(turn, value)
+            return
+        text = plain_text(turn_context.activity)
+        command = self.commands.match(text)
+        if turn.dialogs.active_dialog is not None:
+            if command is not None and command.name == "help":
+                await self.send_help(turn)
+                await turn.dialogs.reprompt_dialog()
+                return
+            result = await turn.dialogs.continue_dialog()
+            if result.status != DialogTurnStatus.Empty:
+                return
+        if command is None:
+            await self.send_help(turn, not_understood=bool(text))
+            return
+        if command.role is not None and not await self.core.roles.require(turn.person_id, command.role,
+                                                                           f"command.{command.name}"):
+            from bot.actions import refuse
+
+            await refuse(turn, command.role)
+            return
+        await command.handler(turn)
+
+    async def _on_card_submit(self, turn: Turn, value: dict[str, Any]) -> None:
+        if "journey" in value:
+            # An answer to a dialog's card: only the journey that sent it may take it.
+            if turn.dialogs.active_dialog is None:
+                await stale(turn)
+                return
+            result = await turn.dialogs.continue_dialog()
+            if result.status == DialogTurnStatus.Empty:
+                await stale(turn)
+            return
+        await self.actions.dispatch(turn, value)
+
+    async def send_help(self, turn: Turn, *, not_understood: bool = False) -> None:
+        roles = await turn.roles()
+        await turn.reply_card(help_card(HelpView(
+            is_facilitator="facilitator" in roles, is_admin="admin" in roles, not_understood=not_understood)))
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._welcome(turn_context)
+
+    async def on_teams_members_added(self, teams_members_added: list[TeamsChannelAccount],
+                                     team_info: TeamInfo, turn_context: TurnContext) -> None:
+        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
+        if any(member.id == bot_id for member in teams_members_added):
+            await self._welcome(turn_context)
+
+    async def on_members_added_activity(self, members_added: list[ChannelAccount],
+                                        turn_context: TurnContext) -> None:
+        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
+        if any(member.id == bot_id for member in members_added):
+            await self._welcome(turn_context)
+
+    async def _welcome(self, turn_context: TurnContext) -> None:
+        """One welcome per install: Teams sends installationUpdate and conversationUpdate for one install."""
+        conversation = turn_context.activity.conversation
+        kind = (conversation.conversation_type if conversation else None) or "personal"
+        if kind == "channel":
+            if await self.core.contacts.first_welcome_of_conversation(conversation.id):
+                await turn_context.send_activity(card_activity(channel_intro()))
+            return
+        if kind != "personal":
+            return
+        sender = turn_context.activity.from_property
+        person_id = (getattr(sender, "aad_object_id", None) or "").lower()
+        if person_id and await self.core.contacts.first_welcome(person_id):
+            await turn_context.send_activity(card_activity(welcome()))
+
+    async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.conversation:
+            await self.core.contacts.uninstalled(turn_context.activity.conversation.id)

@@ -1,0 +1,84 @@
+"""What a command or card action handler gets: the turn, who is asking, and ways to answer."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.dialogs import DialogContext
+from botbuilder.schema import Activity, ActivityTypes
+
+from bot.core import Core
+from cards.common import attachment
+from storage.repositories.people import Contact
+
+_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+
+
+def card_activity(content: dict[str, Any]) -> Activity:
+    """A card sent as its own message, with no text beside it (design §9, teams-facts)."""
+    return Activity(type=ActivityTypes.message, attachments=[attachment(content)])
+
+
+def plain_text(activity: Activity) -> str:
+    text = activity.text or ""
+    return " ".join(_MENTION.sub(" ", text).split())
+
+
+def contact_from(activity: Activity) -> Contact | None:
+    conversation = activity.conversation
+    if conversation is None or not activity.service_url:
+        return None
+    sender = activity.from_property
+    person_id = (getattr(sender, "aad_object_id", None) or "").lower() or None
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = (channel_data.get("tenant") or {}).get("id") or getattr(conversation, "tenant_id", None) or ""
+    team = channel_data.get("team") or {}
+    channel = channel_data.get("channel") or {}
+    kind = conversation.conversation_type or "personal"
+    return Contact(
+        conversation_id=conversation.id,
+        kind=kind,
+        service_url=activity.service_url,
+        tenant_id=str(tenant).lower(),
+        bot_id=activity.recipient.id if activity.recipient else "",
+        person_id=person_id,
+        teams_user_id=sender.id if sender else None,
+        display_name=sender.name if sender else None,
+        team_id=team.get("id"),
+        team_name=team.get("name"),
+        channel_name=channel.get("name"),
+    )
+
+
+@dataclass
+class Turn:
+    context: TurnContext
+    core: Core
+    dialogs: DialogContext
+    person_id: str
+    _roles: set[str] | None = field(default=None, repr=False)
+
+    @property
+    def activity(self) -> Activity:
+        activity: Activity = self.context.activity
+        return activity
+
+    @property
+    def is_personal(self) -> bool:
+        conversation = self.activity.conversation
+        return not conversation or (conversation.conversation_type or "personal") == "personal"
+
+    async def roles(self) -> set[str]:
+        if self._roles is None:
+            self._roles = await self.core.roles.roles_of(self.person_id) if self.person_id else set()
+        return self._roles
+
+    async def reply_card(self, content: dict[str, Any]) -> str | None:
+        response = await self.context.send_activity(card_activity(content))
+        return response.id if response else None
+
+    async def reply_text(self, text: str) -> None:
+        await self.context.send_activity(Activity(type=ActivityTypes.message, text=text))

@@ -1,0 +1,1 @@
+"""Conversations: one ComponentDialog per journey."""
