@@ -10,6 +10,7 @@ from storage.models.people import (
     PrivacyNotice,
     Volunteer,
 )
+from storage.models.outbox import OutboxAttempt, OutboxMessage
 from storage.models.roles import AuditEntry, RoleGrant
 from storage.models.state import StateDocument
 
@@ -20,6 +21,8 @@ __all__ = [
     "ConversationRef",
     "Erasure",
     "Organisation",
+    "OutboxAttempt",
+    "OutboxMessage",
     "Person",
     "PrivacyNotice",
     "RoleGrant",

@@ -64,6 +64,41 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_organisations_name")),
     )
     op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("person_id", sa.String(length=36), nullable=True),
+        sa.Column("conversation_id", sa.String(length=512), nullable=True),
+        sa.Column("order_key", sa.String(length=520), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("updates_id", sa.Integer(), nullable=True),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("batch", sa.String(length=64), nullable=True),
+        sa.Column("author_id", sa.String(length=36), nullable=True),
+        sa.Column("purpose", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("due_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("lease_until", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.String(length=64), nullable=True),
+        sa.Column("activity_id", sa.String(length=256), nullable=True),
+        sa.Column("sent_conversation_id", sa.String(length=512), nullable=True),
+        sa.Column("created_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["updates_id"], ["outbox.id"], name=op.f("fk_outbox_updates_id_outbox"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+        sa.UniqueConstraint("key", name=op.f("uq_outbox_key")),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbox_batch"), ["batch"], unique=False)
+        batch_op.create_index("ix_outbox_order", ["order_key", "id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_person_id"), ["person_id"], unique=False)
+        batch_op.create_index("ix_outbox_status_due", ["status", "due_at"], unique=False)
+
+    op.create_table(
         "people",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -123,16 +158,28 @@ def upgrade() -> None:
         sa.Column("welcomed_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("updated_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["person_id"],
-            ["people.id"],
-            name=op.f("fk_conversation_refs_person_id_people"),
-            ondelete="CASCADE",
+            ["person_id"], ["people.id"], name=op.f("fk_conversation_refs_person_id_people"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversation_refs")),
         sa.UniqueConstraint("conversation_id", name=op.f("uq_conversation_refs_conversation_id")),
     )
     with op.batch_alter_table("conversation_refs", schema=None) as batch_op:
         batch_op.create_index("ix_conversation_refs_person_kind", ["person_id", "kind"], unique=False)
+
+    op.create_table(
+        "outbox_attempts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("message_id", sa.Integer(), nullable=False),
+        sa.Column("at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("error", sa.String(length=64), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["outbox.id"], name=op.f("fk_outbox_attempts_message_id_outbox"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_attempts")),
+    )
+    with op.batch_alter_table("outbox_attempts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbox_attempts_message_id"), ["message_id"], unique=False)
 
     op.create_table(
         "volunteers",
@@ -153,9 +200,7 @@ def upgrade() -> None:
         sa.Column("signed_up_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["organisation_id"],
-            ["organisations.id"],
-            name=op.f("fk_volunteers_organisation_id_organisations"),
+            ["organisation_id"], ["organisations.id"], name=op.f("fk_volunteers_organisation_id_organisations")
         ),
         sa.ForeignKeyConstraint(
             ["person_id"], ["people.id"], name=op.f("fk_volunteers_person_id_people"), ondelete="CASCADE"
@@ -168,6 +213,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table("volunteers")
+    with op.batch_alter_table("outbox_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_attempts_message_id"))
+
+    op.drop_table("outbox_attempts")
     with op.batch_alter_table("conversation_refs", schema=None) as batch_op:
         batch_op.drop_index("ix_conversation_refs_person_kind")
 
@@ -179,6 +228,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_people_email"))
 
     op.drop_table("people")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_status_due")
+        batch_op.drop_index(batch_op.f("ix_outbox_person_id"))
+        batch_op.drop_index("ix_outbox_order")
+        batch_op.drop_index(batch_op.f("ix_outbox_batch"))
+
+    op.drop_table("outbox")
     op.drop_table("organisations")
     op.drop_table("erasures")
     with op.batch_alter_table("consent_records", schema=None) as batch_op:

@@ -1,0 +1,92 @@
+"""Enqueue proactive messages in the caller's transaction. Services call only this module."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A person (reached in their 1:1 chat, which is created if needed) or a channel/chat conversation."""
+
+    person_id: str | None = None
+    conversation_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.person_id is None) == (self.conversation_id is None):
+            raise ValueError("a recipient is either a person or a conversation")
+
+    @classmethod
+    def person(cls, person_id: str) -> Recipient:
+        return cls(person_id=person_id)
+
+    @classmethod
+    def channel(cls, conversation_id: str) -> Recipient:
+        return cls(conversation_id=conversation_id)
+
+    @property
+    def order_key(self) -> str:
+        return f"p:{self.person_id}" if self.person_id else f"c:{self.conversation_id}"
+
+
+@dataclass(frozen=True)
+class Message:
+    card: dict[str, Any] | None = None
+    text: str | None = None
+
+    def to_json(self) -> str:
+        if (self.card is None) == (self.text is None):
+            raise ValueError("a message is a card or a text")
+        return json.dumps({"card": self.card} if self.card is not None else {"text": self.text})
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    key: str,
+    recipient: Recipient,
+    message: Message,
+    purpose: str,
+    now: datetime,
+    due_at: datetime | None = None,
+    updates: int | None = None,
+    batch: str | None = None,
+    author_id: str | None = None,
+) -> int:
+    """Add a message unless one with this key exists; returns the outbox id either way.
+
+    `key` names the cause and the recipient (design §7), e.g. f"invite:{session_id}:{person_id}",
+    f"session-change:{session_id}:{change_no}:{person_id}", f"reminder:24h:{start_iso}:{session_id}:{person_id}".
+    `updates` is the outbox id of an earlier message whose Teams activity this one replaces in place.
+    """
+    values = dict(
+        key=key,
+        person_id=recipient.person_id,
+        conversation_id=recipient.conversation_id,
+        order_key=recipient.order_key,
+        kind="update" if updates is not None else "send",
+        updates_id=updates,
+        payload=message.to_json(),
+        batch=batch,
+        author_id=author_id,
+        purpose=purpose,
+        status="pending",
+        due_at=due_at or now,
+        attempts=0,
+        created_at=now,
+    )
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    await session.execute(statement)
+    result = await session.execute(select(OutboxMessage.id).where(OutboxMessage.key == key))
+    return int(result.scalar_one())
