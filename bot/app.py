@@ -83,4 +83,8 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception as exc:  # any database failure means unhealthy; the type is enough to diagnose
         checks["database"] = f"failed: {type(exc).__name__}"
         healthy = False
+    for check in request.app[WIRING].health_checks:
+        name, detail, ok = await check()
+        checks[name] = detail
+        healthy = healthy and ok
     return web.json_response({"status": "ok" if healthy else "failing", **checks}, status=200 if healthy else 503)

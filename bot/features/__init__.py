@@ -19,6 +19,8 @@ FEATURES = [
 ]
 
 StartupJob = Callable[[], Awaitable[None]]
+# A health check: returns (name, detail, healthy) for /healthz.
+HealthCheck = Callable[[], Awaitable[tuple[str, object, bool]]]
 # A background task: an async generator set up before `yield` and cleaned up after (aiohttp cleanup_ctx).
 Background = Callable[[web.Application], AsyncIterator[None]]
 
@@ -33,3 +35,4 @@ class Wiring:
     app: web.Application
     startup: list[StartupJob] = field(default_factory=list)
     background: list[Background] = field(default_factory=list)
+    health_checks: list[HealthCheck] = field(default_factory=list)
