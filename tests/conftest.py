@@ -1,5 +1,1 @@
-import importlib.util
-
-pytest_plugins = ["tests.db_fixtures"]
-if importlib.util.find_spec("tests.doubles.fixtures"):
-    pytest_plugins.append("tests.doubles.fixtures")
+pytest_plugins = ["tests.db_fixtures", "tests.doubles.fixtures", "tests.app_fixtures"]

@@ -1,0 +1,157 @@
+"""The real bot, served by aiohttp on loopback, authenticated by the local issuer, answering into the Teams
+double. Tests talk to it only over HTTP, as Teams would."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from botframework.connector.auth import AppCredentials, ServiceClientCredentialsFactory
+
+from bot.app import CORE, create_app
+from bot.clock import FixedClock
+from bot.core import Core
+from bot.settings import Settings
+from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
+from tests.doubles.issuer import TokenIssuer
+from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble
+
+START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+BOT_TOKEN = "test-token"
+
+
+class FixedTokenCredentials(AppCredentials):
+    """Outbound tokens without MSAL (which wants Microsoft's authority): a fixed bearer token."""
+
+    def get_access_token(self, force_refresh: bool = False) -> str:
+        return BOT_TOKEN
+
+
+class FixedTokenCredentialsFactory(ServiceClientCredentialsFactory):
+    def __init__(self, app_id: str) -> None:
+        self.app_id = app_id
+
+    async def is_valid_app_id(self, app_id: str) -> bool:
+        return app_id == self.app_id
+
+    async def is_authentication_disabled(self) -> bool:
+        return False
+
+    async def create_credentials(self, app_id: str, oauth_scope: str, login_endpoint: str,
+                                 validate_authority: bool) -> AppCredentials:
+        return FixedTokenCredentials(app_id=app_id)
+
+
+def bot_settings(db_url: str, issuer: TokenIssuer, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        microsoft_app_id=issuer.app_id,
+        microsoft_app_password="test-password",
+        microsoft_app_tenant_id=DEFAULT_TENANT_ID,
+        microsoft_app_type="SingleTenant",
+        to_bot_from_channel_openid_metadata_url=issuer.metadata_url,
+        to_bot_from_channel_token_issuer=issuer.issuer,
+        database_url=db_url,
+        allowed_tenants=[DEFAULT_TENANT_ID],
+        run_worker=False,
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class BotHarness:
+    """Posts activities to the running bot with real signed tokens and reads what reached Teams."""
+
+    server: TestServer
+    http: aiohttp.ClientSession
+    issuer: TokenIssuer
+    teams: TeamsDouble
+    clock: FixedClock
+    app: web.Application
+    members: dict[str, Member] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/api/messages"))
+
+    @property
+    def core(self) -> Core:
+        return self.app[CORE]
+
+    async def post(self, activity: dict[str, Any], *, token: str | None = None,
+                   authorization: str | None = None) -> aiohttp.ClientResponse:
+        if authorization is None:
+            authorization = "Bearer " + (token or self.issuer.token(activity["serviceUrl"]))
+        headers = {"Authorization": authorization} if authorization else {}
+        async with self.http.post(self.url, json=activity, headers=headers) as response:
+            await response.read()
+            return response
+
+    async def say(self, text: str, member: Member = DEFAULT_MEMBER, **extra: Any) -> list[dict[str, Any]]:
+        """Send a message; returns what the bot sent back in that turn."""
+        return await self._turn(make_activity(self.teams.url, text=text, member=member, **extra), member)
+
+    async def press(self, value: dict[str, Any], member: Member = DEFAULT_MEMBER,
+                    **extra: Any) -> list[dict[str, Any]]:
+        """Press an Action.Submit button: Teams sends a message whose value is the button's data."""
+        return await self._turn(make_activity(self.teams.url, text=None, value=value, member=member, **extra),
+                                member)
+
+    async def _turn(self, activity: dict[str, Any], member: Member) -> list[dict[str, Any]]:
+        before = len(self.teams.sent())
+        response = await self.post(activity)
+        assert response.status in (200, 201), f"bot answered {response.status}"
+        return self.teams.sent()[before:]
+
+
+def cards_in(activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [attachment["content"] for activity in activities for attachment in activity.get("attachments") or []
+            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive"]
+
+
+def card_text(card: dict[str, Any]) -> str:
+    """Every text a person would read or hear on a card, for assertions."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("text", "title", "label", "value", "errorMessage", "placeholder"):
+                if isinstance(node.get(key), str):
+                    parts.append(node[key])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+async def harness(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble,
+                  clock: FixedClock) -> AsyncIterator[BotHarness]:
+    async for value in start_harness(db_url, token_issuer, teams_double, clock):
+        yield value
+
+
+async def start_harness(db_url: str, issuer: TokenIssuer, teams: TeamsDouble, clock: FixedClock,
+                        **settings: Any) -> AsyncIterator[BotHarness]:
+    app = create_app(bot_settings(db_url, issuer, **settings), clock=clock,
+                     credentials_factory=FixedTokenCredentialsFactory(issuer.app_id))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    async with aiohttp.ClientSession() as http:
+        yield BotHarness(server=server, http=http, issuer=issuer, teams=teams, clock=clock, app=app)
+    await server.close()

@@ -1,0 +1,91 @@
+"""The first conversation through the real HTTP path: signed tokens, the real adapter, replies at the double."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from storage.models import ConversationRef, Person
+from tests.app_fixtures import BotHarness, card_text, cards_in
+from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
+
+
+async def count(harness: BotHarness, model: type) -> int:
+    async with harness.core.database.transaction() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_help_card_reaches_teams_and_the_person_is_remembered(harness: BotHarness) -> None:
+    replies = await harness.say("help")
+    cards = cards_in(replies)
+    assert len(cards) == 1
+    assert "express interest" in card_text(cards[0])
+    async with harness.core.database.transaction() as session:
+        person = await session.get(Person, DEFAULT_MEMBER.aad_object_id)
+        refs = (await session.execute(select(ConversationRef))).scalars().all()
+    assert person is not None
+    assert [(ref.kind, ref.person_id) for ref in refs] == [("personal", DEFAULT_MEMBER.aad_object_id)]
+
+
+async def test_unknown_message_gets_the_help_card_not_silence(harness: BotHarness) -> None:
+    replies = await harness.say("what is the weather like")
+    text = card_text(cards_in(replies)[0])
+    assert "didn't understand" in text
+    assert "my details" in text
+
+
+async def test_commands_tolerate_case_and_extra_words(harness: BotHarness) -> None:
+    replies = await harness.say("Please show me the PRIVACY notice")
+    assert "Privacy notice version 1" in card_text(cards_in(replies)[0])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["none", "malformed", "expired", "bad_signature", "unknown_key", "wrong_audience", "wrong_issuer", "no_serviceurl",
+     "wrong_serviceurl"],
+)
+async def test_every_authentication_failure_is_401_and_stores_nothing(harness: BotHarness, bad: str) -> None:
+    activity = make_activity(harness.teams.url, text="help")
+    issuer = harness.issuer
+    url = activity["serviceUrl"]
+    tokens = {
+        "none": "",
+        "malformed": "Bearer not-a-token",
+        "expired": "Bearer " + issuer.token(url, expires_in=-3600),
+        "bad_signature": "Bearer " + issuer.token(url, signed_by_unknown_key=True),
+        "unknown_key": "Bearer " + issuer.token(url, kid="no-such-key"),
+        "wrong_audience": "Bearer " + issuer.token(url, audience="someone-else"),
+        "wrong_issuer": "Bearer " + issuer.token(url, issuer="https://evil.example"),
+        "wrong_serviceurl": "Bearer " + issuer.token("https://elsewhere.example/"),
+        "no_serviceurl": "Bearer " + issuer.token(url, omit_serviceurl=True),
+    }
+    response = await harness.post(activity, authorization=tokens[bad])
+    assert response.status == 401
+    assert harness.teams.sent() == []
+    assert await count(harness, Person) == 0
+
+
+async def test_a_tenant_outside_the_allowed_list_is_refused_unprocessed(harness: BotHarness) -> None:
+    activity = make_activity(harness.teams.url, text="help", tenant_id="11111111-1111-4111-8111-111111111111")
+    response = await harness.post(activity)
+    assert response.status == 403
+    assert harness.teams.sent() == []
+    assert await count(harness, Person) == 0
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"type": "message"}', b'{"type": 5}'])
+async def test_garbage_bodies_get_400_not_500(harness: BotHarness, body: bytes) -> None:
+    async with harness.http.post(harness.url, data=body, headers={
+            "Content-Type": "application/json",
+            "Authorization": "Bearer " + harness.issuer.token(harness.teams.url)}) as response:
+        assert response.status == 400
+
+
+async def test_one_welcome_for_the_two_activities_of_one_install(harness: BotHarness) -> None:
+    install = make_activity(harness.teams.url, text=None, activity_type="installationUpdate", action="add")
+    added = make_activity(harness.teams.url, text=None, activity_type="conversationUpdate",
+                          membersAdded=[{"id": install["recipient"]["id"]}])
+    await harness.post(install)
+    await harness.post(added)
+    welcomes = [card for card in cards_in(harness.teams.sent()) if "Hello, I'm the HNY Inc." in card_text(card)]
+    assert len(welcomes) == 1
