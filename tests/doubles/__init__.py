@@ -1,0 +1,1 @@
+"""Test doubles that replace Microsoft Teams at the HTTP boundary."""
