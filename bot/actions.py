@@ -30,6 +30,10 @@ class ActionPayload(BaseModel):
 
 P = TypeVar("P", bound=ActionPayload)
 ActionHandler = Callable[[Turn, P], Awaitable[None]]
+# An Action.Execute handler answers with the card that replaces the pressed one, or a short message.
+ExecuteHandler = Callable[[Turn, P], Awaitable[dict[str, Any] | str]]
+
+STALE_TEXT = "That card is out of date, so nothing was changed. Type \"help\" to see what you can do now."
 
 
 @dataclass(frozen=True)
@@ -52,14 +56,42 @@ async def refuse(turn: Turn, role: Role) -> None:
 
 
 async def stale(turn: Turn) -> None:
-    await turn.reply_card(notice(
-        "That button is out of date",
-        "That card is out of date, so nothing was changed. Type \"help\" to see what you can do now."))
+    await turn.reply_card(notice("That button is out of date", STALE_TEXT))
+
+
+@dataclass(frozen=True)
+class ExecuteSpec(Generic[P]):
+    name: str
+    model: type[P]
+    handler: ExecuteHandler[P]
+    role: Role | None
 
 
 class ActionRegistry:
     def __init__(self) -> None:
         self._specs: dict[str, ActionSpec[Any]] = {}
+        self._execute: dict[str, ExecuteSpec[Any]] = {}
+
+    def register_execute(self, verb: str, model: type[P], handler: ExecuteHandler[P],
+                         role: Role | None = None) -> None:
+        """An Action.Execute verb (cards updated in place: invitations, progress). The card should also
+        carry a Submit fallback with the same data, which arrives through `dispatch` under the same name."""
+        if verb in self._execute:
+            raise ValueError(f"verb {verb} is registered twice")
+        self._execute[verb] = ExecuteSpec(verb, model, handler, role)
+
+    async def execute(self, turn: Turn, verb: str, data: dict[str, Any]) -> dict[str, Any] | str:
+        spec = self._execute.get(verb)
+        if spec is None:
+            return STALE_TEXT
+        if spec.role is not None and not await turn.core.roles.require(turn.person_id, spec.role, spec.name):
+            return REFUSALS[spec.role]
+        try:
+            payload = spec.model.model_validate({**data, "action": verb})
+        except ValidationError as exc:
+            log.info("refused an Action.Execute payload for %s: %d problems", spec.name, exc.error_count())
+            return STALE_TEXT
+        return await spec.handler(turn, payload)
 
     def register(self, name: str, model: type[P], handler: ActionHandler[P], role: Role | None = None) -> None:
         if name in self._specs:

@@ -7,13 +7,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from botbuilder.core import ConversationState, TurnContext
+from botbuilder.core import ConversationState, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import DialogContext, DialogSet, DialogTurnStatus
-from botbuilder.schema import ChannelAccount
+from botbuilder.schema import AdaptiveCardInvokeResponse, ChannelAccount
 from botbuilder.schema.teams import TeamInfo, TeamsChannelAccount
 
-from bot.actions import ActionRegistry, stale
+from bot.actions import ActionRegistry, refuse, stale
 from bot.commands import CommandRouter
 from bot.core import Core
 from bot.turns import Turn, card_activity, contact_from, plain_text
@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 TurnGate = Callable[[Turn], Awaitable[bool]]
 # Called when a person's delivery is re-armed (they came back after being unreachable).
 RearmHook = Callable[[str], Awaitable[None]]
+
+
+class MessageInvokeResponse(AdaptiveCardInvokeResponse):
+    """A Universal Actions answer whose value is a text (msrest's model types it as a dict)."""
+
+    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "str"}}
 
 
 class VolunteersBot(TeamsActivityHandler):
@@ -79,8 +85,6 @@ class VolunteersBot(TeamsActivityHandler):
             return
         if command.role is not None and not await self.core.roles.require(turn.person_id, command.role,
                                                                            f"command.{command.name}"):
-            from bot.actions import refuse
-
             await refuse(turn, command.role)
             return
         await command.handler(turn)
@@ -96,6 +100,27 @@ class VolunteersBot(TeamsActivityHandler):
                 await stale(turn)
             return
         await self.actions.dispatch(turn, value)
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        """Action.Execute arrives as invoke `adaptiveCard/action`. botbuilder's own path answers 500
+        (teams-facts), so it is handled here and answered with an msrest model body."""
+        if turn_context.activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        turn = await self._turn(turn_context)
+        value = turn_context.activity.value
+        action = value.get("action") if isinstance(value, dict) else None
+        data = action.get("data") if isinstance(action, dict) else None
+        verb = action.get("verb") if isinstance(action, dict) else None
+        result = await self.actions.execute(turn, verb if isinstance(verb, str) else "",
+                                            data if isinstance(data, dict) else {})
+        body: AdaptiveCardInvokeResponse
+        if isinstance(result, str):
+            body = MessageInvokeResponse(
+                status_code=200, type="application/vnd.microsoft.activity.message", value=result)
+        else:
+            body = AdaptiveCardInvokeResponse(
+                status_code=200, type="application/vnd.microsoft.card.adaptive", value=result)
+        return InvokeResponse(status=200, body=body)
 
     async def send_help(self, turn: Turn, *, not_understood: bool = False) -> None:
         roles = await turn.roles()

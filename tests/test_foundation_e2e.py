@@ -89,3 +89,22 @@ async def test_one_welcome_for_the_two_activities_of_one_install(harness: BotHar
     await harness.post(added)
     welcomes = [card for card in cards_in(harness.teams.sent()) if "Hello, I'm the HNY Inc." in card_text(card)]
     assert len(welcomes) == 1
+
+
+async def test_an_unknown_action_execute_is_answered_200_with_a_clear_message(harness: BotHarness) -> None:
+    activity = make_activity(harness.teams.url, text=None, activity_type="invoke", name="adaptiveCard/action",
+                             value={"action": {"type": "Action.Execute", "verb": "no_such_verb", "data": {}},
+                                    "trigger": "manual"})
+    async with harness.http.post(harness.url, json=activity, headers={
+            "Authorization": "Bearer " + harness.issuer.token(activity["serviceUrl"])}) as response:
+        assert response.status == 200
+        body = await response.json()
+    assert body["statusCode"] == 200
+    assert body["type"] == "application/vnd.microsoft.activity.message"
+    assert "out of date" in body["value"]
+
+
+async def test_a_forged_submit_for_an_unknown_action_changes_nothing(harness: BotHarness) -> None:
+    replies = await harness.press({"action": "grant_everything", "role": "admin"})
+    assert "out of date" in card_text(cards_in(replies)[0])
+    assert await harness.core.roles.roles_of(DEFAULT_MEMBER.aad_object_id) == set()
