@@ -30,7 +30,7 @@ RearmHook = Callable[[str], Awaitable[None]]
 class MessageInvokeResponse(AdaptiveCardInvokeResponse):
     """A Universal Actions answer whose value is a text (msrest's model types it as a dict)."""
 
-    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "str"}}
+    _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "str"}}  # noqa: RUF012 (msrest reads it)
 
 
 class VolunteersBot(TeamsActivityHandler):
