@@ -1,6 +1,7 @@
 """Every model module is imported here so that `Base.metadata` is complete for migrations."""
 
 from storage.models.base import Base
+from storage.models.counts import CountsSnapshot
 from storage.models.people import (
     ConsentRecord,
     ConversationRef,
@@ -19,6 +20,7 @@ __all__ = [
     "Base",
     "ConsentRecord",
     "ConversationRef",
+    "CountsSnapshot",
     "Erasure",
     "Organisation",
     "OutboxAttempt",

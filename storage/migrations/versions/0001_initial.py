@@ -48,6 +48,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_consent_records_person_id"), ["person_id"], unique=False)
 
     op.create_table(
+        "counts_snapshots",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("taken_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("figures", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_counts_snapshots")),
+    )
+    with op.batch_alter_table("counts_snapshots", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_counts_snapshots_taken_at"), ["taken_at"], unique=False)
+
+    op.create_table(
         "erasures",
         sa.Column("person_id", sa.String(length=36), nullable=False),
         sa.Column("erased_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
@@ -237,6 +247,10 @@ def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_table("organisations")
     op.drop_table("erasures")
+    with op.batch_alter_table("counts_snapshots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_counts_snapshots_taken_at"))
+
+    op.drop_table("counts_snapshots")
     with op.batch_alter_table("consent_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consent_records_person_id"))
 
