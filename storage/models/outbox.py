@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
+
+# Statuses. Open messages still hold their place in their recipient's queue.
+PENDING = "pending"
+SENDING = "sending"  # claimed by a worker until lease_until
+SENT = "sent"
+FAILED = "failed"
+UNDELIVERABLE = "undeliverable"
+CANCELLED = "cancelled"
+OPEN_STATUSES = (PENDING, SENDING)
 
 
 class OutboxMessage(Base):
@@ -19,7 +28,8 @@ class OutboxMessage(Base):
     # Exactly one of person_id (their 1:1 chat) or conversation_id (a channel or chat).
     person_id: Mapped[str | None] = mapped_column(String(36), index=True)
     conversation_id: Mapped[str | None] = mapped_column(String(512))
-    # Messages to one recipient leave in enqueue order: the worker sends the lowest id per order_key first.
+    # Messages to one recipient leave in enqueue order: an open message with a lower id and the same order_key
+    # (whose due time has come) holds back every later one.
     order_key: Mapped[str] = mapped_column(String(520))
     kind: Mapped[str] = mapped_column(String(16))  # send | update
     # For an update: the outbox message whose Teams activity it replaces.
@@ -29,10 +39,15 @@ class OutboxMessage(Base):
     batch: Mapped[str | None] = mapped_column(String(64), index=True)
     author_id: Mapped[str | None] = mapped_column(String(36))
     purpose: Mapped[str] = mapped_column(String(32))  # invitation | reminder | update | announcement | ...
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
     # pending | sending | sent | failed | undeliverable | cancelled
+    # Not before this time, as the caller asked (a reminder may be enqueued days ahead).
     due_at: Mapped[datetime]
+    # Not before this time either, after a retryable failure. Kept apart from due_at because a retrying
+    # message keeps its place in the recipient's queue while one scheduled for later does not take one yet.
+    retry_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(64))  # Teams' error code only, never a body
@@ -43,7 +58,8 @@ class OutboxMessage(Base):
 
     __table_args__ = (
         Index("ix_outbox_status_due", "status", "due_at"),
-        Index("ix_outbox_order", "order_key", "id"),
+        # The "is an earlier message still open?" probe of every claim.
+        Index("ix_outbox_order", "order_key", "status", "id"),
     )
 
 
@@ -55,5 +71,23 @@ class OutboxAttempt(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime]
+    operation: Mapped[str] = mapped_column(String(8), default="send")  # create | send | update | claim
     status: Mapped[int | None] = mapped_column(Integer)  # None for a timeout or connection error
     error: Mapped[str | None] = mapped_column(String(64))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class DeliveryWorker(Base):
+    """One row per running worker process: its heartbeat and whatever stops it sending, for /healthz."""
+
+    __tablename__ = "delivery_workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # host:pid:random
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    # On PostgreSQL only the leader (holder of an advisory lock) sends, so the rate budget is shared.
+    leader: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))  # running | standby | paused | stopped
+    # e.g. "401 Unauthorized" or "TokenRefused": set while sending is stopped for the bot's credentials.
+    problem: Mapped[str | None] = mapped_column(String(64))
+    problem_since: Mapped[datetime | None]

@@ -58,6 +58,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_counts_snapshots_taken_at"), ["taken_at"], unique=False)
 
     op.create_table(
+        "delivery_workers",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("started_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("leader", sa.Boolean(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("problem", sa.String(length=64), nullable=True),
+        sa.Column("problem_since", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_workers")),
+    )
+    op.create_table(
         "erasures",
         sa.Column("person_id", sa.String(length=36), nullable=False),
         sa.Column("erased_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
@@ -88,7 +99,9 @@ def upgrade() -> None:
         sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("due_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("retry_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("lease_until", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_status", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.String(length=64), nullable=True),
@@ -104,7 +117,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_outbox_batch"), ["batch"], unique=False)
-        batch_op.create_index("ix_outbox_order", ["order_key", "id"], unique=False)
+        batch_op.create_index("ix_outbox_order", ["order_key", "status", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_outbox_person_id"), ["person_id"], unique=False)
         batch_op.create_index("ix_outbox_status_due", ["status", "due_at"], unique=False)
 
@@ -181,8 +194,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("message_id", sa.Integer(), nullable=False),
         sa.Column("at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("operation", sa.String(length=8), nullable=False),
         sa.Column("status", sa.Integer(), nullable=True),
         sa.Column("error", sa.String(length=64), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["message_id"], ["outbox.id"], name=op.f("fk_outbox_attempts_message_id_outbox"), ondelete="CASCADE"
         ),
@@ -247,6 +262,7 @@ def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_table("organisations")
     op.drop_table("erasures")
+    op.drop_table("delivery_workers")
     with op.batch_alter_table("counts_snapshots", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_counts_snapshots_taken_at"))
 
