@@ -12,40 +12,16 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from botframework.connector.auth import AppCredentials, ServiceClientCredentialsFactory
 
 from bot.app import CORE, create_app
 from bot.clock import FixedClock
 from bot.core import Core
 from bot.settings import Settings
 from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
-from tests.doubles.issuer import TokenIssuer
+from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble
 
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-BOT_TOKEN = "test-token"
-
-
-class FixedTokenCredentials(AppCredentials):
-    """Outbound tokens without MSAL (which wants Microsoft's authority): a fixed bearer token."""
-
-    def get_access_token(self, force_refresh: bool = False) -> str:
-        return BOT_TOKEN
-
-
-class FixedTokenCredentialsFactory(ServiceClientCredentialsFactory):
-    def __init__(self, app_id: str) -> None:
-        self.app_id = app_id
-
-    async def is_valid_app_id(self, app_id: str) -> bool:
-        return app_id == self.app_id
-
-    async def is_authentication_disabled(self) -> bool:
-        return False
-
-    async def create_credentials(self, app_id: str, oauth_scope: str, login_endpoint: str,
-                                 validate_authority: bool) -> AppCredentials:
-        return FixedTokenCredentials(app_id=app_id)
 
 
 def bot_settings(db_url: str, issuer: TokenIssuer, **overrides: Any) -> Settings:
@@ -149,7 +125,7 @@ async def harness(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDou
 async def start_harness(db_url: str, issuer: TokenIssuer, teams: TeamsDouble, clock: FixedClock,
                         **settings: Any) -> AsyncIterator[BotHarness]:
     app = create_app(bot_settings(db_url, issuer, **settings), clock=clock,
-                     credentials_factory=FixedTokenCredentialsFactory(issuer.app_id))
+                     credentials_factory=StaticCredentialsFactory(issuer.app_id))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     async with aiohttp.ClientSession() as http:
