@@ -2,6 +2,7 @@
 
 from storage.models.base import Base
 from storage.models.counts import CountsSnapshot
+from storage.models.outbox import OutboxAttempt, OutboxMessage
 from storage.models.people import (
     ConsentRecord,
     ConversationRef,
@@ -11,8 +12,8 @@ from storage.models.people import (
     PrivacyNotice,
     Volunteer,
 )
-from storage.models.outbox import OutboxAttempt, OutboxMessage
 from storage.models.roles import AuditEntry, RoleGrant
+from storage.models.sessions import Invitation, SessionFacilitator, TrainingSession
 from storage.models.state import StateDocument
 
 __all__ = [
@@ -22,12 +23,15 @@ __all__ = [
     "ConversationRef",
     "CountsSnapshot",
     "Erasure",
+    "Invitation",
     "Organisation",
     "OutboxAttempt",
     "OutboxMessage",
     "Person",
     "PrivacyNotice",
     "RoleGrant",
+    "SessionFacilitator",
     "StateDocument",
+    "TrainingSession",
     "Volunteer",
 ]

@@ -165,6 +165,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name=op.f("pk_state_documents")),
     )
     op.create_table(
+        "training_sessions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("phase", sa.String(length=32), nullable=False),
+        sa.Column("space", sa.String(length=16), nullable=False),
+        sa.Column("filter_ethnicity", sa.Boolean(), nullable=False),
+        sa.Column("filter_disability", sa.Boolean(), nullable=False),
+        sa.Column("filter_neurodivergent", sa.Boolean(), nullable=False),
+        sa.Column("filter_lgbtq", sa.Boolean(), nullable=False),
+        sa.Column("starts_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("join_url", sa.String(length=1000), nullable=True),
+        sa.Column("capacity", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("change_no", sa.Integer(), nullable=False),
+        sa.Column("next_waiting_seq", sa.Integer(), nullable=False),
+        sa.Column("created_by", sa.String(length=36), nullable=False),
+        sa.Column("created_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("published_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_training_sessions")),
+    )
+    with op.batch_alter_table("training_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_training_sessions_starts_at"), ["starts_at"], unique=False)
+
+    op.create_table(
         "conversation_refs",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("conversation_id", sa.String(length=512), nullable=False),
@@ -190,6 +217,33 @@ def upgrade() -> None:
         batch_op.create_index("ix_conversation_refs_person_kind", ["person_id", "kind"], unique=False)
 
     op.create_table(
+        "invitations",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.String(length=36), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("waiting_seq", sa.Integer(), nullable=True),
+        sa.Column("rev", sa.Integer(), nullable=False),
+        sa.Column("invited_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("replied_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("card_outbox_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["people.id"], name=op.f("fk_invitations_person_id_people"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["training_sessions.id"],
+            name=op.f("fk_invitations_session_id_training_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invitations")),
+        sa.UniqueConstraint("session_id", "person_id", name=op.f("uq_invitations_session_id")),
+    )
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_invitations_person_id"), ["person_id"], unique=False)
+        batch_op.create_index("ix_invitations_session_status", ["session_id", "status", "waiting_seq"], unique=False)
+
+    op.create_table(
         "outbox_attempts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("message_id", sa.Integer(), nullable=False),
@@ -205,6 +259,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox_attempts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_outbox_attempts_message_id"), ["message_id"], unique=False)
+
+    op.create_table(
+        "session_facilitators",
+        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.String(length=36), nullable=False),
+        sa.Column("added_by", sa.String(length=36), nullable=False),
+        sa.Column("added_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["training_sessions.id"],
+            name=op.f("fk_session_facilitators_session_id_training_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("session_id", "person_id", name=op.f("pk_session_facilitators")),
+    )
+    with op.batch_alter_table("session_facilitators", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_session_facilitators_person_id"), ["person_id"], unique=False)
 
     op.create_table(
         "volunteers",
@@ -238,14 +309,27 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table("volunteers")
+    with op.batch_alter_table("session_facilitators", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_session_facilitators_person_id"))
+
+    op.drop_table("session_facilitators")
     with op.batch_alter_table("outbox_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_attempts_message_id"))
 
     op.drop_table("outbox_attempts")
+    with op.batch_alter_table("invitations", schema=None) as batch_op:
+        batch_op.drop_index("ix_invitations_session_status")
+        batch_op.drop_index(batch_op.f("ix_invitations_person_id"))
+
+    op.drop_table("invitations")
     with op.batch_alter_table("conversation_refs", schema=None) as batch_op:
         batch_op.drop_index("ix_conversation_refs_person_kind")
 
     op.drop_table("conversation_refs")
+    with op.batch_alter_table("training_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_training_sessions_starts_at"))
+
+    op.drop_table("training_sessions")
     op.drop_table("state_documents")
     op.drop_table("roles")
     op.drop_table("privacy_notices")
