@@ -16,9 +16,9 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import create_app  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from tests.doubles.issuer import StaticCredentialsFactory  # noqa: E402
+from bot.app import create_app
+from bot.settings import Settings
+from tests.doubles.issuer import StaticCredentialsFactory
 
 
 class EchoBot(ActivityHandler):

@@ -34,8 +34,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_http(url: str, limit_s: float = 30.0) -> None:
+    deadline = time.monotonic() + limit_s
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             try:
@@ -86,7 +86,7 @@ async def load(url: str, service_url: str, issuer: TokenIssuer, users: int, turn
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def measure(kind: str, args: argparse.Namespace, issuer: TokenIssuer, double_url: str) -> dict[str, float]:
