@@ -108,3 +108,20 @@ async def test_a_forged_submit_for_an_unknown_action_changes_nothing(harness: Bo
     replies = await harness.press({"action": "grant_everything", "role": "admin"})
     assert "out of date" in card_text(cards_in(replies)[0])
     assert await harness.core.roles.roles_of(DEFAULT_MEMBER.aad_object_id) == set()
+
+
+async def test_people_and_conversations_survive_a_restart_of_the_bot(
+        db_url: str, token_issuer, teams_double, clock) -> None:  # type: ignore[no-untyped-def]
+    from tests.app_fixtures import start_harness
+
+    async for first in start_harness(db_url, token_issuer, teams_double, clock):
+        await first.say("help")
+    async for second in start_harness(db_url, token_issuer, teams_double, clock):
+        async with second.core.database.transaction() as session:
+            person = await session.get(Person, DEFAULT_MEMBER.aad_object_id)
+            refs = (await session.execute(select(ConversationRef))).scalars().all()
+        assert person is not None and person.welcomed_at is None
+        assert len(refs) == 1
+        # The restarted bot still answers, into the same conversation.
+        replies = await second.say("help")
+        assert replies and replies[0]["conversation"]["id"] == refs[0].conversation_id
