@@ -125,3 +125,46 @@ async def test_people_and_conversations_survive_a_restart_of_the_bot(
         # The restarted bot still answers, into the same conversation.
         replies = await second.say("help")
         assert replies and replies[0]["conversation"]["id"] == refs[0].conversation_id
+
+
+def channel_activity(harness: BotHarness, **extra: object) -> dict[str, object]:
+    activity = make_activity(harness.teams.url, text=None, conversation_id="19:general@thread.tacv2", **extra)
+    activity["conversation"]["conversationType"] = "channel"  # type: ignore[index]
+    activity["channelData"] = {
+        "tenant": {"id": activity["conversation"]["tenantId"]},  # type: ignore[index]
+        "team": {"id": "19:team@thread.tacv2", "name": "Inclusion Assembly"},
+        "channel": {"id": "19:general@thread.tacv2", "name": "General"},
+        "eventType": "teamMemberAdded",
+    }
+    return activity
+
+
+async def test_installing_in_a_team_posts_one_intro_card_and_remembers_the_channel(harness: BotHarness) -> None:
+    install = channel_activity(harness, activity_type="conversationUpdate")
+    install["membersAdded"] = [{"id": install["recipient"]["id"]}]  # type: ignore[index]
+    assert (await harness.post(install)).status in (200, 201)
+    assert (await harness.post(install)).status in (200, 201)
+    cards = cards_in(harness.teams.sent("19:general@thread.tacv2"))
+    assert len(cards) == 1
+    assert "Nothing you tell me is shared in this channel" in card_text(cards[0])
+    async with harness.core.database.transaction() as session:
+        ref = (await session.execute(select(ConversationRef))).scalars().one()
+    assert (ref.kind, ref.team_name, ref.channel_name, ref.person_id) == (
+        "channel", "Inclusion Assembly", "General", None)
+
+
+async def test_a_failing_turn_is_answered_kindly_and_logged_without_personal_data(
+        harness: BotHarness, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.app import WIRING
+
+    async def boom(turn: object) -> None:
+        raise RuntimeError("database fell over")
+
+    harness.app[WIRING].commands.add("boom", ["boom"], boom)  # type: ignore[arg-type]
+    with caplog.at_level("ERROR"):
+        replies = await harness.say("boom my secret text")
+    assert "Your saved answers are safe" in card_text(cards_in(replies)[0])
+    failures = [record for record in caplog.records if record.name == "bot.adapter"]
+    assert failures and failures[0].exc_info is not None
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "secret" not in logged and DEFAULT_MEMBER.name not in logged and DEFAULT_MEMBER.email not in logged
