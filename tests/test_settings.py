@@ -56,7 +56,7 @@ def test_a_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, name: st
 
 def test_without_credentials_the_bot_refuses_a_public_host(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOST", "0.0.0.0")
-    with pytest.raises(SettingsError, match="HOST=0.0.0.0 is not a loopback address"):
+    with pytest.raises(SettingsError, match=r"HOST=0\.0\.0\.0 is not a loopback address"):
         load_settings()
 
 
