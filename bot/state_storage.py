@@ -26,7 +26,7 @@ class DatabaseStorage(Storage):
     async def read(self, keys: list[str]) -> dict[str, Any]:
         if not keys:
             return {}
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             rows = await StateRepository(session).read(keys)
         items: dict[str, Any] = {}
         for key, (etag, data) in rows.items():

@@ -14,20 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        _sqlite_immediate_transactions(engine)
+        _sqlite_pragmas(engine)
+        _sqlite_begin(engine, "BEGIN" if read_only else "BEGIN IMMEDIATE")
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def _sqlite_immediate_transactions(engine: AsyncEngine) -> None:
-    # Concurrent writers (e.g. 200 people pressing Accept) must queue for the write lock at BEGIN,
-    # not fail half-way with "database is locked" (teams-facts).
+def _sqlite_pragmas(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -38,9 +37,15 @@ def _sqlite_immediate_transactions(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+
+def _sqlite_begin(engine: AsyncEngine, statement: str) -> None:
+    # Writers use BEGIN IMMEDIATE: concurrent writers (e.g. 200 people pressing Accept) queue for the write
+    # lock at BEGIN instead of failing half-way with "database is locked" (teams-facts). Readers use a
+    # plain BEGIN, a consistent snapshot that never waits for the write lock.
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(statement)
 
 
 class Database:
@@ -50,6 +55,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # On SQLite, reads use their own engine so they never queue behind writers for the write lock
+        # (WAL lets readers run beside one writer). PostgreSQL needs no such split.
+        self._read_engine = (
+            make_engine(url, pool_size=pool_size, read_only=True) if self.engine.dialect.name == "sqlite" else None
+        )
+        self._read_sessions = async_sessionmaker(self._read_engine or self.engine, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -60,9 +71,17 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A transaction for reading only: never takes SQLite's write lock."""
+        async with self._read_sessions() as session, session.begin():
+            yield session
+
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._read_engine is not None:
+            await self._read_engine.dispose()

@@ -52,7 +52,7 @@ class NoticeService:
                                               published_at=self._clock.now()))
 
     async def current(self) -> Notice:
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             row = (await session.execute(
                 select(PrivacyNotice).order_by(PrivacyNotice.version.desc()).limit(1))).scalars().first()
         if row is None:

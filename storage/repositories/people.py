@@ -86,11 +86,14 @@ class ConversationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def save(self, contact: Contact, now: datetime) -> ConversationRef:
+    async def by_conversation(self, conversation_id: str) -> ConversationRef | None:
         result = await self.session.execute(
-            select(ConversationRef).where(ConversationRef.conversation_id == contact.conversation_id)
+            select(ConversationRef).where(ConversationRef.conversation_id == conversation_id)
         )
-        ref = result.scalars().first()
+        return result.scalars().first()
+
+    async def save(self, contact: Contact, now: datetime) -> ConversationRef:
+        ref = await self.by_conversation(contact.conversation_id)
         if ref is None:
             ref = ConversationRef(conversation_id=contact.conversation_id, kind=contact.kind)
             self.session.add(ref)
