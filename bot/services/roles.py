@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from storage.db import Database
+from storage.models import AuditEntry
+from storage.repositories.people import PeopleRepository
 from storage.repositories.roles import AuditRepository, RoleRepository
 
 
@@ -17,6 +22,27 @@ class Role(StrEnum):
 
 
 SYSTEM_ACTOR = "system"
+CLI_ACTOR = "cli"
+
+
+class Outcome(StrEnum):
+    """What happened to a grant or revoke; also the audit row's outcome."""
+
+    DONE = "done"
+    UNCHANGED = "unchanged"  # they already had the role, or did not have it
+    LAST_ADMIN = "last_admin"  # refused: there must always be one admin
+    REFUSED = "refused"  # the actor may not do this
+
+
+@dataclass(frozen=True)
+class RoleHolder:
+    """One role grant, with the name and e-mail we know for the person (None if they never used the bot)."""
+
+    person_id: str
+    role: str
+    granted_at: datetime
+    display_name: str | None
+    email: str | None
 
 
 def satisfies(held: set[str], needed: Role) -> bool:
@@ -62,3 +88,52 @@ class RoleService:
             for admin_id in admin_ids:
                 if await repository.grant(admin_id, Role.ADMIN, "bootstrap", self._clock.now()):
                     await self._audit.record(session, SYSTEM_ACTOR, "role.grant.admin", admin_id)
+
+    async def grant(self, actor_id: str, person_id: str, role: Role) -> Outcome:
+        """Give a role; audited as `role.grant.<role>` with the person's id (never their name or e-mail)."""
+        try:
+            return await self._grant_once(actor_id, person_id, role)
+        except IntegrityError:
+            # Two admins gave the same role at the same moment: the second try finds it there.
+            return await self._grant_once(actor_id, person_id, role)
+
+    async def _grant_once(self, actor_id: str, person_id: str, role: Role) -> Outcome:
+        async with self._database.transaction() as session:
+            added = await RoleRepository(session).grant(person_id, role.value, actor_id, self._clock.now())
+            outcome = Outcome.DONE if added else Outcome.UNCHANGED
+            await self._audit.record(session, actor_id, f"role.grant.{role.value}", person_id, outcome.value)
+            return outcome
+
+    async def revoke(self, actor_id: str, person_id: str, role: Role) -> Outcome:
+        """Take a role away; never the last admin's. Audited as `role.revoke.<role>`."""
+        async with self._database.transaction() as session:
+            repository = RoleRepository(session)
+            outcome = Outcome.DONE
+            # The lock makes two concurrent revocations of the last two admins run one after the other,
+            # so the second sees one admin left and is refused.
+            if role == Role.ADMIN and await repository.count(Role.ADMIN.value, lock=True) <= 1:
+                held = Role.ADMIN in await repository.roles_of(person_id)
+                outcome = Outcome.LAST_ADMIN if held else Outcome.UNCHANGED
+            elif not await repository.revoke(person_id, role.value):
+                outcome = Outcome.UNCHANGED
+            await self._audit.record(session, actor_id, f"role.revoke.{role.value}", person_id, outcome.value)
+            return outcome
+
+    async def holders(self) -> list[RoleHolder]:
+        """Every grant, admins first, with what we know of each person for display."""
+        async with self._database.transaction() as session:
+            grants = await RoleRepository(session).all()
+            people = PeopleRepository(session)
+            result = []
+            for grant in grants:
+                person = await people.get(grant.person_id)
+                result.append(RoleHolder(grant.person_id, grant.role, grant.granted_at,
+                                         person.display_name if person else None,
+                                         person.email if person else None))
+        return sorted(result, key=lambda holder: (holder.role != Role.ADMIN, holder.granted_at))
+
+    async def audit_entries(self, limit: int | None = None) -> list[AuditEntry]:
+        """The latest `limit` audit rows, newest first; or every row, oldest first, when limit is None."""
+        async with self._database.transaction() as session:
+            repository = AuditRepository(session)
+            return await repository.latest(limit) if limit is not None else await repository.all()
