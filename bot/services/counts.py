@@ -1,0 +1,349 @@
+"""Counts for admins that never identify a person (design §4 "Counts", §5).
+
+Raw figures are computed with SQL aggregates (no volunteer row is loaded) into a snapshot, taken at most once
+every COUNTS_REFRESH_HOURS, so that watching the figures cannot reveal one person's sign-up. Reading the report
+reuses the latest snapshot while it is younger than that. The raw figures stay in the database; what leaves
+this module is a `CountsReport`, whose every figure went through bot.services.suppression.
+
+"Active" means consented to the current privacy notice (the latest published version): §6 says a new notice
+version asks for consent again before the data is used, and counting is a use. Withdrawn people have no
+Volunteer row at all (erasure is a hard delete).
+
+Session figures come from providers, because sessions belong to another feature. How to plug one in:
+
+1. Write `async def session_figures(session: AsyncSession, now: datetime) -> Sequence[SessionFigures]`
+   returning one row per upcoming session (start after `now`), with raw figures, computed with grouped SQL.
+2. Add its dotted name ("package.module:function") to SESSION_FIGURES_PROVIDERS below.
+The bot and the CLI both load that list; tests and benchmarks pass providers to CountsService directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import operator
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, case, delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.services.roles import Audit
+from bot.services.suppression import (
+    FOOTER,
+    OTHER_ORGANISATIONS,
+    SessionCounts,
+    Shown,
+    Table,
+    build_table,
+    community_table,
+    session_counts,
+    shown,
+)
+from storage.db import Database
+from storage.models import CountsSnapshot, Organisation, PrivacyNotice, Volunteer
+
+log = logging.getLogger(__name__)
+
+# Providers of per-session figures, as "package.module:function" (see the module's docstring).
+SESSION_FIGURES_PROVIDERS: tuple[str, ...] = ()
+
+NEW_WINDOW = timedelta(days=7)
+# Any 64-bit number, the same in every instance: serialises snapshot builds across instances on PostgreSQL.
+_BUILD_LOCK_KEY = 0x484E59_434F554E  # "HNY" "COUN"
+NOT_GIVEN = "Organisation not given"
+
+SPACE_LABELS = {"minoritised": "Minoritised colleagues", "ally": "Active allies", "both": "In both spaces"}
+COMMUNITY_LABELS = {
+    "ethnicity": "Ethnically minoritised or from a culturally diverse background",
+    "disability": "Disabled or living with a long-term health condition",
+    "neurodivergent": "Neurodivergent",
+    "lgbtq": "LGBT+",
+}
+PHASE_LABELS = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
+COMMUNITIES = tuple(COMMUNITY_LABELS)
+
+
+@dataclass(frozen=True)
+class SessionFigures:
+    """Raw figures for one upcoming session, as a provider returns them."""
+
+    title: str
+    starts_at: datetime
+    invited: int
+    accepted: int
+    declined: int
+    waiting: int
+    no_reply: int
+
+
+class SessionFiguresProvider(Protocol):
+    async def __call__(self, session: AsyncSession, now: datetime) -> Sequence[SessionFigures]:
+        """Raw figures of every session starting after `now`, read in the snapshot's transaction."""
+        ...
+
+
+def load_providers(names: Sequence[str] = SESSION_FIGURES_PROVIDERS) -> list[SessionFiguresProvider]:
+    providers: list[SessionFiguresProvider] = []
+    for name in names:
+        module, _, attribute = name.partition(":")
+        providers.append(getattr(importlib.import_module(module), attribute))
+    return providers
+
+
+@dataclass(frozen=True)
+class RawFigures:
+    """Raw counts of active volunteers. Server-side only: never shown without suppression."""
+
+    notice_version: int | None  # the notice "active" refers to; None when none is published yet
+    active: int
+    new_last_7_days: int
+    space: dict[str, int]  # minoritised, ally, both (a person in both counts in all three)
+    communities: dict[str, int]  # per community, among people in the minoritised space
+    two_or_more: int
+    organisations: list[tuple[str, int]]  # every active person in exactly one row
+    phases: dict[str, int]
+    sessions: list[SessionFigures]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["organisations"] = [list(row) for row in self.organisations]
+        data["sessions"] = [{**asdict(row), "starts_at": row.starts_at.isoformat()} for row in self.sessions]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RawFigures:
+        return cls(
+            notice_version=data["notice_version"],
+            active=data["active"],
+            new_last_7_days=data["new_last_7_days"],
+            space=dict(data["space"]),
+            communities=dict(data["communities"]),
+            two_or_more=data["two_or_more"],
+            organisations=[(str(name), int(raw)) for name, raw in data["organisations"]],
+            phases=dict(data["phases"]),
+            sessions=[
+                SessionFigures(**{**row, "starts_at": datetime.fromisoformat(row["starts_at"]).astimezone(UTC)})
+                for row in data["sessions"]
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    taken_at: datetime
+    raw: RawFigures
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    title: str
+    starts_at: datetime
+    counts: SessionCounts
+
+
+@dataclass(frozen=True)
+class CountsReport:
+    """What may be shown (design §5): every figure went through suppression. No raw figure is in here."""
+
+    taken_at: datetime
+    active: Shown
+    new_last_7_days: Shown
+    space: Table
+    communities: Table
+    organisations: Table
+    phases: Table
+    sessions: tuple[SessionRow, ...]
+    footer: str = FOOTER
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        return (self.space, self.communities, self.organisations, self.phases)
+
+
+def report_from(snapshot: Snapshot) -> CountsReport:
+    """The safe view of a snapshot. Every table is made by suppression.build_table or community_table."""
+    raw = snapshot.raw
+    space = build_table(
+        "By space",
+        [(SPACE_LABELS[key], raw.space[key]) for key in SPACE_LABELS],
+        total=raw.active,
+        percentages=True,
+    )
+    communities = community_table(
+        "By community (people in the minoritised space; a person may choose several)",
+        [(COMMUNITY_LABELS[key], raw.communities[key]) for key in COMMUNITIES],
+        raw.two_or_more,
+        total=raw.space["minoritised"],
+        percentages=True,
+    )
+    organisations = build_table(
+        "By organisation", raw.organisations, total=None, merge_small_into=OTHER_ORGANISATIONS, percentages=True
+    )
+    phases = build_table(
+        "By phase (a person may choose both)",
+        [(PHASE_LABELS[key], raw.phases[key]) for key in PHASE_LABELS],
+        total=raw.active,
+        percentages=True,
+    )
+    sessions: list[SessionRow] = []
+    for row in sorted(raw.sessions, key=lambda row: row.starts_at):
+        try:
+            counts = session_counts(invited=row.invited, accepted=row.accepted, waiting=row.waiting,
+                                    declined=row.declined, no_reply=row.no_reply)
+        except ValueError:
+            # A provider's bug must not hide every other figure; the row is left out and logged (no title:
+            # titles are not personal, but the log keeps to ids and actions).
+            log.warning("counts: left out a session whose replies outnumber its invitations")
+            continue
+        sessions.append(SessionRow(row.title, row.starts_at, counts))
+    return CountsReport(
+        taken_at=snapshot.taken_at,
+        active=shown(raw.active),
+        new_last_7_days=shown(raw.new_last_7_days),
+        space=space,
+        communities=communities,
+        organisations=organisations,
+        phases=phases,
+        sessions=tuple(sessions),
+    )
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+async def compute_figures(session: AsyncSession, now: datetime,
+                          providers: Sequence[SessionFiguresProvider] = ()) -> RawFigures:
+    """Every volunteer figure in one grouped query (per organisation, summed here over a few dozen groups), so
+    the figures are consistent with each other and no person's row is loaded."""
+    version = (await session.execute(select(func.max(PrivacyNotice.version)))).scalar_one_or_none()
+    v = Volunteer
+    minoritised = v.space_minoritised.is_(True)
+    chosen = reduce(operator.add, [case((getattr(v, f"community_{key}").is_(True), 1), else_=0)
+                                   for key in COMMUNITIES])
+    columns: dict[str, ColumnElement[Any]] = {
+        "active": func.count(),
+        "new": _flag(v.signed_up_at >= now - NEW_WINDOW),
+        "minoritised": _flag(minoritised),
+        "ally": _flag(v.space_ally.is_(True)),
+        "both": _flag(minoritised & v.space_ally.is_(True)),
+        # Communities are counted only in the minoritised space, where the question is asked (design §3).
+        **{key: _flag(minoritised & getattr(v, f"community_{key}").is_(True)) for key in COMMUNITIES},
+        "two_or_more": _flag(minoritised & (chosen >= 2)),
+        "codesign": _flag(v.phase_codesign.is_(True)),
+        "train_the_trainer": _flag(v.phase_train_the_trainer.is_(True)),
+    }
+    query = (
+        select(v.organisation_id, *(column.label(name) for name, column in columns.items()))
+        # The same rule as the colleague journey's "consented" filter (storage.repositories.volunteers).
+        .where(v.consent_version >= version)
+        .group_by(v.organisation_id)
+    )
+    # No published notice means no one can have consented yet: nobody is active.
+    groups = [] if version is None else [row._mapping for row in await session.execute(query)]
+    totals = {name: sum(int(group[name] or 0) for group in groups) for name in columns}
+
+    names = dict((await session.execute(
+        select(Organisation.id, Organisation.name).order_by(Organisation.position, Organisation.name))).tuples().all())
+    order = {organisation_id: index for index, organisation_id in enumerate(names)}
+    by_organisation = sorted(
+        ((group["organisation_id"], int(group["active"])) for group in groups),
+        key=lambda row: (row[0] is None, order.get(row[0], len(order))),
+    )
+    # The foreign key keeps every organisation id known; no organisation given is a row of its own.
+    organisations = [(NOT_GIVEN if organisation_id is None else names[organisation_id], raw)
+                     for organisation_id, raw in by_organisation]
+
+    sessions: list[SessionFigures] = []
+    for provider in providers:
+        sessions.extend(row for row in await provider(session, now) if row.starts_at > now)
+
+    return RawFigures(
+        notice_version=version,
+        active=totals["active"],
+        new_last_7_days=totals["new"],
+        space={key: totals[key] for key in SPACE_LABELS},
+        communities={key: totals[key] for key in COMMUNITIES},
+        two_or_more=totals["two_or_more"],
+        organisations=organisations,
+        phases={key: totals[key] for key in PHASE_LABELS},
+        sessions=sessions,
+    )
+
+
+class CountsService:
+    """Builds snapshots and the safe report. One per app (or CLI run); builds are serialised."""
+
+    def __init__(self, database: Database, clock: Clock, audit: Audit, *, refresh_hours: int,
+                 providers: Sequence[SessionFiguresProvider] | None = None) -> None:
+        self._database = database
+        self._clock = clock
+        self._audit = audit
+        self.refresh = timedelta(hours=refresh_hours)
+        # Other features may append here at registration too.
+        self.session_providers: list[SessionFiguresProvider] = (
+            list(providers) if providers is not None else load_providers())
+        self._build_lock = asyncio.Lock()
+
+    def _fresh(self, row: CountsSnapshot | None, now: datetime) -> bool:
+        # A snapshot from the "future" (another instance's clock a little ahead) is fresh too, within reason.
+        return row is not None and -self.refresh < now - row.taken_at < self.refresh
+
+    async def current(self) -> Snapshot:
+        """The latest snapshot while it is younger than the refresh window; otherwise a new one."""
+        async with self._database.transaction() as session:
+            row = await _latest(session)
+            if self._fresh(row, self._clock.now()):
+                assert row is not None
+                return _snapshot(row)
+        # Only one build at a time: in this process by the lock, across processes by the database (SQLite's
+        # BEGIN IMMEDIATE holds the write lock for the whole transaction; PostgreSQL takes an advisory lock).
+        async with self._build_lock:
+            return await self._build(force=False)
+
+    async def rebuild(self) -> Snapshot:
+        """A new snapshot now, whatever the age of the latest (benchmarks and tests)."""
+        async with self._build_lock:
+            return await self._build(force=True)
+
+    async def _build(self, *, force: bool) -> Snapshot:
+        async with self._database.transaction() as session:
+            if self._database.is_postgres:
+                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BUILD_LOCK_KEY})
+            now = self._clock.now()
+            row = await _latest(session)
+            if not force and self._fresh(row, now):
+                assert row is not None
+                return _snapshot(row)  # another builder finished while we waited
+            raw = await compute_figures(session, now, self.session_providers)
+            row = CountsSnapshot(taken_at=now, figures=raw.to_json())
+            session.add(row)
+            await session.flush()
+            # Keep only the latest: no history of raw figures builds up to be compared.
+            await session.execute(delete(CountsSnapshot).where(CountsSnapshot.id != row.id))
+            log.info("counts snapshot %d taken", row.id)
+            return Snapshot(row.id, row.taken_at, raw)
+
+    async def report(self, actor_id: str, action: str) -> CountsReport:
+        """The safe report, with an audit row naming who read it and which snapshot (ids only)."""
+        snapshot = await self.current()
+        async with self._database.transaction() as session:
+            await self._audit.record(session, actor_id, action, f"counts_snapshot:{snapshot.id}")
+        return report_from(snapshot)
+
+
+async def _latest(session: AsyncSession) -> CountsSnapshot | None:
+    result = await session.execute(select(CountsSnapshot).order_by(CountsSnapshot.taken_at.desc(),
+                                                                   CountsSnapshot.id.desc()).limit(1))
+    return result.scalars().first()
+
+
+def _snapshot(row: CountsSnapshot) -> Snapshot:
+    return Snapshot(row.id, row.taken_at, RawFigures.from_json(row.figures))
