@@ -240,14 +240,16 @@ async def compute_figures(session: AsyncSession, now: datetime,
         "codesign": _flag(v.phase_codesign.is_(True)),
         "train_the_trainer": _flag(v.phase_train_the_trainer.is_(True)),
     }
-    query = (
-        select(v.organisation_id, *(column.label(name) for name, column in columns.items()))
-        # The same rule as the colleague journey's "consented" filter (storage.repositories.volunteers).
-        .where(v.consent_version >= version)
-        .group_by(v.organisation_id)
-    )
     # No published notice means no one can have consented yet: nobody is active.
-    groups = [] if version is None else [row._mapping for row in await session.execute(query)]
+    groups: list[Any] = []
+    if version is not None:
+        query = (
+            select(v.organisation_id, *(column.label(name) for name, column in columns.items()))
+            # The same rule as the colleague journey's "consented" filter (storage.repositories.volunteers).
+            .where(v.consent_version >= version)
+            .group_by(v.organisation_id)
+        )
+        groups = [row._mapping for row in await session.execute(query)]
     totals = {name: sum(int(group[name] or 0) for group in groups) for name in columns}
 
     names = dict((await session.execute(
