@@ -5,4 +5,5 @@ COMMAND_MODULES = [
     "bot.cli.serve",
     "bot.cli.db",
     "bot.cli.manifest",
+    "bot.cli.report",
 ]

@@ -1,0 +1,101 @@
+"""`python -m bot report counts [--csv FILE]`: the counts report on the terminal, or as a CSV file.
+
+Same rules as the card (design §5): figures from the latest snapshot (a new one only when it is older than
+COUNTS_REFRESH_HOURS), every figure through bot.services.suppression, the snapshot time and the footer
+included. Each run writes an audit row (actor "cli", action "report.counts").
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.clock import SystemClock
+from bot.services.counts import CountsReport, CountsService
+from bot.services.roles import Audit
+from bot.services.suppression import Table
+from bot.settings import Settings
+from cards.counts import uk_time
+from storage.db import Database
+
+CLI_ACTOR = "cli"
+HEADER = ("Table", "Row", "Figure", "Per cent")
+Row = tuple[str, str, str, str]
+
+
+def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+    parser = subparsers.add_parser("report", help="reports for admins that never identify a person")
+    reports = parser.add_subparsers(dest="report_command", required=True)
+    counts = reports.add_parser("counts", help="sign-up counts, rounded and suppressed (design §5)")
+    counts.add_argument("--csv", metavar="FILE", help="also write the report as CSV to FILE")
+    counts.set_defaults(handler=run_counts)
+
+
+def _table_rows(table: Table, total_label: str) -> list[Row]:
+    rows: list[Row] = [(table.title, cell.label, cell.shown.text, cell.percent or "") for cell in table.rows]
+    rows.append((table.title, total_label, table.total.text, ""))
+    return rows
+
+
+def report_rows(report: CountsReport) -> list[Row]:
+    """The whole report as (table, row, figure, per cent): every figure is a suppressed one's text."""
+    rows: list[Row] = [
+        ("Snapshot", "Figures from", f"{uk_time(report.taken_at)} (UK time)", ""),
+        ("Summary", "Active volunteers (agreed to the current privacy notice)", report.active.text, ""),
+        ("Summary", "New in the last 7 days", report.new_last_7_days.text, ""),
+    ]
+    rows += _table_rows(report.space, "Active volunteers (people, not the sum)")
+    rows += _table_rows(report.communities, "People in the minoritised space")
+    rows += _table_rows(report.organisations, "Active volunteers")
+    rows += _table_rows(report.phases, "Active volunteers (people, not the sum)")
+    for session in report.sessions:
+        name = f"Session: {session.title}, {uk_time(session.starts_at)}"
+        counts = session.counts
+        rows += [
+            (name, "Invited", counts.invited.text, ""),
+            (name, "Accepted (exact)", counts.accepted.text, ""),
+            (name, "Declined", counts.declined.text, ""),
+            (name, "Waiting list (exact)", counts.waiting.text, ""),
+            (name, "No reply yet", counts.no_reply.text, ""),
+        ]
+    if not report.sessions:
+        rows.append(("Sessions", "Upcoming sessions", "none", ""))
+    rows.append(("Note", report.footer, "", ""))
+    return rows
+
+
+def print_table(rows: list[Row], out: TextIO) -> None:
+    width = max(len(row[1]) for row in rows)
+    table = None
+    for name, label, figure, percent in rows:
+        if name != table:
+            print(f"\n{name}" if table is not None else name, file=out)
+            table = name
+        line = f"  {label:<{width}}  {figure:>16}  {percent:>5}".rstrip()
+        print(line if figure else f"  {label}", file=out)
+
+
+def write_csv(rows: list[Row], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+
+
+async def run_counts(args: argparse.Namespace, settings: Settings) -> int:
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        clock = SystemClock()
+        service = CountsService(database, clock, Audit(clock), refresh_hours=settings.counts_refresh_hours)
+        report = await service.report(CLI_ACTOR, "report.counts")
+    finally:
+        await database.dispose()
+    rows = report_rows(report)
+    print_table(rows, sys.stdout)
+    if args.csv:
+        write_csv(rows, Path(args.csv))
+        print(f"\nCSV written to {args.csv}")
+    return 0
