@@ -16,6 +16,7 @@ from bot.handler import VolunteersBot
 
 FEATURES = [
     "bot.features.basics",
+    "bot.features.signup",
     "bot.features.counts",
 ]
 

@@ -1,0 +1,326 @@
+"""The colleague journey's rules (design §4, §6): sign up, change, consent, withdraw and erase, export.
+
+No botbuilder here: dialogs and card actions call these methods with plain values and get view data back.
+Every change happens in one transaction together with the hooks that let other features react (sessions
+invite newly eligible people and free the seats of someone who withdrew)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.core import Core
+from bot.services.notices import Notice
+from storage.models import Person, Volunteer
+from storage.repositories.volunteers import (
+    ConsentRepository,
+    ErasureRepository,
+    OrganisationRepository,
+    PersonalRecords,
+    VolunteerRepository,
+    consented,
+)
+
+log = logging.getLogger(__name__)
+
+SPACES = ("minoritised", "ally")
+COMMUNITIES = ("ethnicity", "disability", "neurodivergent", "lgbtq")
+PHASES = ("codesign", "train_the_trainer")
+ORGANISATIONS_FILE = Path(__file__).resolve().parent.parent / "content" / "organisations.json"
+METHOD_CARD = "teams-card"
+
+__all__ = ["COMMUNITIES", "PHASES", "SPACES", "Answers", "InvalidAnswers", "VolunteerService", "consented"]
+
+
+class InvalidAnswers(ValueError):
+    """The answers break a rule (e.g. no space, an organisation that is not offered). Nothing was stored."""
+
+
+@dataclass(frozen=True)
+class Answers:
+    spaces: frozenset[str]
+    communities: frozenset[str]
+    organisation_id: int
+    phases: frozenset[str]
+    adjustments_contact: bool
+
+    def checked(self) -> Answers:
+        if not self.spaces or not self.spaces <= set(SPACES):
+            raise InvalidAnswers("spaces")
+        if not self.communities <= set(COMMUNITIES):
+            raise InvalidAnswers("communities")
+        if not self.phases or not self.phases <= set(PHASES):
+            raise InvalidAnswers("phases")
+        # Communities belong to the minoritised space only (design §3).
+        communities = self.communities if "minoritised" in self.spaces else frozenset()
+        return Answers(self.spaces, communities, self.organisation_id, self.phases, self.adjustments_contact)
+
+
+@dataclass(frozen=True)
+class OrganisationOption:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    recorded_at: datetime
+    action: str
+    notice_version: int
+    method: str
+
+
+@dataclass(frozen=True)
+class VolunteerDetails:
+    """Everything stored about a volunteer, for "Your details" and prefilling a change."""
+
+    person_id: str
+    display_name: str | None
+    email: str | None
+    answers: Answers
+    organisation_name: str | None
+    consent_version: int
+    signed_up_at: datetime
+    consent_history: list[ConsentEvent] = field(default_factory=list)
+
+
+def load_organisation_names(path: Path = ORGANISATIONS_FILE) -> list[str]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    names = data["organisations"]
+    if not isinstance(names, list) or not all(isinstance(name, str) and name.strip() for name in names):
+        raise ValueError(f"{path.name}: 'organisations' must be a list of names")
+    return [name.strip() for name in names]
+
+
+def _answers(volunteer: Volunteer) -> Answers:
+    return Answers(
+        spaces=frozenset(space for space in SPACES if getattr(volunteer, f"space_{space}")),
+        communities=frozenset(c for c in COMMUNITIES if getattr(volunteer, f"community_{c}")),
+        organisation_id=volunteer.organisation_id or 0,
+        phases=frozenset(phase for phase in PHASES if getattr(volunteer, f"phase_{phase}")),
+        adjustments_contact=volunteer.adjustments_contact,
+    )
+
+
+def _apply(volunteer: Volunteer, answers: Answers) -> None:
+    for space in SPACES:
+        setattr(volunteer, f"space_{space}", space in answers.spaces)
+    for community in COMMUNITIES:
+        setattr(volunteer, f"community_{community}", community in answers.communities)
+    for phase in PHASES:
+        setattr(volunteer, f"phase_{phase}", phase in answers.phases)
+    volunteer.organisation_id = answers.organisation_id
+    volunteer.adjustments_contact = answers.adjustments_contact
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+class VolunteerService:
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._database = core.database
+        self._clock: Clock = core.clock
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    async def organisations(self) -> list[OrganisationOption]:
+        async with self._database.transaction() as session:
+            return [OrganisationOption(org.id, org.name) for org in await OrganisationRepository(session).active()]
+
+    async def is_signed_up(self, person_id: str) -> bool:
+        async with self._database.transaction() as session:
+            return await VolunteerRepository(session).get(person_id) is not None
+
+    async def details(self, person_id: str) -> VolunteerDetails | None:
+        async with self._database.transaction() as session:
+            return await self._details(session, person_id)
+
+    async def _details(self, session: AsyncSession, person_id: str) -> VolunteerDetails | None:
+        volunteer = await VolunteerRepository(session).get(person_id)
+        if volunteer is None:
+            return None
+        person_row = await session.get(Person, person_id)
+        organisation = (await OrganisationRepository(session).get(volunteer.organisation_id)
+                        if volunteer.organisation_id else None)
+        history = [ConsentEvent(r.recorded_at, r.action, r.notice_version, r.method)
+                   for r in await ConsentRepository(session).history(person_id)]
+        return VolunteerDetails(
+            person_id=person_id,
+            display_name=person_row.display_name if person_row else None,
+            email=person_row.email if person_row else None,
+            answers=_answers(volunteer),
+            organisation_name=organisation.name if organisation else None,
+            consent_version=volunteer.consent_version,
+            signed_up_at=volunteer.signed_up_at,
+            consent_history=history,
+        )
+
+    async def consented_ids(self) -> list[str]:
+        """Volunteers whose consent covers the current notice: the only ones to invite (design §6)."""
+        async with self._database.transaction() as session:
+            return await VolunteerRepository(session).consented_ids()
+
+    # -- changing --------------------------------------------------------------------------------------------
+
+    async def _check_organisation(self, session: AsyncSession, organisation_id: int) -> None:
+        organisation = await OrganisationRepository(session).get(organisation_id)
+        if organisation is None or organisation.retired:
+            raise InvalidAnswers("organisation")
+
+    async def sign_up(self, person_id: str, answers: Answers, notice_version: int) -> bool:
+        """Store a new sign-up and its consent. False (and nothing changed) when already signed up, so a
+        second press of Confirm makes no second sign-up."""
+        answers = answers.checked()
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            volunteers = VolunteerRepository(session)
+            if await volunteers.lock_person(person_id) is None:
+                raise InvalidAnswers("person")
+            if await volunteers.get(person_id) is not None:
+                return False
+            await self._check_organisation(session, answers.organisation_id)
+            consent = ConsentRepository(session)
+            notice = await consent.notice(notice_version)
+            if notice is None:
+                raise InvalidAnswers("notice")
+            volunteer = Volunteer(person_id=person_id, consent_version=notice.version, signed_up_at=now,
+                                  updated_at=now, adjustments_contacted_at=None, adjustments_contacted_by=None)
+            _apply(volunteer, answers)
+            await volunteers.add(volunteer)
+            await consent.append(person_id=person_id, at=now, action="given", notice_version=notice.version,
+                                 notice_sha256=notice.sha256, method=METHOD_CARD)
+            await self._core.audit.record(session, person_id, "volunteer.signup", person_id)
+            await self._core.hooks.changed(session, person_id)
+        log.info("volunteer signed up: person=%s", person_id)
+        return True
+
+    async def change(self, person_id: str, answers: Answers) -> bool:
+        """Replace the answers of a signed-up person. False when they are not signed up (e.g. withdrew meanwhile)."""
+        answers = answers.checked()
+        async with self._database.transaction() as session:
+            volunteer = await VolunteerRepository(session).get(person_id, lock=True)
+            if volunteer is None:
+                return False
+            await self._check_organisation(session, answers.organisation_id)
+            if not answers.adjustments_contact:
+                volunteer.adjustments_contacted_at = None
+                volunteer.adjustments_contacted_by = None
+            _apply(volunteer, answers)
+            volunteer.updated_at = self._clock.now()
+            await self._core.audit.record(session, person_id, "volunteer.change", person_id)
+            await self._core.hooks.changed(session, person_id)
+        log.info("volunteer changed answers: person=%s", person_id)
+        return True
+
+    # -- consent ---------------------------------------------------------------------------------------------
+
+    async def consent_needed(self, person_id: str) -> Notice | None:
+        """The current notice when this volunteer agreed only to an older one, else None."""
+        # Runs before every message of every person (the re-consent gate): one small query for most people.
+        async with self._database.transaction() as session:
+            if not await VolunteerRepository(session).consent_behind(person_id):
+                return None
+        return await self._core.notices.current()
+
+    async def consent_again(self, person_id: str, notice_version: int) -> bool:
+        """Record agreement to a newer notice; they become invitable again. False when nothing to do."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            volunteer = await VolunteerRepository(session).get(person_id, lock=True)
+            consent = ConsentRepository(session)
+            notice = await consent.notice(notice_version)
+            if volunteer is None or notice is None or volunteer.consent_version >= notice.version:
+                return False
+            volunteer.consent_version = notice.version
+            volunteer.updated_at = now
+            await consent.append(person_id=person_id, at=now, action="given", notice_version=notice.version,
+                                 notice_sha256=notice.sha256, method=METHOD_CARD)
+            await self._core.audit.record(session, person_id, "volunteer.consent", person_id)
+            await self._core.hooks.changed(session, person_id)
+        log.info("volunteer consented again: person=%s version=%d", person_id, notice_version)
+        return True
+
+    # -- withdrawal and erasure ------------------------------------------------------------------------------
+
+    async def withdraw(self, person_id: str, *, method: str = METHOD_CARD) -> bool:
+        """Erase the person's personal data (hard delete) in one transaction, keeping only the consent history
+        with a "withdrawn" row, an erasure record and the audit trail. Returns False if they had not signed up."""
+        notice = await self._core.notices.current()
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            if await VolunteerRepository(session).get(person_id, lock=True) is None:
+                return False
+            # Other features first, while the person's rows still exist (sessions free seats here).
+            await self._core.hooks.erased(session, person_id)
+            await ConsentRepository(session).append(
+                person_id=person_id, at=now, action="withdrawn", notice_version=notice.version,
+                notice_sha256=notice.sha256, method=method)
+            erasures = ErasureRepository(session)
+            await erasures.erase(person_id)
+            await erasures.record(person_id, now, "withdrawn")
+            await self._core.audit.record(session, person_id, "volunteer.withdraw", person_id)
+        log.info("volunteer withdrew and was erased: person=%s", person_id)
+        return True
+
+    async def reapply_erasures(self) -> None:
+        """At start-up: erase again anyone a restored backup brought back (design §6). Data the person created
+        after their erasure (they came back and signed up again) is kept."""
+        async with self._database.transaction() as session:
+            erasures = ErasureRepository(session)
+            done = 0
+            for erasure in await erasures.all():
+                if await VolunteerRepository(session).get(erasure.person_id) is not None or \
+                        await session.get(Person, erasure.person_id) is not None:
+                    await erasures.erase(erasure.person_id, before=erasure.erased_at)
+                    done += 1
+        if done:
+            log.info("re-applied %d erasures at start-up", done)
+
+    # -- export ----------------------------------------------------------------------------------------------
+
+    async def export(self, person_id: str) -> dict[str, Any]:
+        """Every stored field about the person and their consent history (design §6), JSON-ready."""
+        async with self._database.transaction() as session:
+            person = await session.get(Person, person_id)
+            volunteer = await VolunteerRepository(session).get(person_id)
+            organisation = (await OrganisationRepository(session).get(volunteer.organisation_id)
+                            if volunteer and volunteer.organisation_id else None)
+            history = await ConsentRepository(session).history(person_id)
+            others = await PersonalRecords(session).rows_about(
+                person_id, tables_done=frozenset({"people", "volunteers", "consent_records"}))
+        data: dict[str, Any] = {
+            "person": _columns(person) if person else None,
+            "sign_up": None,
+            "consent_history": [_columns(record, skip={"id", "person_id"}) for record in history],
+        }
+        if volunteer is not None:
+            data["sign_up"] = {**_columns(volunteer, skip={"person_id"}),
+                               "organisation_name": organisation.name if organisation else None}
+        data["other_records"] = {table: [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+                                 for table, rows in others.items()}
+        return data
+
+    # -- start-up --------------------------------------------------------------------------------------------
+
+    async def seed_organisations(self) -> None:
+        names = load_organisation_names()
+        async with self._database.transaction() as session:
+            added = await OrganisationRepository(session).seed(names)
+        if added:
+            log.info("added %d organisations from the shipped list", added)
+
+
+def _columns(row: Any, *, skip: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    return {column.key: _jsonable(getattr(row, column.key)) for column in row.__mapper__.column_attrs
+            if column.key not in skip}
