@@ -1,0 +1,375 @@
+"""Cards of the colleague journey (design §4, §9): the sign-up questions, review, "Your details", withdrawal,
+asking for consent again, and the private start card sent after a press in a team channel.
+
+Pure functions: view data in, Adaptive Card 1.5 JSON out. Journey cards carry `journey` (the id of one run of
+the dialog) and `step` in every button's data, so the bot can tell a stale card from the current one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cards.common import BACK, CANCEL, CONTACT_EMAIL, HELP, PRIVACY, Card, card, heading, para, submit
+
+TOTAL_QUESTIONS = 6
+START_TEXT = "There are 6 short questions. It takes about 2 minutes. You can go back or stop at any time."
+NEXT = "Next"
+CONFIRM = "Confirm"
+CHANGE = "Change"
+EXPRESS_INTEREST = "Express interest"
+DELETE_MY_ANSWERS = "Delete my answers"
+KEEP_MY_DETAILS = "Keep my details"
+GET_MY_DATA = "Get a copy of my data"
+WITHDRAW = "Withdraw"
+CONTINUE = "Continue"
+
+QUESTION_NUMBERS = {"consent": 1, "space": 2, "communities": 3, "organisation": 4, "phases": 5, "adjustments": 6}
+
+SPACE_CHOICES = (
+    ("minoritised", "Minoritised colleague"),
+    ("ally", "Active ally"),
+    ("both", "Both"),
+)
+SPACE_NAMES = {"minoritised": "Minoritised colleague", "ally": "Active ally"}
+COMMUNITY_CHOICES = (
+    ("ethnicity", "Ethnically minoritised or from a culturally diverse background"),
+    ("disability", "Disabled or living with a long-term health condition (physical and/or mental health)"),
+    ("neurodivergent", "Neurodivergent"),
+    ("lgbtq", "LGBT+"),
+    ("rather_not_say", "I'd rather not say"),
+)
+PHASE_CHOICES = (
+    ("codesign", "Co-design: shaping the training and its materials together"),
+    ("train_the_trainer", "Train the trainer: learning to deliver the training to colleagues"),
+)
+PHASE_NAMES = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
+ADJUSTMENT_CHOICES = (("yes", "Yes, please contact me"), ("no", "No, thank you"))
+
+CONSENT_PARAGRAPHS = (
+    "To invite you to the right sessions, we need to store your answers. Some of them, like your ethnicity, "
+    "health, disability or sexual orientation, are special category data under UK data protection law, so we "
+    "need your clear permission.",
+    "We use your answers only to invite you to sessions and to count sign-ups in a way that never identifies "
+    "anyone.",
+    "You can see, change or delete your answers at any time by typing \"my details\".",
+)
+CONSENT_LABEL = "I agree that HNY Inc. can store my answers to invite me to sessions (required)"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What every journey card needs: which run and step it belongs to, and what to say first."""
+
+    journey: str
+    step: str
+    ack: str | None = None  # confirms the answer just given (design §9: a confirmation after each submit)
+    changing: bool = False  # reached from "Your details" or the review's Change: no question numbers
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The answers so far, in words, for the review and "Your details" cards."""
+
+    spaces: tuple[str, ...] = ()
+    communities: tuple[str, ...] | None = None  # None: not asked (ally space only)
+    organisation: str | None = None
+    phases: tuple[str, ...] = ()
+    adjustments: bool | None = None
+
+
+@dataclass(frozen=True)
+class DetailsView:
+    summary: Summary
+    display_name: str | None
+    email: str | None
+    consent_version: int
+    consented_at: datetime | None
+    signed_up_at: datetime
+    history: tuple[tuple[datetime, str, int], ...] = field(default_factory=tuple)  # (when, action, version)
+
+
+# -- building blocks -------------------------------------------------------------------------------------------
+
+
+def journey_button(title: str, frame: Frame, nav: str, *, style: str | None = None, validate: bool = False,
+                   **data: Any) -> dict[str, Any]:
+    """An Action.Submit for a journey card. Only the primary button sends (and checks) the inputs, so Back and
+    Cancel always work, even with a required answer still empty."""
+    result: dict[str, Any] = {"type": "Action.Submit", "title": title,
+                              "data": {"journey": frame.journey, "step": frame.step, "nav": nav, **data}}
+    if not validate:
+        result["associatedInputs"] = "none"
+    if style:
+        result["style"] = style
+    return result
+
+
+def _buttons(frame: Frame, primary: str = NEXT) -> list[dict[str, Any]]:
+    # The same words in the same order on every card: primary, then Back, then Cancel.
+    return [journey_button(primary, frame, "next", style="positive", validate=True),
+            journey_button(BACK, frame, "back"),
+            journey_button(CANCEL, frame, "cancel")]
+
+
+def _question_heading(frame: Frame, title: str) -> list[dict[str, Any]]:
+    body: list[dict[str, Any]] = []
+    if frame.ack:
+        body.append(para(frame.ack, weight="Bolder"))
+    number = QUESTION_NUMBERS.get(frame.step)
+    if frame.changing or number is None:
+        body.append(heading(title))
+    else:
+        body.append(heading(f"Question {number} of {TOTAL_QUESTIONS}: {title}"))
+    return body
+
+
+def choice_set(input_id: str, label: str, choices: tuple[tuple[str, str], ...] | list[tuple[str, str]], *,
+               required: bool, error: str | None = None, value: str | None = None,
+               multi: bool = False) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "Input.ChoiceSet",
+        "id": input_id,
+        "label": label,
+        "style": "expanded",
+        "isMultiSelect": multi,
+        "wrap": True,
+        "isRequired": required,
+        "choices": [{"title": title, "value": code} for code, title in choices],
+    }
+    if required:
+        block["errorMessage"] = error or "Choose an answer."
+    if value:
+        block["value"] = value
+    return block
+
+
+def _typing_hint(example: str) -> dict[str, Any]:
+    return para(f"You can also type your answer, for example {example}.", subtle=True)
+
+
+# -- the questions ---------------------------------------------------------------------------------------------
+
+
+def consent_card(frame: Frame, notice_text: str, notice_version: int, *, agreed: bool = False) -> Card:
+    body = _question_heading(frame, "Your permission")
+    if not frame.changing and not frame.ack:
+        body.append(para(START_TEXT))
+    body += [para(text) for text in CONSENT_PARAGRAPHS]
+    body.append(_notice_action_set(notice_text, notice_version))
+    body.append({
+        "type": "Input.Toggle",
+        "id": "agree",
+        "label": CONSENT_LABEL,
+        "title": "I agree",
+        "valueOn": "true",
+        "valueOff": "false",
+        # Unticked unless the person ticked it earlier in this same sign-up (design §6, WCAG 3.3.7).
+        "value": "true" if agreed else "false",
+        "wrap": True,
+        "isRequired": True,
+        "errorMessage": "To sign up, tick \"I agree\". If you'd rather not, press Cancel.",
+    })
+    return card(body, _buttons(frame), speak="Question 1 of 6. Your permission.")
+
+
+def _notice_action_set(notice_text: str, version: int) -> dict[str, Any]:
+    """The full notice, shown in place so the person does not lose their place in the journey."""
+    paragraphs = [para(text) for text in notice_text.strip().split("\n\n") if text.strip()]
+    paragraphs.append(para(f"Privacy notice version {version}. Questions: {CONTACT_EMAIL}.", subtle=True))
+    return {"type": "ActionSet", "actions": [{
+        "type": "Action.ShowCard", "title": "Read the full privacy notice",
+        "card": card(paragraphs),
+    }]}
+
+
+def space_card(frame: Frame, chosen: str | None = None) -> Card:
+    body = _question_heading(frame, "Your space")
+    body += [
+        para("Which space would you like to join? You can choose both."),
+        para("**Minoritised colleague**: for colleagues who are ethnically minoritised or from a culturally "
+             "diverse background, disabled or living with a long-term health condition, neurodivergent, or LGBT+."),
+        para("**Active ally**: for colleagues who want to learn and act as allies."),
+        para("Most sessions are for one space, so everyone has a safe place to talk."),
+        choice_set("space", "Your space (required)", SPACE_CHOICES, required=True, value=chosen,
+                   error="Choose a space: minoritised colleague, active ally, or both."),
+        _typing_hint("\"ally\" or \"2\""),
+    ]
+    return card(body, _buttons(frame))
+
+
+def communities_card(frame: Frame, chosen: list[str] | tuple[str, ...] = ()) -> Card:
+    body = _question_heading(frame, "Communities")
+    body += [
+        para("Which of these describe you? Choose any that apply. This is optional: it helps us invite you to "
+             "sessions that fit, and we only ever count these answers in a way that never identifies anyone."),
+        choice_set("communities", "Communities you identify with (optional)", COMMUNITY_CHOICES, required=False,
+                   value=",".join(chosen) or None, multi=True),
+        _typing_hint("\"1, 4\" or \"rather not say\""),
+    ]
+    return card(body, _buttons(frame))
+
+
+def organisation_card(frame: Frame, options: list[tuple[int, str]] | tuple[tuple[int, str], ...],
+                      chosen: int | None = None) -> Card:
+    body = _question_heading(frame, "Your organisation")
+    body += [
+        para("Which organisation do you work for? We use this to count sign-ups across the partnership."),
+        choice_set("organisation", "Your organisation (required)", [(str(i), name) for i, name in options],
+                   required=True, value=str(chosen) if chosen else None,
+                   error="Choose your organisation, or \"Another organisation\"."),
+        _typing_hint("its number, or part of its name"),
+    ]
+    return card(body, _buttons(frame))
+
+
+def phases_card(frame: Frame, chosen: list[str] | tuple[str, ...] = ()) -> Card:
+    body = _question_heading(frame, "What you'd like to do")
+    body += [
+        para("Which parts of the programme interest you? You can choose both."),
+        choice_set("phases", "Parts of the programme (required)", PHASE_CHOICES, required=True, multi=True,
+                   value=",".join(chosen) or None, error="Choose at least one part of the programme."),
+        _typing_hint("\"co-design\" or \"both\""),
+    ]
+    return card(body, _buttons(frame))
+
+
+def adjustments_card(frame: Frame, chosen: bool | None = None) -> Card:
+    body = _question_heading(frame, "Adjustments")
+    value = None if chosen is None else ("yes" if chosen else "no")
+    body += [
+        para("Would you like a facilitator to contact you about any adjustments that would help you take part? "
+             "You don't need to tell us anything now."),
+        choice_set("adjustments", "Contact me about adjustments (optional)", ADJUSTMENT_CHOICES, required=False,
+                   value=value),
+        _typing_hint("\"yes\" or \"no\""),
+    ]
+    return card(body, _buttons(frame))
+
+
+# -- review and details ----------------------------------------------------------------------------------------
+
+
+def summary_rows(summary: Summary) -> list[tuple[str, str, str]]:
+    """(field, title, answer in words) for every answer the person gave."""
+    rows = [("space", "Your space", " and ".join(summary.spaces) or "Not chosen")]
+    if summary.communities is not None:
+        rows.append(("communities", "Communities", ", ".join(summary.communities) or "You chose not to say"))
+    rows.append(("organisation", "Organisation", summary.organisation or "Not chosen"))
+    rows.append(("phases", "Parts of the programme", " and ".join(summary.phases) or "Not chosen"))
+    adjustments = {True: "Yes, please contact me", False: "No", None: "No"}[summary.adjustments]
+    rows.append(("adjustments", "Contact about adjustments", adjustments))
+    return rows
+
+
+def _answer_row(title: str, answer: str, button: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "ColumnSet",
+        "separator": True,
+        "columns": [
+            {"type": "Column", "width": "stretch", "items": [
+                para(title, weight="Bolder"), para(answer)]},
+            {"type": "Column", "width": "auto", "verticalContentAlignment": "Center", "items": [
+                {"type": "ActionSet", "actions": [button]}]},
+        ],
+    }
+
+
+def review_card(frame: Frame, summary: Summary) -> Card:
+    body: list[dict[str, Any]] = []
+    if frame.ack:
+        body.append(para(frame.ack, weight="Bolder"))
+    body += [heading("Check your answers"), para("Please check your answers. You can change any of them.")]
+    for field_name, title, answer in summary_rows(summary):
+        button = journey_button(CHANGE, frame, "change", field=field_name)
+        button["tooltip"] = f"Change: {title}"
+        body.append(_answer_row(title, answer, button))
+    body.append(para("You gave permission to store your answers. You can delete them at any time by typing "
+                     "\"withdraw\".", subtle=True))
+    return card(body, _buttons(frame, CONFIRM))
+
+
+def details_card(view: DetailsView) -> Card:
+    body: list[dict[str, Any]] = [heading("Your details"), para("This is everything you've told us.")]
+    about = []
+    if view.display_name:
+        about.append(("Name (from Teams)", view.display_name))
+    if view.email:
+        about.append(("Email (from Teams)", view.email))
+    if about:
+        body.append({"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in about]})
+    for field_name, title, answer in summary_rows(view.summary):
+        button = submit(CHANGE, "change_answer", field=field_name)
+        button["tooltip"] = f"Change: {title}"
+        body.append(_answer_row(title, answer, button))
+    agreed = view.consented_at.strftime("%d %B %Y") if view.consented_at else "when you signed up"
+    body.append(para(f"You agreed to privacy notice version {view.consent_version} on {agreed}. "
+                     "To delete your answers, press Withdraw.", subtle=True))
+    return card(body, [submit(GET_MY_DATA, "my_data"), submit(WITHDRAW, "withdraw"), submit(PRIVACY, "privacy")])
+
+
+def signed_up_text() -> str:
+    return "Thank you, you're signed up. I'll message you here when there's a session for you."
+
+
+def not_signed_up_card() -> Card:
+    return card([heading("You haven't signed up yet"),
+                 para("We don't hold any answers from you. Would you like to take part?")],
+                [submit(EXPRESS_INTEREST, "express_interest", style="positive"), submit(HELP, "help")])
+
+
+# -- withdrawal, consent again, and the start card -------------------------------------------------------------
+
+
+def withdraw_card() -> Card:
+    return card([
+        heading("Delete your answers?"),
+        para("This will delete your answers and cancel any session places you have. We keep only a record that "
+             "you gave and then withdrew permission, as the law requires. You can sign up again at any time."),
+    ], [submit(DELETE_MY_ANSWERS, "withdraw_confirm", style="destructive"),
+        submit(KEEP_MY_DETAILS, "withdraw_keep")])
+
+
+WITHDRAWN_TEXT = "Your answers have been deleted. Thank you for your interest in HNY Inc."
+KEPT_TEXT = "Your details are kept. Nothing was changed."
+
+
+def consent_again_card(notice_text: str, notice_version: int) -> Card:
+    return card([
+        heading("Our privacy notice has changed"),
+        para("We've updated how we explain what we keep and why. Please read it and tell us if you still agree. "
+             "Until you do, we won't use your answers to invite you to sessions."),
+        *[para(text) for text in CONSENT_PARAGRAPHS],
+        _notice_action_set(notice_text, notice_version),
+        {
+            "type": "Input.Toggle", "id": "agree", "label": CONSENT_LABEL, "title": "I agree",
+            "valueOn": "true", "valueOff": "false", "value": "false", "wrap": True, "isRequired": True,
+            "errorMessage": "To carry on, tick \"I agree\". If you'd rather not, press Withdraw.",
+        },
+    ], [submit(CONTINUE, "consent_again", style="positive", version=notice_version),
+        submit(WITHDRAW, "withdraw")])
+
+
+def start_card() -> Card:
+    """Sent privately after someone pressed "Express interest" in a team channel: its button starts the journey."""
+    return card([
+        heading("Take part in HNY Inc."),
+        para("Thank you for your interest. We're co-designing allyship and advocacy training across Humber and "
+             "North Yorkshire, with minoritised colleagues and active allies."),
+        para(START_TEXT),
+    ], [submit(EXPRESS_INTEREST, "express_interest", style="positive"), submit(PRIVACY, "privacy")])
+
+
+def summarise(*, spaces: list[str] | tuple[str, ...] | frozenset[str], communities: list[str] | None,
+              organisation: str | None, phases: list[str] | tuple[str, ...] | frozenset[str],
+              adjustments: bool | None) -> Summary:
+    """Answers as codes → words. `communities` is None when the question was not asked (ally space only)."""
+    community_names = dict(COMMUNITY_CHOICES)
+    return Summary(
+        spaces=tuple(SPACE_NAMES[code] for code in ("minoritised", "ally") if code in spaces),
+        communities=None if communities is None else tuple(
+            community_names[code] for code, _ in COMMUNITY_CHOICES if code in communities and code != "rather_not_say"),
+        organisation=organisation,
+        phases=tuple(PHASE_NAMES[code] for code in ("codesign", "train_the_trainer") if code in phases),
+        adjustments=adjustments,
+    )

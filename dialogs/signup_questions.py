@@ -1,0 +1,235 @@
+"""The sign-up questions: the answer model of each card, how typed text maps to an answer, and the kind
+messages that say how to fix an answer (content guide). Used by the express-interest dialog."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from cards.signup import (
+    Frame,
+    adjustments_card,
+    communities_card,
+    consent_card,
+    organisation_card,
+    phases_card,
+    review_card,
+    space_card,
+    summarise,
+)
+from dialogs.card_prompt import Answer, Question
+
+Community = Literal["ethnicity", "disability", "neurodivergent", "lgbtq", "rather_not_say"]
+Phase = Literal["codesign", "train_the_trainer"]
+CHANGEABLE = frozenset({"space", "communities", "organisation", "phases", "adjustments"})
+_NUMBERS = re.compile(r"\d+")
+
+
+def _split(value: object) -> object:
+    """Adaptive Cards send a multi-select as "a,b"; typed answers arrive as lists."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class ConsentAnswer(Answer):
+    agree: Literal["true"]
+
+
+class SpaceAnswer(Answer):
+    space: Literal["minoritised", "ally", "both"]
+
+
+class CommunitiesAnswer(Answer):
+    communities: tuple[Community, ...] = Field(default=(), max_length=5)
+
+    @field_validator("communities", mode="before")
+    @classmethod
+    def _split_codes(cls, value: object) -> object:
+        return _split(value)
+
+    @model_validator(mode="after")
+    def _rather_not_say_alone(self) -> CommunitiesAnswer:
+        if "rather_not_say" in self.communities and len(set(self.communities)) > 1:
+            raise ValueError("You chose \"I'd rather not say\" and a community. Please choose one or the other.")
+        return self
+
+
+class OrganisationAnswer(Answer):
+    organisation: int = Field(ge=1, le=10**9)
+
+
+class PhasesAnswer(Answer):
+    phases: tuple[Phase, ...] = Field(min_length=1, max_length=2)
+
+    @field_validator("phases", mode="before")
+    @classmethod
+    def _split_codes(cls, value: object) -> object:
+        return _split(value)
+
+
+class AdjustmentsAnswer(Answer):
+    adjustments: Literal["yes", "no", ""] = ""
+
+
+class ReviewAnswer(Answer):
+    pass
+
+
+# -- typed answers ---------------------------------------------------------------------------------------------
+
+_YES = frozenset({"yes", "y", "yes please", "please", "ok", "okay", "i agree", "agree", "i consent", "yes i agree"})
+_NO = frozenset({"no", "n", "no thanks", "no thank you", "i don't agree", "i do not agree", "nope"})
+
+
+def consent_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
+    if said in _YES:
+        return {"agree": "true"}
+    if said in _NO:
+        return {"agree": "false"}
+    return None
+
+
+def space_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
+    numbers = set(_NUMBERS.findall(said))
+    minoritised = "minoriti" in said or "1" in numbers
+    ally = "ally" in said or "allies" in said or "2" in numbers
+    if "both" in said or "3" in numbers or (minoritised and ally):
+        return {"space": "both"}
+    if minoritised:
+        return {"space": "minoritised"}
+    if ally:
+        return {"space": "ally"}
+    return None
+
+
+_COMMUNITY_WORDS = (("ethnic", "ethnicity"), ("cultur", "ethnicity"), ("disab", "disability"),
+                    ("health", "disability"), ("long term", "disability"), ("neuro", "neurodivergent"),
+                    ("lgbt", "lgbtq"), ("rather not", "rather_not_say"), ("prefer not", "rather_not_say"),
+                    ("not say", "rather_not_say"))
+_COMMUNITY_NUMBERS = {"1": "ethnicity", "2": "disability", "3": "neurodivergent", "4": "lgbtq", "5": "rather_not_say"}
+
+
+def communities_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
+    if said in ("none", "skip", "no", "nothing", "pass"):
+        return {"communities": ["rather_not_say"]}
+    found: list[str] = []
+    for number in _NUMBERS.findall(said):
+        if number not in _COMMUNITY_NUMBERS:
+            return None
+        found.append(_COMMUNITY_NUMBERS[number])
+    for fragment, code in _COMMUNITY_WORDS:
+        if fragment in said and code not in found:
+            found.append(code)
+    return {"communities": found} if found else None
+
+
+def organisation_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
+    options: list[tuple[int, str]] = [(int(i), str(name)) for i, name in view["args"]["options"]]
+    if said.isdigit():
+        index = int(said)
+        return {"organisation": options[index - 1][0]} if 1 <= index <= len(options) else None
+    if said in ("another", "other", "another organisation", "other organisation", "none of these"):
+        matches = [i for i, name in options if name.lower().startswith("another")]
+    else:
+        matches = [i for i, name in options if said in " ".join(name.lower().replace("-", " ").split())]
+    return {"organisation": matches[0]} if len(matches) == 1 else None
+
+
+def phases_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
+    numbers = set(_NUMBERS.findall(said))
+    codesign = "co design" in said or "codesign" in said or "design" in said or "1" in numbers
+    trainer = "train" in said or "2" in numbers
+    if "both" in said or (codesign and trainer):
+        return {"phases": ["codesign", "train_the_trainer"]}
+    if codesign:
+        return {"phases": ["codesign"]}
+    if trainer:
+        return {"phases": ["train_the_trainer"]}
+    return None
+
+
+def adjustments_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
+    if said in _YES or said.startswith("yes"):
+        return {"adjustments": "yes"}
+    if said in _NO or said.startswith("no"):
+        return {"adjustments": "no"}
+    return None
+
+
+_CHANGE_WORDS = (("space", "space"), ("communit", "communities"), ("organi", "organisation"),
+                 ("phase", "phases"), ("part", "phases"), ("adjust", "adjustments"))
+
+
+def review_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
+    if said in ("confirm", "yes", "ok", "okay", "done", "submit", "save", "sign me up", "confirm my answers"):
+        return {}
+    if said.startswith(("change", "edit")):
+        for fragment, field_name in _CHANGE_WORDS:
+            if fragment in said:
+                return {"nav": "change", "field": field_name}
+    return None
+
+
+def _frame(journey: str, step: str, view: dict[str, Any]) -> Frame:
+    return Frame(journey=journey, step=step, ack=view.get("ack"), changing=bool(view.get("changing")))
+
+
+def _organisation_check(answer: OrganisationAnswer, view: dict[str, Any]) -> str | None:
+    offered = {int(i) for i, _ in view["args"]["options"]}
+    if answer.organisation not in offered:
+        return "Please choose an organisation from the list, or \"Another organisation\"."
+    return None
+
+
+QUESTIONS: tuple[Question[Any], ...] = (
+    Question(
+        step="consent", model=ConsentAnswer,
+        render=lambda journey, view: consent_card(_frame(journey, "consent", view), **view["args"]),
+        from_text=consent_from_text,
+        not_understood="To sign up, we need your permission to store your answers. Tick \"I agree\" and press "
+                       "Next, or type \"I agree\". If you'd rather not, press Cancel.",
+    ),
+    Question(
+        step="space", model=SpaceAnswer,
+        render=lambda journey, view: space_card(_frame(journey, "space", view), **view["args"]),
+        from_text=space_from_text,
+        not_understood="Please choose a space: minoritised colleague, active ally, or both. You can also type "
+                       "1, 2 or 3.",
+    ),
+    Question(
+        step="communities", model=CommunitiesAnswer,
+        render=lambda journey, view: communities_card(_frame(journey, "communities", view), **view["args"]),
+        from_text=communities_from_text,
+        not_understood="Please choose any communities from the list, or \"I'd rather not say\". You can also "
+                       "type their numbers, like \"1, 4\".",
+    ),
+    Question(
+        step="organisation", model=OrganisationAnswer,
+        render=lambda journey, view: organisation_card(_frame(journey, "organisation", view), **view["args"]),
+        from_text=organisation_from_text, check=_organisation_check,
+        not_understood="Please choose your organisation from the list, or \"Another organisation\". You can "
+                       "also type its number.",
+    ),
+    Question(
+        step="phases", model=PhasesAnswer,
+        render=lambda journey, view: phases_card(_frame(journey, "phases", view), **view["args"]),
+        from_text=phases_from_text,
+        not_understood="Please choose at least one part of the programme: co-design, train the trainer, or both.",
+    ),
+    Question(
+        step="adjustments", model=AdjustmentsAnswer,
+        render=lambda journey, view: adjustments_card(_frame(journey, "adjustments", view), **view["args"]),
+        from_text=adjustments_from_text,
+        not_understood="Please answer yes or no. You can also press Next to skip this question.",
+    ),
+    Question(
+        step="review", model=ReviewAnswer,
+        render=lambda journey, view: review_card(_frame(journey, "review", view), summarise(**view["args"])),
+        from_text=review_from_text, changeable=CHANGEABLE,
+        not_understood="Please press Confirm to save your answers, or Change to change one. You can also type "
+                       "\"confirm\".",
+    ),
+)
