@@ -1,0 +1,270 @@
+"""The colleague journey (issue 5, design §4 and §6): express interest, "Your details", change an answer,
+withdraw, "Get a copy of my data", asking for consent again after a new privacy notice, and the private start
+of the journey after a press in a team channel."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from botbuilder.dialogs import DialogContext
+from botbuilder.schema import Activity, ActivityTypes
+from pydantic import Field
+
+from bot.actions import ActionPayload
+from bot.delivery.outbox import Message, Recipient, enqueue
+from bot.features import Wiring
+from bot.services.volunteers import VolunteerService
+from bot.turns import Turn, plain_text
+from cards.basics import notice
+from cards.signup import (
+    KEPT_TEXT,
+    WITHDRAWN_TEXT,
+    consent_again_card,
+    start_card,
+    withdraw_card,
+)
+from dialogs.express_interest import (
+    ALREADY_TEXT,
+    add_to,
+    forget_conversation_state,
+    send_details,
+    start_journey,
+)
+
+log = logging.getLogger(__name__)
+
+PRIVATE_MESSAGE_SENT = "I've sent you a private message."
+PRIVATE_ONLY = ("For your privacy, I only talk about your details in our private chat. Open a chat with me "
+                "and type \"{command}\".")
+DATA_INTRO = ("Here is a copy of everything we hold about you, with your consent history. You can copy it from "
+              "the box below. Questions: HNY.Inc@nhs.net.")
+# Teams counts a message's size in UTF-16 and documents limits from 40 KB: keep each part well under that.
+DATA_PART_CHARS = 12_000
+# While a new privacy notice waits for an answer, these still work: a person can always read the notice,
+# get their data or withdraw without agreeing first (design §6).
+OPEN_DURING_CONSENT = frozenset({"consent_again", "withdraw", "withdraw_confirm", "withdraw_keep", "privacy",
+                                 "my_data", "help"})
+# Typed commands answered in the middle of a question; the question is then asked again.
+ANSWERED_MID_JOURNEY = frozenset({"privacy", "my_data", "withdraw"})
+
+
+class NoFields(ActionPayload):
+    pass
+
+
+class ChangeAnswer(ActionPayload):
+    field: Literal["space", "communities", "organisation", "phases", "adjustments"]
+
+
+class ConsentAgain(ActionPayload):
+    version: int = Field(ge=1, le=10_000)
+    agree: Literal["true", "false"] = "false"
+
+
+def data_messages(data: dict[str, Any]) -> list[str]:
+    """The export as Markdown code blocks: Teams shows them as monospace text that keeps its layout and can be
+    copied. A long export is split on line breaks into several messages."""
+    lines = json.dumps(data, indent=2, ensure_ascii=False).splitlines()
+    parts: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if size + len(line) > DATA_PART_CHARS and parts[-1]:
+            parts.append([])
+            size = 0
+        parts[-1].append(line)
+        size += len(line) + 1
+    total = len(parts)
+    messages = []
+    for number, part in enumerate(parts, start=1):
+        heading = f"Part {number} of {total}\n\n" if total > 1 else ""
+        messages.append(heading + "```json\n" + "\n".join(part) + "\n```")
+    return messages
+
+
+def register(wiring: Wiring) -> None:
+    core = wiring.core
+    commands = wiring.commands
+    volunteers = VolunteerService(core)
+    conversation_state = wiring.bot.conversation_state
+
+    async def who(turn: Turn) -> str | None:
+        if turn.person_id:
+            return turn.person_id
+        await turn.reply_card(notice("Sorry, I can't tell who you are",
+                                     "Please message me from your work Microsoft Teams account."))
+        return None
+
+    async def private_only(turn: Turn, command: str) -> bool:
+        """Personal data is shown only in the person's own chat with the bot, never in a channel."""
+        if turn.is_personal:
+            return False
+        await turn.reply_text(PRIVATE_ONLY.format(command=command))
+        return True
+
+    # -- express interest ----------------------------------------------------------------------------------------
+
+    async def express_interest(turn: Turn) -> None:
+        if not turn.is_personal:
+            await express_interest_from_channel(turn)
+            return
+        person_id = await who(turn)
+        if person_id is None:
+            return
+        if await volunteers.is_signed_up(person_id):
+            await send_details(turn.context, volunteers, person_id, ALREADY_TEXT)
+            return
+        await start_journey(turn.dialogs)
+
+    async def express_interest_from_channel(turn: Turn) -> None:
+        """The channel intro's button: the journey starts in the person's 1:1 chat, through the outbox. The
+        channel sees only a short reply that names nobody."""
+        if turn.is_personal:
+            await express_interest(turn)
+            return
+        person_id = await who(turn)
+        if person_id is None:
+            return
+        now = core.clock.now()
+        async with core.database.transaction() as session:
+            # One start card per person per day, however often the button is pressed.
+            await enqueue(session, key=f"signup-start:{person_id}:{now:%Y-%m-%d}",
+                          recipient=Recipient.person(person_id), message=Message(card=start_card()),
+                          purpose="signup-start", now=now)
+        log.info("sign-up start card queued for person=%s", person_id)
+        await turn.reply_text(PRIVATE_MESSAGE_SENT)
+
+    # -- your details ----------------------------------------------------------------------------------------
+
+    async def my_details(turn: Turn) -> None:
+        if await private_only(turn, "my details"):
+            return
+        person_id = await who(turn)
+        if person_id:
+            await send_details(turn.context, volunteers, person_id)
+
+    async def change_answer(turn: Turn, payload: ChangeAnswer) -> None:
+        if await private_only(turn, "my details"):
+            return
+        person_id = await who(turn)
+        if person_id is None:
+            return
+        if not await volunteers.is_signed_up(person_id):
+            await send_details(turn.context, volunteers, person_id)  # says they have not signed up
+            return
+        await start_journey(turn.dialogs, mode="change", field=payload.field)
+
+    async def my_data(turn: Turn) -> None:
+        if await private_only(turn, "my data"):
+            return
+        person_id = await who(turn)
+        if person_id is None:
+            return
+        data = await volunteers.export(person_id)
+        await turn.reply_text(DATA_INTRO)
+        for text in data_messages(data):
+            await turn.context.send_activity(Activity(type=ActivityTypes.message, text=text, text_format="markdown"))
+        log.info("data export sent to person=%s", person_id)
+
+    # -- withdrawal ------------------------------------------------------------------------------------------
+
+    async def withdraw(turn: Turn) -> None:
+        if await private_only(turn, "withdraw"):
+            return
+        person_id = await who(turn)
+        if person_id is None:
+            return
+        if not await volunteers.is_signed_up(person_id):
+            await turn.reply_card(notice("There's nothing to delete",
+                                         "You haven't signed up, so we don't hold any answers from you."))
+            return
+        await turn.reply_card(withdraw_card())
+
+    async def withdraw_confirm(turn: Turn, _: NoFields) -> None:
+        if await private_only(turn, "withdraw"):
+            return
+        person_id = await who(turn)
+        if person_id is None:
+            return
+        if not await volunteers.withdraw(person_id):
+            await turn.reply_card(notice("There's nothing to delete",
+                                         "We don't hold any answers from you, so nothing was changed."))
+            return
+        # The erasure removed this chat's dialog state; the end of the turn must not write it back.
+        await forget_conversation_state(conversation_state, turn.context)
+        await turn.reply_text(WITHDRAWN_TEXT)
+
+    async def withdraw_keep(turn: Turn, _: NoFields) -> None:
+        await turn.reply_text(KEPT_TEXT)
+
+    # -- consent again ---------------------------------------------------------------------------------------
+
+    async def consent_gate(turn: Turn) -> bool:
+        """A volunteer who agreed to an older privacy notice is asked again before anything else."""
+        if not turn.person_id or not turn.is_personal:
+            return False
+        value = turn.activity.value
+        if isinstance(value, dict):
+            if "journey" not in value and value.get("action") in OPEN_DURING_CONSENT:
+                return False
+        else:
+            command = commands.match(plain_text(turn.activity))
+            if command is not None and command.name in OPEN_DURING_CONSENT:
+                return False
+        current = await volunteers.consent_needed(turn.person_id)
+        if current is None:
+            return False
+        await turn.reply_card(consent_again_card(current.text, current.version))
+        return True
+
+    async def consent_again(turn: Turn, payload: ConsentAgain) -> None:
+        person_id = await who(turn)
+        if person_id is None:
+            return
+        current = await volunteers.consent_needed(person_id)
+        if current is None:
+            await turn.reply_text("Thank you. There's nothing more to agree to.")
+            return
+        if payload.agree != "true" or payload.version != current.version:
+            await turn.reply_text("To carry on, tick \"I agree\" and press Continue. If you'd rather not, press "
+                                  "Withdraw.")
+            await turn.reply_card(consent_again_card(current.text, current.version))
+            return
+        await volunteers.consent_again(person_id, current.version)
+        await turn.reply_text("Thank you. Your permission is saved. I'll message you here when there's a "
+                              "session for you.")
+
+    async def interrupt(dialogs: DialogContext, text: str) -> bool:
+        command = commands.match(text)
+        if command is None or command.name not in ANSWERED_MID_JOURNEY:
+            return False
+        person_id = str(getattr(dialogs.context.activity.from_property, "aad_object_id", "") or "").lower()
+        await command.handler(Turn(context=dialogs.context, core=core, dialogs=dialogs, person_id=person_id))
+        return True
+
+    def action(handler: Callable[[Turn], Awaitable[None]]) -> Callable[[Turn, NoFields], Awaitable[None]]:
+        """A button that does the same as its typed command."""
+        async def run(turn: Turn, _: NoFields) -> None:
+            await handler(turn)
+        return run
+
+    add_to(wiring.dialogs, volunteers, core.notices, interrupt)
+    commands.add("express_interest", ["express interest", "sign up", "sign me up", "signup", "take part"],
+                 express_interest)
+    commands.add("my_details", ["my details", "my answers", "change my answers", "change my details"], my_details)
+    commands.add("my_data", ["my data", "copy of my data", "get my data", "download my data"], my_data)
+    commands.add("withdraw", ["withdraw", "delete my answers", "delete my data", "delete my details"], withdraw)
+    wiring.actions.register("express_interest", NoFields, action(express_interest))
+    wiring.actions.register("express_interest_from_channel", NoFields, action(express_interest_from_channel))
+    wiring.actions.register("my_details", NoFields, action(my_details))
+    wiring.actions.register("my_data", NoFields, action(my_data))
+    wiring.actions.register("change_answer", ChangeAnswer, change_answer)
+    wiring.actions.register("withdraw", NoFields, action(withdraw))
+    wiring.actions.register("withdraw_confirm", NoFields, withdraw_confirm)
+    wiring.actions.register("withdraw_keep", NoFields, withdraw_keep)
+    wiring.actions.register("consent_again", ConsentAgain, consent_again)
+    wiring.bot.gates.append(consent_gate)
+    wiring.startup.append(volunteers.seed_organisations)
+    wiring.startup.append(volunteers.reapply_erasures)
