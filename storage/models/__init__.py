@@ -2,6 +2,7 @@
 
 from storage.models.base import Base
 from storage.models.counts import CountsSnapshot
+from storage.models.graph import GraphEvent, GraphJob
 from storage.models.outbox import OutboxAttempt, OutboxMessage
 from storage.models.people import (
     ConsentRecord,
@@ -23,6 +24,8 @@ __all__ = [
     "ConversationRef",
     "CountsSnapshot",
     "Erasure",
+    "GraphEvent",
+    "GraphJob",
     "Invitation",
     "Organisation",
     "OutboxAttempt",

@@ -76,6 +76,42 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("person_id", name=op.f("pk_erasures")),
     )
     op.create_table(
+        "graph_events",
+        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column("mailbox", sa.String(length=320), nullable=False),
+        sa.Column("event_id", sa.String(length=512), nullable=False),
+        sa.Column("join_url", sa.Text(), nullable=True),
+        sa.Column("created_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("cancelled_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("session_id", name=op.f("pk_graph_events")),
+    )
+    op.create_table(
+        "graph_jobs",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.String(length=36), nullable=True),
+        sa.Column("attendee_email", sa.String(length=320), nullable=True),
+        sa.Column("mailbox", sa.String(length=320), nullable=True),
+        sa.Column("start_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("end_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("author_id", sa.String(length=36), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("due_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("lease_until", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.String(length=64), nullable=True),
+        sa.Column("created_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_graph_jobs")),
+    )
+    with op.batch_alter_table("graph_jobs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_graph_jobs_person_id"), ["person_id"], unique=False)
+        batch_op.create_index("ix_graph_jobs_session", ["session_id", "id"], unique=False)
+        batch_op.create_index("ix_graph_jobs_status_due", ["status", "due_at"], unique=False)
+
+    op.create_table(
         "organisations",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -345,6 +381,13 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("organisations")
+    with op.batch_alter_table("graph_jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_graph_jobs_status_due")
+        batch_op.drop_index("ix_graph_jobs_session")
+        batch_op.drop_index(batch_op.f("ix_graph_jobs_person_id"))
+
+    op.drop_table("graph_jobs")
+    op.drop_table("graph_events")
     op.drop_table("erasures")
     op.drop_table("delivery_workers")
     with op.batch_alter_table("counts_snapshots", schema=None) as batch_op:
