@@ -46,7 +46,7 @@ DATA_PART_CHARS = 12_000
 # While a new privacy notice waits for an answer, these still work: a person can always read the notice,
 # get their data or withdraw without agreeing first (design §6).
 OPEN_DURING_CONSENT = frozenset({"consent_again", "withdraw", "withdraw_confirm", "withdraw_keep", "privacy",
-                                 "my_data", "help"})
+                                 "my_data"})
 # Typed commands answered in the middle of a question; the question is then asked again.
 ANSWERED_MID_JOURNEY = frozenset({"privacy", "my_data", "withdraw"})
 
