@@ -121,7 +121,7 @@ class RoleService:
 
     async def holders(self) -> list[RoleHolder]:
         """Every grant, admins first, with what we know of each person for display."""
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             grants = await RoleRepository(session).all()
             people = PeopleRepository(session)
             result = []
@@ -134,6 +134,6 @@ class RoleService:
 
     async def audit_entries(self, limit: int | None = None) -> list[AuditEntry]:
         """The latest `limit` audit rows, newest first; or every row, oldest first, when limit is None."""
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             repository = AuditRepository(session)
             return await repository.latest(limit) if limit is not None else await repository.all()

@@ -1,0 +1,55 @@
+"""Names and e-mails of people who use the bot, cached on Person from Teams' member API (design §2), so that
+an admin can give someone a role by typing their e-mail. Lookups and logs use ids only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Database
+from storage.repositories.people import PeopleRepository
+
+# Column sizes of Person: longer values from Teams are not stored rather than cut.
+MAX_NAME = 256
+MAX_EMAIL = 320
+
+
+@dataclass(frozen=True)
+class KnownPerson:
+    person_id: str
+    display_name: str | None
+    email: str | None
+
+
+class Directory:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def needs_identity(self, person_id: str) -> bool:
+        """True when we have met this person but do not know their e-mail yet."""
+        async with self._database.read() as session:
+            person = await PeopleRepository(session).get(person_id)
+            return person is not None and not person.email
+
+    async def remember(self, person_id: str, display_name: str | None, email: str | None) -> bool:
+        """Store what Teams told us about someone we have met; never creates a person. True if stored."""
+        email = (email or "").strip().lower()
+        display_name = (display_name or "").strip()
+        async with self._database.transaction() as session:
+            person = await PeopleRepository(session).get(person_id)
+            if person is None:
+                return False
+            if email and len(email) <= MAX_EMAIL and "@" in email:
+                person.email = email
+            if display_name and len(display_name) <= MAX_NAME:
+                person.display_name = display_name
+            return True
+
+    async def find_by_email(self, email: str) -> KnownPerson | None:
+        async with self._database.read() as session:
+            person = await PeopleRepository(session).by_email(email)
+            return KnownPerson(person.id, person.display_name, person.email) if person else None
+
+    async def find(self, person_id: str) -> KnownPerson | None:
+        async with self._database.read() as session:
+            person = await PeopleRepository(session).get(person_id)
+            return KnownPerson(person.id, person.display_name, person.email) if person else None
