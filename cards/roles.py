@@ -1,0 +1,98 @@
+"""The roles card (admins): who is a facilitator or an admin, give a role by e-mail, take one away."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cards.common import HELP, Card, card, heading, para, submit
+
+# Keeps the card well under Teams' 80 KB (design §9); the command line lists everyone.
+MAX_ROWS_PER_ROLE = 60
+
+
+@dataclass(frozen=True)
+class RoleRow:
+    person_id: str
+    role: str  # facilitator | admin
+    label: str  # their name and e-mail when we know them, else their id
+    also_admin: bool = False  # a facilitator who is an admin too needs no "Make admin" button
+    is_you: bool = False
+
+
+@dataclass(frozen=True)
+class RolesView:
+    rows: tuple[RoleRow, ...]
+    status: str | None = None  # what the last press or command did, said first
+
+
+def person_label(person_id: str, display_name: str | None, email: str | None) -> str:
+    if display_name and email:
+        return f"{display_name} ({email})"
+    return display_name or email or person_id
+
+
+def no_inputs(action: dict[str, Any]) -> dict[str, Any]:
+    """A button that must not send (or be held back by) the e-mail box on the same card."""
+    return {**action, "associatedInputs": "none"}
+
+
+def _subheading(text: str) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text, "wrap": True, "size": "Medium", "weight": "Bolder",
+            "spacing": "Large"}
+
+
+def _row(row: RoleRow) -> dict[str, Any]:
+    label = f"{row.label} (you)" if row.is_you else row.label
+    buttons = [no_inputs(submit(f"Remove the {row.role} role from {row.label}", "roles_revoke",
+                                role=row.role, person_id=row.person_id))]
+    if row.role == "facilitator" and not row.also_admin:
+        buttons.insert(0, no_inputs(submit(f"Make {row.label} an admin", "roles_grant",
+                                           role="admin", person_id=row.person_id)))
+    return {"type": "Container", "separator": True, "items": [
+        para(label),
+        {"type": "ActionSet", "actions": buttons},
+    ]}
+
+
+def _section(title: str, rows: list[RoleRow]) -> list[dict[str, Any]]:
+    body: list[dict[str, Any]] = [_subheading(title)]
+    if not rows:
+        body.append(para("No one yet."))
+    body += [_row(row) for row in rows[:MAX_ROWS_PER_ROLE]]
+    if len(rows) > MAX_ROWS_PER_ROLE:
+        body.append(para(f"{len(rows) - MAX_ROWS_PER_ROLE} more are not shown here. To see everyone, ask your "
+                         "technical team to run: python -m bot roles list", subtle=True))
+    return body
+
+
+def roles_card(view: RolesView) -> Card:
+    body: list[dict[str, Any]] = []
+    if view.status:
+        body.append(para(view.status, weight="Bolder"))
+    body += [
+        heading("Roles"),
+        para("Facilitators can create sessions and send announcements. Admins can do that too. They can also "
+             "see counts, give and remove roles, and read the audit log."),
+    ]
+    body += _section("Admins", [row for row in view.rows if row.role == "admin"])
+    body += _section("Facilitators", [row for row in view.rows if row.role == "facilitator"])
+    if any(row.label == row.person_id for row in view.rows):
+        body.append(para("Someone shows as a long id when they have not sent me a message yet.", subtle=True))
+    body += [
+        _subheading("Give someone a role"),
+        para("Type their work e-mail. They need to have sent me a message before, so I know who they are."),
+        {"type": "Input.Text", "id": "email", "style": "Email", "label": "Their work e-mail (required)",
+         "placeholder": "name@nhs.net", "isRequired": True, "maxLength": 320,
+         "errorMessage": "Type their work e-mail, like name@nhs.net."},
+        {"type": "Input.ChoiceSet", "id": "role", "style": "expanded", "label": "Role (required)",
+         "isRequired": True, "errorMessage": "Choose a role.",
+         "choices": [{"title": "Facilitator", "value": "facilitator"}, {"title": "Admin", "value": "admin"}]},
+        para('You can also type "roles grant facilitator" and @mention the person, in a chat where I am.',
+             subtle=True),
+    ]
+    return card(body, [
+        submit("Give role", "roles_grant_email", style="positive"),
+        no_inputs(submit("See the audit log", "audit")),
+        no_inputs(submit(HELP, "help")),
+    ])
