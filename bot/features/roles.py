@@ -1,0 +1,326 @@
+"""Roles and the audit log for admins (design §2 and §4 "Running the programme"; issue 3).
+
+`roles` shows who is a facilitator or an admin, and gives or takes away roles: by @mention, by the e-mail of
+someone who has used the bot, or by Entra object id. `audit` shows the latest audit entries. The role check is
+RoleService.require, run by the command router and the action registry before any handler here; every change
+is audited by RoleService with ids only. The list of people is shown only in a private chat.
+
+This module also fills Person.email and display_name from Teams' member API the first time a person writes to
+the bot in a personal chat, so that an admin can find them by e-mail. That lookup never breaks a turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from botbuilder.core.teams import TeamsInfo
+from botbuilder.schema.teams import TeamsChannelAccount
+from pydantic import StringConstraints
+
+from bot.actions import ActionPayload
+from bot.commands import words
+from bot.core import Core
+from bot.features import Wiring
+from bot.services.directory import Directory, KnownPerson
+from bot.services.roles import Outcome, Role, RoleHolder
+from bot.turns import Turn, plain_text
+from cards.audit import AuditLine, audit_card
+from cards.basics import notice
+from cards.roles import RoleRow, RolesView, person_label, roles_card
+
+log = logging.getLogger(__name__)
+
+GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_GUID_IN_TEXT = re.compile(rf"\b{GUID}\b")
+_EMAIL_IN_TEXT = re.compile(r"[^\s<>@,;:()\"']+@[^\s<>@,;:()\"']+\.[A-Za-z]{2,}")
+_EMAIL = re.compile(r"^[^\s<>@,;:()\"']+@[^\s<>@,;:()\"']+\.[A-Za-z]{2,}$")
+
+AUDIT_CARD_ENTRIES = 20
+# Who was looked up in Teams lately: one member lookup per person per hour, whatever happens.
+IDENTITY_RECHECK = timedelta(hours=1)
+IDENTITY_MEMO_SIZE = 10_000
+
+_GRANT_WORDS = {"grant", "give", "add", "make"}
+_REVOKE_WORDS = {"revoke", "remove", "take"}
+_ROLE_WORDS = {"facilitator": Role.FACILITATOR, "facilitators": Role.FACILITATOR,
+               "admin": Role.ADMIN, "admins": Role.ADMIN, "administrator": Role.ADMIN,
+               "administrators": Role.ADMIN}
+
+USAGE = ('To give a role, type "roles grant facilitator" (or "roles grant admin") and then their work e-mail, '
+         'or @mention them. To take a role away, type "roles revoke facilitator" and then their e-mail. '
+         'Or type "roles" to see the list.')
+
+PersonId = Annotated[str, StringConstraints(pattern=f"^{GUID}$", to_lower=True)]
+RoleName = Literal["facilitator", "admin"]
+
+
+class RoleChange(ActionPayload):
+    """A "Make admin" or "Remove" button on the roles card."""
+
+    role: RoleName
+    person_id: PersonId
+
+
+class GrantByEmail(ActionPayload):
+    """The "Give role" form. A wrong e-mail gets its own kind reply, so only its size is limited here."""
+
+    role: RoleName
+    email: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=320)] = ""
+
+
+class NoFields(ActionPayload):
+    pass
+
+
+@dataclass(frozen=True)
+class Target:
+    """A person a typed command names, once we know their Entra object id."""
+
+    person_id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class RoleRequest:
+    verb: str | None  # grant | revoke | None (just show the list)
+    role: Role | None
+    emails: tuple[str, ...]
+    ids: tuple[str, ...]
+
+
+def parse_request(text: str) -> RoleRequest:
+    """Reads "roles grant facilitator a@nhs.net", tolerant of extra words; e-mails and ids are taken out first,
+    so an address like admin.team@nhs.net is not read as a role."""
+    emails = tuple(dict.fromkeys(email.lower() for email in _EMAIL_IN_TEXT.findall(text)))
+    rest = _EMAIL_IN_TEXT.sub(" ", text)
+    ids = tuple(dict.fromkeys(found.lower() for found in _GUID_IN_TEXT.findall(rest)))
+    said = words(_GUID_IN_TEXT.sub(" ", rest))
+    verbs = {"grant" for word in said if word in _GRANT_WORDS} | {"revoke" for word in said if word in _REVOKE_WORDS}
+    roles = {_ROLE_WORDS[word] for word in said if word in _ROLE_WORDS}
+    verb = verbs.pop() if len(verbs) == 1 else ("ambiguous" if verbs else None)
+    role = roles.pop() if len(roles) == 1 else None
+    return RoleRequest(verb, role, emails, ids)
+
+
+def _a(role: Role) -> str:
+    return f"an {role.value}" if role == Role.ADMIN else f"a {role.value}"
+
+
+@dataclass
+class RolesFeature:
+    core: Core
+    directory: Directory
+    _looked_up: dict[str, datetime] = field(default_factory=dict)
+
+    # -- the roles card ----------------------------------------------------------------------------------
+
+    async def show_roles(self, turn: Turn, status: str | None = None) -> None:
+        if not turn.is_personal:
+            # The list names people and their e-mails: it stays out of channels and group chats.
+            await turn.reply_card(notice("Roles", status or 'I show the list of roles only in a private chat. '
+                                         'Message me there and type "roles".'))
+            return
+        holders = await self.core.roles.holders()
+        admins = {holder.person_id for holder in holders if holder.role == Role.ADMIN}
+        rows = tuple(self._row(holder, admins, turn.person_id) for holder in holders)
+        await turn.reply_card(roles_card(RolesView(rows=rows, status=status)))
+
+    @staticmethod
+    def _row(holder: RoleHolder, admins: set[str], viewer: str) -> RoleRow:
+        return RoleRow(person_id=holder.person_id, role=holder.role,
+                       label=person_label(holder.person_id, holder.display_name, holder.email),
+                       also_admin=holder.person_id in admins, is_you=holder.person_id == viewer)
+
+    async def show_audit(self, turn: Turn) -> None:
+        if not turn.is_personal:
+            await turn.reply_card(notice("Audit log", "I show the audit log only in a private chat. "
+                                         'Message me there and type "audit".'))
+            return
+        entries = await self.core.roles.audit_entries(AUDIT_CARD_ENTRIES)
+        await turn.reply_card(audit_card([AuditLine(entry.at, entry.actor_id, entry.action, entry.record_id,
+                                                    entry.outcome) for entry in entries]))
+
+    # -- changes -----------------------------------------------------------------------------------------
+
+    async def change(self, turn: Turn, verb: str, role: Role, target: Target) -> str:
+        """Grant or revoke, and say what happened in one or two short sentences."""
+        if verb == "grant":
+            outcome = await self.core.roles.grant(turn.person_id, target.person_id, role)
+        else:
+            outcome = await self.core.roles.revoke(turn.person_id, target.person_id, role)
+        log.info("role.%s.%s on %s by %s: %s", verb, role.value, target.person_id, turn.person_id, outcome.value)
+        return self._said(verb, role, target, outcome)
+
+    def _said(self, verb: str, role: Role, target: Target, outcome: Outcome) -> str:
+        name = target.label
+        if verb == "grant":
+            if outcome == Outcome.DONE:
+                return f"{name} is now {_a(role)}."
+            return f"{name} is already {_a(role)}, so nothing changed."
+        if outcome == Outcome.LAST_ADMIN:
+            return f"{name} is the only admin, so I can't remove their admin role. Make someone else an admin first."
+        if outcome == Outcome.UNCHANGED:
+            return f"{name} is not {_a(role)}, so nothing changed."
+        said = f"{name} is no longer {_a(role)}."
+        if role == Role.ADMIN and target.person_id in self.core.settings.bootstrap_admins:
+            said += (" They are in the BOOTSTRAP_ADMINS setting, so they will be an admin again when the bot "
+                     "restarts. Ask your technical team to take them out of that setting.")
+        return said
+
+    async def _target(self, person_id: str) -> Target:
+        known = await self.directory.find(person_id)
+        return Target(person_id, _label(known) if known else person_id)
+
+    # -- typed commands ----------------------------------------------------------------------------------
+
+    async def roles_command(self, turn: Turn) -> None:
+        request = parse_request(plain_text(turn.activity))
+        mentioned = self._mentioned(turn)
+        if request.verb is None and not (request.emails or request.ids or mentioned):
+            await self.show_roles(turn)
+            return
+        if request.verb not in ("grant", "revoke") or request.role is None or not (
+                request.emails or request.ids or mentioned):
+            await turn.reply_card(notice("How to change a role", USAGE))
+            return
+        said: list[str] = []
+        targets: list[Target] = []
+        for teams_user_id, mention_name in mentioned:
+            target = await self._from_mention(turn, teams_user_id)
+            if target is None:
+                said.append(f"I couldn't look up {mention_name or 'that person'} in Teams. Try again in a minute, "
+                            "or use their work e-mail.")
+            else:
+                targets.append(target)
+        for email in request.emails:
+            known = await self.directory.find_by_email(email)
+            if known is None:
+                said.append(f"I don't know anyone with the e-mail {email} yet. Ask them to send me a message, "
+                            'like "hi". Then try again.')
+            else:
+                targets.append(Target(known.person_id, _label(known)))
+        for person_id in request.ids:
+            targets.append(await self._target(person_id))
+        for target in dict.fromkeys(targets):
+            said.append(await self.change(turn, request.verb, request.role, target))
+        await self.show_roles(turn, " ".join(said))
+
+    def _mentioned(self, turn: Turn) -> list[tuple[str, str | None]]:
+        """(Teams user id, name) of each person @mentioned, leaving out the bot itself."""
+        activity = turn.activity
+        bot_id = activity.recipient.id if activity.recipient else None
+        found: dict[str, str | None] = {}
+        for entity in activity.entities or []:
+            if str(getattr(entity, "type", "")).lower() != "mention":
+                continue
+            extra = getattr(entity, "additional_properties", None) or {}
+            mentioned = extra.get("mentioned") if isinstance(extra, dict) else None
+            if not isinstance(mentioned, dict):
+                continue
+            user_id = mentioned.get("id")
+            if isinstance(user_id, str) and user_id and user_id != bot_id and len(user_id) <= 256:
+                name = mentioned.get("name")
+                found.setdefault(user_id, name if isinstance(name, str) else None)
+        return list(found.items())
+
+    async def _from_mention(self, turn: Turn, teams_user_id: str) -> Target | None:
+        member = await self._member(turn, teams_user_id)
+        person_id = (getattr(member, "aad_object_id", None) or "").lower() if member else ""
+        if member is None or not re.fullmatch(GUID, person_id):
+            return None
+        email = member.email or member.user_principal_name
+        # Someone we have met: keep their name and e-mail fresh. Someone we have not: we store nothing.
+        await self.directory.remember(person_id, member.name, email)
+        return Target(person_id, person_label(person_id, member.name, email))
+
+    # -- card actions ------------------------------------------------------------------------------------
+
+    async def roles_action(self, turn: Turn, _: NoFields) -> None:
+        await self.show_roles(turn)
+
+    async def audit_action(self, turn: Turn, _: NoFields) -> None:
+        await self.show_audit(turn)
+
+    async def audit_command(self, turn: Turn) -> None:
+        await self.show_audit(turn)
+
+    async def grant_action(self, turn: Turn, payload: RoleChange) -> None:
+        target = await self._target(payload.person_id)
+        await self.show_roles(turn, await self.change(turn, "grant", Role(payload.role), target))
+
+    async def revoke_action(self, turn: Turn, payload: RoleChange) -> None:
+        target = await self._target(payload.person_id)
+        await self.show_roles(turn, await self.change(turn, "revoke", Role(payload.role), target))
+
+    async def grant_by_email_action(self, turn: Turn, payload: GrantByEmail) -> None:
+        if not _EMAIL.match(payload.email):
+            await self.show_roles(turn, "That doesn't look like an e-mail address. Type their work e-mail, "
+                                        "like name@nhs.net, and press \"Give role\" again.")
+            return
+        known = await self.directory.find_by_email(payload.email)
+        if known is None:
+            await self.show_roles(turn, f"I don't know anyone with the e-mail {payload.email} yet. Ask them to "
+                                        'send me a message, like "hi". Then try again.')
+            return
+        target = Target(known.person_id, _label(known))
+        await self.show_roles(turn, await self.change(turn, "grant", Role(payload.role), target))
+
+    # -- names and e-mails from Teams ---------------------------------------------------------------------
+
+    async def identity_gate(self, turn: Turn) -> bool:
+        """Runs before every message; never takes the turn over (returns False) and never raises."""
+        try:
+            await self._fill_identity(turn)
+        except Exception as exc:  # a directory problem must never cost the person their answer
+            log.warning("could not store the identity of %s: %s", turn.person_id, type(exc).__name__)
+        return False
+
+    async def _fill_identity(self, turn: Turn) -> None:
+        sender = turn.activity.from_property
+        if not turn.is_personal or not turn.person_id or sender is None or not sender.id:
+            return
+        now = self.core.clock.now()
+        last = self._looked_up.get(turn.person_id)
+        if last is not None and now - last < IDENTITY_RECHECK:
+            return
+        if len(self._looked_up) >= IDENTITY_MEMO_SIZE:
+            self._looked_up.clear()
+        self._looked_up[turn.person_id] = now
+        if not await self.directory.needs_identity(turn.person_id):
+            return
+        member = await self._member(turn, sender.id)
+        if member is None or (member.aad_object_id or "").lower() != turn.person_id:
+            return
+        await self.directory.remember(turn.person_id, member.name, member.email or member.user_principal_name)
+
+    async def _member(self, turn: Turn, teams_user_id: str) -> TeamsChannelAccount | None:
+        try:
+            member: TeamsChannelAccount = await TeamsInfo.get_member(turn.context, teams_user_id)
+        except Exception as exc:  # Teams said no, or did not answer: the caller goes on without it
+            log.warning("Teams member lookup failed for %s: %s", turn.person_id, type(exc).__name__)
+            return None
+        return member
+
+
+def _label(known: KnownPerson) -> str:
+    return person_label(known.person_id, known.display_name, known.email)
+
+
+def register(wiring: Wiring) -> None:
+    feature = RolesFeature(wiring.core, Directory(wiring.core.database))
+    admin = Role.ADMIN
+    # Two-word phrases win over one-word commands, so "roles grant admin hi@nhs.net" is never read as "hi".
+    wiring.commands.add("roles", ["roles", "manage roles", "roles grant", "roles give", "roles add",
+                                  "roles revoke", "roles remove"], feature.roles_command, role=admin)
+    wiring.commands.add("audit", ["audit", "audit log"], feature.audit_command, role=admin)
+    wiring.actions.register("roles", NoFields, feature.roles_action, role=admin)
+    wiring.actions.register("roles_grant", RoleChange, feature.grant_action, role=admin)
+    wiring.actions.register("roles_revoke", RoleChange, feature.revoke_action, role=admin)
+    wiring.actions.register("roles_grant_email", GrantByEmail, feature.grant_by_email_action, role=admin)
+    wiring.actions.register("audit", NoFields, feature.audit_action, role=admin)
+    # First, so that a gate which takes a turn over (e.g. asking for consent again) cannot skip it.
+    wiring.bot.gates.insert(0, feature.identity_gate)

@@ -1,0 +1,70 @@
+"""Who is invited to a session (design §4). Pure rules: no database, no botbuilder.
+
+Eligible means: consented to the current privacy notice and not withdrawn (withdrawn people have no
+answers at all); one of their spaces matches the session's (`open` matches both); interested in the
+session's phase; and, only when the session has a communities filter, chose at least one of those
+communities. The SQL twin of `is_eligible` is `storage.repositories.sessions.eligible_condition`;
+tests check that they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SPACES = ("minoritised", "ally", "open")
+PHASES = ("codesign", "train_the_trainer")
+COMMUNITIES = ("ethnicity", "disability", "neurodivergent", "lgbtq")
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """What a session asks of the people it invites."""
+
+    space: str
+    phase: str
+    communities: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.space not in SPACES:
+            raise ValueError(f"unknown space {self.space!r}")
+        if self.phase not in PHASES:
+            raise ValueError(f"unknown phase {self.phase!r}")
+        if not self.communities <= set(COMMUNITIES):
+            raise ValueError("unknown community in the filter")
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The parts of a volunteer's answers that decide invitations."""
+
+    consent_version: int
+    space_minoritised: bool = False
+    space_ally: bool = False
+    phase_codesign: bool = False
+    phase_train_the_trainer: bool = False
+    communities: frozenset[str] = frozenset()
+
+
+def space_matches(criteria: Criteria, answers: Answers) -> bool:
+    if criteria.space == "minoritised":
+        return answers.space_minoritised
+    if criteria.space == "ally":
+        return answers.space_ally
+    return answers.space_minoritised or answers.space_ally
+
+
+def phase_matches(criteria: Criteria, answers: Answers) -> bool:
+    return answers.phase_codesign if criteria.phase == "codesign" else answers.phase_train_the_trainer
+
+
+def communities_match(criteria: Criteria, answers: Answers) -> bool:
+    # No filter: everyone in the space, including people who chose not to share a community.
+    return not criteria.communities or bool(criteria.communities & answers.communities)
+
+
+def is_eligible(criteria: Criteria, answers: Answers | None, current_notice_version: int) -> bool:
+    """`answers` is None for someone who never signed up or withdrew."""
+    if answers is None or answers.consent_version != current_notice_version:
+        return False
+    return space_matches(criteria, answers) and phase_matches(criteria, answers) and communities_match(
+        criteria, answers)

@@ -1,0 +1,253 @@
+"""Sessions, their facilitators and invitations. Seat changes happen only while the session row is locked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, true
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Invitation, Person, PrivacyNotice, SessionFacilitator, TrainingSession, Volunteer
+
+_COMMUNITY_COLUMNS = {
+    "ethnicity": Volunteer.community_ethnicity,
+    "disability": Volunteer.community_disability,
+    "neurodivergent": Volunteer.community_neurodivergent,
+    "lgbtq": Volunteer.community_lgbtq,
+}
+
+
+def eligible_condition(space: str, phase: str, communities: Sequence[str],
+                       notice_version: int) -> ColumnElement[bool]:
+    """The SQL twin of bot.services.eligibility.is_eligible, over Volunteer rows."""
+    if space == "minoritised":
+        space_ok: ColumnElement[bool] = Volunteer.space_minoritised.is_(True)
+    elif space == "ally":
+        space_ok = Volunteer.space_ally.is_(True)
+    else:
+        space_ok = or_(Volunteer.space_minoritised.is_(True), Volunteer.space_ally.is_(True))
+    phase_ok = (Volunteer.phase_codesign if phase == "codesign" else Volunteer.phase_train_the_trainer).is_(True)
+    communities_ok: ColumnElement[bool] = true()
+    if communities:
+        communities_ok = or_(false(), *[_COMMUNITY_COLUMNS[name].is_(True) for name in communities])
+    return and_(Volunteer.consent_version == notice_version, space_ok, phase_ok, communities_ok)
+
+
+def session_communities(row: TrainingSession) -> tuple[str, ...]:
+    chosen = {
+        "ethnicity": row.filter_ethnicity,
+        "disability": row.filter_disability,
+        "neurodivergent": row.filter_neurodivergent,
+        "lgbtq": row.filter_lgbtq,
+    }
+    return tuple(name for name, on in chosen.items() if on)
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    status: str  # accepted | waiting
+    position: int | None  # waiting-list position
+    display_name: str | None
+    email: str | None
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    invited: int  # every invitation, whatever the reply
+    accepted: int
+    waiting: int
+    declined: int
+    no_reply: int
+
+
+class SessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, row: TrainingSession) -> TrainingSession:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def get(self, session_id: int) -> TrainingSession | None:
+        return await self.session.get(TrainingSession, session_id)
+
+    async def lock(self, session_id: int) -> TrainingSession | None:
+        """Read the session and hold its row until the transaction ends, so seat changes queue up.
+
+        PostgreSQL: SELECT … FOR NO KEY UPDATE, the row lock UPDATE itself takes: lockers queue up, while
+        inserts of invitations that point at the session (a sign-up's hook) do not wait, so a publish and a
+        sign-up cannot deadlock. SQLite ignores FOR UPDATE, but there every transaction already holds the
+        database's write lock from BEGIN (BEGIN IMMEDIATE, storage/db.py).
+        `populate_existing` makes sure we see the row as it is now, not as this session cached it.
+        """
+        result = await self.session.execute(
+            select(TrainingSession).where(TrainingSession.id == session_id)
+            .with_for_update(key_share=True).execution_options(populate_existing=True))
+        return result.scalars().first()
+
+    async def latest_notice_version(self) -> int | None:
+        result = await self.session.execute(select(func.max(PrivacyNotice.version)))
+        value = result.scalar_one_or_none()
+        return int(value) if value is not None else None
+
+    async def eligible_people(self, row: TrainingSession, notice_version: int, *,
+                              person_id: str | None = None, reachable_only: bool = True) -> list[str]:
+        """Ids of people eligible for the session, in a stable order."""
+        query = (select(Volunteer.person_id).join(Person, Person.id == Volunteer.person_id)
+                 .where(eligible_condition(row.space, row.phase, session_communities(row), notice_version)))
+        if reachable_only:
+            # People Teams says cannot be reached are invited when they come back (the re-arm hook).
+            query = query.where(Person.undeliverable_code.is_(None))
+        if person_id is not None:
+            query = query.where(Volunteer.person_id == person_id)
+        result = await self.session.execute(query.order_by(Volunteer.person_id))
+        return list(result.scalars())
+
+    async def count_eligible(self, *, space: str, phase: str, communities: Sequence[str],
+                             notice_version: int) -> int:
+        query = (select(func.count()).select_from(Volunteer).join(Person, Person.id == Volunteer.person_id)
+                 .where(eligible_condition(space, phase, communities, notice_version),
+                        Person.undeliverable_code.is_(None)))
+        return int((await self.session.execute(query)).scalar_one())
+
+    async def upcoming_published(self, now: datetime) -> list[TrainingSession]:
+        result = await self.session.execute(
+            select(TrainingSession)
+            .where(TrainingSession.status == "published", TrainingSession.starts_at > now)
+            .order_by(TrainingSession.starts_at, TrainingSession.id))
+        return list(result.scalars())
+
+    async def managed_by(self, person_id: str | None, since: datetime) -> list[TrainingSession]:
+        """Sessions this person manages (None: every session, for admins), not yet ended, soonest first."""
+        query = select(TrainingSession).where(TrainingSession.ends_at > since)
+        if person_id is not None:
+            query = query.where(TrainingSession.id.in_(
+                select(SessionFacilitator.session_id).where(SessionFacilitator.person_id == person_id)))
+        result = await self.session.execute(query.order_by(TrainingSession.starts_at, TrainingSession.id))
+        return list(result.scalars())
+
+    async def is_manager(self, session_id: int, person_id: str) -> bool:
+        return await self.session.get(SessionFacilitator, (session_id, person_id)) is not None
+
+    async def add_facilitator(self, session_id: int, person_id: str, by: str, now: datetime) -> bool:
+        if await self.is_manager(session_id, person_id):
+            return False
+        self.session.add(SessionFacilitator(session_id=session_id, person_id=person_id, added_by=by, added_at=now))
+        await self.session.flush()
+        return True
+
+    async def facilitator_ids(self, session_id: int) -> list[str]:
+        result = await self.session.execute(
+            select(SessionFacilitator.person_id).where(SessionFacilitator.session_id == session_id)
+            .order_by(SessionFacilitator.added_at, SessionFacilitator.person_id))
+        return list(result.scalars())
+
+    async def remove_facilitator_everywhere(self, person_id: str) -> None:
+        await self.session.execute(delete(SessionFacilitator).where(SessionFacilitator.person_id == person_id))
+
+
+class InvitationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, session_id: int, person_id: str) -> Invitation | None:
+        result = await self.session.execute(
+            select(Invitation).where(Invitation.session_id == session_id, Invitation.person_id == person_id)
+            .execution_options(populate_existing=True))
+        return result.scalars().first()
+
+    async def add_if_missing(self, session_id: int, person_id: str, now: datetime) -> Invitation | None:
+        """Insert the invitation unless it exists (a publish and a sign-up may race); None if it existed."""
+        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = (insert(Invitation)
+                     .values(session_id=session_id, person_id=person_id, status="invited", rev=0, invited_at=now)
+                     .on_conflict_do_nothing(index_elements=["session_id", "person_id"])
+                     .returning(Invitation.id))
+        new_id = (await self.session.execute(statement)).scalar_one_or_none()
+        return None if new_id is None else await self.session.get(Invitation, new_id)
+
+    async def invited_ids(self, session_id: int) -> set[str]:
+        result = await self.session.execute(select(Invitation.person_id).where(Invitation.session_id == session_id))
+        return set(result.scalars())
+
+    async def count_status(self, session_id: int, status: str) -> int:
+        result = await self.session.execute(
+            select(func.count()).select_from(Invitation)
+            .where(Invitation.session_id == session_id, Invitation.status == status))
+        return int(result.scalar_one())
+
+    async def counts(self, session_ids: Sequence[int]) -> dict[int, StatusCounts]:
+        """Raw figures per session, from one grouped query."""
+        if not session_ids:
+            return {}
+        result = await self.session.execute(
+            select(Invitation.session_id, Invitation.status, func.count())
+            .where(Invitation.session_id.in_(session_ids))
+            .group_by(Invitation.session_id, Invitation.status))
+        by_session: dict[int, dict[str, int]] = {session_id: {} for session_id in session_ids}
+        for session_id, status, number in result.all():
+            by_session[int(session_id)][str(status)] = int(number)
+        return {
+            session_id: StatusCounts(
+                invited=sum(figures.values()),
+                accepted=figures.get("accepted", 0),
+                waiting=figures.get("waiting", 0),
+                declined=figures.get("declined", 0),
+                no_reply=figures.get("invited", 0),
+            )
+            for session_id, figures in by_session.items()
+        }
+
+    async def first_waiting(self, session_id: int) -> Invitation | None:
+        result = await self.session.execute(
+            select(Invitation)
+            .where(Invitation.session_id == session_id, Invitation.status == "waiting")
+            .order_by(Invitation.waiting_seq).limit(1)
+            .execution_options(populate_existing=True))
+        return result.scalars().first()
+
+    async def waiting_position(self, invitation: Invitation) -> int | None:
+        """1 for the first person waiting; None when not waiting."""
+        if invitation.status != "waiting" or invitation.waiting_seq is None:
+            return None
+        result = await self.session.execute(
+            select(func.count()).select_from(Invitation)
+            .where(Invitation.session_id == invitation.session_id, Invitation.status == "waiting",
+                   Invitation.waiting_seq <= invitation.waiting_seq))
+        return int(result.scalar_one())
+
+    async def with_status(self, session_id: int, statuses: Sequence[str]) -> list[Invitation]:
+        result = await self.session.execute(
+            select(Invitation)
+            .where(Invitation.session_id == session_id, Invitation.status.in_(statuses))
+            .order_by(Invitation.id)
+            .execution_options(populate_existing=True))
+        return list(result.scalars())
+
+    async def of_person(self, person_id: str) -> list[Invitation]:
+        result = await self.session.execute(
+            select(Invitation).where(Invitation.person_id == person_id).order_by(Invitation.session_id))
+        return list(result.scalars())
+
+    async def delete_of_person(self, person_id: str) -> None:
+        await self.session.execute(delete(Invitation).where(Invitation.person_id == person_id))
+
+    async def roster(self, session_id: int) -> list[RosterEntry]:
+        """Accepted people first (in the order they replied), then the waiting list in order."""
+        result = await self.session.execute(
+            select(Invitation.status, Invitation.waiting_seq, Person.display_name, Person.email)
+            .join(Person, Person.id == Invitation.person_id)
+            .where(Invitation.session_id == session_id, Invitation.status.in_(("accepted", "waiting")))
+            .order_by(Invitation.status, Invitation.waiting_seq, Invitation.replied_at, Invitation.id))
+        entries: list[RosterEntry] = []
+        position = 0
+        for status, _, name, email in result.all():
+            if status == "waiting":
+                position += 1
+            entries.append(RosterEntry(status, position if status == "waiting" else None, name, email))
+        return entries
