@@ -5,5 +5,7 @@ COMMAND_MODULES = [
     "bot.cli.serve",
     "bot.cli.db",
     "bot.cli.manifest",
+    "bot.cli.roles",
+    "bot.cli.audit",
     "bot.cli.report",
 ]

@@ -1,0 +1,76 @@
+"""`python -m bot roles list | grant ROLE ID | revoke ROLE ID`: recover or check access from the command line.
+
+For when no admin can reach the bot. People are named by Entra object id only (no names or e-mails on the
+terminal); every change is audited with actor "cli", and the last admin cannot be removed here either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from bot.clock import SystemClock
+from bot.core import Core
+from bot.services.roles import CLI_ACTOR, Outcome, Role
+from bot.settings import Settings
+from storage.db import Database
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+MESSAGES = {
+    ("grant", Outcome.DONE): "{id} is now {a_role}.",
+    ("grant", Outcome.UNCHANGED): "{id} is already {a_role}; nothing changed.",
+    ("revoke", Outcome.DONE): "{id} is no longer {a_role}.",
+    ("revoke", Outcome.UNCHANGED): "{id} is not {a_role}; nothing changed.",
+    ("revoke", Outcome.LAST_ADMIN): "{id} is the only admin, so the admin role was not removed. "
+                                    "Make someone else an admin first.",
+}
+
+
+def entra_id(value: str) -> str:
+    if not _GUID.match(value):
+        raise argparse.ArgumentTypeError(f"'{value}' is not an Entra object id (a GUID like "
+                                         "00000000-0000-0000-0000-000000000000)")
+    return value.lower()
+
+
+def add_parser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser("roles", help="list, grant or revoke roles")
+    actions = parser.add_subparsers(dest="roles_command", required=True)
+    listing = actions.add_parser("list", help="every role and who holds it, by Entra object id")
+    listing.set_defaults(handler=run_list)
+    for name, helptext in (("grant", "give a role"), ("revoke", "take a role away")):
+        action = actions.add_parser(name, help=helptext)
+        action.add_argument("role", choices=[role.value for role in Role])
+        action.add_argument("person_id", type=entra_id, metavar="ENTRA_OBJECT_ID")
+        action.set_defaults(handler=run_change, verb=name)
+
+
+async def run_list(args: argparse.Namespace, settings: Settings) -> int:
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        holders = await Core.build(settings, database, SystemClock()).roles.holders()
+    finally:
+        await database.dispose()
+    if not holders:
+        print("No one has a role.")
+    for holder in holders:
+        print(f"{holder.role:<12} {holder.person_id}  since {holder.granted_at:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+async def run_change(args: argparse.Namespace, settings: Settings) -> int:
+    role = Role(args.role)
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        roles = Core.build(settings, database, SystemClock()).roles
+        if args.verb == "grant":
+            outcome = await roles.grant(CLI_ACTOR, args.person_id, role)
+        else:
+            outcome = await roles.revoke(CLI_ACTOR, args.person_id, role)
+    finally:
+        await database.dispose()
+    a_role = f"an {role.value}" if role == Role.ADMIN else f"a {role.value}"
+    print(MESSAGES[(args.verb, outcome)].format(id=args.person_id, a_role=a_role))
+    return 1 if outcome == Outcome.LAST_ADMIN else 0
