@@ -13,6 +13,7 @@ from storage.models.people import (
     PrivacyNotice,
     Volunteer,
 )
+from storage.models.programme import ProgrammeSetting
 from storage.models.roles import AuditEntry, RoleGrant
 from storage.models.sessions import Invitation, SessionFacilitator, TrainingSession
 from storage.models.state import StateDocument
@@ -32,6 +33,7 @@ __all__ = [
     "OutboxMessage",
     "Person",
     "PrivacyNotice",
+    "ProgrammeSetting",
     "RoleGrant",
     "SessionFacilitator",
     "StateDocument",

@@ -185,6 +185,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("version", name=op.f("pk_privacy_notices")),
     )
     op.create_table(
+        "programme_settings",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_programme_settings")),
+    )
+    op.create_table(
         "roles",
         sa.Column("person_id", sa.String(length=36), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
@@ -368,6 +376,7 @@ def downgrade() -> None:
     op.drop_table("training_sessions")
     op.drop_table("state_documents")
     op.drop_table("roles")
+    op.drop_table("programme_settings")
     op.drop_table("privacy_notices")
     with op.batch_alter_table("people", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_people_email"))
