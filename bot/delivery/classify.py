@@ -1,0 +1,112 @@
+"""What a Connector answer means for the message, the recipient and the sender (design §7, teams-facts)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import Enum
+from typing import Any
+
+
+class Verdict(Enum):
+    SENT = "sent"
+    RETRY = "retry"  # Teams or the network hiccupped: try again later
+    UNDELIVERABLE = "undeliverable"  # the recipient cannot be reached until they come back
+    FAILED = "failed"  # the message is at fault (or Teams said no for good): never the person
+    UNAUTHORIZED = "unauthorized"  # the bot's credentials: stop sending, keep everything pending
+
+
+# Teams' send-proactive-messages page: these make the recipient unreachable.
+UNREACHABLE_403 = frozenset({
+    "ConversationBlockedByUser",
+    "BotNotInConversationRoster",
+    "BotDisabledByAdmin",
+    "ForbiddenOperationException",
+    "MessageWritesBlocked",
+})
+UNREACHABLE_404 = frozenset({"ConversationNotFound"})
+RETRY_STATUSES = frozenset({412, 429, 502, 503, 504})
+
+_SAFE_CODE = re.compile(r"[^A-Za-z0-9_.-]")
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Classified:
+    verdict: Verdict
+    code: str | None  # the Teams error code that decided, safe to store and log
+
+
+def error_codes(body: Any) -> list[str]:
+    """Every error code in Teams' error body, outermost first: `error.code`, then nested codes and sub-codes
+    (Teams puts e.g. MessageWritesBlocked in an inner error). Only codes, never messages."""
+    codes: list[str] = []
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > 6:
+            return
+        if isinstance(node, dict):
+            for name in ("code", "subCode", "subcode"):
+                value = node.get(name)
+                if isinstance(value, str) and value:
+                    codes.append(safe_code(value))
+            for value in node.values():
+                if isinstance(value, dict | list):
+                    walk(value, depth + 1)
+        elif isinstance(node, list):
+            for item in node[:10]:
+                walk(item, depth + 1)
+
+    walk(body, 0)
+    return codes
+
+
+def safe_code(code: str) -> str:
+    """An error code as we store and log it: short and plain, so nothing else can ride along."""
+    return _SAFE_CODE.sub("", code)[:64]
+
+
+def classify(status: int | None, codes: list[str]) -> Classified:
+    """`status` None means no answer (timeout or connection error)."""
+    first = codes[0] if codes else None
+    if status is None:
+        return Classified(Verdict.RETRY, first or "NoResponse")
+    if 200 <= status < 300:
+        return Classified(Verdict.SENT, None)
+    if status == 401:
+        return Classified(Verdict.UNAUTHORIZED, first or "Unauthorized")
+    if status in RETRY_STATUSES:
+        return Classified(Verdict.RETRY, first or f"Http{status}")
+    if status == 403:
+        reached = next((code for code in codes if code in UNREACHABLE_403), None)
+        if reached:
+            return Classified(Verdict.UNDELIVERABLE, reached)
+    if status == 404:
+        reached = next((code for code in codes if code in UNREACHABLE_404), None)
+        if reached:
+            return Classified(Verdict.UNDELIVERABLE, reached)
+    # 400, 413 and anything else, including 500 (Teams says not to retry it) and unlisted 403/404 codes:
+    # this message fails, the person stays reachable.
+    return Classified(Verdict.FAILED, first or f"Http{status}")
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date), clamped; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)

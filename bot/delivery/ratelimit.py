@@ -1,0 +1,158 @@
+"""Rate limits of the sender (design §7): one global pacer for the app and sliding windows per conversation.
+
+Teams counts requests in sliding windows (50 per second per app and tenant; 7 per 1 s, 8 per 2 s, 60 per 30 s,
+1,800 per hour per conversation), and a 429 costs a whole Retry-After for every conversation because the whole
+sender pauses. So the pacer spaces requests evenly (a token bucket that holds a single token) instead of
+allowing bursts, and the per-conversation windows are kept slightly wider than Teams' so that network jitter
+between our clock and Teams' cannot squeeze one request too many into a window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Callable, Sequence
+
+# Teams' per bot, per conversation limits for sends and conversation creation: (requests, window seconds).
+CONVERSATION_LIMITS: tuple[tuple[int, float], ...] = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+
+
+class Halted(Exception):
+    """The sender stopped (shutdown, credentials refused, leadership lost) while this request waited."""
+
+
+class ConversationWindows:
+    """Sliding windows per conversation over the times we sent to it."""
+
+    def __init__(self, limits: Sequence[tuple[int, float]] = CONVERSATION_LIMITS, *, margin: float = 0.1) -> None:
+        self._limits = tuple((count, window + margin) for count, window in limits)
+        self._longest = max(window for _, window in self._limits)
+        self._hits: dict[str, list[float]] = {}
+
+    def wait_time(self, key: str, now: float) -> float:
+        """Seconds until one more request to this conversation fits every window (0 when it fits now)."""
+        hits = self._hits.get(key)
+        if not hits:
+            return 0.0
+        del hits[: bisect_left(hits, now - self._longest)]
+        wait = 0.0
+        for limit, window in self._limits:
+            inside = len(hits) - bisect_right(hits, now - window)
+            if inside >= limit:
+                wait = max(wait, hits[len(hits) - limit] + window - now)
+        return wait
+
+    def record(self, key: str, now: float) -> None:
+        self._hits.setdefault(key, []).append(now)
+
+    def prune(self, now: float) -> None:
+        """Forget conversations with nothing inside the longest window, so memory follows recent traffic."""
+        for key in [key for key, hits in self._hits.items() if not hits or hits[-1] <= now - self._longest]:
+            del self._hits[key]
+
+    def __len__(self) -> int:
+        return len(self._hits)
+
+
+class Pacer:
+    """The global budget: releases waiters one at a time, `1 / rate` apart, in arrival order.
+
+    `pause(seconds)` holds everyone back (a 429's Retry-After); `halt()` wakes every waiter with `Halted`.
+    """
+
+    def __init__(self, rate_per_second: float, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        if rate_per_second <= 0:
+            raise ValueError("rate must be positive")
+        self._interval = 1.0 / rate_per_second
+        # Absorbs the event loop's timer lateness without letting a burst through.
+        self._tolerance = min(self._interval / 4, 0.005)
+        self._time = monotonic
+        self._next = 0.0
+        self._paused_until = 0.0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._changed = asyncio.Event()
+        self._halted = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    @property
+    def rate(self) -> float:
+        return 1.0 / self._interval
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def paused_for(self) -> float:
+        return max(0.0, self._paused_until - self._time())
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._time() + seconds)
+        self._changed.set()
+
+    @property
+    def halted(self) -> bool:
+        return self._halted.is_set()
+
+    def halt(self) -> None:
+        self._halted.set()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(Halted())
+        self._changed.set()
+
+    def resume(self) -> None:
+        self._halted.clear()
+
+    async def acquire(self) -> None:
+        """Wait for this request's turn; raises Halted if the sender stops first."""
+        if self._halted.is_set():
+            raise Halted()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="delivery-pacer")
+        self._changed.set()
+        await waiter
+
+    async def wait(self, seconds: float) -> None:
+        """Sleep, but give up with Halted as soon as the sender stops."""
+        if seconds <= 0:
+            if self._halted.is_set():
+                raise Halted()
+            return
+        try:
+            await asyncio.wait_for(self._halted.wait(), seconds)
+        except TimeoutError:
+            return
+        raise Halted()
+
+    async def close(self) -> None:
+        self.halt()
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            try:
+                await self._dispatcher
+            except asyncio.CancelledError:
+                pass
+            self._dispatcher = None
+
+    async def _dispatch(self) -> None:
+        while self._waiters:
+            now = self._time()
+            start = max(self._next, self._paused_until)
+            if start > now:
+                self._changed.clear()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), start - now)
+                except TimeoutError:
+                    pass
+                continue
+            waiter = self._waiters.popleft()
+            if waiter.done():  # its task was cancelled while waiting
+                continue
+            waiter.set_result(None)
+            # Keep to the schedule when the loop woke us a little late, but never bank idle time as a burst.
+            self._next = max(start, now - self._tolerance) + self._interval
