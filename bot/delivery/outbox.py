@@ -1,4 +1,7 @@
-"""Enqueue proactive messages in the caller's transaction. Services call only this module."""
+"""Enqueue proactive messages in the caller's transaction. Services call only this module.
+
+Also here: what authors and services may ask of the outbox afterwards (progress and failures of a batch,
+cancelling what has not gone yet) and re-arming a person who came back."""
 
 from __future__ import annotations
 
@@ -13,6 +16,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage
+from storage.repositories.outbox import FailedMessage, OutboxRepository
+
+__all__ = [
+    "FailedMessage",
+    "Message",
+    "Recipient",
+    "batch_failures",
+    "batch_progress",
+    "cancel",
+    "enqueue",
+    "rearm",
+]
 
 
 @dataclass(frozen=True)
@@ -90,3 +105,25 @@ async def enqueue(
     await session.execute(statement)
     result = await session.execute(select(OutboxMessage.id).where(OutboxMessage.key == key))
     return int(result.scalar_one())
+
+
+async def batch_progress(session: AsyncSession, batch: str) -> dict[str, int]:
+    """How far a batch (an announcement, a session's invitations) has got: count per status
+    (pending, sending, sent, failed, undeliverable, cancelled). Show counts through bot.services.suppression."""
+    return await OutboxRepository(session).batch_progress(batch)
+
+
+async def batch_failures(session: AsyncSession, batch: str) -> list[FailedMessage]:
+    """The messages of a batch that will not arrive (failed: the message was at fault or retries ran out;
+    undeliverable: the recipient cannot be reached), with Teams' status and error code, for the author."""
+    return await OutboxRepository(session).batch_failures(batch)
+
+
+async def cancel(session: AsyncSession, keys: list[str], now: datetime) -> int:
+    """Withdraw messages that have not started to go (by key); returns how many were withdrawn."""
+    return await OutboxRepository(session).cancel(keys, now)
+
+
+async def rearm(session: AsyncSession, person_id: str, now: datetime) -> int:
+    """The person can be reached again: their messages skipped as undeliverable go back to pending."""
+    return await OutboxRepository(session).rearm(person_id, now)

@@ -1,0 +1,103 @@
+"""Which worker sends. Teams' budget (50 requests/s per app and tenant) is one budget for every instance, so on
+PostgreSQL only the holder of an advisory lock sends and the others stand by, ready to take over the moment its
+database session ends (crash, kill -9, network loss). Claims still use SKIP LOCKED, so even two senders at once
+(a leader that lost its session but has requests in flight) never take the same message.
+
+SQLite serves one instance (design §7): that instance always sends.
+
+The lock is a session lock on a connection kept for the purpose, in autocommit mode so that it never holds a
+transaction open. It does not survive a transaction-pooling proxy (PgBouncer in transaction mode): point the
+worker at PostgreSQL directly or through session pooling.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+
+# "hnydeliv" as a 64-bit integer: advisory locks are per database, so one constant serves every deployment.
+LOCK_KEY = 0x686E7964656C6976
+
+
+class Leadership(Protocol):
+    async def hold(self) -> bool:
+        """Become or stay the sender; True while this worker is it."""
+        ...
+
+    async def release(self) -> None: ...
+
+
+class SoleInstance:
+    """SQLite: one instance, always the sender."""
+
+    async def hold(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
+class AdvisoryLock:
+    def __init__(self, engine: AsyncEngine, key: int = LOCK_KEY) -> None:
+        self._engine = engine
+        self._key = key
+        self._connection: AsyncConnection | None = None
+
+    async def hold(self) -> bool:
+        if self._connection is not None:
+            try:
+                # The lock lives as long as this session: a live session is a held lock.
+                await self._connection.execute(text("SELECT 1"))
+                return True
+            except Exception as exc:  # the session is gone, and the lock with it
+                log.warning("delivery leadership lost: %s", type(exc).__name__)
+                await self._drop()
+        try:
+            connection = await self._engine.connect()
+        except Exception as exc:  # database unreachable: nobody can send anyway
+            log.warning("delivery leadership: cannot connect: %s", type(exc).__name__)
+            return False
+        try:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            result = await connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key})
+            if result.scalar():
+                self._connection = connection
+                log.info("delivery leadership taken")
+                return True
+        except Exception as exc:
+            log.warning("delivery leadership: lock attempt failed: %s", type(exc).__name__)
+            await connection.invalidate()
+            await connection.close()
+            return False
+        await connection.close()
+        return False
+
+    async def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+            await connection.close()
+        except Exception:
+            # Never hand a connection that may still hold the lock back to the pool.
+            await connection.invalidate()
+            await connection.close()
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.invalidate()
+                await connection.close()
+            except Exception as exc:
+                log.debug("closing a dead leadership connection: %s", type(exc).__name__)
+
+
+def leadership_for(is_postgres: bool, engine: AsyncEngine) -> Leadership:
+    return AdvisoryLock(engine) if is_postgres else SoleInstance()

@@ -1,0 +1,544 @@
+"""The delivery worker (design §7): claims due outbox messages, sends them through the Bot Connector within Teams'
+limits, and records what happened to each.
+
+Shape: one loop claims batches (at most one message per recipient at a time, so each recipient's messages go in
+order) and starts a task per message; tasks wait their turn at the per-conversation windows and the global
+pacer, then send, then record the outcome in their own transaction. Many sends are in flight at once across
+recipients. A heartbeat renews the leases of held messages, checks leadership and writes the worker's row for
+/healthz. Times in the database come from the injected Clock (tests move it); waiting uses the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.clock import Clock
+from bot.delivery.classify import Classified, Verdict, classify, retry_after_seconds
+from bot.delivery.connector import ConnectorClient, Reply, activity_from_payload
+from bot.delivery.leader import Leadership, SoleInstance
+from bot.delivery.metrics import DeliveryMetrics
+from bot.delivery.ratelimit import ConversationWindows, Halted, Pacer
+from bot.delivery.tokens import TokenProvider, TokenRefused
+from storage.db import Database
+from storage.models.outbox import FAILED, SENT, UNDELIVERABLE
+from storage.repositories.outbox import Attempt, Claimed, OutboxRepository, Route
+from storage.repositories.people import Contact, ConversationRepository
+
+log = logging.getLogger(__name__)
+
+NO_CONVERSATION = "NoConversationReference"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    rate_per_second: float = 30.0
+    # Pace a little under the budget: Teams counts requests when they arrive, and network jitter can bunch
+    # evenly spaced requests so that one window sees one too many; a 429 costs a whole Retry-After for everyone.
+    rate_headroom: float = 0.97
+    max_attempts: int = 8
+    lease_seconds: float = 60.0
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 300.0
+    # Claimed messages waiting for their turn plus requests in flight. ~2 s of sending at 50/s: enough to keep
+    # the pipe full through network latency, few enough that a crash re-sends little (only requests in flight).
+    max_in_flight: int = 100
+    poll_seconds: float = 0.5
+    heartbeat_seconds: float = 5.0
+    probe_seconds: float = 30.0
+    # Wider than Teams' per-conversation windows by this much (jitter between our clock and theirs).
+    conversation_margin_seconds: float = 0.1
+    # For opening a 1:1 chat with someone who has no conversation reference yet.
+    bot_id: str = ""
+    default_tenant_id: str = ""
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class _Outcome:
+    verdict: Verdict | None  # None: release the message untouched (stopping, credentials refused)
+    status: int | None = None
+    code: str | None = None
+    retry_after: float | None = None
+    activity_id: str | None = None
+    conversation_id: str | None = None
+    skipped: bool = False  # not attempted: the recipient was already unreachable
+    counts_as_attempt: bool = True
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    id: str
+    state: str  # running | standby | paused | stopped
+    leader: bool
+    alive: bool
+    started_at: datetime
+    last_heartbeat: datetime | None
+    problem: str | None
+    problem_since: datetime | None
+    in_flight: int
+    paused_seconds: float
+
+
+@dataclass
+class _Job:
+    claimed: Claimed
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        connector: ConnectorClient,
+        tokens: TokenProvider,
+        config: WorkerConfig,
+        *,
+        metrics: DeliveryMetrics | None = None,
+        leadership: Leadership | None = None,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.id = worker_id or new_worker_id()
+        self._db = database
+        self._clock = clock
+        self._connector = connector
+        self._tokens = tokens
+        self.config = config
+        self._metrics = metrics
+        self._leadership = leadership or SoleInstance()
+        self._rng = rng or random.Random()
+        self._time = monotonic
+        self._pacer = Pacer(config.rate_per_second * config.rate_headroom, monotonic=monotonic)
+        self._windows = ConversationWindows(margin=config.conversation_margin_seconds)
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._leader = False
+        self._problem: str | None = None
+        self._problem_since: datetime | None = None
+        self._next_probe = 0.0
+        self.started_at = clock.now()
+        self.last_heartbeat: datetime | None = None
+        self._stopped = False
+
+    # -- public surface ------------------------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Run in the background until stop()."""
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self.run(), name=f"delivery-worker-{self.id}")
+        return self._runner
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._runner is not None:
+            await self._runner
+            self._runner = None
+        else:
+            await self.close()
+
+    def wake(self) -> None:
+        """Look for due messages now rather than at the next poll (e.g. after a person was re-armed)."""
+        self._wake.set()
+
+    @property
+    def credentials_problem(self) -> str | None:
+        return self._problem
+
+    def status(self) -> WorkerStatus:
+        if self._stopped:
+            state = "stopped"
+        elif self._problem:
+            state = "paused"
+        elif not self._leader:
+            state = "standby"
+        else:
+            state = "running"
+        alive = not self._stopped and (self._runner is None or not self._runner.done())
+        return WorkerStatus(
+            id=self.id, state=state, leader=self._leader, alive=alive, started_at=self.started_at,
+            last_heartbeat=self.last_heartbeat, problem=self._problem, problem_since=self._problem_since,
+            in_flight=len(self._tasks), paused_seconds=self._pacer.paused_for(),
+        )
+
+    async def run(self) -> None:
+        """Send until stop(): claim, send, heartbeat, probe credentials when refused, take over leadership."""
+        await self._hold_leadership()
+        heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"delivery-heartbeat-{self.id}")
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                if not self._leader:
+                    await self._sleep(self.config.heartbeat_seconds)  # the heartbeat wakes us as leader
+                    continue
+                if self._problem is not None:
+                    if self._time() >= self._next_probe:
+                        await self.probe()
+                    if self._problem is not None:
+                        await self._sleep(max(0.0, self._next_probe - self._time()))
+                    continue
+                room = self.config.max_in_flight - len(self._tasks)
+                claimed = 0
+                # Refill in batches rather than one message per finished task: fewer, larger claims.
+                if room >= max(1, self.config.max_in_flight // 2) or not self._tasks:
+                    claimed = await self._pump(room)
+                if claimed < room or room == 0:
+                    await self._sleep(self.config.poll_seconds)
+        except Exception:
+            log.exception("delivery worker %s stopped on an unexpected error", self.id)
+            raise
+        finally:
+            heartbeat.cancel()
+            try:
+                await heartbeat
+            except asyncio.CancelledError:
+                pass
+            await self.close()
+
+    async def run_until_idle(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (tests want a bound)
+        """Send everything that is due now, then return (tests and one-off drains). Returns early, leaving
+        messages pending, when credentials are refused or another worker is the leader."""
+        async with asyncio.timeout(timeout):
+            if not self._leader and not await self._hold_leadership():
+                return
+            while self._problem is None and not self._stopping.is_set():
+                room = self.config.max_in_flight - len(self._tasks)
+                claimed = await self._pump(room) if room > 0 else 0
+                if not claimed and not self._tasks:
+                    break
+                if self._tasks:
+                    await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
+            if self._tasks:
+                await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def probe(self) -> bool:
+        """Try for a fresh token; on success clear the credentials problem and resume sending."""
+        self._next_probe = self._time() + self.config.probe_seconds
+        try:
+            await self._tokens.token(force_refresh=True)
+        except TokenRefused as exc:
+            log.warning("delivery credentials still refused: %s", exc.code)
+            return False
+        if self._problem is not None:
+            log.info("delivery credentials accepted again after %s; resuming", self._problem)
+        self._problem = None
+        self._problem_since = None
+        if self._metrics:
+            self._metrics.credentials_refused.set(0)
+        self._refresh_gate()
+        await self._write_heartbeat()
+        self._wake.set()
+        return True
+
+    async def heartbeat(self) -> None:
+        """Renew the leases of held messages, check leadership and record that this worker is alive."""
+        now = self._clock.now()
+        if self._tasks:
+            async with self._db.transaction() as session:
+                await OutboxRepository(session).renew_leases(self.id, self._lease_until(now))
+        if self._runner is not None and not self._stopping.is_set():
+            was_leader = self._leader
+            if await self._hold_leadership() and not was_leader:
+                self._wake.set()
+        self._windows.prune(self._time())
+        await self._write_heartbeat()
+
+    async def close(self) -> None:
+        """Stop sending: messages waiting for their turn go back to pending, requests in flight finish."""
+        if self._stopped:
+            return
+        self._stopping.set()
+        self._pacer.halt()
+        if self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self._pacer.close()
+        await self._leadership.release()
+        self._leader = False
+        self._stopped = True
+        try:
+            await self._write_heartbeat()
+        except Exception as exc:  # the database may be what is going away
+            log.warning("could not record worker %s as stopped: %s", self.id, type(exc).__name__)
+
+    # -- claiming ------------------------------------------------------------------------------------------------
+
+    async def _hold_leadership(self) -> bool:
+        leader = await self._leadership.hold()
+        if leader != self._leader:
+            self._leader = leader
+            if not leader:
+                log.warning("worker %s is no longer the sender", self.id)
+            self._refresh_gate()
+        return leader
+
+    def _refresh_gate(self) -> None:
+        """The pacer lets requests through only while this worker may send. When it may not (another worker
+        leads, credentials refused, stopping), what waits for its turn goes back to pending; requests already
+        in the air finish."""
+        if self._leader and self._problem is None and not self._stopping.is_set():
+            self._pacer.resume()
+        else:
+            self._pacer.halt()
+
+    async def _pump(self, room: int) -> int:
+        if room <= 0:
+            return 0
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            claimed = await OutboxRepository(session).claim(
+                owner=self.id, now=now, lease_until=self._lease_until(now), limit=room,
+                max_attempts=self.config.max_attempts, skip_locked=self._db.is_postgres)
+        started = 0
+        for message in claimed:
+            if message.id in self._tasks:  # our own lease ran out while we still hold it (database hiccup)
+                continue
+            self._tasks[message.id] = asyncio.create_task(self._deliver(_Job(message)), name=f"deliver-{message.id}")
+            started += 1
+        return len(claimed)
+
+    def _lease_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.config.lease_seconds)
+
+    # -- one message ---------------------------------------------------------------------------------------------
+
+    async def _deliver(self, job: _Job) -> None:
+        message_id = job.claimed.id
+        try:
+            try:
+                outcome = await self._attempt(job)
+            except Halted:
+                outcome = _Outcome(verdict=None, counts_as_attempt=False)
+            except Exception:
+                log.exception("outbox message %s: unexpected error while sending", message_id)
+                outcome = _Outcome(verdict=Verdict.RETRY, code="WorkerError")
+            try:
+                successor = await self._record(job, outcome)
+            except Exception:
+                # Its lease will run out and another claim will take it again: not lost.
+                log.exception("outbox message %s: could not record the outcome", message_id)
+                successor = False
+        finally:
+            self._tasks.pop(message_id, None)
+        if successor or len(self._tasks) <= self.config.max_in_flight // 2:
+            self._wake.set()
+
+    async def _attempt(self, job: _Job) -> _Outcome:
+        message = job.claimed
+        if message.person_id is not None:
+            if message.person is None and message.route is None:
+                return _Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
+            if message.person is not None and message.person.undeliverable_code:
+                return _Outcome(Verdict.UNDELIVERABLE, code=message.person.undeliverable_code, skipped=True,
+                                counts_as_attempt=False)
+        activity = activity_from_payload(message.payload)
+
+        if message.kind == "update":
+            target = message.target
+            if target is None:
+                return _Outcome(Verdict.FAILED, code="OriginalMissing", counts_as_attempt=False)
+            if target.status == UNDELIVERABLE:
+                return _Outcome(Verdict.UNDELIVERABLE, code="OriginalUndeliverable", counts_as_attempt=False)
+            if target.status != SENT or not (target.activity_id and target.conversation_id and target.service_url):
+                return _Outcome(Verdict.FAILED, code="OriginalNotSent", counts_as_attempt=False)
+            conversation_id, activity_id, service_url = target.conversation_id, target.activity_id, target.service_url
+            reply = await self._request(job, "update", conversation_id, lambda token: self._connector.update(
+                service_url, conversation_id, activity_id, activity, token))
+            return self._outcome(reply, conversation_id=conversation_id, activity_id=activity_id)
+
+        route = message.route
+        if route is None:
+            person = message.person
+            if message.person_id is None or person is None or not (person.teams_user_id and person.service_url):
+                return _Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
+            tenant_id = person.tenant_id or self.config.default_tenant_id
+            service_url, teams_user_id = person.service_url, person.teams_user_id
+            reply = await self._request(job, "create", f"create:{teams_user_id}",
+                                        lambda token: self._connector.create_personal(
+                                            service_url, bot_id=self.config.bot_id, teams_user_id=teams_user_id,
+                                            tenant_id=tenant_id, token=token))
+            if not reply.ok or not reply.resource_id:
+                return self._outcome(reply, conversation_id=None, activity_id=None)
+            route = Route(reply.resource_id, service_url)
+            await self._save_conversation(message.person_id, teams_user_id, tenant_id, route)
+
+        conversation_id, service_url = route.conversation_id, route.service_url
+        reply = await self._request(job, "send", conversation_id, lambda token: self._connector.send(
+            service_url, conversation_id, activity, token))
+        return self._outcome(reply, conversation_id=conversation_id, activity_id=reply.resource_id)
+
+    async def _request(self, job: _Job, operation: str, conversation_key: str,
+                       call: Callable[[str], Awaitable[Reply]]) -> Reply:
+        """One Connector request in its turn: the conversation's windows, then the global pacer."""
+        while (wait := self._windows.wait_time(conversation_key, self._time())) > 0:
+            await self._pacer.wait(wait)
+        await self._pacer.acquire()
+        if self._problem is not None or self._stopping.is_set():
+            raise Halted()
+        self._windows.record(conversation_key, self._time())
+        try:
+            token = await self._tokens.token()
+        except TokenRefused as exc:
+            await self._credentials_refused(exc.code)
+            raise Halted() from None
+        at = self._clock.now()
+        reply = await call(token)
+        classified = classify(reply.status, reply.codes)
+        job.attempts.append(Attempt(at=at, operation=operation, status=reply.status,
+                                    error=reply.error or classified.code, duration_ms=round(reply.duration * 1000)))
+        if self._metrics:
+            self._metrics.requests.observe(reply.duration)
+        if reply.status == 429:
+            pause = retry_after_seconds(reply.retry_after, self._clock.now())
+            pause = 1.0 if pause is None else pause
+            self._pacer.pause(pause)
+            if self._metrics:
+                self._metrics.throttled.inc()
+            log.warning("429 from the Bot Connector (message %s): sender paused %.1fs", job.claimed.id, pause)
+        elif reply.status == 401:
+            await self._credentials_refused(classified.code or "Unauthorized")
+        return reply
+
+    def _outcome(self, reply: Reply, *, conversation_id: str | None, activity_id: str | None) -> _Outcome:
+        classified: Classified = classify(reply.status, reply.codes)
+        if classified.verdict is Verdict.UNAUTHORIZED:
+            # Not the message's fault: it goes back untouched and is sent once the credentials work again.
+            return _Outcome(verdict=None, status=reply.status, code=classified.code, counts_as_attempt=False)
+        return _Outcome(
+            verdict=classified.verdict,
+            status=reply.status,
+            code=reply.error or classified.code,
+            retry_after=retry_after_seconds(reply.retry_after, self._clock.now()),
+            activity_id=activity_id,
+            conversation_id=conversation_id,
+        )
+
+    async def _save_conversation(self, person_id: str, teams_user_id: str, tenant_id: str, route: Route) -> None:
+        contact = Contact(conversation_id=route.conversation_id, kind="personal", service_url=route.service_url,
+                          tenant_id=tenant_id, bot_id=self.config.bot_id, person_id=person_id,
+                          teams_user_id=teams_user_id)
+        async with self._db.transaction() as session:
+            await ConversationRepository(session).save(contact, self._clock.now())
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter (half fixed, half random), capped."""
+        ceiling = min(self.config.backoff_cap_seconds, self.config.backoff_base_seconds * 2.0 ** (attempt - 1))
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+    async def _record(self, job: _Job, outcome: _Outcome) -> bool:
+        """Store the outcome; True when the recipient has another message waiting behind this one."""
+        message = job.claimed
+        now = self._clock.now()
+        attempts = message.attempts + (1 if outcome.counts_as_attempt else 0)
+        metric = "unauthorized" if outcome.status == 401 else None
+        finished = False
+        async with self._db.transaction() as session:
+            repo = OutboxRepository(session)
+            await repo.add_attempts(message.id, job.attempts)
+            held = True
+            if outcome.verdict is None:
+                held = bool(await repo.release([message.id], self.id))
+            elif outcome.verdict is Verdict.SENT:
+                held = await repo.mark_sent(message.id, self.id, now, attempts=attempts, status=outcome.status,
+                                            activity_id=outcome.activity_id,
+                                            conversation_id=outcome.conversation_id or "")
+                metric, finished = "sent", True
+            elif outcome.verdict is Verdict.RETRY and attempts < self.config.max_attempts:
+                delay = outcome.retry_after if outcome.retry_after is not None else self._backoff(attempts)
+                held = await repo.mark_retry(message.id, self.id, attempts=attempts, status=outcome.status,
+                                             code=outcome.code, retry_at=now + timedelta(seconds=delay))
+                metric = "retry"
+            elif outcome.verdict is Verdict.UNDELIVERABLE and outcome.skipped and message.person_id:
+                held = await repo.skip_undeliverable(message.id, self.id, message.person_id, now)
+                if held:
+                    metric, finished = "skipped", True
+                else:  # they came back since the claim: send it after all
+                    held = bool(await repo.release([message.id], self.id))
+            elif outcome.verdict is Verdict.UNDELIVERABLE:
+                held = await repo.mark_final(message.id, self.id, now, final=UNDELIVERABLE, attempts=attempts,
+                                             status=outcome.status, code=outcome.code)
+                if held:
+                    await self._mark_recipient_unreachable(session, message, outcome.code or "Unreachable", now)
+                metric, finished = "undeliverable", True
+            else:  # FAILED, or RETRY with no attempts left
+                held = await repo.mark_final(message.id, self.id, now, final=FAILED, attempts=attempts,
+                                             status=outcome.status, code=outcome.code)
+                metric, finished = "failed", True
+            successor = finished and held and await repo.has_waiting_successor(message.order_key, message.id, now)
+        if not held:
+            log.warning("outbox message %s: lease lost before its outcome was recorded", message.id)
+        elif metric in ("failed", "undeliverable"):
+            log.info("outbox message %s %s: status=%s code=%s", message.id, metric, outcome.status, outcome.code)
+        if metric and self._metrics:
+            self._metrics.sends.labels(metric).inc()
+        return successor
+
+    async def _mark_recipient_unreachable(self, session: Any, message: Claimed, code: str, now: datetime) -> None:
+        if message.person_id:
+            await OutboxRepository(session).mark_person_undeliverable(message.person_id, code, now)
+            log.info("person %s marked undeliverable: %s", message.person_id, code)
+        elif message.conversation_id and code != NO_CONVERSATION:
+            # The bot was removed from the team or chat: keep it off the announcement pickers until it is back.
+            await ConversationRepository(session).mark_uninstalled(message.conversation_id)
+
+    # -- credentials, heartbeat ----------------------------------------------------------------------------------
+
+    async def _credentials_refused(self, code: str) -> None:
+        if self._problem is None:
+            self._problem = code
+            self._problem_since = self._clock.now()
+            self._next_probe = self._time() + self.config.probe_seconds
+            log.error("Bot Connector credentials refused (%s): sending stopped, messages kept pending", code)
+            if self._metrics:
+                self._metrics.credentials_refused.set(1)
+            try:
+                await self._write_heartbeat()
+            except Exception as exc:
+                log.warning("could not record the credentials problem: %s", type(exc).__name__)
+        # Everything waiting for its turn goes back to pending now, not after a doomed request each.
+        self._refresh_gate()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await self.heartbeat()
+            except Exception as exc:  # keep beating: a database blip must not kill the worker
+                log.warning("delivery heartbeat failed: %s", type(exc).__name__)
+            await asyncio.sleep(self.config.heartbeat_seconds)
+
+    async def _write_heartbeat(self) -> None:
+        now = self._clock.now()
+        status = self.status()
+        async with self._db.transaction() as session:
+            repo = OutboxRepository(session)
+            await repo.heartbeat(self.id, now, started_at=self.started_at, leader=self._leader,
+                                 state=status.state, problem=self._problem, problem_since=self._problem_since)
+            await repo.forget_workers(now - timedelta(days=1))
+        self.last_heartbeat = now
+        if self._metrics:
+            self._metrics.paused_seconds.set(self._pacer.paused_for())
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait for a wake-up (since the loop's turn began), a stop or the timeout, whichever comes first."""
+        if self._stopping.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass

@@ -1,0 +1,368 @@
+"""Outbox queries for the delivery worker and for reports: claims, outcomes, re-arming, progress, health."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage.models import ConversationRef, Person
+from storage.models.outbox import (
+    CANCELLED,
+    FAILED,
+    OPEN_STATUSES,
+    PENDING,
+    SENDING,
+    SENT,
+    UNDELIVERABLE,
+    DeliveryWorker,
+    OutboxAttempt,
+    OutboxMessage,
+)
+
+M = OutboxMessage
+
+
+@dataclass(frozen=True)
+class PersonRoute:
+    """What we know about reaching a person who has no conversation reference yet."""
+
+    undeliverable_code: str | None
+    teams_user_id: str | None
+    service_url: str | None
+    tenant_id: str
+
+
+@dataclass(frozen=True)
+class Route:
+    conversation_id: str
+    service_url: str
+
+
+@dataclass(frozen=True)
+class UpdateTarget:
+    status: str
+    activity_id: str | None
+    conversation_id: str | None
+    service_url: str | None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message this worker now holds, with everything needed to send it (no second query per message)."""
+
+    id: int
+    kind: str  # send | update
+    payload: str
+    order_key: str
+    person_id: str | None
+    conversation_id: str | None
+    attempts: int
+    person: PersonRoute | None  # for person recipients; None when the person is unknown
+    route: Route | None  # the conversation to post to, when one is known
+    target: UpdateTarget | None  # for updates
+
+
+@dataclass(frozen=True)
+class Attempt:
+    at: datetime
+    operation: str  # create | send | update
+    status: int | None
+    error: str | None
+    duration_ms: int | None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    due: int  # pending and due now, or being sent
+    sending: int
+    scheduled: int  # pending, due later
+    oldest_due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FailedMessage:
+    """A message of a batch that did not arrive, for its author (ids and codes only)."""
+
+    id: int
+    key: str
+    person_id: str | None
+    conversation_id: str | None
+    status: str  # failed | undeliverable
+    last_status: int | None
+    last_error: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    id: str
+    heartbeat_at: datetime
+    leader: bool
+    state: str
+    problem: str | None
+    problem_since: datetime | None
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- the worker ----------------------------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        *,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        max_attempts: int,
+        skip_locked: bool,
+    ) -> list[Claimed]:
+        """Take up to `limit` messages that may go now: due, not held back by an earlier open message to the
+        same recipient, and (for an update) whose original is finished. Reclaims expired leases.
+
+        On PostgreSQL `FOR UPDATE SKIP LOCKED` keeps concurrent claimers apart; on SQLite the transaction
+        holds the write lock from BEGIN IMMEDIATE."""
+        earlier = aliased(M)
+        original = aliased(M)
+        earlier_open = exists().where(
+            earlier.order_key == M.order_key,
+            earlier.status.in_(OPEN_STATUSES),
+            earlier.id < M.id,
+            earlier.due_at <= now,
+        )
+        original_open = exists().where(original.id == M.updates_id, original.status.in_(OPEN_STATUSES))
+        ready = or_(
+            and_(M.status == PENDING, M.due_at <= now, or_(M.retry_at.is_(None), M.retry_at <= now)),
+            and_(M.status == SENDING, M.lease_until <= now),
+        )
+        query = select(M.id, M.status, M.attempts).where(ready, ~earlier_open, ~original_open).order_by(M.id)
+        query = query.limit(limit)
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True, of=M)
+        rows = (await self.session.execute(query)).all()
+        if not rows:
+            return []
+
+        fresh = [row.id for row in rows if row.status == PENDING]
+        # A lease that ran out means an attempt may have been made and its answer lost (a crash): count it,
+        # so a message that kills its worker every time still ends.
+        expired = [row.id for row in rows if row.status == SENDING]
+        exhausted = [row.id for row in rows if row.status == SENDING and row.attempts + 1 >= max_attempts]
+        for message_id in expired:
+            self.session.add(OutboxAttempt(message_id=message_id, at=now, operation="claim", status=None,
+                                           error="LeaseExpired", duration_ms=None))
+        if exhausted:
+            await self.session.execute(
+                update(M).where(M.id.in_(exhausted)).values(
+                    status=FAILED, attempts=M.attempts + 1, last_status=None, last_error="LeaseExpired",
+                    lease_until=None, lease_owner=None, finished_at=now))
+        resumed = [message_id for message_id in expired if message_id not in set(exhausted)]
+        if resumed:
+            await self.session.execute(
+                update(M).where(M.id.in_(resumed)).values(
+                    lease_owner=owner, lease_until=lease_until, attempts=M.attempts + 1))
+        if fresh:
+            await self.session.execute(
+                update(M).where(M.id.in_(fresh)).values(status=SENDING, lease_owner=owner, lease_until=lease_until))
+        ids = fresh + resumed
+        return await self._load(ids) if ids else []
+
+    async def _load(self, ids: list[int]) -> list[Claimed]:
+        messages = list((await self.session.execute(select(M).where(M.id.in_(ids)).order_by(M.id))).scalars())
+        person_ids = {m.person_id for m in messages if m.person_id}
+        conversation_ids = {m.conversation_id for m in messages if m.conversation_id}
+        target_ids = {m.updates_id for m in messages if m.updates_id is not None}
+
+        people: dict[str, Person] = {}
+        if person_ids:
+            found_people = await self.session.scalars(select(Person).where(Person.id.in_(person_ids)))
+            people = {row.id: row for row in found_people}
+        targets: dict[int, OutboxMessage] = {}
+        if target_ids:
+            found_targets = await self.session.scalars(select(M).where(M.id.in_(target_ids)))
+            targets = {t.id: t for t in found_targets}
+            conversation_ids |= {t.sent_conversation_id for t in targets.values() if t.sent_conversation_id}
+
+        personal: dict[str, ConversationRef] = {}
+        by_conversation: dict[str, ConversationRef] = {}
+        conditions = []
+        if person_ids:
+            conditions.append(and_(ConversationRef.person_id.in_(person_ids), ConversationRef.kind == "personal"))
+        if conversation_ids:
+            conditions.append(ConversationRef.conversation_id.in_(conversation_ids))
+        if conditions:
+            refs = await self.session.scalars(
+                select(ConversationRef).where(or_(*conditions)).order_by(ConversationRef.updated_at))
+            for found in refs:
+                by_conversation[found.conversation_id] = found
+                if found.kind == "personal" and found.person_id:
+                    personal[found.person_id] = found  # ordered by updated_at: the latest wins
+
+        claimed = []
+        for m in messages:
+            person = people.get(m.person_id) if m.person_id else None
+            ref = personal.get(m.person_id) if m.person_id else by_conversation.get(m.conversation_id or "")
+            target = targets.get(m.updates_id) if m.updates_id is not None else None
+            target_ref = by_conversation.get(target.sent_conversation_id or "") if target else None
+            claimed.append(Claimed(
+                id=m.id,
+                kind=m.kind,
+                payload=m.payload,
+                order_key=m.order_key,
+                person_id=m.person_id,
+                conversation_id=m.conversation_id,
+                attempts=m.attempts,
+                person=PersonRoute(person.undeliverable_code, person.teams_user_id, person.service_url,
+                                   person.tenant_id) if person else None,
+                route=Route(ref.conversation_id, ref.service_url) if ref else None,
+                target=UpdateTarget(
+                    target.status, target.activity_id, target.sent_conversation_id,
+                    target_ref.service_url if target_ref else (ref.service_url if ref else None),
+                ) if target else None,
+            ))
+        return claimed
+
+    async def renew_leases(self, owner: str, lease_until: datetime) -> int:
+        result = await self.session.execute(
+            update(M).where(M.lease_owner == owner, M.status == SENDING).values(lease_until=lease_until))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release(self, ids: Sequence[int], owner: str) -> int:
+        """Give claimed messages back untouched (shutdown, credentials refused): no attempt is counted."""
+        if not ids:
+            return 0
+        result = await self.session.execute(
+            update(M).where(M.id.in_(ids), M.lease_owner == owner, M.status == SENDING)
+            .values(status=PENDING, lease_owner=None, lease_until=None))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def add_attempts(self, message_id: int, attempts: Iterable[Attempt]) -> None:
+        for a in attempts:
+            self.session.add(OutboxAttempt(message_id=message_id, at=a.at, operation=a.operation, status=a.status,
+                                           error=a.error, duration_ms=a.duration_ms))
+
+    async def _finish(self, message_id: int, owner: str, **values: object) -> bool:
+        """Apply an outcome only while this worker still holds the lease: a worker that stalled past its lease
+        must not overwrite what the worker that reclaimed the message did."""
+        result = await self.session.execute(
+            update(M).where(M.id == message_id, M.lease_owner == owner, M.status == SENDING)
+            .values(lease_owner=None, lease_until=None, **values))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_sent(self, message_id: int, owner: str, now: datetime, *, attempts: int, status: int | None,
+                        activity_id: str | None, conversation_id: str) -> bool:
+        return await self._finish(message_id, owner, status=SENT, attempts=attempts, last_status=status,
+                                  last_error=None, activity_id=activity_id, sent_conversation_id=conversation_id,
+                                  retry_at=None, finished_at=now)
+
+    async def mark_retry(self, message_id: int, owner: str, *, attempts: int, status: int | None, code: str | None,
+                         retry_at: datetime) -> bool:
+        return await self._finish(message_id, owner, status=PENDING, attempts=attempts, last_status=status,
+                                  last_error=code, retry_at=retry_at)
+
+    async def mark_final(self, message_id: int, owner: str, now: datetime, *, final: str, attempts: int,
+                         status: int | None, code: str | None) -> bool:
+        """failed or undeliverable."""
+        return await self._finish(message_id, owner, status=final, attempts=attempts, last_status=status,
+                                  last_error=code, finished_at=now)
+
+    async def skip_undeliverable(self, message_id: int, owner: str, person_id: str, now: datetime) -> bool:
+        """Skip a message to someone already unreachable, checked again here: if they came back since the claim,
+        the message is not skipped (the caller releases it) and re-arming cannot miss it."""
+        code = (await self.session.execute(
+            select(Person.undeliverable_code).where(Person.id == person_id))).scalar_one_or_none()
+        if code is None:
+            return False
+        return await self._finish(message_id, owner, status=UNDELIVERABLE, last_error=code, finished_at=now)
+
+    async def mark_person_undeliverable(self, person_id: str, code: str, now: datetime) -> None:
+        # Keep the first code and time: later refusals say nothing new.
+        await self.session.execute(
+            update(Person).where(Person.id == person_id, Person.undeliverable_code.is_(None))
+            .values(undeliverable_code=code, undeliverable_since=now))
+
+    async def has_waiting_successor(self, order_key: str, message_id: int, now: datetime) -> bool:
+        result = await self.session.execute(
+            select(M.id).where(M.order_key == order_key, M.id > message_id, M.status == PENDING, M.due_at <= now)
+            .limit(1))
+        return result.first() is not None
+
+    # -- re-arming and cancelling --------------------------------------------------------------------------------
+
+    async def rearm(self, person_id: str, now: datetime) -> int:
+        """The person is reachable again: their messages skipped as undeliverable go out after all."""
+        result = await self.session.execute(
+            update(M).where(M.person_id == person_id, M.status == UNDELIVERABLE)
+            .values(status=PENDING, retry_at=None, finished_at=None, last_error=None))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def cancel(self, keys: Sequence[str], now: datetime) -> int:
+        """Withdraw messages that have not gone yet (e.g. reminders of a cancelled session)."""
+        if not keys:
+            return 0
+        result = await self.session.execute(
+            update(M).where(M.key.in_(keys), M.status == PENDING).values(status=CANCELLED, finished_at=now))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- reports -------------------------------------------------------------------------------------------------
+
+    async def batch_progress(self, batch: str) -> dict[str, int]:
+        result = await self.session.execute(
+            select(M.status, func.count()).where(M.batch == batch).group_by(M.status))
+        counts: Counter[str] = Counter()
+        for status, count in result.all():
+            counts[status] = int(count)
+        return dict(counts)
+
+    async def batch_failures(self, batch: str) -> list[FailedMessage]:
+        result = await self.session.execute(
+            select(M.id, M.key, M.person_id, M.conversation_id, M.status, M.last_status, M.last_error, M.attempts)
+            .where(M.batch == batch, M.status.in_((FAILED, UNDELIVERABLE))).order_by(M.id))
+        return [FailedMessage(*row) for row in result.all()]
+
+    async def attempts(self, message_id: int) -> list[Attempt]:
+        result = await self.session.execute(
+            select(OutboxAttempt).where(OutboxAttempt.message_id == message_id).order_by(OutboxAttempt.id))
+        return [Attempt(a.at, a.operation, a.status, a.error, a.duration_ms) for a in result.scalars()]
+
+    async def backlog(self, now: datetime) -> Backlog:
+        due_now = or_(M.status == SENDING, and_(M.status == PENDING, M.due_at <= now))
+        result = await self.session.execute(
+            select(
+                func.count().filter(due_now),
+                func.count().filter(M.status == SENDING),
+                func.count().filter(and_(M.status == PENDING, M.due_at > now)),
+                func.min(M.due_at).filter(due_now),
+            ).where(M.status.in_(OPEN_STATUSES)))
+        due, sending, scheduled, oldest = result.one()
+        return Backlog(int(due), int(sending), int(scheduled), oldest)
+
+    # -- worker heartbeats ---------------------------------------------------------------------------------------
+
+    async def heartbeat(self, worker_id: str, now: datetime, *, started_at: datetime, leader: bool, state: str,
+                        problem: str | None, problem_since: datetime | None) -> None:
+        row = await self.session.get(DeliveryWorker, worker_id)
+        if row is None:
+            row = DeliveryWorker(id=worker_id, started_at=started_at)
+            self.session.add(row)
+        row.heartbeat_at = now
+        row.leader = leader
+        row.state = state
+        row.problem = problem
+        row.problem_since = problem_since
+
+    async def workers(self) -> list[WorkerRow]:
+        result = await self.session.execute(select(DeliveryWorker).order_by(DeliveryWorker.heartbeat_at.desc()))
+        return [WorkerRow(w.id, w.heartbeat_at, w.leader, w.state, w.problem, w.problem_since)
+                for w in result.scalars()]
+
+    async def forget_workers(self, before: datetime) -> None:
+        await self.session.execute(delete(DeliveryWorker).where(DeliveryWorker.heartbeat_at < before))
