@@ -8,4 +8,5 @@ COMMAND_MODULES = [
     "bot.cli.roles",
     "bot.cli.audit",
     "bot.cli.report",
+    "bot.cli.worker",
 ]

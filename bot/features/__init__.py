@@ -19,6 +19,7 @@ FEATURES = [
     "bot.features.signup",
     "bot.features.roles",
     "bot.features.counts",
+    "bot.features.delivery",
 ]
 
 StartupJob = Callable[[], Awaitable[None]]

@@ -1,0 +1,142 @@
+"""The delivery engine as a feature (design §7): the worker as a background task of the app (when RUN_WORKER is
+true), re-arming people who come back, /healthz and /metrics.
+
+Tests (and anything else that must not fetch real tokens) put a TokenProvider under TOKENS before the app
+starts, and may replace `app[DELIVERY].config`; everything else comes from settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from bot.adapter import credentials_factory_for
+from bot.clock import Clock
+from bot.delivery import outbox
+from bot.delivery.botframework import CredentialsTokenProvider
+from bot.delivery.connector import ConnectorClient
+from bot.delivery.health import delivery_health
+from bot.delivery.leader import leadership_for
+from bot.delivery.metrics import DeliveryMetrics
+from bot.delivery.tokens import AnonymousTokenProvider, TokenProvider
+from bot.delivery.worker import DeliveryWorker, WorkerConfig
+from bot.features import Wiring
+from bot.settings import Settings
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass
+class DeliveryRuntime:
+    config: WorkerConfig
+    metrics: DeliveryMetrics
+    worker: DeliveryWorker | None = None
+
+
+DELIVERY = web.AppKey("delivery", DeliveryRuntime)
+TOKENS: web.AppKey[TokenProvider] = web.AppKey("delivery_tokens")
+# One registry per app: other features may register their collectors on it and /metrics shows them all.
+METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+
+
+def worker_config(settings: Settings, **overrides: object) -> WorkerConfig:
+    tenant = settings.microsoft_app_tenant_id or (settings.allowed_tenants[0] if len(settings.allowed_tenants) == 1
+                                                  else "")
+    values: dict[str, object] = dict(
+        rate_per_second=settings.send_rate_per_second,
+        max_attempts=settings.delivery_max_attempts,
+        lease_seconds=float(settings.delivery_lease_seconds),
+        backoff_cap_seconds=settings.delivery_backoff_cap_seconds,
+        bot_id=f"28:{settings.microsoft_app_id}",
+        default_tenant_id=tenant,
+    )
+    values.update(overrides)
+    return WorkerConfig(**values)  # type: ignore[arg-type]
+
+
+def production_tokens(settings: Settings) -> TokenProvider:
+    if not settings.authenticated:
+        return AnonymousTokenProvider()
+    return CredentialsTokenProvider(
+        credentials_factory_for(settings),
+        settings.microsoft_app_id,
+        oauth_scope=settings.to_channel_from_bot_oauth_scope,
+        login_endpoint=settings.to_channel_from_bot_login_url,
+    )
+
+
+def stale_after(config: WorkerConfig) -> timedelta:
+    """A worker that has missed three heartbeats is taken for dead."""
+    return timedelta(seconds=max(15.0, 3 * config.heartbeat_seconds))
+
+
+def build_worker(database: Database, clock: Clock, tokens: TokenProvider, config: WorkerConfig,
+                 metrics: DeliveryMetrics | None) -> tuple[DeliveryWorker, ConnectorClient]:
+    connector = ConnectorClient(timeout_seconds=REQUEST_TIMEOUT_SECONDS)
+    worker = DeliveryWorker(database, clock, connector, tokens, config, metrics=metrics,
+                            leadership=leadership_for(database.is_postgres, database.engine))
+    return worker, connector
+
+
+def metrics_handler(database: Database, clock: Clock, registry: CollectorRegistry,
+                    runtime: DeliveryRuntime) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET /metrics: gauges read fresh from the database, then the registry in Prometheus text format."""
+
+    async def handle(request: web.Request) -> web.Response:
+        await delivery_health(database, clock, local=runtime.worker, stale_after=stale_after(runtime.config),
+                              metrics=runtime.metrics)
+        response = web.Response(body=generate_latest(registry))
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        response.charset = "utf-8"
+        return response
+
+    return handle
+
+
+def register(wiring: Wiring) -> None:
+    core = wiring.core
+    app = wiring.app
+    settings = core.settings
+    registry = app.get(METRICS_REGISTRY) or CollectorRegistry()
+    app[METRICS_REGISTRY] = registry
+    runtime = DeliveryRuntime(config=worker_config(settings), metrics=DeliveryMetrics(registry))
+    app[DELIVERY] = runtime
+
+    async def rearm(person_id: str) -> None:
+        async with core.database.transaction() as session:
+            count = await outbox.rearm(session, person_id, core.clock.now())
+        if count:
+            log.info("person %s is reachable again: %d messages re-armed", person_id, count)
+            if runtime.worker is not None:
+                runtime.worker.wake()
+
+    async def health() -> tuple[str, object, bool]:
+        result = await delivery_health(core.database, core.clock, local=runtime.worker,
+                                       stale_after=stale_after(runtime.config), metrics=runtime.metrics)
+        return "delivery", result.detail, result.healthy
+
+    async def worker_task(app: web.Application) -> AsyncIterator[None]:
+        tokens = app.get(TOKENS) or production_tokens(settings)
+        worker, connector = build_worker(core.database, core.clock, tokens, runtime.config, runtime.metrics)
+        runtime.worker = worker
+        worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            await connector.close()
+
+    wiring.bot.rearm_hooks.append(rearm)
+    wiring.health_checks.append(health)
+    if not any(getattr(route.resource, "canonical", None) == "/metrics" for route in app.router.routes()):
+        app.router.add_get("/metrics", metrics_handler(core.database, core.clock, registry, runtime))
+    if settings.run_worker:
+        wiring.background.append(worker_task)
