@@ -20,6 +20,7 @@ FEATURES = [
     "bot.features.roles",
     "bot.features.counts",
     "bot.features.delivery",
+    "bot.features.sessions",
 ]
 
 StartupJob = Callable[[], Awaitable[None]]

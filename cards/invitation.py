@@ -1,0 +1,209 @@
+"""The invitation card and the messages about one person's place (design §4, content guide "Invitation").
+
+The invitation card changes in place: its buttons are Action.Execute (the answer replaces the card) with an
+Action.Submit fallback carrying the same data for clients without Universal Actions, and a refresh action so
+Teams fetches the person's current status whenever they look at it. Seat figures are exact (design §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from cards.common import Card, card, execute, facts, heading, open_url, para, submit
+
+UK = ZoneInfo("Europe/London")
+ACCEPT = "Accept"
+DECLINE = "Decline"
+ADD_TO_CALENDAR = "Add to my calendar"
+JOIN = "Join the session"
+# Neutral, so a calendar never says what the session is about (design §6).
+CALENDAR_SUBJECT = "HNY Inc. allyship session"
+OUTLOOK_COMPOSE = "https://outlook.office.com/calendar/deeplink/compose"
+
+VERB_ACCEPT = "invitation_accept"
+VERB_DECLINE = "invitation_decline"
+VERB_SHOW = "invitation_show"
+
+PHASE_LABELS = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
+
+BOOKED = "You're booked. I'll remind you the day before and an hour before."
+NOT_REPLIED = "You have not replied yet."
+DECLINED = "You said you can't come. You can still accept until the session starts."
+CANCELLED = "This session has been cancelled. We're sorry. You don't need to do anything."
+CLOSED = "This session has started, so replies are closed."
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    """One person's invitation (field for field the service's InvitationState)."""
+
+    session_id: int
+    title: str
+    phase: str
+    starts_at: datetime
+    ends_at: datetime
+    seats_left: int
+    status: str  # invited | accepted | waiting | declined
+    position: int | None
+    join_url: str | None
+    cancelled: bool
+    closed: bool
+    refresh_user_id: str | None = None
+    note: str | None = None
+
+
+def uk_day(moment: datetime) -> str:
+    local = moment.astimezone(UK)
+    return f"{local:%A} {local.day} {local:%B %Y}"
+
+
+def uk_when(starts_at: datetime, ends_at: datetime) -> str:
+    """e.g. "Sunday 29 March 2026, 10:00–12:00 (UK time)"."""
+    return f"{uk_day(starts_at)}, {starts_at.astimezone(UK):%H:%M}–{ends_at.astimezone(UK):%H:%M} (UK time)"
+
+
+def length_text(starts_at: datetime, ends_at: datetime) -> str:
+    minutes = int((ends_at - starts_at).total_seconds() // 60)
+    hours, rest = divmod(minutes, 60)
+    parts = []
+    if hours:
+        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
+    if rest:
+        parts.append(f"{rest} minute{'s' if rest != 1 else ''}")
+    return " ".join(parts) or "0 minutes"
+
+
+def places_text(seats_left: int) -> str:
+    if seats_left <= 0:
+        return "no places left"
+    return f"{seats_left} place{'s' if seats_left != 1 else ''} left"
+
+
+def calendar_link(starts_at: datetime, ends_at: datetime, join_url: str | None) -> str:
+    """An Outlook on the web 'new event' link. The subject is neutral; the body is only the join link."""
+    query = urlencode({
+        "subject": CALENDAR_SUBJECT,
+        "startdt": starts_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "enddt": ends_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "body": join_url or "The join link will follow in Teams.",
+    }, quote_via=quote)
+    return f"{OUTLOOK_COMPOSE}?{query}"
+
+
+def status_text(view: InvitationView) -> str:
+    if view.cancelled:
+        return CANCELLED
+    if view.status == "accepted":
+        text = BOOKED
+    elif view.status == "waiting":
+        text = (f"This session is full. You're number {view.position} on the waiting list. "
+                "I'll tell you if a place opens up.")
+    elif view.status == "declined":
+        text = DECLINED
+    else:
+        text = NOT_REPLIED
+    if view.closed:
+        # After the start, say only what is still true.
+        if view.status == "accepted":
+            return f"{CLOSED} You have a place."
+        return CLOSED
+    return text
+
+
+def execute_or_submit(title: str, verb: str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
+    """Action.Execute, falling back to an Action.Submit with the same name and data (design §9)."""
+    action = execute(title, verb, style=style, **data)
+    action["fallback"] = submit(title, verb, style=style, **data)
+    return action
+
+
+def _summary(view: InvitationView) -> str:
+    line = f"{uk_when(view.starts_at, view.ends_at)} · on Microsoft Teams"
+    if not view.cancelled and not view.closed:
+        line += f" · {places_text(view.seats_left)}"
+    return line
+
+
+def invitation_card(view: InvitationView) -> Card:
+    body: list[dict[str, Any]] = [
+        heading(f"You're invited: {view.title}"),
+        para(_summary(view)),
+        facts([
+            ("Phase", PHASE_LABELS.get(view.phase, view.phase)),
+            ("Length", length_text(view.starts_at, view.ends_at)),
+            ("Places left", str(max(0, view.seats_left)) if not view.cancelled else "none"),
+        ]),
+        para(f"Your reply: {status_text(view)}", weight="Bolder"),
+    ]
+    if view.note:
+        body.append(para(view.note))
+    actions: list[dict[str, Any]] = []
+    if not view.cancelled and not view.closed:
+        actions += [execute_or_submit(ACCEPT, VERB_ACCEPT, style="positive", session_id=view.session_id),
+                    execute_or_submit(DECLINE, VERB_DECLINE, session_id=view.session_id)]
+    if view.status == "accepted" and not view.cancelled:
+        actions.append(open_url(ADD_TO_CALENDAR, calendar_link(view.starts_at, view.ends_at, view.join_url)))
+        if view.join_url:
+            actions.append(open_url(JOIN, view.join_url))
+    result = card(body, actions, speak=f"You're invited: {view.title}. {status_text(view)}")
+    if view.refresh_user_id and not view.cancelled:
+        # Teams asks for the person's current card whenever they look at it (Universal Actions).
+        result["refresh"] = {"action": {"type": "Action.Execute", "verb": VERB_SHOW,
+                                        "data": {"action": VERB_SHOW, "session_id": view.session_id}},
+                             "userIds": [view.refresh_user_id]}
+    return result
+
+
+def promoted_card(view: InvitationView) -> Card:
+    """Told to the first person waiting when a place opens up."""
+    actions = [open_url(ADD_TO_CALENDAR, calendar_link(view.starts_at, view.ends_at, view.join_url))]
+    return card([
+        heading(f"A place opened up: {view.title}"),
+        para(uk_when(view.starts_at, view.ends_at)),
+        para(f"You were on the waiting list, and now you have a place. {BOOKED}"),
+        para("If you can't come any more, press Decline on your invitation."),
+    ], actions)
+
+
+def changed_card(view: InvitationView, *, time_changed: bool, link_changed: bool) -> Card:
+    """Told to accepted and waiting people when a session's time or join link changes."""
+    what = "time and join link have" if time_changed and link_changed else (
+        "time has" if time_changed else "join link has")
+    body = [heading(f"The {what} changed: {view.title}"), para(f"When: {uk_when(view.starts_at, view.ends_at)}")]
+    if link_changed:
+        body.append(para("Use the new join link below." if view.join_url else
+                         "There is no join link yet. I'll send it when there is one."))
+    body.append(para(f"Your reply: {status_text(view)}"))
+    if view.status in ("accepted", "waiting"):
+        body.append(para("If you can't come at the new time, press Decline on your invitation."
+                         if time_changed else "Nothing else has changed."))
+    actions = []
+    if view.status == "accepted":
+        actions.append(open_url(ADD_TO_CALENDAR, calendar_link(view.starts_at, view.ends_at, view.join_url)))
+        if view.join_url:
+            actions.append(open_url(JOIN, view.join_url))
+    return card(body, actions)
+
+
+def cancelled_card(view: InvitationView) -> Card:
+    return card([
+        heading(f"Session cancelled: {view.title}"),
+        para(f"The session on {uk_when(view.starts_at, view.ends_at)} has been cancelled. We're sorry."),
+        para("You don't need to do anything. I'll send you an invitation when there is another session for you."),
+    ])
+
+
+def reply_confirmation(view: InvitationView) -> Card:
+    """Said after an Action.Submit reply (clients without Universal Actions): the card itself is updated
+    through the outbox, and this says what happened straight away."""
+    actions = []
+    if view.status == "accepted" and not view.cancelled:
+        actions.append(open_url(ADD_TO_CALENDAR, calendar_link(view.starts_at, view.ends_at, view.join_url)))
+    body = [heading(view.title), para(status_text(view))]
+    if view.note:
+        body.append(para(view.note))
+    return card(body, actions)

@@ -1,0 +1,383 @@
+"""Facilitators' session cards (design §4 Sessions, §9): the new-session form and preview, the list of their
+sessions with figures, change, cancel and roster. Pure functions: view data in, card JSON out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cards.common import BACK, CANCEL, CONTACT_EMAIL, Card, card, facts, heading, para, submit
+from cards.invitation import PHASE_LABELS, length_text, uk_when
+
+SPACE_LABELS = {"minoritised": "Minoritised colleagues", "ally": "Active allies", "open": "Open to both spaces"}
+COMMUNITY_LABELS = {
+    "ethnicity": "Ethnically minoritised or from a culturally diverse background",
+    "disability": "Disabled or living with a long-term health condition (physical and/or mental health)",
+    "neurodivergent": "Neurodivergent",
+    "lgbtq": "LGBT+",
+}
+STATUS_LABELS = {"draft": "Draft (not sent)", "published": "Published", "cancelled": "Cancelled"}
+ROUNDING_NOTE = ("Numbers are rounded to the nearest 5. Numbers from 1 to 7 show as 'fewer than 8'. "
+                 "This protects people's privacy.")
+EXACT_NOTE = "Accepted, waiting and places left are exact, because they are about this session's places."
+JOURNEY_FIELDS = ("title", "phase", "space", "communities", "date", "start", "end", "join_url", "capacity",
+                  "co_facilitators")
+MAX_LISTED = 15
+
+PREVIEW = "Preview"
+PUBLISH = "Publish"
+SAVE_DRAFT = "Save as draft"
+SAVE_CHANGES = "Save changes"
+CHANGE = "Change"
+ROSTER = "Who is coming"
+CANCEL_SESSION = "Cancel the session"
+KEEP_SESSION = "Keep the session"
+SEE_SESSIONS = "See my sessions"
+
+
+@dataclass(frozen=True)
+class Figures:
+    invited: str  # rounded text, e.g. "25" or "fewer than 8"
+    accepted: int
+    waiting: int
+    declined: str
+    no_reply: str
+
+
+@dataclass(frozen=True)
+class SessionView:
+    session_id: int
+    title: str
+    phase: str
+    space: str
+    communities: tuple[str, ...]
+    starts_at: datetime
+    ends_at: datetime
+    join_url: str | None
+    capacity: int
+    status: str
+    change_no: int
+    seats_left: int
+    figures: Figures | None  # None for drafts
+    started: bool
+
+
+@dataclass(frozen=True)
+class PreviewView:
+    form: dict[str, str]
+    title: str
+    phase: str
+    space: str
+    communities: tuple[str, ...]
+    starts_at: datetime
+    ends_at: datetime
+    join_url: str | None
+    capacity: int
+    invited: str  # rounded text
+    invited_is_zero: bool
+    filtered: bool
+    co_facilitators: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RosterLine:
+    status: str  # accepted | waiting
+    position: int | None
+    name: str | None
+    email: str | None
+
+
+def _label(name: str, required: bool) -> str:
+    return f"{name} ({'required' if required else 'optional'})"
+
+
+def _error_block(errors: dict[str, str], name: str) -> list[dict[str, Any]]:
+    if name not in errors:
+        return []
+    # Words, not only colour, say what is wrong (design §9).
+    return [{"type": "TextBlock", "text": f"Please fix: {errors[name]}", "wrap": True, "color": "Attention",
+             "spacing": "None"}]
+
+
+def _choices(labels: dict[str, str]) -> list[dict[str, str]]:
+    return [{"title": title, "value": value} for value, title in labels.items()]
+
+
+def _text_input(input_id: str, label: str, value: str, *, required: bool, error: str,
+                placeholder: str | None = None, max_length: int | None = None,
+                style: str | None = None) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "Input.Text", "id": input_id, "label": _label(label, required),
+                               "value": value, "isRequired": required}
+    if required:
+        element["errorMessage"] = error
+    if placeholder:
+        element["placeholder"] = placeholder
+    if max_length:
+        element["maxLength"] = max_length
+    if style:
+        element["style"] = style
+    return element
+
+
+def _when_inputs(form: dict[str, str], errors: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"type": "Input.Date", "id": "date", "label": _label("Date", True), "value": form.get("date", ""),
+         "isRequired": True, "errorMessage": "Choose the date of the session."},
+        *_error_block(errors, "date"),
+        {"type": "Input.Time", "id": "start", "label": _label("Start time, UK time", True),
+         "value": form.get("start", ""), "isRequired": True, "errorMessage": "Give the start time, like 14:00."},
+        *_error_block(errors, "start"),
+        {"type": "Input.Time", "id": "end", "label": _label("End time, UK time", True),
+         "value": form.get("end", ""), "isRequired": True, "errorMessage": "Give the end time, like 15:30."},
+        *_error_block(errors, "end"),
+    ]
+
+
+def _link_capacity_co_inputs(form: dict[str, str], errors: dict[str, str], *,
+                             co_label: str) -> list[dict[str, Any]]:
+    return [
+        _text_input("join_url", "Teams meeting link", form.get("join_url", ""), required=False, error="",
+                    placeholder="https://teams.microsoft.com/l/meetup-join/...", max_length=1000, style="Url"),
+        para("Leave it empty if you don't have the link yet. You can add it later.", subtle=True),
+        *_error_block(errors, "join_url"),
+        {"type": "Input.Number", "id": "capacity", "label": _label("Number of places", True),
+         "value": form.get("capacity", ""), "min": 1, "max": 1000, "isRequired": True,
+         "errorMessage": "Give the number of places, from 1 to 1000."},
+        *_error_block(errors, "capacity"),
+        _text_input("co_facilitators", co_label, form.get("co_facilitators", ""), required=False, error="",
+                    placeholder="name@nhs.net, another.name@nhs.net", max_length=1000),
+        para("Co-facilitators can change and cancel the session and see who is coming. They must be "
+             "facilitators already.", subtle=True),
+        *_error_block(errors, "co_facilitators"),
+    ]
+
+
+def session_form(journey: str, form: dict[str, str], errors: dict[str, str]) -> Card:
+    """The new-session form: everything on one card, with the facilitator's answers kept after an error."""
+    body: list[dict[str, Any]] = [
+        heading("New session"),
+        para("Fill in the details, then press Preview. Nothing is sent until you publish."),
+    ]
+    if errors:
+        count = len(errors)
+        body.append(para(f"Please fix {count} answer{'s' if count != 1 else ''} below.", weight="Bolder"))
+    body += [
+        _text_input("title", "Title", form.get("title", ""), required=True, error="Give the session a title.",
+                    max_length=120),
+        *_error_block(errors, "title"),
+        {"type": "Input.ChoiceSet", "id": "phase", "label": _label("Phase", True), "style": "expanded",
+         "value": form.get("phase", ""), "choices": _choices(PHASE_LABELS), "isRequired": True,
+         "errorMessage": "Choose a phase.", "wrap": True},
+        *_error_block(errors, "phase"),
+        {"type": "Input.ChoiceSet", "id": "space", "label": _label("Who is it for?", True), "style": "expanded",
+         "value": form.get("space", ""), "choices": _choices(SPACE_LABELS), "isRequired": True,
+         "errorMessage": "Choose who the session is for.", "wrap": True},
+        *_error_block(errors, "space"),
+        {"type": "Input.ChoiceSet", "id": "communities",
+         "label": _label("Only invite people from these communities", False), "style": "expanded",
+         "isMultiSelect": True, "value": form.get("communities", ""), "choices": _choices(COMMUNITY_LABELS),
+         "wrap": True},
+        para("Leave these empty to invite everyone in the space. If you choose any, people who chose not to "
+             "share a community are not invited.", subtle=True),
+        *_error_block(errors, "communities"),
+        *_when_inputs(form, errors),
+        *_link_capacity_co_inputs(form, errors, co_label="Co-facilitators' e-mails"),
+    ]
+    envelope = {"journey": journey, "step": "form"}
+    return card(body, [
+        submit(PREVIEW, "new_session_form", style="positive", nav="next", **envelope),
+        {**submit(CANCEL, "new_session_form", nav="cancel", **envelope), "associatedInputs": "none"},
+    ])
+
+
+def _invited_text(view: PreviewView) -> str:
+    if view.invited_is_zero:
+        return ("No one matches this session yet. You can still publish it: people who sign up later and "
+                "match are invited then.")
+    return f"I will invite {view.invited} people."
+
+
+def preview_card(journey: str, view: PreviewView) -> Card:
+    rows = [
+        ("Title", view.title),
+        ("Phase", PHASE_LABELS[view.phase]),
+        ("For", SPACE_LABELS[view.space]),
+        ("Communities", ", ".join(COMMUNITY_LABELS[name] for name in view.communities) or "Everyone in the space"),
+        ("When", uk_when(view.starts_at, view.ends_at)),
+        ("Length", length_text(view.starts_at, view.ends_at)),
+        ("Join link", "Added" if view.join_url else "None yet"),
+        ("Places", str(view.capacity)),
+    ]
+    if view.co_facilitators:
+        rows.append(("Co-facilitators", ", ".join(view.co_facilitators)))
+    body: list[dict[str, Any]] = [heading("Check your session"), facts(rows), para(_invited_text(view),
+                                                                                    weight="Bolder")]
+    if view.filtered:
+        body.append(para("People who chose not to share a community are not included."))
+    body.append(para(ROUNDING_NOTE, subtle=True))
+    envelope = {"journey": journey, "step": "preview"}
+    return card(body, [
+        submit(PUBLISH, "new_session_preview", style="positive", nav="publish", **envelope),
+        submit(SAVE_DRAFT, "new_session_preview", nav="draft", **envelope),
+        submit(BACK, "new_session_preview", nav="back", **envelope),
+        submit(CANCEL, "new_session_preview", nav="cancel", **envelope),
+    ])
+
+
+def created_card(title: str, *, published: bool, invited: str | None, invited_is_zero: bool) -> Card:
+    if published and invited_is_zero:
+        text = ("Your session is published. No one matches it yet: people who sign up later and match "
+                "are invited then.")
+    elif published:
+        text = f"Your session is published. I'm sending invitations to {invited} people now."
+    else:
+        text = "Your session is saved as a draft. Nothing has been sent. You can publish it from your sessions."
+    body = [heading(title), para(text)]
+    if published and not invited_is_zero:
+        body.append(para(ROUNDING_NOTE, subtle=True))
+    return card(body, [submit(SEE_SESSIONS, "sessions_list")])
+
+
+def journey_stopped() -> Card:
+    return card([heading("New session stopped"), para("Nothing was saved. Type \"new session\" to start again.")])
+
+
+def _session_block(view: SessionView) -> list[dict[str, Any]]:
+    status = STATUS_LABELS.get(view.status, view.status)
+    if view.started and view.status == "published":
+        status = "Started"
+    rows = [("When", uk_when(view.starts_at, view.ends_at)), ("Status", status),
+            ("For", SPACE_LABELS.get(view.space, view.space)), ("Places", str(view.capacity))]
+    if view.figures is not None:
+        rows += [
+            ("Invited", view.figures.invited),
+            ("Accepted", str(view.figures.accepted)),
+            ("Waiting", str(view.figures.waiting)),
+            ("Places left", str(view.seats_left)),
+            ("Declined", view.figures.declined),
+            ("No reply", view.figures.no_reply),
+        ]
+    actions: list[dict[str, Any]] = []
+    open_for_changes = view.status != "cancelled" and not view.started
+    if view.status == "draft" and open_for_changes:
+        actions.append(submit(PUBLISH, "session_publish", style="positive", session_id=view.session_id))
+    if open_for_changes:
+        actions.append(submit(CHANGE, "session_change_start", session_id=view.session_id))
+    if view.status == "published":
+        actions.append(submit(ROSTER, "session_roster", session_id=view.session_id))
+    if open_for_changes:
+        actions.append(submit(CANCEL_SESSION, "session_cancel_start", session_id=view.session_id))
+    block: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": view.title, "wrap": True, "weight": "Bolder", "size": "Medium",
+         "separator": True},
+        facts(rows),
+    ]
+    if actions:
+        block.append({"type": "ActionSet", "actions": actions})
+    return block
+
+
+def sessions_list(views: list[SessionView]) -> Card:
+    body: list[dict[str, Any]] = [heading("Your sessions")]
+    if not views:
+        body.append(para("You have no upcoming sessions. Type \"new session\" to create one."))
+        return card(body)
+    for view in views[:MAX_LISTED]:
+        body += _session_block(view)
+    if len(views) > MAX_LISTED:
+        body.append(para(f"Showing the first {MAX_LISTED} sessions.", subtle=True))
+    body += [para(ROUNDING_NOTE, subtle=True), para(EXACT_NOTE, subtle=True)]
+    return card(body)
+
+
+def change_card(view: SessionView, errors: dict[str, str], form: dict[str, str]) -> Card:
+    """Change time, link or places. The people who accepted or are waiting are told about a new time or link."""
+    body: list[dict[str, Any]] = [
+        heading(f"Change: {view.title}"),
+        para("People who accepted or are waiting are told about a new time or join link. Their invitations "
+             "are updated."),
+    ]
+    if errors:
+        body.append(para(f"Please fix {len(errors)} answer{'s' if len(errors) != 1 else ''} below.",
+                         weight="Bolder"))
+    body += _when_inputs(form, errors)
+    body += _link_capacity_co_inputs(form, errors, co_label="Add co-facilitators' e-mails")
+    data = {"session_id": view.session_id, "change_no": view.change_no}
+    return card(body, [
+        submit(SAVE_CHANGES, "session_change", style="positive", **data),
+        {**submit(BACK, "sessions_list"), "associatedInputs": "none"},
+    ])
+
+
+def changed_done(view: SessionView, *, unchanged: bool = False) -> Card:
+    text = "Nothing was different, so nothing changed." if unchanged else (
+        "Your changes are saved. People who accepted or are waiting will be told about a new time or link.")
+    return card([heading(view.title), para(text), para(uk_when(view.starts_at, view.ends_at))],
+                [submit(SEE_SESSIONS, "sessions_list")])
+
+
+def cancel_confirm(view: SessionView) -> Card:
+    told = ""
+    if view.figures is not None and (view.figures.accepted or view.figures.waiting):
+        told = (f" The {view.figures.accepted} people who accepted and the {view.figures.waiting} people waiting "
+                "will be told.")
+    return card([
+        heading(f"Cancel {view.title}?"),
+        para(f"This cancels the session on {uk_when(view.starts_at, view.ends_at)} for everyone.{told} "
+             "You can't undo this."),
+    ], [
+        submit(CANCEL_SESSION, "session_cancel", style="destructive", session_id=view.session_id,
+               change_no=view.change_no),
+        submit(KEEP_SESSION, "sessions_list"),
+    ])
+
+
+def cancelled_done(view: SessionView) -> Card:
+    return card([heading(f"Cancelled: {view.title}"),
+                 para("The session is cancelled. Everyone who accepted or was waiting will be told.")],
+                [submit(SEE_SESSIONS, "sessions_list")])
+
+
+def roster_card(view: SessionView, lines: list[RosterLine]) -> Card:
+    accepted = [line for line in lines if line.status == "accepted"]
+    waiting = [line for line in lines if line.status == "waiting"]
+
+    def who(line: RosterLine) -> str:
+        return f"{line.name or 'Name not known'} ({line.email or 'e-mail not known'})"
+
+    body: list[dict[str, Any]] = [
+        heading(f"Who is coming: {view.title}"),
+        para(uk_when(view.starts_at, view.ends_at)),
+        para("Please keep this list private. It shows names and e-mails only.", subtle=True),
+        para(f"Accepted ({len(accepted)} of {view.capacity} places)", weight="Bolder"),
+    ]
+    body += [para(who(line)) for line in accepted] or [para("No one yet.")]
+    body.append(para(f"Waiting list ({len(waiting)})", weight="Bolder"))
+    body += [para(f"{line.position}. {who(line)}") for line in waiting] or [para("No one is waiting.")]
+    return card(body, [submit(SEE_SESSIONS, "sessions_list")])
+
+
+def not_yours() -> Card:
+    return card([heading("Sorry, you can't do that"),
+                 para("Only the session's facilitators can manage it. If you think you should, ask them to add "
+                      f"you, or contact {CONTACT_EMAIL}.")], [submit(SEE_SESSIONS, "sessions_list")])
+
+
+def session_gone() -> Card:
+    return card([heading("That session was not found"),
+                 para("That card is out of date, so nothing was changed.")], [submit(SEE_SESSIONS, "sessions_list")])
+
+
+def closed_for_changes(view: SessionView) -> Card:
+    text = "This session is cancelled, so it can't change." if view.status == "cancelled" else (
+        "This session has started, so it can't change now.")
+    return card([heading(view.title), para(text)], [submit(SEE_SESSIONS, "sessions_list")])
+
+
+def stale_change(view: SessionView) -> Card:
+    return card([heading(view.title),
+                 para("Someone changed this session after your card was made, so nothing was changed. "
+                      "Here it is as it is now.")], [submit(CHANGE, "session_change_start",
+                                                           session_id=view.session_id),
+                                                    submit(SEE_SESSIONS, "sessions_list")])
