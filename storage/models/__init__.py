@@ -1,5 +1,6 @@
 """Every model module is imported here so that `Base.metadata` is complete for migrations."""
 
+from storage.models.announcements import Announcement
 from storage.models.base import Base
 from storage.models.counts import CountsSnapshot
 from storage.models.graph import GraphEvent, GraphJob
@@ -19,6 +20,7 @@ from storage.models.sessions import Invitation, SessionFacilitator, TrainingSess
 from storage.models.state import StateDocument
 
 __all__ = [
+    "Announcement",
     "AuditEntry",
     "Base",
     "ConsentRecord",

@@ -1,0 +1,144 @@
+"""Announcements and their audiences: channels where the bot is installed, volunteers by space or phase, and the
+people booked on a session. Plain models and values only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from storage.models import Announcement, ConversationRef, Invitation, OutboxMessage, Person, TrainingSession, Volunteer
+from storage.models.announcements import SCHEDULED, SENDING, STOPPED
+from storage.models.outbox import PENDING
+from storage.repositories.volunteers import consented
+
+ANNOUNCEMENT_PURPOSE = "announcement"
+
+_SPACE_COLUMNS = {"minoritised": Volunteer.space_minoritised, "ally": Volunteer.space_ally}
+_PHASE_COLUMNS = {"codesign": Volunteer.phase_codesign, "train_the_trainer": Volunteer.phase_train_the_trainer}
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    ref_id: int
+    conversation_id: str
+    team_name: str | None
+    channel_name: str | None
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session_id: int
+    title: str
+    starts_at: datetime
+
+
+def is_thread(conversation_id: str) -> bool:
+    """A reply thread inside a channel ("19:…;messageid=…"): announcements go to the channel itself."""
+    return ";" in conversation_id
+
+
+def _any_true(columns: Sequence[InstrumentedAttribute[bool]]) -> ColumnElement[bool]:
+    return or_(false(), *[column.is_(True) for column in columns])
+
+
+class AnnouncementRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, row: Announcement) -> Announcement:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def get(self, announcement_id: int, *, lock: bool = False) -> Announcement | None:
+        """With lock: hold the row until the transaction ends, so two instances never start or report one
+        announcement twice (SQLite holds its write lock from BEGIN anyway)."""
+        return await self.session.get(Announcement, announcement_id, with_for_update=lock or None)
+
+    async def due(self, now: datetime) -> list[int]:
+        result = await self.session.execute(
+            select(Announcement.id).where(Announcement.status == SCHEDULED, Announcement.send_at <= now)
+            .order_by(Announcement.send_at, Announcement.id))
+        return list(result.scalars())
+
+    async def in_flight(self) -> list[int]:
+        """Started (or stopped) announcements whose final report has not been made yet."""
+        result = await self.session.execute(
+            select(Announcement.id).where(Announcement.status.in_((SENDING, STOPPED)),
+                                          Announcement.finished_at.is_(None))
+            .order_by(Announcement.id))
+        return list(result.scalars())
+
+    async def forget_author(self, person_id: str) -> None:
+        """The author's data is erased: keep the announcement, drop who wrote it and their progress card
+        (the outbox deletes their messages in the same transaction)."""
+        await self.session.execute(
+            update(Announcement).where(Announcement.author_person_id == person_id)
+            .values(author_person_id=None, progress_outbox_id=None))
+
+    # -- audiences -----------------------------------------------------------------------------------------------
+
+    async def channels(self) -> list[ChannelRow]:
+        """Channels where the bot is installed (not reply threads inside them)."""
+        result = await self.session.execute(
+            select(ConversationRef).where(ConversationRef.kind == "channel", ConversationRef.installed.is_(True))
+            .order_by(ConversationRef.id))
+        return [ChannelRow(ref.id, ref.conversation_id, ref.team_name, ref.channel_name)
+                for ref in result.scalars() if not is_thread(ref.conversation_id)]
+
+    async def sessions(self, since: datetime, limit: int) -> list[SessionRow]:
+        """Published sessions that have not ended before `since`, soonest first."""
+        result = await self.session.execute(
+            select(TrainingSession.id, TrainingSession.title, TrainingSession.starts_at)
+            .where(TrainingSession.status == "published", TrainingSession.ends_at >= since)
+            .order_by(TrainingSession.starts_at, TrainingSession.id).limit(limit))
+        return [SessionRow(*row) for row in result.all()]
+
+    async def people(self, *, spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int]) -> list[str]:
+        """Person ids of the audience, each once: volunteers in any chosen space and (when phases are chosen)
+        interested in any chosen phase, plus everyone with a place on a chosen session. Only volunteers whose
+        consent covers the current privacy notice, and never anyone who stopped announcements."""
+        chosen: list[ColumnElement[bool]] = []
+        if spaces or phases:
+            space_ok = _any_true([_SPACE_COLUMNS[s] for s in spaces]) if spaces else true()
+            phase_ok = _any_true([_PHASE_COLUMNS[p] for p in phases]) if phases else true()
+            chosen.append(and_(space_ok, phase_ok))
+        if session_ids:
+            booked = select(Invitation.person_id).where(Invitation.session_id.in_(session_ids),
+                                                        Invitation.status == "accepted")
+            chosen.append(Volunteer.person_id.in_(booked))
+        if not chosen:
+            return []
+        result = await self.session.execute(
+            select(Volunteer.person_id).join(Person, Person.id == Volunteer.person_id)
+            .where(or_(*chosen), consented(), Person.announcements_stopped.is_(False))
+            .order_by(Volunteer.person_id))
+        return list(result.scalars())
+
+    # -- people who stop announcements ---------------------------------------------------------------------------
+
+    async def set_stopped(self, person_id: str, stopped: bool) -> bool:
+        """True when the setting changed."""
+        result = await self.session.execute(
+            update(Person).where(Person.id == person_id, Person.announcements_stopped.is_(not stopped))
+            .values(announcements_stopped=stopped))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def is_stopped(self, person_id: str) -> bool:
+        result = await self.session.execute(select(Person.announcements_stopped).where(Person.id == person_id))
+        return bool(result.scalar_one_or_none())
+
+    async def pending_keys(self, *, batch: str | None = None, person_id: str | None = None) -> list[str]:
+        """Keys of announcement messages that have not started to go: of one announcement, or to one person."""
+        query = select(OutboxMessage.key).where(OutboxMessage.purpose == ANNOUNCEMENT_PURPOSE,
+                                                OutboxMessage.status == PENDING)
+        if batch is not None:
+            query = query.where(OutboxMessage.batch == batch)
+        if person_id is not None:
+            query = query.where(OutboxMessage.person_id == person_id)
+        return list((await self.session.execute(query)).scalars())
