@@ -1,0 +1,641 @@
+"""Announcements (design §4): facilitators write one, choose channels and/or volunteers, preview it with the
+audience size rounded (§5), and send it now or at a UK time, never starting in quiet hours unless they confirm.
+No botbuilder here.
+
+How it goes out: confirming stores the announcement and queues the author's progress card. A background tick
+starts each announcement when its time comes (choosing the people then, so later sign-ups and "Stop
+announcements" count), queues one outbox message per recipient in one transaction (batch
+"announcement:<id>", key naming announcement and recipient, so a restart never sends twice), and then
+updates the progress card in place whenever what it shows changes, until the final report.
+
+Cards are drawn by an `AnnouncementMessages` the feature passes in: services return view data only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import UK, Clock
+from bot.delivery.outbox import Message, Recipient, batch_progress, cancel, enqueue
+from bot.services.roles import Audit, Role, RoleService, satisfies
+from bot.services.suppression import Shown, shown
+from storage.db import Database
+from storage.models import Announcement
+from storage.models.announcements import DONE, SCHEDULED, SENDING, STOPPED
+from storage.models.outbox import CANCELLED, FAILED, PENDING, SENT, UNDELIVERABLE
+from storage.models.outbox import SENDING as OUTBOX_SENDING
+from storage.repositories.announcements import ANNOUNCEMENT_PURPOSE, AnnouncementRepository
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE = 100
+MAX_BODY = 2000
+MAX_LINK = 1000
+MAX_LINK_TITLE = 40
+DEFAULT_LINK_TITLE = "Find out more"
+MAX_AHEAD = timedelta(days=90)
+# A chosen time this far in the past is taken as "now" (the card took a moment to fill in).
+GRACE = timedelta(minutes=2)
+SESSIONS_LISTED = 20
+SESSIONS_SINCE = timedelta(days=14)
+PROGRESS_PURPOSE = "announcement-progress"
+CANCEL_CHUNK = 500
+
+SPACES = {"minoritised": "Minoritised colleagues", "ally": "Active allies"}
+PHASES = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
+
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2})?$")
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def batch_of(announcement_id: int) -> str:
+    return f"announcement:{announcement_id}"
+
+
+# -- quiet hours ---------------------------------------------------------------------------------------------------
+
+def in_quiet_hours(moment: datetime, start: time, end: time) -> bool:
+    """True when `moment` falls in quiet hours (UK time). Start 20:00 and end 08:00 wrap past midnight."""
+    if start == end:
+        return False
+    local = moment.astimezone(UK).time()
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def quiet_hours_end(moment: datetime, end: time) -> datetime:
+    """The next end of quiet hours after `moment` (UTC)."""
+    local = moment.astimezone(UK)
+    candidate = datetime.combine(local.date(), end, tzinfo=UK)
+    if candidate <= moment:
+        candidate = datetime.combine(local.date() + timedelta(days=1), end, tzinfo=UK)
+    return candidate.astimezone(UTC)
+
+
+# -- what the author writes ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Draft:
+    title: str
+    body: str
+    link_url: str | None = None
+    link_title: str | None = None
+
+
+def is_https_link(url: str) -> bool:
+    if len(url) > MAX_LINK or any(ch.isspace() for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname) and "." in (parts.hostname or "") \
+        and not parts.username and not parts.password and port in (None, 443)
+
+
+def check_draft(title: str, body: str, link_url: str, link_title: str) -> tuple[Draft | None, dict[str, str]]:
+    """Check what the author typed. Errors say how to fix each answer, by input name."""
+    title, body, link_url, link_title = title.strip(), body.strip(), link_url.strip(), link_title.strip()
+    errors: dict[str, str] = {}
+    if not title:
+        errors["title"] = "Give the announcement a title."
+    elif len(title) > MAX_TITLE:
+        errors["title"] = f"Make the title shorter: at most {MAX_TITLE} characters."
+    if not body:
+        errors["body"] = "Write the message."
+    elif len(body) > MAX_BODY:
+        errors["body"] = f"Make the message shorter: at most {MAX_BODY} characters. It has {len(body)}."
+    if link_url and not is_https_link(link_url):
+        errors["link_url"] = "Give a web address that starts with https://, like https://www.nhs.uk."
+    if link_title and not link_url:
+        errors["link_url"] = "Give the web address for the button, or leave the button text empty."
+    if len(link_title) > MAX_LINK_TITLE:
+        errors["link_title"] = f"Make the button text shorter: at most {MAX_LINK_TITLE} characters."
+    if errors:
+        return None, errors
+    return Draft(title, body, link_url or None, (link_title or DEFAULT_LINK_TITLE) if link_url else None), {}
+
+
+# -- who it is for -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AudienceChoice:
+    """Channels by conversation reference id; volunteers by space and phase; people booked on sessions."""
+
+    channels: tuple[int, ...] = ()
+    spaces: tuple[str, ...] = ()
+    phases: tuple[str, ...] = ()
+    sessions: tuple[int, ...] = ()
+
+    @property
+    def chooses_people(self) -> bool:
+        return bool(self.spaces or self.phases or self.sessions)
+
+    @property
+    def empty(self) -> bool:
+        return not self.channels and not self.chooses_people
+
+    def to_json(self) -> dict[str, list[Any]]:
+        return {"channels": list(self.channels), "spaces": list(self.spaces), "phases": list(self.phases),
+                "sessions": list(self.sessions)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AudienceChoice:
+        return cls(tuple(int(x) for x in data.get("channels", [])), tuple(str(x) for x in data.get("spaces", [])),
+                   tuple(str(x) for x in data.get("phases", [])), tuple(int(x) for x in data.get("sessions", [])))
+
+
+@dataclass(frozen=True)
+class ChannelOption:
+    ref_id: int
+    label: str  # "Team › Channel"
+
+
+@dataclass(frozen=True)
+class SessionOption:
+    session_id: int
+    title: str
+    starts_at: datetime
+
+
+@dataclass(frozen=True)
+class AudienceOptions:
+    channels: tuple[ChannelOption, ...]
+    sessions: tuple[SessionOption, ...]
+
+
+@dataclass(frozen=True)
+class AudiencePreview:
+    channels: tuple[str, ...]  # labels of the chosen channels
+    people: Shown | None  # rounded (design §5); None when no people were chosen
+    spaces: tuple[str, ...]
+    phases: tuple[str, ...]
+    sessions: tuple[str, ...]  # titles
+
+
+def channel_label(team_name: str | None, channel_name: str | None) -> str:
+    # Teams gives the General channel no name.
+    return f"{team_name or 'Team (name not known)'} › {channel_name or 'General'}"
+
+
+def _split(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _ids(raw: str) -> list[int] | None:
+    parts = _split(raw)
+    if not all(part.isdigit() and len(part) <= 9 for part in parts):
+        return None
+    return sorted({int(part) for part in parts})
+
+
+# -- when ----------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class When:
+    """The author's choice as the card sends it: "now", or "later" with a UK date and time."""
+
+    mode: str = "now"
+    date: str = ""
+    time: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"mode": self.mode, "date": self.date, "time": self.time}
+
+
+@dataclass(frozen=True)
+class Timing:
+    at: datetime  # when the author wants it to start (UTC)
+    now: bool  # "send now"
+    quiet: bool  # `at` is in quiet hours
+    quiet_end: datetime | None  # when quiet hours end, if `at` is in them
+
+
+def _parse_date(text: str) -> date | None:
+    match = _DATE.match(text.strip())
+    if not match:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+
+
+def _parse_time(text: str) -> time | None:
+    match = _TIME.match(text.strip())
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        return None
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def uk_instant(day: date, at: time) -> datetime | None:
+    """The UTC instant of a UK wall-clock time; None for a time the clocks skip in spring. A time that happens
+    twice in autumn means its first reading."""
+    local = datetime.combine(day, at, tzinfo=UK)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(UK).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
+    return instant
+
+
+# -- progress ------------------------------------------------------------------------------------------------------
+
+def about_percent(part: int, total: int) -> int:
+    """A whole ten per cent, so watching the card cannot count the audience (design §5): 0 only when none,
+    100 only when all."""
+    if total <= 0 or part <= 0:
+        return 0
+    if part >= total:
+        return 100
+    return min(90, max(10, int(10 * part / total + 0.5) * 10))  # half up, not to even
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the author's progress card shows. Percentages in tens; exact numbers only of messages that could
+    not be delivered (design §5)."""
+
+    announcement_id: int
+    title: str
+    state: str  # scheduled | sending | done | stopped
+    requested_at: datetime
+    send_at: datetime
+    waits_for_quiet_hours: bool
+    percent: int  # how much has been dealt with, in tens, rounded down
+    delivered_percent: int
+    stopped_percent: int  # not sent because the author stopped it
+    unreachable: int  # the person or channel cannot be reached (blocked, removed the app)
+    failed: int  # the message itself was refused, or retries ran out
+    finished: bool
+    nobody: bool  # there was no one to send it to
+    due: bool  # its start time has come (a scheduled one starts at the next tick)
+    can_stop: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "can_stop", not self.finished and self.state in (SCHEDULED, SENDING))
+
+    @property
+    def undelivered(self) -> int:
+        return self.unreachable + self.failed
+
+    def signature(self) -> str:
+        """Everything the card shows that can change."""
+        return (f"{self.state}|{self.send_at.isoformat()}|{self.percent}|{self.delivered_percent}|"
+                f"{self.stopped_percent}|{self.unreachable}|{self.failed}|{int(self.finished)}|{int(self.nobody)}|{int(self.due)}")
+
+
+def progress_of(row: Announcement, counts: dict[str, int], now: datetime) -> Progress:
+    total = row.recipients
+    open_count = counts.get(PENDING, 0) + counts.get(OUTBOX_SENDING, 0)
+    dealt = max(0, total - open_count)
+    started = row.status in (SENDING, DONE) or (row.status == STOPPED and row.started_at is not None)
+    percent = (100 if row.finished_at else 0) if not total else (dealt * 10 // total) * 10
+    return Progress(
+        announcement_id=row.id,
+        title=row.title,
+        state=row.status,
+        requested_at=row.requested_at,
+        send_at=row.send_at,
+        waits_for_quiet_hours=row.send_at > row.requested_at,
+        percent=percent if started else 0,
+        delivered_percent=about_percent(counts.get(SENT, 0), total),
+        stopped_percent=about_percent(counts.get(CANCELLED, 0), total),
+        unreachable=counts.get(UNDELIVERABLE, 0),
+        failed=counts.get(FAILED, 0),
+        finished=row.finished_at is not None,
+        nobody=row.finished_at is not None and started and total == 0,
+        due=row.send_at <= now,
+    )
+
+
+# -- results -------------------------------------------------------------------------------------------------------
+
+class AnnouncementMessages(Protocol):
+    """Draws the cards (the feature implements it with cards/announcements.py)."""
+
+    def announcement(self, draft: Draft, *, to_people: bool) -> dict[str, Any]: ...
+
+    def progress(self, progress: Progress) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Created:
+    outcome: Literal["done", "refused", "time", "audience", "quiet"]
+    announcement_id: int | None = None
+    send_at: datetime | None = None
+    timing: Timing | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stopped:
+    outcome: Literal["stopped", "already", "missing", "not_yours"]
+    progress: Progress | None = None
+
+
+class AnnouncementService:
+    def __init__(self, database: Database, clock: Clock, audit: Audit, roles: RoleService,
+                 messages: AnnouncementMessages, *, quiet_start: time, quiet_end: time) -> None:
+        self._database = database
+        self._clock = clock
+        self._audit = audit
+        self._roles = roles
+        self._messages = messages
+        self.quiet_start = quiet_start
+        self.quiet_end = quiet_end
+
+    # -- the journey ---------------------------------------------------------------------------------------------
+
+    async def may_announce(self, person_id: str, action: str = "announce") -> bool:
+        """Checked at every step of the journey: a role taken away half-way stops it (refusals are audited)."""
+        return await self._roles.require(person_id, Role.FACILITATOR, action)
+
+    async def options(self) -> AudienceOptions:
+        since = self._clock.now() - SESSIONS_SINCE
+        async with self._database.read() as session:
+            repo = AnnouncementRepository(session)
+            channels = await repo.channels()
+            sessions = await repo.sessions(since, SESSIONS_LISTED)
+        # Sorted by the label people read (databases order a missing channel name differently).
+        labelled = sorted((ChannelOption(c.ref_id, channel_label(c.team_name, c.channel_name)) for c in channels),
+                          key=lambda option: (option.label.casefold(), option.ref_id))
+        return AudienceOptions(
+            tuple(labelled),
+            tuple(SessionOption(s.session_id, s.title, s.starts_at) for s in sessions))
+
+    async def check_audience(self, channels: str, spaces: str, phases: str,
+                             sessions: str) -> tuple[AudienceChoice | None, dict[str, str]]:
+        """Check the audience card's answers against what may be chosen now (never trust a card's ids)."""
+        options = await self.options()
+        errors: dict[str, str] = {}
+        channel_ids = _ids(channels)
+        if channel_ids is None or not set(channel_ids) <= {c.ref_id for c in options.channels}:
+            errors["channels"] = "One of those channels can't be used any more. Choose again from the list."
+        session_ids = _ids(sessions)
+        if session_ids is None or not set(session_ids) <= {s.session_id for s in options.sessions}:
+            errors["sessions"] = "One of those sessions can't be chosen any more. Choose again from the list."
+        chosen_spaces = sorted(set(_split(spaces)))
+        if not set(chosen_spaces) <= set(SPACES):
+            errors["spaces"] = "Choose a space from the list."
+        chosen_phases = sorted(set(_split(phases)))
+        if not set(chosen_phases) <= set(PHASES):
+            errors["phases"] = "Choose a phase from the list."
+        if errors:
+            return None, errors
+        choice = AudienceChoice(tuple(channel_ids or ()), tuple(chosen_spaces), tuple(chosen_phases),
+                                tuple(session_ids or ()))
+        if choice.empty:
+            return None, {"audience": "Choose at least one channel, or the volunteers who should get it."}
+        return choice, {}
+
+    async def preview(self, choice: AudienceChoice) -> AudiencePreview:
+        """The audience as the author may see it: channel names, and people rounded (design §5)."""
+        options = await self.options()
+        labels = {c.ref_id: c.label for c in options.channels}
+        titles = {s.session_id: s.title for s in options.sessions}
+        people: Shown | None = None
+        if choice.chooses_people:
+            async with self._database.read() as session:
+                found = await AnnouncementRepository(session).people(
+                    spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions)
+            people = shown(len(found))
+        return AudiencePreview(
+            channels=tuple(labels[ref] for ref in choice.channels if ref in labels), people=people,
+            spaces=tuple(SPACES[s] for s in choice.spaces), phases=tuple(PHASES[p] for p in choice.phases),
+            sessions=tuple(titles[s] for s in choice.sessions if s in titles))
+
+    def timing(self, when: When) -> tuple[Timing | None, dict[str, str]]:
+        now = self._clock.now()
+        if when.mode == "now":
+            at = now
+        elif when.mode == "later":
+            day, at_time = _parse_date(when.date), _parse_time(when.time)
+            errors = {}
+            if day is None:
+                errors["date"] = "Choose the date to send it."
+            if at_time is None:
+                errors["time"] = "Give the time to send it, like 09:30."
+            if day is None or at_time is None:
+                return None, errors
+            instant = uk_instant(day, at_time)
+            if instant is None:
+                return None, {"time": f"The clocks go forward that night, so {at_time:%H:%M} does not exist in "
+                                      "the UK. Choose a time before 01:00 or from 02:00."}
+            if instant < now - GRACE:
+                return None, {"time": "That time has passed. Choose a time from now on, or send it now."}
+            if instant > now + MAX_AHEAD:
+                return None, {"date": "Choose a date in the next 90 days."}
+            at = max(instant, now)
+        else:
+            return None, {"when": "Choose when to send it: now, or at a time you choose."}
+        quiet = in_quiet_hours(at, self.quiet_start, self.quiet_end)
+        return Timing(at, when.mode == "now", quiet, quiet_hours_end(at, self.quiet_end) if quiet else None), {}
+
+    async def create(self, actor: str, draft: Draft, choice: AudienceChoice, when: When,
+                     quiet_choice: str | None) -> Created:
+        """Store the announcement to start at its time (or when quiet hours end, unless the author confirmed
+        sending in them), audited, with the author's progress card queued. `quiet_choice`: "wait" or "confirm"
+        once the author has seen that the time is in quiet hours; None otherwise."""
+        if not await self.may_announce(actor, "announcement.create"):
+            return Created("refused")
+        timing, errors = self.timing(when)
+        if timing is None:
+            return Created("time", errors=errors)
+        checked, errors = await self.check_audience(
+            ",".join(map(str, choice.channels)), ",".join(choice.spaces), ",".join(choice.phases),
+            ",".join(map(str, choice.sessions)))
+        if checked is None:
+            return Created("audience", errors=errors)
+        if timing.quiet and quiet_choice not in ("wait", "confirm"):
+            # Quiet hours began while the author was on the confirm card: ask them.
+            return Created("quiet", timing=timing)
+        confirmed = timing.quiet and quiet_choice == "confirm"
+        send_at = timing.quiet_end if timing.quiet and not confirmed and timing.quiet_end else timing.at
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            row = await AnnouncementRepository(session).add(Announcement(
+                author_person_id=actor, title=draft.title, body=draft.body, link_url=draft.link_url,
+                link_title=draft.link_title, audience=json.dumps(checked.to_json()), status=SCHEDULED,
+                requested_at=timing.at, send_at=send_at, quiet_hours_confirmed=confirmed, created_at=now,
+                started_at=None, stopped_at=None, finished_at=None, recipients=0, progress_outbox_id=None,
+                progress_updates=0, progress_shown=None))
+            await self._audit.record(session, actor, "announcement.create", str(row.id))
+            await self._audit.record(session, actor, "announcement.send", str(row.id))
+            await self._show_progress(session, row, now)
+        log.info("announcement %d created by person=%s, starts %s", row.id, actor, send_at.isoformat())
+        return Created("done", row.id, send_at, timing)
+
+    # -- the author's controls -----------------------------------------------------------------------------------
+
+    async def stop(self, actor: str, announcement_id: int) -> Stopped:
+        """Stop sending: what has not gone yet is cancelled; what has gone stays. Only the author or an admin."""
+        held = await self._roles.roles_of(actor)
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            repo = AnnouncementRepository(session)
+            row = await repo.get(announcement_id, lock=True)
+            if row is None:
+                return Stopped("missing")
+            if row.author_person_id != actor and not satisfies(held, Role.ADMIN):
+                await self._audit.record(session, actor, "announcement.stop", str(row.id), outcome="refused")
+                return Stopped("not_yours")
+            if row.status not in (SCHEDULED, SENDING) or row.finished_at is not None:
+                counts = await batch_progress(session, batch_of(row.id))
+                return Stopped("already", progress_of(row, counts, now))
+            keys = await repo.pending_keys(batch=batch_of(row.id))
+            for start in range(0, len(keys), CANCEL_CHUNK):
+                await cancel(session, keys[start:start + CANCEL_CHUNK], now)
+            if row.status == SCHEDULED:
+                row.finished_at = now  # nothing was queued
+            row.status = STOPPED
+            row.stopped_at = now
+            await self._audit.record(session, actor, "announcement.stop", str(row.id))
+            progress = await self._track(session, row, now)
+        log.info("announcement %d stopped by person=%s", announcement_id, actor)
+        return Stopped("stopped", progress)
+
+    async def progress(self, announcement_id: int) -> Progress | None:
+        async with self._database.read() as session:
+            row = await AnnouncementRepository(session).get(announcement_id)
+            if row is None:
+                return None
+            return progress_of(row, await batch_progress(session, batch_of(row.id)), self._clock.now())
+
+    # -- people who stop announcements ---------------------------------------------------------------------------
+
+    async def stop_announcements(self, person_id: str) -> None:
+        """No more announcements to this person; invitations and reminders still come. Any announcement
+        message to them that has not gone yet is withdrawn."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            repo = AnnouncementRepository(session)
+            await repo.set_stopped(person_id, True)
+            await cancel(session, await repo.pending_keys(person_id=person_id), now)
+        log.info("person=%s stopped announcements", person_id)
+
+    async def resume_announcements(self, person_id: str) -> None:
+        async with self._database.transaction() as session:
+            await AnnouncementRepository(session).set_stopped(person_id, False)
+        log.info("person=%s turned announcements back on", person_id)
+
+    async def announcements_stopped(self, person_id: str) -> bool:
+        async with self._database.read() as session:
+            return await AnnouncementRepository(session).is_stopped(person_id)
+
+    async def on_person_erased(self, session: AsyncSession, person_id: str) -> None:
+        """DomainHooks.person_erased: forget who wrote announcements (their progress cards are deleted)."""
+        await AnnouncementRepository(session).forget_author(person_id)
+
+    # -- the background tick -------------------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Start announcements whose time has come, and bring progress cards up to date. Safe to run on several
+        instances at once: each announcement is handled under its row lock, and every message has its key."""
+        now = self._clock.now()
+        async with self._database.read() as session:
+            repo = AnnouncementRepository(session)
+            due = await repo.due(now)
+            flying = await repo.in_flight()
+        for announcement_id in due:
+            await self._start(announcement_id)
+        for announcement_id in flying:
+            await self._report(announcement_id)
+
+    async def _start(self, announcement_id: int) -> None:
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            repo = AnnouncementRepository(session)
+            row = await repo.get(announcement_id, lock=True)
+            if row is None or row.status != SCHEDULED or row.send_at > now:
+                return
+            if not row.quiet_hours_confirmed and in_quiet_hours(now, self.quiet_start, self.quiet_end):
+                # Late (the bot was down, or its time was moved): still nothing starts in quiet hours.
+                row.send_at = quiet_hours_end(now, self.quiet_end)
+                await self._show_progress(session, row, now)
+                log.info("announcement %d waits for the end of quiet hours", row.id)
+                return
+            choice = AudienceChoice.from_json(json.loads(row.audience))
+            draft = Draft(row.title, row.body, row.link_url, row.link_title)
+            batch = batch_of(row.id)
+            queued = 0
+            if choice.channels:
+                channels = {c.ref_id: c for c in await repo.channels()}
+                card = Message(card=self._messages.announcement(draft, to_people=False))
+                for ref_id in choice.channels:
+                    channel = channels.get(ref_id)
+                    if channel is None:  # the bot was removed from it since
+                        continue
+                    await enqueue(session, key=f"announcement:{row.id}:channel:{ref_id}",
+                                  recipient=Recipient.channel(channel.conversation_id), message=card,
+                                  purpose=ANNOUNCEMENT_PURPOSE, now=now, batch=batch, author_id=row.author_person_id)
+                    queued += 1
+            if choice.chooses_people:
+                people = await repo.people(spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions)
+                card = Message(card=self._messages.announcement(draft, to_people=True))
+                for person_id in people:
+                    await enqueue(session, key=f"announcement:{row.id}:person:{person_id}",
+                                  recipient=Recipient.person(person_id), message=card, purpose=ANNOUNCEMENT_PURPOSE,
+                                  now=now, batch=batch, author_id=row.author_person_id)
+                    queued += 1
+            row.recipients = queued
+            row.status = SENDING
+            row.started_at = now
+            if not queued:
+                row.status = DONE
+                row.finished_at = now
+            await self._show_progress(session, row, now)
+        log.info("announcement %d started", announcement_id)
+
+    async def _report(self, announcement_id: int) -> None:
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            row = await AnnouncementRepository(session).get(announcement_id, lock=True)
+            if row is None or row.finished_at is not None:
+                return
+            progress = await self._track(session, row, now)
+        if progress.finished:
+            log.info("announcement %d finished", announcement_id)
+
+    async def _track(self, session: AsyncSession, row: Announcement, now: datetime) -> Progress:
+        """Finish the announcement when nothing of it is still to go, then show its progress."""
+        counts = await batch_progress(session, batch_of(row.id))
+        if row.finished_at is None and row.status in (SENDING, STOPPED) \
+                and not counts.get(PENDING, 0) and not counts.get(OUTBOX_SENDING, 0):
+            row.finished_at = now
+            if row.status == SENDING:
+                row.status = DONE
+        return await self._show_progress(session, row, now, counts)
+
+    async def _show_progress(self, session: AsyncSession, row: Announcement, now: datetime,
+                             counts: dict[str, int] | None = None) -> Progress:
+        """Queue the progress card the first time, then an in-place update whenever what it shows changes."""
+        if counts is None:
+            counts = await batch_progress(session, batch_of(row.id))
+        progress = progress_of(row, counts, now)
+        if row.author_person_id is None:
+            return progress  # the author's data was erased
+        signature = progress.signature()
+        if row.progress_outbox_id is not None and signature == row.progress_shown:
+            return progress
+        message = Message(card=self._messages.progress(progress))
+        author = Recipient.person(row.author_person_id)
+        if row.progress_outbox_id is None:
+            row.progress_outbox_id = await enqueue(
+                session, key=f"announcement-progress:{row.id}:0", recipient=author, message=message,
+                purpose=PROGRESS_PURPOSE, now=now)
+        else:
+            row.progress_updates += 1
+            await enqueue(session, key=f"announcement-progress:{row.id}:{row.progress_updates}", recipient=author,
+                          message=message, purpose=PROGRESS_PURPOSE, now=now, updates=row.progress_outbox_id)
+        row.progress_shown = signature
+        return progress

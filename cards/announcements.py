@@ -1,0 +1,421 @@
+"""Announcement cards (design §4 Announcements, §5, §9): the facilitator's four journey cards (write, choose who,
+check, send), the announcement itself, the author's progress card, and the "Stop announcements" replies.
+
+Pure functions: view data in, card JSON out. Journey cards carry {"journey", "step", "nav"} so an old card
+changes nothing. The progress card changes in place, so its button is Action.Execute with a Submit fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cards.common import BACK, CANCEL, HELP, Card, card, execute, facts, heading, open_url, para, submit
+
+UK = ZoneInfo("Europe/London")
+
+NEXT = "Next"
+PREVIEW = "Preview"
+SEND_NOW = "Send now"
+SCHEDULE = "Schedule it"
+STOP_SENDING = "Stop sending"
+STOP_ANNOUNCEMENTS = "Stop announcements"
+RESUME_ANNOUNCEMENTS = "Turn announcements back on"
+SEND_ANOTHER = "Send another announcement"
+
+VERB_STOP = "announcement_stop"
+ACTION_STOP_ANNOUNCEMENTS = "announcements_stop"
+ACTION_RESUME_ANNOUNCEMENTS = "announcements_resume"
+ACTION_ANNOUNCE = "announce"
+JOURNEY_ACTION = "announce_journey"
+
+SPACE_CHOICES = (("minoritised", "Minoritised colleagues"), ("ally", "Active allies"))
+PHASE_CHOICES = (("codesign", "Co-design"), ("train_the_trainer", "Train the trainer"))
+ROUNDING_NOTE = ("Numbers are rounded to the nearest 5. Numbers from 1 to 7 show as 'fewer than 8'. "
+                 "This protects people's privacy.")
+BAR_STEPS = 10
+
+
+# -- view data -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AnnouncementView:
+    title: str
+    body: str
+    link_url: str | None = None
+    link_title: str | None = None
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    title: str
+
+
+@dataclass(frozen=True)
+class AudienceView:
+    channels: tuple[Option, ...]
+    sessions: tuple[Option, ...]
+
+
+@dataclass(frozen=True)
+class AudienceSummary:
+    channels: tuple[str, ...]
+    people: str | None  # rounded text, e.g. "25" or "fewer than 8"; None when no people were chosen
+    people_is_zero: bool
+    spaces: tuple[str, ...]
+    phases: tuple[str, ...]
+    sessions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConfirmView:
+    announcement: AnnouncementView
+    audience: AudienceSummary
+    send_now: bool
+    at: datetime  # when the author wants it to start
+    quiet: bool  # `at` is in quiet hours
+    quiet_end: datetime | None
+    quiet_hours: str  # e.g. "20:00 to 08:00"
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    announcement_id: int
+    title: str
+    state: str  # scheduled | sending | done | stopped
+    send_at: datetime
+    waits_for_quiet_hours: bool
+    percent: int
+    delivered_percent: int
+    stopped_percent: int
+    unreachable: int
+    failed: int
+    finished: bool
+    nobody: bool
+    due: bool  # a scheduled one whose time has come: it starts in a moment
+    can_stop: bool
+
+
+# -- small helpers -------------------------------------------------------------------------------------------------
+
+def uk_moment(moment: datetime) -> str:
+    """e.g. "Friday 27 November 2026 at 08:00 (UK time)"."""
+    local = moment.astimezone(UK)
+    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} (UK time)"
+
+
+def uk_clock(moment: datetime) -> str:
+    return f"{moment.astimezone(UK):%H:%M}"
+
+
+def _label(name: str, required: bool) -> str:
+    return f"{name} ({'required' if required else 'optional'})"
+
+
+def _error(errors: dict[str, str], name: str) -> list[dict[str, Any]]:
+    if name not in errors:
+        return []
+    # Words, not only colour, say what is wrong (design §9).
+    return [{"type": "TextBlock", "text": f"Please fix: {errors[name]}", "wrap": True, "color": "Attention",
+             "spacing": "None"}]
+
+
+def _fix_count(errors: dict[str, str]) -> list[dict[str, Any]]:
+    if not errors:
+        return []
+    count = len(errors)
+    return [para(f"Please fix {count} answer{'s' if count != 1 else ''} below.", weight="Bolder")]
+
+
+def _journey_button(title: str, journey: str, step: str, nav: str, *, style: str | None = None,
+                    inputs: bool = True, **data: Any) -> dict[str, Any]:
+    button = submit(title, JOURNEY_ACTION, style=style, journey=journey, step=step, nav=nav, **data)
+    if not inputs:
+        button["associatedInputs"] = "none"
+    return button
+
+
+def _back_cancel(journey: str, step: str) -> list[dict[str, Any]]:
+    return [_journey_button(BACK, journey, step, "back", inputs=False),
+            _journey_button(CANCEL, journey, step, "cancel", inputs=False)]
+
+
+def _multi(input_id: str, label: str, options: list[tuple[str, str]], chosen: list[str]) -> dict[str, Any]:
+    return {"type": "Input.ChoiceSet", "id": input_id, "label": _label(label, False), "isMultiSelect": True,
+            "style": "expanded", "wrap": True, "value": ",".join(chosen),
+            "choices": [{"title": title, "value": value} for value, title in options]}
+
+
+def _people_text(summary: AudienceSummary) -> str | None:
+    if summary.people is None:
+        return None
+    if summary.people_is_zero:
+        return "No volunteers match this yet."
+    return f"{summary.people} people"
+
+
+def _who_rows(summary: AudienceSummary) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    if summary.channels:
+        rows.append(("Channels", "; ".join(summary.channels)))
+    if summary.spaces:
+        rows.append(("Volunteers in", " and ".join(summary.spaces)))
+    if summary.phases:
+        rows.append(("Interested in", " or ".join(summary.phases)))
+    if summary.sessions:
+        rows.append(("Booked on", "; ".join(summary.sessions)))
+    people = _people_text(summary)
+    if people:
+        rows.append(("People", people))
+    return rows
+
+
+# -- the announcement itself ---------------------------------------------------------------------------------------
+
+def announcement_card(view: AnnouncementView, *, to_people: bool,
+                      stop_button: dict[str, Any] | None = None) -> Card:
+    """What people and channels see. People also get "Stop announcements" (the preview passes a harmless
+    `stop_button` with the same title)."""
+    body: list[dict[str, Any]] = [heading(view.title), para(view.body)]
+    actions: list[dict[str, Any]] = []
+    if view.link_url:
+        actions.append(open_url(view.link_title or "Find out more", view.link_url))
+    if to_people:
+        body.append(para("An announcement from HNY Inc. You'll still get your session invitations and reminders "
+                         "if you stop announcements.", subtle=True))
+        actions.append(stop_button or submit(STOP_ANNOUNCEMENTS, ACTION_STOP_ANNOUNCEMENTS))
+    else:
+        body.append(para("An announcement from HNY Inc.", subtle=True))
+    return card(body, actions, speak=f"Announcement: {view.title}")
+
+
+# -- the journey ---------------------------------------------------------------------------------------------------
+
+def compose_card(journey: str, form: dict[str, str], errors: dict[str, str]) -> Card:
+    body: list[dict[str, Any]] = [
+        heading("New announcement"),
+        para("There are 4 short steps: write it, choose who gets it, check it, then send it. Nothing is sent "
+             "until you press Send."),
+        *_fix_count(errors),
+        {"type": "Input.Text", "id": "title", "label": _label("Title", True), "value": form.get("title", ""),
+         "isRequired": True, "errorMessage": "Give the announcement a title.", "maxLength": 100},
+        *_error(errors, "title"),
+        {"type": "Input.Text", "id": "body", "label": _label("Message", True), "value": form.get("body", ""),
+         "isMultiline": True, "isRequired": True, "errorMessage": "Write the message.", "maxLength": 2000},
+        para("Up to 2,000 characters. Keep it short and plain.", subtle=True),
+        *_error(errors, "body"),
+        {"type": "Input.Text", "id": "link_url", "label": _label("Link for a button", False),
+         "value": form.get("link_url", ""), "style": "Url", "placeholder": "https://", "maxLength": 1000},
+        para("A web address that starts with https://. Leave it empty for no button.", subtle=True),
+        *_error(errors, "link_url"),
+        {"type": "Input.Text", "id": "link_title", "label": _label("Button text", False),
+         "value": form.get("link_title", ""), "placeholder": "Find out more", "maxLength": 40},
+        *_error(errors, "link_title"),
+    ]
+    return card(body, [_journey_button(NEXT, journey, "compose", "next", style="positive"),
+                       _journey_button(CANCEL, journey, "compose", "cancel", inputs=False)])
+
+
+def audience_card(journey: str, view: AudienceView, chosen: dict[str, list[str]], errors: dict[str, str]) -> Card:
+    body: list[dict[str, Any]] = [
+        heading("Who should get it?"),
+        para("Choose channels, volunteers, or both."),
+        *_fix_count(errors),
+        *_error(errors, "audience"),
+    ]
+    if view.channels:
+        body.append(_multi("channels", "Team channels", [(o.value, o.title) for o in view.channels],
+                           chosen.get("channels", [])))
+    else:
+        body.append(para("Team channels: the app isn't in any team yet. Add it to a team to post there."))
+    body += [
+        *_error(errors, "channels"),
+        _multi("spaces", "Volunteers in these spaces", list(SPACE_CHOICES), chosen.get("spaces", [])),
+        *_error(errors, "spaces"),
+        _multi("phases", "Volunteers interested in these phases", list(PHASE_CHOICES), chosen.get("phases", [])),
+        para("If you choose a space and a phase, only volunteers in that space who are interested in that phase "
+             "get it.", subtle=True),
+        *_error(errors, "phases"),
+    ]
+    if view.sessions:
+        body.append(_multi("sessions", "People booked on these sessions", [(o.value, o.title) for o in view.sessions],
+                           chosen.get("sessions", [])))
+    else:
+        body.append(para("People booked on a session: there are no sessions to choose from right now."))
+    body += [
+        *_error(errors, "sessions"),
+        para("People who stopped announcements don't get them.", subtle=True),
+    ]
+    return card(body, [_journey_button(PREVIEW, journey, "audience", "next", style="positive"),
+                       *_back_cancel(journey, "audience")])
+
+
+def preview_card(journey: str, announcement: AnnouncementView, summary: AudienceSummary, when: dict[str, str],
+                 errors: dict[str, str], *, quiet_hours: str) -> Card:
+    to_people = summary.people is not None
+    sample_stop = _journey_button(STOP_ANNOUNCEMENTS, journey, "preview", "sample", inputs=False)
+    sample = announcement_card(announcement, to_people=to_people, stop_button=sample_stop)
+    shown_as: list[dict[str, Any]] = list(sample["body"])
+    if sample.get("actions"):
+        shown_as.append({"type": "ActionSet", "actions": sample["actions"]})
+    body: list[dict[str, Any]] = [
+        heading("Check your announcement"),
+        para("This is how people will see it:"),
+        {"type": "Container", "style": "emphasis", "items": shown_as},
+        {"type": "TextBlock", "text": "Who gets it", "wrap": True, "weight": "Bolder", "size": "Medium",
+         "separator": True},
+        facts(_who_rows(summary)),
+    ]
+    if summary.people is not None:
+        body.append(para(ROUNDING_NOTE, subtle=True))
+    body += [
+        {"type": "TextBlock", "text": "When to send it", "wrap": True, "weight": "Bolder", "size": "Medium",
+         "separator": True},
+        *_fix_count(errors),
+        {"type": "Input.ChoiceSet", "id": "when", "label": _label("When", True), "style": "expanded",
+         "wrap": True, "isRequired": True, "errorMessage": "Choose when to send it.",
+         "value": when.get("mode") or "now",
+         "choices": [{"title": "Send now", "value": "now"}, {"title": "Send at a time I choose", "value": "later"}]},
+        *_error(errors, "when"),
+        {"type": "Input.Date", "id": "date", "label": _label("Date, if you choose a time", False),
+         "value": when.get("date", "")},
+        *_error(errors, "date"),
+        {"type": "Input.Time", "id": "time", "label": _label("Time, UK time, if you choose a time", False),
+         "value": when.get("time", "")},
+        *_error(errors, "time"),
+        para(f"Quiet hours are {quiet_hours} (UK time). Nothing starts sending then unless you say so, so people "
+             "aren't disturbed at home.", subtle=True),
+    ]
+    return card(body, [_journey_button(NEXT, journey, "preview", "next", style="positive"),
+                       *_back_cancel(journey, "preview")])
+
+
+def confirm_card(journey: str, view: ConfirmView) -> Card:
+    when = "Now" if view.send_now else uk_moment(view.at)
+    body: list[dict[str, Any]] = [
+        heading("Ready to send?"),
+        facts([("Title", view.announcement.title), *_who_rows(view.audience), ("When", when)]),
+    ]
+    step = "confirm"
+    if view.quiet and view.quiet_end is not None:
+        chosen = "Now" if view.send_now else f"{uk_clock(view.at)}"
+        body.append(para(f"{chosen} is in quiet hours ({view.quiet_hours}, UK time). We don't start sending then, "
+                         "so people aren't disturbed at home.", weight="Bolder"))
+        body.append(para(f"I can start at {uk_moment(view.quiet_end)}, when quiet hours end. Or you can send it "
+                         "in quiet hours anyway."))
+        anyway = "Send now anyway" if view.send_now else f"Send at {uk_clock(view.at)} anyway"
+        actions = [
+            _journey_button(f"Send at {uk_clock(view.quiet_end)}", journey, step, "send", style="positive",
+                            inputs=False, quiet="wait"),
+            _journey_button(anyway, journey, step, "send", inputs=False, quiet="confirm"),
+        ]
+    else:
+        actions = [_journey_button(SEND_NOW if view.send_now else SCHEDULE, journey, step, "send", style="positive",
+                                   inputs=False)]
+    body.append(para("You'll get a card here that shows how sending is going, with a button to stop it."))
+    return card(body, [*actions, *_back_cancel(journey, step)])
+
+
+def journey_stopped() -> Card:
+    return card([heading("Announcement stopped"),
+                 para("Nothing was sent. Type \"announce\" to start again.")])
+
+
+def created_text(send_now: bool, send_at: datetime, waits_for_quiet_hours: bool) -> str:
+    if send_now and not waits_for_quiet_hours:
+        return "Thank you. Your announcement is on its way. I'll show how it's going in a card below."
+    return (f"Thank you. Your announcement will start on {uk_moment(send_at)}. I'll show how it's going in a "
+            "card below. You can stop it there.")
+
+
+# -- the author's progress card ------------------------------------------------------------------------------------
+
+def progress_bar(percent: int) -> str:
+    filled = max(0, min(BAR_STEPS, percent * BAR_STEPS // 100))
+    return "▓" * filled + "░" * (BAR_STEPS - filled) + f" {percent}%"
+
+
+def _about(percent: int) -> str:
+    return f"{percent}%" if percent in (0, 100) else f"about {percent}%"
+
+
+def _undelivered_rows(view: ProgressView) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if view.unreachable:
+        rows.append(para(f"{view.unreachable} could not be delivered, because the person or channel can't be "
+                         "reached. They may have blocked or removed the app."))
+    if view.failed:
+        rows.append(para(f"{view.failed} could not be delivered, because Teams refused the message or kept "
+                         "failing."))
+    return rows
+
+
+def progress_card(view: ProgressView) -> Card:
+    """The author's card, sent once and then updated in place. Percentages in tens, and exact numbers only for
+    messages that could not be delivered (design §5)."""
+    title = para(view.title, weight="Bolder")
+    undelivered = view.unreachable + view.failed
+    body: list[dict[str, Any]]
+    if view.state == "scheduled" and not view.finished and view.due:
+        body = [heading("Getting ready to send"), title, para("Sending starts in a moment.")]
+    elif view.state == "scheduled" and not view.finished:
+        body = [heading("Announcement scheduled"), title,
+                para(f"It will start on {uk_moment(view.send_at)}.")]
+        if view.waits_for_quiet_hours:
+            body.append(para("The time you chose is in quiet hours, so it will start when they end."))
+    elif not view.finished:
+        body = [heading("Sending your announcement"), title,
+                {"type": "TextBlock", "text": progress_bar(view.percent), "wrap": True, "fontType": "Monospace",
+                 "size": "Large"},
+                para(f"{view.percent}% done. This card updates as it goes.")]
+        if undelivered:
+            body.append(para(f"{undelivered} could not be delivered.", weight="Bolder"))
+        if view.state == "stopped":
+            body.append(para("You stopped sending. Messages already on their way will finish."))
+    elif view.state == "stopped" and view.percent == 0 and not view.delivered_percent:
+        body = [heading("You stopped this announcement"), title, para("Nothing was sent.")]
+    elif view.nobody:
+        body = [heading("Nothing to send"), title,
+                para("There was no one to send it to: no channel or volunteer matched when it started.")]
+    else:
+        heading_text = "You stopped this announcement" if view.state == "stopped" else "Your announcement has gone"
+        rows = [("Delivered", _about(view.delivered_percent)),
+                ("Could not be delivered", str(undelivered))]
+        if view.stopped_percent:
+            rows.append(("Not sent, because you stopped it", _about(view.stopped_percent)))
+        body = [heading(heading_text), title,
+                {"type": "TextBlock", "text": progress_bar(100), "wrap": True, "fontType": "Monospace",
+                 "size": "Large"},
+                para("Final report:", weight="Bolder"), facts(rows), *_undelivered_rows(view)]
+    actions: list[dict[str, Any]] = []
+    if view.can_stop:
+        body.append(para("Stop sending cancels the messages that have not gone yet. Messages already delivered "
+                         "stay.", subtle=True))
+        action = execute(STOP_SENDING, VERB_STOP, style="destructive", announcement_id=view.announcement_id)
+        action["fallback"] = submit(STOP_SENDING, VERB_STOP, style="destructive",
+                                    announcement_id=view.announcement_id)
+        actions.append(action)
+    else:
+        actions.append(submit(SEND_ANOTHER, ACTION_ANNOUNCE))
+    return card(body, actions, speak=f"{body[0]['text']}: {view.title}")
+
+
+# -- people who stop or resume announcements -----------------------------------------------------------------------
+
+def announcements_stopped_card() -> Card:
+    return card([
+        heading("Announcements stopped"),
+        para("You won't get announcements from HNY Inc. any more."),
+        para("You'll still get your session invitations and reminders."),
+        para("You can turn announcements back on at any time, here or in \"my details\"."),
+    ], [submit(RESUME_ANNOUNCEMENTS, ACTION_RESUME_ANNOUNCEMENTS), submit(HELP, "help")])
+
+
+def announcements_resumed_card() -> Card:
+    return card([
+        heading("Announcements are back on"),
+        para("You'll get announcements from HNY Inc. again, as well as your session invitations and reminders."),
+    ], [submit(STOP_ANNOUNCEMENTS, ACTION_STOP_ANNOUNCEMENTS), submit(HELP, "help")])
