@@ -21,6 +21,7 @@ FEATURES = [
     "bot.features.counts",
     "bot.features.delivery",
     "bot.features.sessions",
+    "bot.features.announcements",
 ]
 
 StartupJob = Callable[[], Awaitable[None]]

@@ -1,0 +1,180 @@
+"""Announcements (issue 8, design §4): the facilitator's `announce` journey, the author's progress card with
+"Stop sending", "Stop announcements" and "Turn announcements back on" for everyone, and the background tick that
+starts scheduled announcements and keeps progress cards up to date.
+
+Facilitator actions are checked by the command router and the action registry (refusals are audited there);
+"Stop sending" also checks, in the service, that the presser wrote the announcement or is an admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from pydantic import Field
+
+from bot.actions import ActionPayload
+from bot.features import Wiring
+from bot.services.announcements import AnnouncementService, Draft, Progress
+from bot.services.roles import Role
+from bot.turns import Turn
+from cards.announcements import (
+    ACTION_ANNOUNCE,
+    ACTION_RESUME_ANNOUNCEMENTS,
+    ACTION_STOP_ANNOUNCEMENTS,
+    VERB_STOP,
+    AnnouncementView,
+    ProgressView,
+    announcement_card,
+    announcements_resumed_card,
+    announcements_stopped_card,
+    progress_card,
+)
+from cards.basics import notice
+from dialogs.announce import AnnounceDialog, start_announce
+
+log = logging.getLogger(__name__)
+
+ANNOUNCEMENTS = web.AppKey("announcements", AnnouncementService)
+# How often scheduled announcements are started and progress cards brought up to date.
+TICK_SECONDS = 3.0
+
+PRIVATE_ONLY = "Let's do this in our private chat, so only you see it. Message me there and type \"announce\"."
+NOT_YOURS = ("Only the facilitator who sent this announcement, or an admin, can stop it. Nothing was changed.")
+GONE = "That announcement can't be found, so nothing was changed."
+STOPPED_TEXT = "Sending stopped. Messages that had not gone yet are cancelled. Your progress card shows the rest."
+ALREADY_TEXT = "This announcement has already finished, so there was nothing to stop."
+WHO_ARE_YOU = "Please message me from your work Microsoft Teams account."
+
+
+class NoFields(ActionPayload):
+    pass
+
+
+class StopPayload(ActionPayload):
+    announcement_id: int = Field(ge=1, le=2_000_000_000)
+
+
+def progress_view(progress: Progress) -> ProgressView:
+    return ProgressView(
+        announcement_id=progress.announcement_id, title=progress.title, state=progress.state,
+        send_at=progress.send_at, waits_for_quiet_hours=progress.waits_for_quiet_hours, percent=progress.percent,
+        delivered_percent=progress.delivered_percent, stopped_percent=progress.stopped_percent,
+        unreachable=progress.unreachable, failed=progress.failed, finished=progress.finished,
+        nobody=progress.nobody, due=progress.due, can_stop=progress.can_stop)
+
+
+class CardMessages:
+    """The service's AnnouncementMessages, drawn with cards/announcements.py."""
+
+    def announcement(self, draft: Draft, *, to_people: bool) -> dict[str, Any]:
+        return announcement_card(AnnouncementView(draft.title, draft.body, draft.link_url, draft.link_title),
+                                 to_people=to_people)
+
+    def progress(self, progress: Progress) -> dict[str, Any]:
+        return progress_card(progress_view(progress))
+
+
+class AnnouncementsFeature:
+    def __init__(self, service: AnnouncementService) -> None:
+        self.service = service
+
+    async def announce(self, turn: Turn) -> None:
+        if not turn.is_personal:
+            await turn.reply_text(PRIVATE_ONLY)
+            return
+        await start_announce(turn.dialogs)
+
+    async def announce_action(self, turn: Turn, _: NoFields) -> None:
+        await self.announce(turn)
+
+    # -- Stop sending (the author's progress card) ---------------------------------------------------------------
+
+    async def stop_execute(self, turn: Turn, payload: StopPayload) -> dict[str, Any] | str:
+        result = await self.service.stop(turn.person_id, payload.announcement_id)
+        if result.outcome == "not_yours":
+            return NOT_YOURS
+        if result.progress is None:
+            return GONE
+        return progress_card(progress_view(result.progress))
+
+    async def stop_submit(self, turn: Turn, payload: StopPayload) -> None:
+        # Clients without Universal Actions: the card itself is updated through the outbox.
+        result = await self.service.stop(turn.person_id, payload.announcement_id)
+        text = {"stopped": STOPPED_TEXT, "already": ALREADY_TEXT, "not_yours": NOT_YOURS}.get(result.outcome, GONE)
+        await turn.reply_text(text)
+
+    # -- Stop announcements / Turn announcements back on ---------------------------------------------------------
+
+    async def stop_announcements(self, turn: Turn) -> None:
+        if not turn.person_id:
+            await turn.reply_card(notice("Sorry, I can't tell who you are", WHO_ARE_YOU))
+            return
+        await self.service.stop_announcements(turn.person_id)
+        await turn.reply_card(announcements_stopped_card())
+
+    async def resume_announcements(self, turn: Turn) -> None:
+        if not turn.person_id:
+            await turn.reply_card(notice("Sorry, I can't tell who you are", WHO_ARE_YOU))
+            return
+        await self.service.resume_announcements(turn.person_id)
+        await turn.reply_card(announcements_resumed_card())
+
+    async def stop_announcements_action(self, turn: Turn, _: NoFields) -> None:
+        await self.stop_announcements(turn)
+
+    async def resume_announcements_action(self, turn: Turn, _: NoFields) -> None:
+        await self.resume_announcements(turn)
+
+
+def register(wiring: Wiring) -> None:
+    core = wiring.core
+    settings = core.settings
+    service = AnnouncementService(core.database, core.clock, core.audit, core.roles, CardMessages(),
+                                  quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end)
+    feature = AnnouncementsFeature(service)
+    wiring.app[ANNOUNCEMENTS] = service
+    wiring.dialogs.add(AnnounceDialog(service))
+
+    commands = wiring.commands
+    commands.add("announce", ["announce", "new announcement", "send an announcement", "send announcement",
+                              "make an announcement"], feature.announce, Role.FACILITATOR)
+    commands.add("stop_announcements", ["stop announcements", "no more announcements", "turn off announcements",
+                                        "turn announcements off"], feature.stop_announcements)
+    commands.add("resume_announcements", ["start announcements", "resume announcements", "turn on announcements",
+                                          "turn announcements on", "turn announcements back on"],
+                 feature.resume_announcements)
+
+    actions = wiring.actions
+    actions.register(ACTION_ANNOUNCE, NoFields, feature.announce_action, Role.FACILITATOR)
+    actions.register_execute(VERB_STOP, StopPayload, feature.stop_execute, Role.FACILITATOR)
+    actions.register(VERB_STOP, StopPayload, feature.stop_submit, Role.FACILITATOR)
+    actions.register(ACTION_STOP_ANNOUNCEMENTS, NoFields, feature.stop_announcements_action)
+    # "Your details" (the colleague journey) links this action so people can turn announcements back on.
+    actions.register(ACTION_RESUME_ANNOUNCEMENTS, NoFields, feature.resume_announcements_action)
+
+    core.hooks.person_erased.append(service.on_person_erased)
+
+    async def ticker(_app: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+
+        async def loop() -> None:
+            while not stop.is_set():
+                try:
+                    await service.tick()
+                except Exception as exc:  # keep ticking; the type only, as database errors can quote message text
+                    log.warning("announcements tick failed: %s", type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), TICK_SECONDS)
+
+        task = asyncio.create_task(loop(), name="announcements-tick")
+        yield
+        stop.set()
+        await task
+
+    if settings.run_worker:
+        wiring.background.append(ticker)
