@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import UK, Clock
 from bot.delivery.outbox import Message, Recipient, enqueue
+from bot.services.counts import SessionFigures
 from bot.services.eligibility import COMMUNITIES, PHASES, SPACES
 from bot.services.roles import Audit, Role, satisfies
 from bot.services.suppression import SessionCounts, Shown, session_counts, shown
@@ -813,3 +814,16 @@ class SessionService:
             session_id=row.id, title=row.title, phase=row.phase, starts_at=row.starts_at, ends_at=row.ends_at,
             seats_left=seats_left, status=invitation.status, position=position, join_url=row.join_url,
             cancelled=row.status == "cancelled", closed=row.starts_at <= now, refresh_user_id=refresh_user_id)
+
+
+# -- counts (design §4 "Counts") -----------------------------------------------------------------------------
+
+async def session_figures(session: AsyncSession, now: datetime) -> Sequence[SessionFigures]:
+    """Raw figures of every published session starting after `now`, for the admins' counts snapshot
+    (listed in bot.services.counts.SESSION_FIGURES_PROVIDERS). Counts rounds what it shows (design §5)."""
+    rows = await SessionRepository(session).upcoming_published(now)
+    figures = await InvitationRepository(session).counts([row.id for row in rows])
+    return [SessionFigures(title=row.title, starts_at=row.starts_at, invited=figures[row.id].invited,
+                           accepted=figures[row.id].accepted, declined=figures[row.id].declined,
+                           waiting=figures[row.id].waiting, no_reply=figures[row.id].no_reply)
+            for row in rows]
