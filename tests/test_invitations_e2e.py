@@ -253,3 +253,35 @@ async def test_a_stale_card_after_cancellation_changes_nothing_and_shows_the_can
     assert await statuses(harness, session_id) == {booked.aad_object_id: "accepted",
                                                    waiting.aad_object_id: "waiting",
                                                    silent.aad_object_id: "invited"}
+
+
+async def test_withdrawing_through_the_colleague_journey_frees_the_place_for_the_next_person(
+        harness: BotHarness) -> None:
+    leaver, next_in_line = make_member(80), make_member(81)
+    for member in (leaver, next_in_line):
+        await add_volunteer(harness, member, ally=True)
+    session_id = await publish(harness, capacity=1)
+    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, leaver)
+    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, next_in_line)
+    replies = await harness.press({"action": "withdraw_confirm"}, leaver)
+    assert "Your answers have been deleted." in replies[-1]["text"]
+    assert await statuses(harness, session_id) == {next_in_line.aad_object_id: "accepted"}
+    assert len(await outbox(harness, f"promoted:{session_id}:{next_in_line.aad_object_id}:")) == 1
+    assert await outbox(harness, f"invite:{session_id}:{leaver.aad_object_id}") == []
+
+
+async def test_a_new_sign_up_through_the_volunteer_service_is_invited_in_the_same_transaction(
+        harness: BotHarness) -> None:
+    from bot.services.volunteers import Answers, VolunteerService
+
+    session_id = await publish(harness, space="minoritised", communities=["neurodivergent"])
+    newcomer = make_member(90)
+    await harness.say("hello", newcomer)
+    volunteers = VolunteerService(harness.core)
+    organisation = (await volunteers.organisations())[0].id
+    notice = await harness.core.notices.current()
+    await volunteers.sign_up(newcomer.aad_object_id, Answers(
+        spaces=frozenset({"minoritised"}), communities=frozenset({"neurodivergent"}),
+        organisation_id=organisation, phases=frozenset({"codesign"}), adjustments_contact=False), notice.version)
+    assert await statuses(harness, session_id) == {newcomer.aad_object_id: "invited"}
+    assert len(await outbox(harness, f"invite:{session_id}:{newcomer.aad_object_id}")) == 1
