@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     quiet_hours_end: time = time(8, 0)
     resend_limit_per_hour: int = Field(default=5, ge=1, le=100)
 
+    # Erasure that survives a restore (design §6, docs/privacy.md): an append-only log kept outside the database
+    # and its backups, replayed at start-up; and how often the retention job checks whether it is due.
+    erasure_log_path: str = "var/erasures.log"
+    retention_check_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
     # Teams app package (manifest).
     bot_domain: str = ""
     developer_name: str = "HNY Health and Care Partnership"  # Teams allows 32 characters

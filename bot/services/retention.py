@@ -1,0 +1,361 @@
+"""Erasure that lasts (design §6): the retention job, and the erasure log that survives a restore from backup.
+
+The erasure log is an append-only file outside the database (setting ERASURE_LOG_PATH): one JSON line per
+erasure with the person's opaque Entra id, the time, the reason and the privacy notice version, never a name
+or an e-mail. A line is written and fsynced for every `erasures` row, by a hook on the database's write
+sessions, *before* the transaction commits: so no erasure can reach the database without reaching the log.
+If the commit then fails, the log holds one erasure too many, and start-up completes it: the person asked
+for it (or the retention date had passed). At start-up, `replay` re-applies every logged erasure that the
+database does not have, e.g. after a restore from a backup taken before it. docs/privacy.md explains why.
+
+The retention job erases everyone's personal data RETENTION_DAYS after the programme end date an admin sets,
+tells admins 14 days and 1 day before, and runs at most once per UK day across restarts and instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from bot.clock import UK
+from bot.core import Core
+from bot.delivery.outbox import Message, Recipient, enqueue
+from bot.services.programme import END_DATE_KEY, RETENTION_RUN_KEY, ProgrammeService
+from bot.services.roles import SYSTEM_ACTOR
+from storage.db import Database
+from storage.models import ConsentRecord, Erasure, Person, Volunteer
+from storage.repositories.programme import NoticeRepository, RetentionRepository, SettingsRepository
+from storage.repositories.volunteers import ConsentRepository, ErasureRepository
+
+log = logging.getLogger(__name__)
+
+Reason = Literal["withdrawn", "retention"]
+REASONS: frozenset[str] = frozenset({"withdrawn", "retention"})
+# Admins are told this many days before the deletion date (the smallest that applies, once each).
+WARNING_DAYS = (14, 1)
+METHOD_RETENTION = "retention-job"
+METHOD_REPLAY = "restore-replay"
+# Keys in a write session's `info`: erasures seen in this transaction, and "already logged" (the replay).
+_PENDING = "erasure_log.pending"
+SKIP_LOG = "erasure_log.skip"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One erasure as the log keeps it: ids, time and reason only."""
+
+    person_id: str
+    at: datetime
+    reason: str
+    notice_version: int | None = None
+    notice_sha256: str | None = None
+
+    def to_line(self) -> bytes:
+        data = {"person_id": self.person_id, "at": self.at.isoformat(), "reason": self.reason,
+                "notice_version": self.notice_version, "notice_sha256": self.notice_sha256}
+        return (json.dumps(data, separators=(",", ":")) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_line(cls, line: str) -> LogEntry:
+        data = json.loads(line)
+        person_id, reason, at = data["person_id"], data["reason"], datetime.fromisoformat(data["at"])
+        version, sha = data.get("notice_version"), data.get("notice_sha256")
+        if not isinstance(person_id, str) or not 0 < len(person_id) <= 36 or reason not in REASONS:
+            raise ValueError("not an erasure line")
+        if at.tzinfo is None or (version is not None and not isinstance(version, int)) or (
+                sha is not None and not isinstance(sha, str)):
+            raise ValueError("not an erasure line")
+        return cls(person_id, at, reason, version, sha)
+
+
+class ErasureLog:
+    """The append-only file. Several instances each write their own file in one folder (e.g. erasures-a.log,
+    erasures-b.log beside erasures.log); start-up reads every file of that name pattern."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, entries: Iterable[LogEntry]) -> None:
+        """Append and fsync (blocking, a few milliseconds). Raises OSError if the line is not safely stored."""
+        data = b"".join(entry.to_line() for entry in entries)
+        if not data:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        # One write() on an O_APPEND file: concurrent writers in this process never interleave their lines.
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(descriptor, data)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        if created:
+            # The new file's name must survive a power cut too.
+            folder = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+
+    def files(self) -> list[Path]:
+        folder = self.path.parent
+        if not folder.is_dir():
+            return []
+        pattern = f"{self.path.stem}*{self.path.suffix}"
+        return sorted(path for path in folder.glob(pattern) if path.is_file())
+
+    def read(self) -> list[LogEntry]:
+        """Every erasure in every log file. A line that cannot be read (a write torn by a crash) is skipped
+        and counted in the log; it never stops start-up."""
+        entries: list[LogEntry] = []
+        for path in self.files():
+            bad = 0
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if not line.strip():
+                        continue
+                    try:
+                        entries.append(LogEntry.from_line(line))
+                    except (ValueError, KeyError, TypeError):
+                        bad += 1
+            if bad:
+                log.warning("erasure log %s: %d unreadable lines skipped", path.name, bad)
+        return entries
+
+    def latest(self) -> dict[str, LogEntry]:
+        """The newest erasure of each person: re-applying it also covers their earlier ones."""
+        newest: dict[str, LogEntry] = {}
+        for entry in self.read():
+            known = newest.get(entry.person_id)
+            if known is None or entry.at > known.at:
+                newest[entry.person_id] = entry
+        return newest
+
+
+def install_erasure_log(database: Database, erasure_log: ErasureLog) -> None:
+    """Make every write transaction of `database` log its `erasures` rows before it commits.
+
+    A Session subclass per database carries the listeners, so nothing global changes and every writer is
+    covered: the colleague journey's withdrawal, the retention job and anything added later."""
+
+    class ErasureLoggingSession(Session):
+        pass
+
+    @event.listens_for(ErasureLoggingSession, "after_flush")
+    def _collect(session: Session, _context: Any) -> None:
+        # In after_flush, `new` and `dirty` still list what this flush wrote.
+        pending: dict[str, dict[str, Any]] = session.info.setdefault(_PENDING, {})
+        for row in [*session.new, *session.dirty]:
+            if isinstance(row, Erasure):
+                pending.setdefault(row.person_id, {}).update(at=row.erased_at, reason=row.reason)
+            elif isinstance(row, ConsentRecord) and row.action in ("withdrawn", "erased"):
+                pending.setdefault(row.person_id, {}).update(version=row.notice_version, sha=row.notice_sha256)
+
+    @event.listens_for(ErasureLoggingSession, "before_commit")
+    def _write(session: Session) -> None:
+        session.flush()  # commit flushes after this hook: flush first so every row is seen
+        pending: dict[str, dict[str, Any]] = session.info.pop(_PENDING, {})
+        if session.info.get(SKIP_LOG):
+            return
+        entries = [LogEntry(person_id, found["at"], found["reason"], found.get("version"), found.get("sha"))
+                   for person_id, found in pending.items() if "at" in found]
+        erasure_log.append(entries)
+
+    @event.listens_for(ErasureLoggingSession, "after_soft_rollback")
+    def _forget(session: Session, _previous: Any) -> None:
+        session.info.pop(_PENDING, None)
+
+    database.sessions.configure(sync_session_class=ErasureLoggingSession)
+
+
+@dataclass(frozen=True)
+class RetentionWarning:
+    """What an admin is told before the deletion date."""
+
+    days_left: int
+    deletion_date: date
+    end_date: date
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: Literal["no_end_date", "not_yet", "already_ran", "warned", "erased"]
+    day: date
+    deletion_date: date | None = None
+    warned: int = 0
+    erased: int = 0
+
+
+WarningCard = Callable[[RetentionWarning], dict[str, Any]]
+
+
+class RetentionService:
+    def __init__(self, core: Core, erasure_log: ErasureLog, programme: ProgrammeService,
+                 warning_card: WarningCard) -> None:
+        self._core = core
+        self._database = core.database
+        self._clock = core.clock
+        self._log = erasure_log
+        self._programme = programme
+        self._warning_card = warning_card
+
+    # -- erasing one person -----------------------------------------------------------------------------
+
+    async def erase(self, session: AsyncSession, person_id: str, *, at: datetime, reason: Reason, method: str,
+                    actor: str, before: datetime | None = None, notice: tuple[int, str] | None = None) -> bool:
+        """Erase one person in the caller's transaction, the colleague journey's way: other features first
+        (sessions free seats and promote the waiting list), then the journey's hard delete, the erasure row
+        (logged to the file as it commits), the consent record and an audit row with ids only.
+
+        `before` (replaying after a restore) keeps anything the person created after `at`, such as a new
+        sign-up. Returns False when there was nothing of theirs to delete."""
+        volunteer = await session.get(Volunteer, person_id, with_for_update=True)
+        person = await session.get(Person, person_id)
+        old_volunteer = volunteer is not None and (before is None or volunteer.signed_up_at < before)
+        old_person = person is not None and (before is None or person.created_at < before)
+        if old_volunteer or old_person:
+            await self._core.hooks.erased(session, person_id)
+        retention = RetentionRepository(session)
+        # A consent record says their consent ended, for anyone who ever gave it (design §6).
+        if (old_volunteer or await retention.has_consented(person_id)) and not await retention.has_end_of_consent(
+                person_id, at):
+            version, sha = notice or await self._current_notice(session)
+            await ConsentRepository(session).append(
+                person_id=person_id, at=at, action="withdrawn" if reason == "withdrawn" else "erased",
+                notice_version=version, notice_sha256=sha, method=method)
+        erasures = ErasureRepository(session)
+        await erasures.erase(person_id, before=before)
+        await erasures.record(person_id, at, reason)
+        await self._core.audit.record(session, actor, f"erasure.{reason}", person_id)
+        return old_volunteer or old_person
+
+    @staticmethod
+    async def _current_notice(session: AsyncSession) -> tuple[int, str]:
+        latest = await NoticeRepository(session).latest()
+        return (latest.version, latest.sha256) if latest else (0, "")
+
+    # -- after a restore --------------------------------------------------------------------------------
+
+    async def replay(self) -> int:
+        """At start-up: re-apply every logged erasure the database lacks. Returns how many."""
+        newest = await asyncio.to_thread(self._log.latest)
+        if not newest:
+            return 0
+        async with self._database.read() as session:
+            known = await RetentionRepository(session).erasure_times()
+        missing = [entry for person_id, entry in sorted(newest.items())
+                   if person_id not in known or known[person_id] < entry.at]
+        for entry in missing:
+            async with self._database.transaction() as session:
+                session.sync_session.info[SKIP_LOG] = True  # the line is in the log already
+                notice = ((entry.notice_version, entry.notice_sha256 or "")
+                          if entry.notice_version is not None else None)
+                await self.erase(session, entry.person_id, at=entry.at, reason=_reason(entry.reason),
+                                 method=METHOD_REPLAY, actor=SYSTEM_ACTOR, before=entry.at, notice=notice)
+        if missing:
+            log.warning("re-applied %d erasures from the erasure log that the database did not have",
+                        len(missing))
+        return len(missing)
+
+    # -- the daily job ----------------------------------------------------------------------------------
+
+    async def deletion_date(self) -> tuple[date, date] | None:
+        """(end date, deletion date) once an admin has set the programme end date."""
+        end = await self._programme.end_date()
+        if end is None:
+            return None
+        return end, end + timedelta(days=self._core.settings.retention_days)
+
+    async def run_if_due(self) -> RunResult:
+        """Warn admins or erase, at most once per UK day. Safe to call often and from several instances."""
+        now = self._clock.now()
+        today = now.astimezone(UK).date()
+        dates = await self.deletion_date()
+        if dates is None:
+            return RunResult("no_end_date", today)
+        end, deletion = dates
+        days_left = (deletion - today).days
+        if days_left > max(WARNING_DAYS):
+            return RunResult("not_yet", today, deletion)
+        async with self._database.transaction() as session:
+            if not await SettingsRepository(session).advance(RETENTION_RUN_KEY, today.isoformat(), now,
+                                                              SYSTEM_ACTOR):
+                return RunResult("already_ran", today, deletion)
+            await self._core.audit.record(session, SYSTEM_ACTOR, "retention.run", today.isoformat())
+        if days_left > 0:
+            warned = await self._warn(RetentionWarning(days_left, deletion, end,
+                                                       self._core.settings.retention_days))
+            return RunResult("warned", today, deletion, warned=warned)
+        erased = await self._erase_everyone()
+        return RunResult("erased", today, deletion, erased=erased)
+
+    async def _warn(self, warning: RetentionWarning) -> int:
+        threshold = min(days for days in WARNING_DAYS if warning.days_left <= days)
+        now = self._clock.now()
+        card = self._warning_card(warning)
+        async with self._database.transaction() as session:
+            admins = await RetentionRepository(session).admin_ids()
+            for admin_id in admins:
+                # One warning per threshold and deletion date, however often the job or the worker restarts.
+                await enqueue(session, key=f"retention-warning:{warning.deletion_date.isoformat()}:{threshold}:"
+                                           f"{admin_id}",
+                              recipient=Recipient.person(admin_id), message=Message(card=card),
+                              purpose="retention-warning", now=now)
+        log.info("retention warning queued for %d admins: %d days left", len(admins), warning.days_left)
+        return len(admins)
+
+    async def _erase_everyone(self) -> int:
+        async with self._database.read() as session:
+            people = await RetentionRepository(session).person_ids()
+        erased = 0
+        # One short transaction per person: the bot keeps answering while this runs, and a crash half-way
+        # leaves the rest for tomorrow's run.
+        for person_id in people:
+            async with self._database.transaction() as session:
+                if await self.erase(session, person_id, at=self._clock.now(), reason="retention",
+                                    method=METHOD_RETENTION, actor=SYSTEM_ACTOR):
+                    erased += 1
+        log.info("retention job erased the personal data of %d people", erased)
+        return erased
+
+    async def run_forever(self, stop: asyncio.Event, every: timedelta) -> None:
+        """The background loop: check now, then every `every`, until `stop` is set."""
+        while not stop.is_set():
+            try:
+                await self.run_if_due()
+            except Exception as exc:  # the job must outlive a database hiccup; it tries again next time
+                log.error("retention job failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every.total_seconds())
+
+
+def _reason(value: str) -> Reason:
+    return "retention" if value == "retention" else "withdrawn"
+
+
+__all__ = [
+    "END_DATE_KEY",
+    "METHOD_REPLAY",
+    "METHOD_RETENTION",
+    "SKIP_LOG",
+    "WARNING_DAYS",
+    "ErasureLog",
+    "LogEntry",
+    "RetentionService",
+    "RetentionWarning",
+    "RunResult",
+    "install_erasure_log",
+]
