@@ -22,6 +22,7 @@ FEATURES = [
     "bot.features.delivery",
     "bot.features.sessions",
     "bot.features.announcements",
+    "bot.features.programme",
 ]
 
 StartupJob = Callable[[], Awaitable[None]]

@@ -1,0 +1,307 @@
+"""Cards for running the programme (design §4): settings (admins), organisations, privacy notice versions,
+the adjustments follow-up list (facilitators), and the admins' warning before personal data is deleted.
+
+Each card has at most one form in its body; other forms sit in their own Action.ShowCard, whose Submit sends
+only its own inputs, and plain buttons send none (associatedInputs "none")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cards.common import BACK, HELP, PRIVACY, Card, card, facts, heading, para, submit
+
+UK = ZoneInfo("Europe/London")
+
+PHASE_CHOICES = (("codesign", "Co-design"), ("train_the_trainer", "Train the trainer"))
+ORGANISATION_NAME_MAX = 200
+NOTICE_MAX_CHARS = 20_000
+# Keeps the adjustments card well under Teams' 80 KB (design §9).
+MAX_WAITING_ROWS = 50
+MAX_CONTACTED_ROWS = 20
+
+RUNNING = "Running the programme"
+SAVE = "Save"
+
+
+def uk_day(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def uk_moment(moment: datetime) -> str:
+    local = moment.astimezone(UK)
+    return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} (UK time)"
+
+
+def no_inputs(action: dict[str, Any]) -> dict[str, Any]:
+    """A button that sends no inputs of the card it is on."""
+    return {**action, "associatedInputs": "none"}
+
+
+def _subheading(text: str) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text, "wrap": True, "size": "Medium", "weight": "Bolder",
+            "spacing": "Large"}
+
+
+def _status(status: str | None) -> list[dict[str, Any]]:
+    return [para(status, weight="Bolder")] if status else []
+
+
+def _show_card(title: str, body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "Action.ShowCard", "title": title,
+            "card": {"type": "AdaptiveCard", "body": body, "actions": actions}}
+
+
+def _choice_set(input_id: str, label: str, choices: list[tuple[str, str]], *, error: str,
+                value: str | None = None, expanded: bool = False) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "Input.ChoiceSet", "id": input_id, "label": label, "isRequired": True, "errorMessage": error,
+        "style": "expanded" if expanded else "compact", "wrap": True,
+        "choices": [{"title": title, "value": key} for key, title in choices],
+    }
+    if value is not None:
+        element["value"] = value
+    return element
+
+
+# -- programme settings (admins) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgrammeCardView:
+    phase: str
+    end_date: date | None
+    deletion_date: date | None
+    retention_days: int
+    notice_version: int | None
+    notice_published_at: datetime | None
+    status: str | None = None
+
+
+def programme_card(view: ProgrammeCardView) -> Card:
+    phase_name = dict(PHASE_CHOICES).get(view.phase, view.phase)
+    notice = (f"Version {view.notice_version}, published {uk_moment(view.notice_published_at)}"
+              if view.notice_version is not None and view.notice_published_at else "None published yet")
+    body: list[dict[str, Any]] = [
+        *_status(view.status),
+        heading(RUNNING),
+        para("Only admins can see and change these settings. Every change is written to the audit log."),
+        facts([
+            ("Current phase", phase_name),
+            ("Programme end date", uk_day(view.end_date) if view.end_date else "Not set"),
+            ("Personal data deleted on", uk_day(view.deletion_date) if view.deletion_date
+             else "Not planned: set an end date first"),
+            ("Privacy notice", notice),
+        ]),
+        _choice_set("phase", "Current phase (required)", list(PHASE_CHOICES), value=view.phase, expanded=True,
+                    error="Choose the phase the programme is in now."),
+        {"type": "Input.Date", "id": "end_date", "label": "Programme end date, UK (optional)",
+         "value": view.end_date.isoformat() if view.end_date else ""},
+        para(f"We delete everyone's personal data {view.retention_days} days after the programme end date. "
+             "Admins get a message 14 days and 1 day before. Leave the date empty if it is not decided yet.",
+             subtle=True),
+    ]
+    return card(body, [
+        submit(SAVE, "programme_save", style="positive"),
+        no_inputs(submit("Organisations", "programme_organisations")),
+        no_inputs(submit("Privacy notice versions", "programme_notices")),
+        no_inputs(submit("Adjustments list", "adjustments")),
+        no_inputs(submit(HELP, "help")),
+    ])
+
+
+def end_date_confirm_card(*, phase: str, end_date: date, deletion_date: date, days_left: int) -> Card:
+    """Asked before saving an end date whose deletion date is less than 14 days away, or already past."""
+    when = ("in the next daily run" if days_left <= 0 else
+            "tomorrow" if days_left == 1 else f"in {days_left} days, on {uk_day(deletion_date)}")
+    return card([
+        heading("Personal data will be deleted soon"),
+        para(f"With the end date {uk_day(end_date)}, I will delete the personal data of everyone who has used "
+             f"this bot {when}. This includes their answers, names, e-mails and session places. It cannot be "
+             "undone."),
+        para("Press \"Set end date\" if that is right. Otherwise, press Back and choose a later date."),
+    ], [
+        submit("Set end date", "programme_save", style="destructive", phase=phase, end_date=end_date.isoformat(),
+               confirmed="true"),
+        submit(BACK, "programme"),
+    ])
+
+
+# -- organisations (admins) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrganisationLine:
+    id: int
+    name: str
+    retired: bool
+
+
+def organisations_card(rows: list[OrganisationLine], status: str | None = None) -> Card:
+    active = [row for row in rows if not row.retired]
+    retired = [row for row in rows if row.retired]
+    body: list[dict[str, Any]] = [
+        *_status(status),
+        heading("Organisations"),
+        para("People choose one of these when they sign up. A retired organisation stays on the sign-ups "
+             "that have it, but new people can't choose it."),
+        _subheading("Offered at sign-up"),
+        *([para(f"{number}. {row.name}") for number, row in enumerate(active, start=1)] or [para("None.")]),
+        _subheading("Retired"),
+        *([para(row.name) for row in retired] or [para("None.")]),
+    ]
+    all_choices = [(str(row.id), row.name + (" (retired)" if row.retired else "")) for row in rows]
+    actions: list[dict[str, Any]] = [
+        _show_card("Add an organisation", [
+            {"type": "Input.Text", "id": "add_name", "label": "Name of the organisation (required)",
+             "isRequired": True, "maxLength": ORGANISATION_NAME_MAX,
+             "errorMessage": "Type the organisation's name."},
+        ], [submit("Add", "programme_org_add", style="positive")]),
+    ]
+    if rows:
+        actions.append(_show_card("Rename", [
+            _choice_set("rename_id", "Organisation to rename (required)", all_choices,
+                        error="Choose the organisation to rename."),
+            {"type": "Input.Text", "id": "rename_name", "label": "New name (required)", "isRequired": True,
+             "maxLength": ORGANISATION_NAME_MAX, "errorMessage": "Type the new name."},
+        ], [submit("Rename", "programme_org_rename", style="positive")]))
+    if active:
+        actions.append(_show_card("Retire", [
+            _choice_set("retire_id", "Organisation to retire (required)",
+                        [(str(row.id), row.name) for row in active], error="Choose the organisation to retire."),
+        ], [submit("Retire", "programme_org_retire")]))
+    if retired:
+        actions.append(_show_card("Bring one back", [
+            _choice_set("restore_id", "Organisation to offer again (required)",
+                        [(str(row.id), row.name) for row in retired], error="Choose the organisation."),
+        ], [submit("Bring back", "programme_org_restore", style="positive")]))
+    actions.append(submit(BACK, "programme"))
+    return card(body, actions)
+
+
+# -- privacy notice versions (admins) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticeLine:
+    version: int
+    sha256: str
+    published_at: datetime
+    chars: int
+
+
+def notices_card(lines: list[NoticeLine], current_text: str, status: str | None = None) -> Card:
+    body: list[dict[str, Any]] = [
+        *_status(status),
+        heading("Privacy notice versions"),
+        para("People see the newest version. When you publish a new one, everyone who signed up is asked to "
+             "agree again. Until they do, we don't invite them to sessions or count them as active."),
+    ]
+    if lines:
+        body.append(facts([(f"Version {line.version}",
+                            f"Published {uk_moment(line.published_at)}. {line.chars:,} characters. "
+                            f"Fingerprint {line.sha256[:12]}.") for line in reversed(lines)]))
+    else:
+        body.append(para("No version is published yet."))
+    body.append(para("You can also add a version as a file in the bot's code (bot/content/privacy_notice_vN.md, "
+                     "with the next number). It is published when the bot restarts.", subtle=True))
+    publish = _show_card("Publish a new version", [
+        para("Change the text below. Leave a blank line between paragraphs. The data protection officer should "
+             "approve the text first."),
+        {"type": "Input.Text", "id": "notice_text", "isMultiline": True, "isRequired": True,
+         "maxLength": NOTICE_MAX_CHARS, "value": current_text,
+         "label": "Full text of the new privacy notice (required)",
+         "errorMessage": "Type or paste the full text of the new privacy notice."},
+        {"type": "Input.Toggle", "id": "ask_now", "title": "Also send every volunteer a message now asking them "
+         "to agree", "label": "Message volunteers now (optional)", "valueOn": "true", "valueOff": "false",
+         "value": "true", "wrap": True},
+        {"type": "Input.Toggle", "id": "understood", "title": "I understand that everyone who signed up will be "
+         "asked to agree again", "label": "Check before publishing (required)", "valueOn": "true",
+         "valueOff": "false", "value": "false", "wrap": True, "isRequired": True,
+         "errorMessage": "Tick the box to show you understand what publishing does."},
+    ], [submit("Publish", "programme_notice_publish", style="positive")])
+    return card(body, [publish, no_inputs(submit(PRIVACY, "privacy")), no_inputs(submit(BACK, "programme"))])
+
+
+# -- adjustments follow-up (facilitators) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdjustmentLine:
+    person_id: str
+    label: str  # their name and e-mail, or their id when we never learnt them
+    signed_up_at: datetime
+    contacted_at: datetime | None = None
+    contacted_by: str | None = None  # the facilitator's name, or id
+
+
+def _adjustment(line: AdjustmentLine) -> dict[str, Any]:
+    if line.contacted_at is None:
+        note = f"Asked on {uk_moment(line.signed_up_at)}. Not contacted yet."
+        button = submit(f"Mark {line.label} as contacted", "adjustments_mark", person_id=line.person_id,
+                        contacted="true")
+    else:
+        note = f"Contacted. Marked on {uk_moment(line.contacted_at)} by {line.contacted_by or 'a facilitator'}."
+        button = submit(f"Mark {line.label} as not contacted", "adjustments_mark", person_id=line.person_id,
+                        contacted="false")
+    return {"type": "Container", "separator": True, "items": [
+        para(line.label, weight="Bolder"), para(note, subtle=True),
+        {"type": "ActionSet", "actions": [button]},
+    ]}
+
+
+def adjustments_card(lines: list[AdjustmentLine], status: str | None = None) -> Card:
+    waiting = [line for line in lines if line.contacted_at is None]
+    contacted = [line for line in lines if line.contacted_at is not None]
+    body: list[dict[str, Any]] = [
+        *_status(status),
+        heading("Adjustments conversations"),
+        para("These people asked for a facilitator to contact them about adjustments that would help them take "
+             "part. Please contact them by e-mail or in a Teams chat, then mark them as contacted."),
+        para("We don't store anything about the adjustment itself. Please don't write it down here or in "
+             "a chat with me.", subtle=True),
+        _subheading("Waiting to be contacted"),
+    ]
+    body += [_adjustment(line) for line in waiting[:MAX_WAITING_ROWS]] or [para("No one is waiting.")]
+    if len(waiting) > MAX_WAITING_ROWS:
+        body.append(para(f"{len(waiting) - MAX_WAITING_ROWS} more are waiting. Mark these first to see them.",
+                         subtle=True))
+    body.append(_subheading("Contacted"))
+    body += [_adjustment(line) for line in contacted[:MAX_CONTACTED_ROWS]] or [para("No one yet.")]
+    if len(contacted) > MAX_CONTACTED_ROWS:
+        body.append(para(f"The latest {MAX_CONTACTED_ROWS} are shown.", subtle=True))
+    body.append(para("People who have not yet agreed to the latest privacy notice are not shown until they do.",
+                     subtle=True))
+    return card(body, [submit("Refresh", "adjustments"), submit(HELP, "help")])
+
+
+# -- retention warning (admins, proactive) --------------------------------------------------------------
+
+
+def retention_warning_card(*, days_left: int, deletion_date: date, end_date: date, retention_days: int) -> Card:
+    when = "tomorrow" if days_left == 1 else f"in {days_left} days"
+    return card([
+        heading(f"Personal data will be deleted {when}"),
+        para(f"On {uk_day(deletion_date)}, I will delete the personal data of everyone who has used this bot. "
+             "This includes their answers, names, e-mails and session places."),
+        para(f"This is {retention_days} days after the programme end date, {uk_day(end_date)}. We keep only the "
+             "consent records and the audit log. They hold no names or e-mails."),
+        para("To keep the data longer, set a later programme end date. Type \"programme\", or press the button."),
+    ], [submit(RUNNING, "programme", style="positive"), submit(HELP, "help")])
+
+
+__all__ = [
+    "AdjustmentLine",
+    "NoticeLine",
+    "OrganisationLine",
+    "ProgrammeCardView",
+    "adjustments_card",
+    "end_date_confirm_card",
+    "notices_card",
+    "organisations_card",
+    "programme_card",
+    "retention_warning_card",
+    "uk_day",
+]
