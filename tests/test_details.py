@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.features.signup import data_messages
 from storage.models import ConsentRecord, PrivacyNotice, Volunteer
 from tests.app_fixtures import BotHarness, card_text
 from tests.doubles.fixtures import DEFAULT_MEMBER
@@ -199,3 +200,15 @@ async def _consented(bot: BotHarness) -> list[str]:
     from bot.services.volunteers import VolunteerService
 
     return await VolunteerService(bot.core).consented_ids()
+
+
+def test_a_long_export_is_split_into_code_blocks_that_join_back() -> None:
+    data = {"other_records": {"invitations": [{"id": n, "status": "accepted" * 20} for n in range(400)]}}
+    messages = data_messages(data)
+    assert len(messages) > 1
+    bodies = []
+    for number, message in enumerate(messages, start=1):
+        assert message.startswith(f"Part {number} of {len(messages)}")
+        assert len(message.encode("utf-16-le")) < 40_000
+        bodies.append(re.search(r"```json\n(.*)\n```", message, re.DOTALL).group(1))  # type: ignore[union-attr]
+    assert json.loads("\n".join(bodies)) == data

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.notices import repo_notices
@@ -82,6 +84,7 @@ async def test_first_card_says_the_length_asks_consent_unticked_and_every_card_h
                 assert field["style"] == "expanded" and field["wrap"] is True
         for block in _text_blocks(card):
             assert block.get("wrap") is True
+        assert card["version"] == "1.5" and len(json.dumps(card)) < 80_000
         if step == "review":
             break
         values = {"consent": {"agree": "true"}, "space": {"space": "both"}, "communities": {"communities": ""},
@@ -424,8 +427,6 @@ async def test_express_interest_in_a_channel_sends_the_start_privately(bot: BotH
     assert texts_in(in_channel) == ["I've sent you a private message."]
     assert not cards_in(in_channel)
     async with bot.core.database.transaction() as session:
-        from sqlalchemy import select
-
         rows = (await session.execute(select(OutboxMessage))).scalars().all()
     assert [(row.person_id, row.conversation_id, row.purpose) for row in rows] == [(ME, None, "signup-start")]
     assert "There are 6 short questions" in rows[0].payload
@@ -433,8 +434,6 @@ async def test_express_interest_in_a_channel_sends_the_start_privately(bot: BotH
     await bot.post(channel_activity(bot, {"action": "express_interest_from_channel"}))
     assert await count(bot, OutboxMessage) == 1
     # The private card's button starts the journey in the 1:1 chat.
-    import json
-
     start_card = json.loads(rows[0].payload)["card"]
     replies = await bot.press(button_data(start_card, action="express_interest"))
     assert step_of(last_card(replies)) == "consent"
