@@ -207,3 +207,26 @@ def reply_confirmation(view: InvitationView) -> Card:
     if view.note:
         body.append(para(view.note))
     return card(body, actions)
+
+
+SEND_AGAIN = "Send again"
+VERB_RESEND = "invitation_resend"
+
+
+def my_sessions_card(views: list[InvitationView]) -> Card:
+    """"my sessions": the person's upcoming sessions with their reply, and a way to get a card again."""
+    body: list[dict[str, Any]] = [heading("Your sessions")]
+    if not views:
+        body.append(para("You have no invitations to upcoming sessions yet. I'll message you here when there's "
+                         "a session for you."))
+        return card(body, [submit("Help", "help")])
+    body.append(para("Here are the upcoming sessions for you. Press \"Send again\" if you can't find the "
+                     "invitation."))
+    for view in views[:15]:
+        body += [
+            {"type": "TextBlock", "text": view.title, "wrap": True, "weight": "Bolder", "separator": True},
+            para(uk_when(view.starts_at, view.ends_at)),
+            para(f"Your reply: {status_text(view)}"),
+            {"type": "ActionSet", "actions": [submit(SEND_AGAIN, VERB_RESEND, session_id=view.session_id)]},
+        ]
+    return card(body)

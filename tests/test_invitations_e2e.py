@@ -285,3 +285,34 @@ async def test_a_new_sign_up_through_the_volunteer_service_is_invited_in_the_sam
         organisation_id=organisation, phases=frozenset({"codesign"}), adjustments_contact=False), notice.version)
     assert await statuses(harness, session_id) == {newcomer.aad_object_id: "invited"}
     assert len(await outbox(harness, f"invite:{session_id}:{newcomer.aad_object_id}")) == 1
+
+
+async def test_my_sessions_lists_replies_and_sends_an_invitation_again_within_a_limit(
+        harness: BotHarness) -> None:
+    volunteer = make_member(95)
+    await add_volunteer(harness, volunteer, ally=True)
+    session_id = await publish(harness, capacity=3)
+    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, volunteer)
+    # "my sessions" is for everyone: the facilitators' "sessions" does not take it.
+    card = cards_in(await harness.say("my sessions", volunteer))[0]
+    text = card_text(card)
+    assert "Here are the upcoming sessions for you." in text and "You're booked." in text
+    send_again = next(action for element in card["body"] if element["type"] == "ActionSet"
+                      for action in element["actions"])
+    replies = await harness.press(send_again["data"], volunteer)
+    assert "I've sent your invitation again." in replies[0]["text"]
+    [again] = await outbox(harness, f"resend:{session_id}:{volunteer.aad_object_id}:")
+    assert "You're booked." in card_text(payload_card(again))
+    # Later changes update the card sent last.
+    row = await invitation(harness, session_id, volunteer)
+    assert row is not None and row.card_outbox_id == again.id
+    for _ in range(harness.core.settings.resend_limit_per_hour - 1):
+        await harness.press(send_again["data"], volunteer)
+    replies = await harness.press(send_again["data"], volunteer)
+    assert "didn't send it again" in replies[0]["text"]
+    assert len(await outbox(harness, "resend:")) == harness.core.settings.resend_limit_per_hour
+    # Someone not invited gets nothing.
+    stranger = make_member(96)
+    await add_volunteer(harness, stranger)
+    replies = await harness.press(send_again["data"], stranger)
+    assert "This invitation is not for you" in replies[0]["text"]

@@ -417,3 +417,16 @@ async def test_erasure_deletes_invitations_even_when_the_person_row_goes_first(h
     async with harness.core.database.transaction() as session:
         assert (await session.execute(select(Invitation))).first() is None
     assert await statuses(harness, session_id) == {}
+
+
+async def test_an_at_mentioned_facilitator_becomes_a_co_facilitator(harness: BotHarness) -> None:
+    await make_facilitator(harness)
+    await make_facilitator(harness, CO_FACILITATOR)
+    mention = {"type": "mention", "text": f"<at>{CO_FACILITATOR.name}</at>",
+               "mentioned": {"id": CO_FACILITATOR.teams_user_id, "name": CO_FACILITATOR.name}}
+    card = only_card(await harness.say(f"new session <at>{CO_FACILITATOR.name}</at>", FACILITATOR,
+                                       entities=[mention]))
+    preview = only_card(await harness.press({**envelope(card, "Preview"), **form()}, FACILITATOR))
+    assert f"Co-facilitators\n{CO_FACILITATOR.name}" in card_text(preview)
+    await harness.press(envelope(preview, "Publish"), FACILITATOR)
+    assert "Allyship basics" in card_text(only_card(await harness.say("sessions", CO_FACILITATOR)))

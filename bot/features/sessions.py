@@ -32,11 +32,13 @@ from cards.invitation import (
     UK,
     VERB_ACCEPT,
     VERB_DECLINE,
+    VERB_RESEND,
     VERB_SHOW,
     InvitationView,
     cancelled_card,
     changed_card,
     invitation_card,
+    my_sessions_card,
     promoted_card,
     reply_confirmation,
 )
@@ -64,6 +66,10 @@ SESSIONS = web.AppKey("sessions", SessionService)
 NOT_FOR_YOU = ("This invitation is not for you, so nothing was changed. Type \"help\" to see what you can do. "
                "If you think you should be invited, contact HNY.Inc@nhs.net.")
 ALREADY = "You had already replied this way, so nothing changed."
+SENT_AGAIN = "I've sent your invitation again. It's the newest message in this chat."
+RESEND_LIMIT = ("You've asked for this a few times in the last hour, so I didn't send it again. Please try later, "
+                "or contact HNY.Inc@nhs.net.")
+RESEND_CLOSED = "That session has started or was cancelled, so there is no invitation to send."
 CHANNEL_ONLY_PRIVATE = "Let's do this in our private chat, so only you see it. Message me there and type it again."
 
 
@@ -311,6 +317,19 @@ class SessionsFeature:
             view = InvitationView(**{**asdict(view), "note": ALREADY})
         await turn.reply_card(reply_confirmation(view))
 
+    async def my_sessions(self, turn: Turn) -> None:
+        if not turn.is_personal:
+            await turn.reply_text(CHANNEL_ONLY_PRIVATE)
+            return
+        states = await self.service.my_sessions(turn.person_id)
+        await turn.reply_card(my_sessions_card([invitation_view(state) for state in states]))
+
+    async def resend_action(self, turn: Turn, payload: InvitationPayload) -> None:
+        outcome = await self.service.resend(turn.person_id, payload.session_id,
+                                            turn.core.settings.resend_limit_per_hour)
+        texts = {"done": SENT_AGAIN, "limit": RESEND_LIMIT, "closed": RESEND_CLOSED}
+        await turn.reply_text(texts.get(outcome, NOT_FOR_YOU))
+
     async def accept_submit(self, turn: Turn, payload: InvitationPayload) -> None:
         await self._submit_reply(turn, payload.session_id, "accept")
 
@@ -343,6 +362,10 @@ def register(wiring: Wiring) -> None:
     actions.register_execute(VERB_SHOW, InvitationPayload, feature.show_execute)
     actions.register(VERB_ACCEPT, InvitationPayload, feature.accept_submit)
     actions.register(VERB_DECLINE, InvitationPayload, feature.decline_submit)
+    # "my sessions" for everyone; its two words win over the facilitators' "sessions".
+    wiring.commands.add("my sessions", ["my sessions", "my invitations", "my invitation",
+                                        "not received my invitation"], feature.my_sessions)
+    actions.register(VERB_RESEND, InvitationPayload, feature.resend_action)
 
     # Other features' changes, inside their transactions.
     core.hooks.person_erased.append(service.on_person_erased)

@@ -630,6 +630,42 @@ class SessionService:
             state = await self._state(session, row, invitation, now)
         return replace(state, note=note) if note else state
 
+    async def my_sessions(self, person_id: str) -> list[InvitationState]:
+        """The person's invitations to upcoming published sessions, soonest first ("my sessions")."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            repository = SessionRepository(session)
+            states = []
+            for invitation in await InvitationRepository(session).of_person(person_id):
+                row = await repository.get(invitation.session_id)
+                if row is not None and row.status == "published" and row.starts_at > now:
+                    states.append(await self._state(session, row, invitation, now))
+        return sorted(states, key=lambda state: (state.starts_at, state.session_id))
+
+    async def resend(self, person_id: str, session_id: int, limit_per_hour: int) -> str:
+        """Send the person's invitation card again through the outbox ("I can't find my invitation"). The new
+        message becomes the card that later changes update. Returns done | limit | not_invited | closed."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            row = await SessionRepository(session).lock(session_id)
+            invitations = InvitationRepository(session)
+            invitation = await invitations.get(session_id, person_id) if row is not None else None
+            if row is None or invitation is None:
+                return "not_invited"
+            if row.status != "published" or row.starts_at <= now:
+                return "closed"
+            if await invitations.resends_since(person_id, now - timedelta(hours=1)) >= limit_per_hour:
+                return "limit"
+            invitation.rev += 1
+            state = await self._state(session, row, invitation, now)
+            invitation.card_outbox_id = await enqueue(
+                session, key=f"resend:{session_id}:{person_id}:{invitation.rev}", recipient=Recipient.person(
+                    person_id), message=Message(card=self._messages.invitation(state)), purpose="invitation",
+                now=now, batch=f"session:{session_id}")
+            await self._audit.record(session, person_id, "invitation.resend", str(session_id))
+        log.info("invitation sent again: session=%d person=%s", session_id, person_id)
+        return "done"
+
     # .. facilitator views and changes ........................................................................
 
     async def list_for(self, actor_id: str) -> list[SessionInfo]:

@@ -11,7 +11,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Invitation, Person, PrivacyNotice, SessionFacilitator, TrainingSession, Volunteer
+from storage.models import (
+    Invitation,
+    OutboxMessage,
+    Person,
+    PrivacyNotice,
+    SessionFacilitator,
+    TrainingSession,
+    Volunteer,
+)
 
 _COMMUNITY_COLUMNS = {
     "ethnicity": Volunteer.community_ethnicity,
@@ -233,6 +241,14 @@ class InvitationRepository:
         result = await self.session.execute(
             select(Invitation).where(Invitation.person_id == person_id).order_by(Invitation.session_id))
         return list(result.scalars())
+
+    async def resends_since(self, person_id: str, since: datetime) -> int:
+        """How many invitation cards were sent again to this person since then (a limit per hour)."""
+        result = await self.session.execute(
+            select(func.count()).select_from(OutboxMessage)
+            .where(OutboxMessage.person_id == person_id, OutboxMessage.key.startswith("resend:"),
+                   OutboxMessage.created_at >= since))
+        return int(result.scalar_one())
 
     async def delete_of_person(self, person_id: str) -> None:
         await self.session.execute(delete(Invitation).where(Invitation.person_id == person_id))
