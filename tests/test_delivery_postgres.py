@@ -1,0 +1,114 @@
+"""Several workers on one PostgreSQL outbox (design §7): claims never overlap, one worker sends at a time (one
+rate budget), another takes over when it stops, and no message is sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from bot.clock import FixedClock
+from bot.delivery.leader import SoleInstance
+from storage.db import Database
+from storage.repositories.outbox import OutboxRepository
+from tests.doubles.teams import TeamsDouble
+from tests.test_delivery_support import WorkerFactory, add_people, eventually, make_worker, put, rows
+
+__all__ = ["make_worker"]
+
+
+@pytest.fixture
+async def pg(db: Database) -> Database:
+    if not db.is_postgres:
+        pytest.skip("several instances share an outbox only on PostgreSQL")
+    return db
+
+
+@pytest.fixture
+async def second_pool(pg: Database) -> AsyncIterator[Database]:
+    """A second engine: another process as far as PostgreSQL can tell (its own sessions and locks)."""
+    other = Database(pg.url)
+    yield other
+    await other.dispose()
+
+
+async def enqueue_many(db: Database, clock: FixedClock, teams: TeamsDouble, count: int) -> None:
+    teams.set_limits(global_per_second=None)
+    for member in await add_people(db, clock, teams, count):
+        await put(db, clock, f"k:{member.aad_object_id}", person=member.aad_object_id, text=f"to {member.name}")
+
+
+async def test_concurrent_claims_skip_each_others_rows(pg: Database, second_pool: Database, clock: FixedClock,
+                                                       teams_double: TeamsDouble) -> None:
+    await enqueue_many(pg, clock, teams_double, 40)
+    lease = clock.now() + timedelta(seconds=30)
+    async with pg.transaction() as first_session:
+        first = await OutboxRepository(first_session).claim(owner="a", now=clock.now(), lease_until=lease, limit=25,
+                                                            max_attempts=8, skip_locked=True)
+        # The first transaction still holds its row locks: the second must skip those rows, not wait for them.
+        async with asyncio.timeout(5), second_pool.transaction() as second_session:
+            second = await OutboxRepository(second_session).claim(
+                owner="b", now=clock.now(), lease_until=lease, limit=25, max_attempts=8, skip_locked=True)
+    assert len(first) == 25 and len(second) == 15
+    assert not {m.id for m in first} & {m.id for m in second}
+
+
+async def test_two_workers_deliver_everything_once_with_one_sender(
+        pg: Database, second_pool: Database, clock: FixedClock, teams_double: TeamsDouble,
+        make_worker: WorkerFactory) -> None:
+    await enqueue_many(pg, clock, teams_double, 120)
+    teams_double.latency(20, 10)
+    a = make_worker(rate_per_second=200.0)
+    b = make_worker(database=second_pool, rate_per_second=200.0)
+    a.start()
+    b.start()
+
+    await teams_double.wait_for(lambda: len(teams_double.sent()) >= 120, timeout=20)
+
+    async def all_sent() -> bool:
+        return {m.status for m in await rows(pg)} == {"sent"}
+
+    await eventually(all_sent)
+    assert teams_double.duplicates() == {}
+    assert len(teams_double.sent()) == 120
+    assert sorted([a.status().leader, b.status().leader]) == [False, True]  # one rate budget: one sender
+
+
+async def test_a_standby_worker_takes_over_when_the_sender_stops(
+        pg: Database, second_pool: Database, clock: FixedClock, teams_double: TeamsDouble,
+        make_worker: WorkerFactory) -> None:
+    await enqueue_many(pg, clock, teams_double, 80)
+    teams_double.latency(20, 10)
+    a = make_worker(rate_per_second=40.0)
+    a.start()
+    await teams_double.wait_for(lambda: len(teams_double.sent()) >= 10, timeout=10)
+    b = make_worker(database=second_pool, rate_per_second=200.0, heartbeat_seconds=0.05)
+    b.start()
+    await a.stop()  # graceful: what waited for its turn goes back to pending at once
+
+    await teams_double.wait_for(lambda: len(teams_double.sent()) >= 80, timeout=20)
+    assert b.status().leader
+    assert teams_double.duplicates() == {}
+
+
+async def test_two_senders_at_once_still_never_send_a_message_twice(
+        pg: Database, second_pool: Database, clock: FixedClock, teams_double: TeamsDouble,
+        make_worker: WorkerFactory) -> None:
+    """Even without leadership (e.g. a leader that lost its session while requests were in the air) claims
+    with SKIP LOCKED keep two senders apart."""
+    await enqueue_many(pg, clock, teams_double, 120)
+    teams_double.latency(20, 10)
+    a = make_worker(leadership=SoleInstance(), rate_per_second=200.0)
+    b = make_worker(database=second_pool, leadership=SoleInstance(), rate_per_second=200.0)
+
+    await asyncio.gather(a.run_until_idle(timeout=20), b.run_until_idle(timeout=20))
+
+    assert teams_double.duplicates() == {}
+    assert len(teams_double.sent()) == 120
+    senders = {r.authorization for r in teams_double.requests}
+    assert senders == {"Bearer test-token"}
+    assert {m.status for m in await rows(pg)} == {"sent"}
+    owners = {m.sent_conversation_id for m in await rows(pg)}
+    assert len(owners) == 120
