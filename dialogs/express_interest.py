@@ -142,8 +142,9 @@ class ExpressInterestDialog(ComponentDialog):
                 return cast(DialogTurnResult, await step.end_dialog())
             self._go(state, previous)
             return await step.replace_dialog(_LOOP, state)
-        if result.nav == "change" and result.field:
-            state.update(at=result.field, editing=True, last_edited=result.field)
+        if result.nav == "change":
+            if result.field:
+                state.update(at=result.field, editing=True, last_edited=result.field)
             return await step.replace_dialog(_LOOP, state)
         if state["at"] == "review":
             return await self._save(step, state)

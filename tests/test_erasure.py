@@ -80,6 +80,9 @@ async def test_withdrawal_erases_every_trace_but_consent_erasure_and_audit(bot: 
         await session.execute(update(OutboxMessage).where(OutboxMessage.id == roster).values(status="sent"))
         await enqueue(session, key="roster:s1:2", recipient=Recipient.person(OTHER.aad_object_id),
                       message=Message(text=f"Roster: {email}"), purpose="roster", now=now)
+        await enqueue(session, key=f"promoted:s1:{ME.aad_object_id}:{OTHER.aad_object_id}",
+                      recipient=Recipient.person(OTHER.aad_object_id), message=Message(text="A place opened up"),
+                      purpose="promotion", now=now)
         await enqueue(session, key="announce:1", recipient=Recipient.person(OTHER.aad_object_id),
                       message=Message(text="Nothing about them"), purpose="announcement", now=now)
 
@@ -113,6 +116,7 @@ async def test_withdrawal_erases_every_trace_but_consent_erasure_and_audit(bot: 
     assert outbox["roster:s1:1"].status == "sent" and "removed" in outbox["roster:s1:1"].payload
     assert outbox["roster:s1:2"].status == "cancelled"
     assert outbox["announce:1"].status == "pending" and "Nothing about them" in outbox["announce:1"].payload
+    assert outbox[f"promoted:s1:erased:{OTHER.aad_object_id}"].status == "pending"
 
 
 async def test_the_old_journey_card_after_withdrawal_is_stale(bot: BotHarness) -> None:

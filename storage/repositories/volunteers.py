@@ -145,11 +145,16 @@ class ErasureRepository:
         if person is None:
             return
         # Dialog state of their chats can hold half-finished answers.
-        for conversation_id in conversations:
+        state_keys = conversations + ([person.teams_user_id] if person.teams_user_id else [])
+        for fragment in state_keys:
             await self.session.execute(
-                delete(StateDocument).where(StateDocument.key.contains(conversation_id, autoescape=True)))
+                delete(StateDocument).where(StateDocument.key.contains(fragment, autoescape=True)))
         await self.session.execute(delete(OutboxMessage).where(OutboxMessage.person_id == person_id))
         await self._redact_outbox(secrets, name)
+        # Idempotency keys of messages to others may name them (e.g. "promoted:s1:<id>"); the key stays unique.
+        await self.session.execute(
+            update(OutboxMessage).where(OutboxMessage.key.contains(person_id, autoescape=True))
+            .values(key=func.replace(OutboxMessage.key, person_id, "erased")))
         await self.session.execute(delete(ConversationRef).where(ConversationRef.person_id == person_id))
         await self.session.execute(delete(Person).where(Person.id == person_id))
 
