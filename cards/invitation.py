@@ -79,7 +79,7 @@ def length_text(starts_at: datetime, ends_at: datetime) -> str:
 
 def places_text(seats_left: int) -> str:
     if seats_left <= 0:
-        return "no places left"
+        return "no places left: you can join the waiting list"
     return f"{seats_left} place{'s' if seats_left != 1 else ''} left"
 
 
@@ -135,7 +135,6 @@ def invitation_card(view: InvitationView) -> Card:
         facts([
             ("Phase", PHASE_LABELS.get(view.phase, view.phase)),
             ("Length", length_text(view.starts_at, view.ends_at)),
-            ("Places left", str(max(0, view.seats_left)) if not view.cancelled else "none"),
         ]),
         para(f"Your reply: {status_text(view)}", weight="Bolder"),
     ]
