@@ -227,7 +227,7 @@ class ExpressInterestDialog(ComponentDialog):
                                             "You chose not to say. That's fine.")
         elif at == "organisation":
             answers["organisation"] = answer["organisation"]
-            state["ack"] = "Thank you. Your organisation is saved."
+            state["ack"] = "Thank you. We've noted your organisation."
         elif at == "phases":
             answers["phases"] = list(answer["phases"])
             state["ack"] = "Thank you. You're interested in " + " and ".join(

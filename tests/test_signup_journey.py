@@ -9,11 +9,11 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.notices import repo_notices
-from storage.models import ConsentRecord, OutboxMessage, StateDocument, Volunteer
+from storage.models import ConsentRecord, Organisation, OutboxMessage, StateDocument, Volunteer
 from tests.app_fixtures import BotHarness, card_text, cards_in, start_harness
 from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
 from tests.signup_helpers import (
@@ -458,3 +458,18 @@ async def test_buttons_are_journey_submits_with_step(bot: BotHarness) -> None:
     for button in buttons(card):
         if "nav" in button["data"]:
             assert len(button["data"]["journey"]) == 32 and button["data"]["step"] == "consent"
+
+
+async def test_an_organisation_retired_during_the_journey_is_asked_again(bot: BotHarness) -> None:
+    review = await to_step(bot, "review")
+    async with bot.core.database.transaction() as session:
+        await session.execute(update(Organisation).where(Organisation.name == "Navigo").values(retired=True))
+    replies = await answer(bot, review)
+    assert "can't be used any more" in all_text(replies)
+    card = last_card(replies)
+    assert step_of(card) == "organisation"
+    assert "Navigo" not in card_text(card)
+    card = last_card(await answer(bot, card, organisation=await organisation_id(card, "Another organisation")))
+    assert step_of(card) == "review"
+    await answer(bot, card)
+    assert await count(bot, Volunteer) == 1
