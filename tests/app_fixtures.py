@@ -3,6 +3,7 @@ double. Tests talk to it only over HTTP, as Teams would."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ def bot_settings(db_url: str, issuer: TokenIssuer, **overrides: Any) -> Settings
         database_url=db_url,
         allowed_tenants=[DEFAULT_TENANT_ID],
         run_worker=False,
+        # Each bot gets its own erasure log, so one test's withdrawals are never replayed into another's database.
+        erasure_log_path=f"{tempfile.mkdtemp(prefix='hny-erasures-')}/erasures.log",
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
