@@ -48,7 +48,7 @@ DATA_PART_CHARS = 12_000
 OPEN_DURING_CONSENT = frozenset({"consent_again", "withdraw", "withdraw_confirm", "withdraw_keep", "privacy",
                                  "my_data"})
 # Typed commands answered in the middle of a question; the question is then asked again.
-ANSWERED_MID_JOURNEY = frozenset({"privacy", "my_data", "withdraw"})
+ANSWERED_MID_JOURNEY = frozenset({"privacy", "my_data", "my_details", "withdraw"})
 
 
 class NoFields(ActionPayload):
