@@ -52,11 +52,13 @@ _FACILITATOR = [
     ("new session", "Create a session."),
     ("sessions", "See and manage your sessions."),
     ("announce", "Send an announcement."),
+    ("adjustments", "See who asked to talk about adjustments."),
 ]
 _ADMIN = [
     ("counts", "See sign-up numbers."),
     ("roles", "Manage facilitators and admins."),
     ("audit", "See the audit log."),
+    ("programme", "Set the phase, end date, organisations and privacy notice."),
 ]
 
 

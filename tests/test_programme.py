@@ -13,6 +13,7 @@ from bot.services.programme import Change, after_quiet_hours, clean_name, in_qui
 from bot.services.volunteers import VolunteerService
 from storage.models import Organisation, ProgrammeSetting, Volunteer
 from tests.app_fixtures import BotHarness, card_text
+from tests.doubles.teams import Member
 from tests.signup_helpers import sign_up
 from tests.test_programme_support import (
     ADMIN,
@@ -248,3 +249,15 @@ async def test_organisation_buttons_are_for_admins_only(admin_bot: BotHarness) -
     async with admin_bot.core.database.read() as session:
         assert (await session.execute(select(Organisation).where(Organisation.name == "Sneaky Org"))).first() is None
     assert (FACILITATOR.aad_object_id, "programme_org_add", None, "refused") in await audit_rows(admin_bot)
+
+
+async def test_help_names_the_new_commands_for_those_who_may_use_them(admin_bot: BotHarness) -> None:
+    async def commands(member: Member) -> set[str]:
+        card = only_card(await admin_bot.say("help", member))
+        return {fact["title"] for block in card["body"] if block.get("type") == "FactSet"
+                for fact in block["facts"]}
+
+    assert {"programme", "adjustments"} <= await commands(ADMIN)
+    facilitator = await commands(FACILITATOR)
+    assert "adjustments" in facilitator and "programme" not in facilitator
+    assert not {"programme", "adjustments"} & await commands(COLLEAGUE)
