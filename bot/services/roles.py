@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,20 +64,40 @@ class Audit:
         )
 
 
+class RoleSource(Protocol):
+    """Roles held outside the database, e.g. through Entra groups (bot/graph/group_roles.py)."""
+
+    async def roles_of(self, person_id: str) -> set[str]: ...
+
+
 class RoleService:
     def __init__(self, database: Database, clock: Clock, audit: Audit) -> None:
         self._database = database
         self._clock = clock
         self._audit = audit
+        self._sources: list[RoleSource] = []
+
+    def add_source(self, source: RoleSource) -> None:
+        """Roles from `source` add to the stored ones in every check; they cannot be granted or revoked here."""
+        self._sources.append(source)
+
+    async def _outside_roles(self, person_id: str) -> set[str]:
+        # Asked before opening a transaction: a slow Graph call must never hold a database lock.
+        held: set[str] = set()
+        for source in self._sources:
+            held |= await source.roles_of(person_id)
+        return held
 
     async def roles_of(self, person_id: str) -> set[str]:
+        outside = await self._outside_roles(person_id)
         async with self._database.transaction() as session:
-            return await RoleRepository(session).roles_of(person_id)
+            return await RoleRepository(session).roles_of(person_id) | outside
 
     async def require(self, person_id: str, role: Role, action: str, record_id: str | None = None) -> bool:
         """True when the person holds the role; otherwise writes a `refused` audit row and returns False."""
+        outside = await self._outside_roles(person_id)
         async with self._database.transaction() as session:
-            held = await RoleRepository(session).roles_of(person_id)
+            held = await RoleRepository(session).roles_of(person_id) | outside
             if satisfies(held, role):
                 return True
             await self._audit.record(session, person_id, action, record_id, outcome="refused")
