@@ -15,6 +15,8 @@ from bot.settings import Settings
 from storage.db import Database
 
 PersonHook = Callable[[AsyncSession, str], Awaitable[None]]
+# (transaction, session id, detail): see DomainHooks.calendar_ready / calendar_failed.
+SessionHook = Callable[[AsyncSession, int, str], Awaitable[None]]
 
 
 @dataclass
@@ -24,6 +26,10 @@ class DomainHooks:
 
     person_erased: list[PersonHook] = field(default_factory=list)
     volunteer_changed: list[PersonHook] = field(default_factory=list)
+    # The Graph calendar sync (bot/graph/calendar_sync.py) reports in its own transaction: the session's Teams
+    # meeting exists (detail: its join URL), or a calendar job failed for good (detail: the job kind).
+    calendar_ready: list[SessionHook] = field(default_factory=list)
+    calendar_failed: list[SessionHook] = field(default_factory=list)
 
     async def erased(self, session: AsyncSession, person_id: str) -> None:
         for hook in self.person_erased:
