@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     graph_organiser_mailbox: str = ""
     facilitator_group_ids: CommaList = Field(default_factory=list)
     admin_group_ids: CommaList = Field(default_factory=list)
+    # The bot's id in the org's Teams app catalog (not TEAMS_APP_ID), for proactive install; empty = looked up.
+    graph_teams_catalog_app_id: str = ""
 
     @field_validator("allowed_tenants", "bootstrap_admins", "facilitator_group_ids", "admin_group_ids",
                      mode="before")
