@@ -17,6 +17,7 @@ from bot.handler import VolunteersBot
 FEATURES = [
     "bot.features.basics",
     "bot.features.signup",
+    "bot.features.graph",
     "bot.features.roles",
     "bot.features.counts",
     "bot.features.delivery",
