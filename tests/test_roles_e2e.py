@@ -193,6 +193,16 @@ async def test_a_command_without_a_role_explains_itself(admin_harness: BotHarnes
     assert await grants(admin_harness) == {BOOTSTRAP}
 
 
+async def test_grant_and_revoke_by_typed_entra_id(admin_harness: BotHarness) -> None:
+    target = NEWCOMER.aad_object_id
+    text = only_card(await admin_harness.say(f"roles give facilitator {target.upper()}"))
+    assert f"{target} is now a facilitator." in text
+    text = only_card(await admin_harness.say(f"roles revoke admin {target}"))
+    assert f"{target} is not an admin, so nothing changed." in text
+    assert await grants(admin_harness) == {BOOTSTRAP, (target, "facilitator")}
+    assert (await audit_rows(admin_harness))[-1] == (ADMIN.aad_object_id, "role.revoke.admin", target, "unchanged")
+
+
 # -- revoke and the last admin -----------------------------------------------------------------------------------
 
 async def test_revoke_by_button_and_by_command(admin_harness: BotHarness) -> None:
