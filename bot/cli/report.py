@@ -68,14 +68,21 @@ def report_rows(report: CountsReport) -> list[Row]:
 
 
 def print_table(rows: list[Row], out: TextIO) -> None:
-    width = max(len(row[1]) for row in rows)
+    """Aligned columns for a terminal; the snapshot time first and the footer last, as plain lines."""
+    figures = [row for row in rows if row[0] not in {"Snapshot", "Note"}]
+    label_width = max(len(row[1]) for row in figures)
+    figure_width = max(len(row[2]) for row in figures)
     table = None
     for name, label, figure, percent in rows:
-        if name != table:
-            print(f"\n{name}" if table is not None else name, file=out)
-            table = name
-        line = f"  {label:<{width}}  {figure:>16}  {percent:>5}".rstrip()
-        print(line if figure else f"  {label}", file=out)
+        if name == "Snapshot":
+            print(f"{label} {figure}", file=out)
+        elif name == "Note":
+            print(f"\n{label}", file=out)
+        else:
+            if name != table:
+                print(f"\n{name}", file=out)
+                table = name
+            print(f"  {label:<{label_width}}  {figure:>{figure_width}}  {percent:>4}".rstrip(), file=out)
 
 
 def write_csv(rows: list[Row], path: Path) -> None:
