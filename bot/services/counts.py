@@ -162,10 +162,6 @@ class CountsReport:
     sessions: tuple[SessionRow, ...]
     footer: str = FOOTER
 
-    @property
-    def tables(self) -> tuple[Table, ...]:
-        return (self.space, self.communities, self.organisations, self.phases)
-
 
 def report_from(snapshot: Snapshot) -> CountsReport:
     """The safe view of a snapshot. Every table is made by suppression.build_table or community_table."""
@@ -198,8 +194,8 @@ def report_from(snapshot: Snapshot) -> CountsReport:
             counts = session_counts(invited=row.invited, accepted=row.accepted, waiting=row.waiting,
                                     declined=row.declined, no_reply=row.no_reply)
         except ValueError:
-            # A provider's bug must not hide every other figure; the row is left out and logged (no title:
-            # titles are not personal, but the log keeps to ids and actions).
+            # A provider's bug must not hide every other figure: the row is left out, and logged without its
+            # title (logs keep to ids and actions).
             log.warning("counts: left out a session whose replies outnumber its invitations")
             continue
         sessions.append(SessionRow(row.title, row.starts_at, counts))
