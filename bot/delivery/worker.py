@@ -20,7 +20,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.clock import Clock
 from bot.delivery.classify import Classified, Verdict, classify, retry_after_seconds
@@ -28,16 +27,14 @@ from bot.delivery.connector import ConnectorClient, Reply, activity_from_payload
 from bot.delivery.leader import Leadership, SoleInstance
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.ratelimit import ConversationWindows, Halted, Pacer
+from bot.delivery.recorder import NO_CONVERSATION, Outcome, OutcomeRecorder
 from bot.delivery.tokens import TokenProvider, TokenRefused
 from storage.db import Database
-from storage.models.outbox import FAILED, SENT, UNDELIVERABLE
+from storage.models.outbox import SENT, UNDELIVERABLE
 from storage.repositories.outbox import Attempt, Claimed, OutboxRepository, Route
 from storage.repositories.people import Contact, ConversationRepository
 
 log = logging.getLogger(__name__)
-
-NO_CONVERSATION = "NoConversationReference"
-
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -57,6 +54,8 @@ class WorkerConfig:
     probe_seconds: float = 30.0
     # Wider than Teams' per-conversation windows by this much (jitter between our clock and theirs).
     conversation_margin_seconds: float = 0.1
+    # Outcomes wait this long to share a transaction with others (group commit).
+    record_gather_seconds: float = 0.05
     # For opening a 1:1 chat with someone who has no conversation reference yet.
     bot_id: str = ""
     default_tenant_id: str = ""
@@ -64,18 +63,6 @@ class WorkerConfig:
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-@dataclass
-class _Outcome:
-    verdict: Verdict | None  # None: release the message untouched (stopping, credentials refused)
-    status: int | None = None
-    code: str | None = None
-    retry_after: float | None = None
-    activity_id: str | None = None
-    conversation_id: str | None = None
-    skipped: bool = False  # not attempted: the recipient was already unreachable
-    counts_as_attempt: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,6 +112,9 @@ class DeliveryWorker:
         self._time = monotonic
         self._pacer = Pacer(config.rate_per_second * config.rate_headroom, monotonic=monotonic)
         self._windows = ConversationWindows(margin=config.conversation_margin_seconds)
+        self._recorder = OutcomeRecorder(database, clock, self.id, max_attempts=config.max_attempts,
+                                         backoff=self._backoff, metrics=metrics,
+                                         gather_seconds=config.record_gather_seconds)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -324,12 +314,12 @@ class DeliveryWorker:
             try:
                 outcome = await self._attempt(job)
             except Halted:
-                outcome = _Outcome(verdict=None, counts_as_attempt=False)
+                outcome = Outcome(verdict=None, counts_as_attempt=False)
             except Exception:
                 log.exception("outbox message %s: unexpected error while sending", message_id)
-                outcome = _Outcome(verdict=Verdict.RETRY, code="WorkerError")
+                outcome = Outcome(verdict=Verdict.RETRY, code="WorkerError")
             try:
-                successor = await self._record(job, outcome)
+                successor = await self._recorder.record(job.claimed, job.attempts, outcome)
             except Exception:
                 # Its lease will run out and another claim will take it again: not lost.
                 log.exception("outbox message %s: could not record the outcome", message_id)
@@ -339,24 +329,24 @@ class DeliveryWorker:
         if successor or len(self._tasks) <= self.config.max_in_flight // 2:
             self._wake.set()
 
-    async def _attempt(self, job: _Job) -> _Outcome:
+    async def _attempt(self, job: _Job) -> Outcome:
         message = job.claimed
         if message.person_id is not None:
             if message.person is None and message.route is None:
-                return _Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
+                return Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
             if message.person is not None and message.person.undeliverable_code:
-                return _Outcome(Verdict.UNDELIVERABLE, code=message.person.undeliverable_code, skipped=True,
+                return Outcome(Verdict.UNDELIVERABLE, code=message.person.undeliverable_code, skipped=True,
                                 counts_as_attempt=False)
         activity = activity_from_payload(message.payload)
 
         if message.kind == "update":
             target = message.target
             if target is None:
-                return _Outcome(Verdict.FAILED, code="OriginalMissing", counts_as_attempt=False)
+                return Outcome(Verdict.FAILED, code="OriginalMissing", counts_as_attempt=False)
             if target.status == UNDELIVERABLE:
-                return _Outcome(Verdict.UNDELIVERABLE, code="OriginalUndeliverable", counts_as_attempt=False)
+                return Outcome(Verdict.UNDELIVERABLE, code="OriginalUndeliverable", counts_as_attempt=False)
             if target.status != SENT or not (target.activity_id and target.conversation_id and target.service_url):
-                return _Outcome(Verdict.FAILED, code="OriginalNotSent", counts_as_attempt=False)
+                return Outcome(Verdict.FAILED, code="OriginalNotSent", counts_as_attempt=False)
             conversation_id, activity_id, service_url = target.conversation_id, target.activity_id, target.service_url
             reply = await self._request(job, "update", conversation_id, lambda token: self._connector.update(
                 service_url, conversation_id, activity_id, activity, token))
@@ -366,7 +356,7 @@ class DeliveryWorker:
         if route is None:
             person = message.person
             if message.person_id is None or person is None or not (person.teams_user_id and person.service_url):
-                return _Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
+                return Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
             tenant_id = person.tenant_id or self.config.default_tenant_id
             service_url, teams_user_id = person.service_url, person.teams_user_id
             reply = await self._request(job, "create", f"create:{teams_user_id}",
@@ -415,12 +405,12 @@ class DeliveryWorker:
             await self._credentials_refused(classified.code or "Unauthorized")
         return reply
 
-    def _outcome(self, reply: Reply, *, conversation_id: str | None, activity_id: str | None) -> _Outcome:
+    def _outcome(self, reply: Reply, *, conversation_id: str | None, activity_id: str | None) -> Outcome:
         classified: Classified = classify(reply.status, reply.codes)
         if classified.verdict is Verdict.UNAUTHORIZED:
             # Not the message's fault: it goes back untouched and is sent once the credentials work again.
-            return _Outcome(verdict=None, status=reply.status, code=classified.code, counts_as_attempt=False)
-        return _Outcome(
+            return Outcome(verdict=None, status=reply.status, code=classified.code, counts_as_attempt=False)
+        return Outcome(
             verdict=classified.verdict,
             status=reply.status,
             code=reply.error or classified.code,
@@ -440,62 +430,6 @@ class DeliveryWorker:
         """Exponential backoff with jitter (half fixed, half random), capped."""
         ceiling = min(self.config.backoff_cap_seconds, self.config.backoff_base_seconds * 2.0 ** (attempt - 1))
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
-
-    async def _record(self, job: _Job, outcome: _Outcome) -> bool:
-        """Store the outcome; True when the recipient has another message waiting behind this one."""
-        message = job.claimed
-        now = self._clock.now()
-        attempts = message.attempts + (1 if outcome.counts_as_attempt else 0)
-        metric = "unauthorized" if outcome.status == 401 else None
-        finished = False
-        async with self._db.transaction() as session:
-            repo = OutboxRepository(session)
-            await repo.add_attempts(message.id, job.attempts)
-            held = True
-            if outcome.verdict is None:
-                held = bool(await repo.release([message.id], self.id))
-            elif outcome.verdict is Verdict.SENT:
-                held = await repo.mark_sent(message.id, self.id, now, attempts=attempts, status=outcome.status,
-                                            activity_id=outcome.activity_id,
-                                            conversation_id=outcome.conversation_id or "")
-                metric, finished = "sent", True
-            elif outcome.verdict is Verdict.RETRY and attempts < self.config.max_attempts:
-                delay = outcome.retry_after if outcome.retry_after is not None else self._backoff(attempts)
-                held = await repo.mark_retry(message.id, self.id, attempts=attempts, status=outcome.status,
-                                             code=outcome.code, retry_at=now + timedelta(seconds=delay))
-                metric = "retry"
-            elif outcome.verdict is Verdict.UNDELIVERABLE and outcome.skipped and message.person_id:
-                held = await repo.skip_undeliverable(message.id, self.id, message.person_id, now)
-                if held:
-                    metric, finished = "skipped", True
-                else:  # they came back since the claim: send it after all
-                    held = bool(await repo.release([message.id], self.id))
-            elif outcome.verdict is Verdict.UNDELIVERABLE:
-                held = await repo.mark_final(message.id, self.id, now, final=UNDELIVERABLE, attempts=attempts,
-                                             status=outcome.status, code=outcome.code)
-                if held:
-                    await self._mark_recipient_unreachable(session, message, outcome.code or "Unreachable", now)
-                metric, finished = "undeliverable", True
-            else:  # FAILED, or RETRY with no attempts left
-                held = await repo.mark_final(message.id, self.id, now, final=FAILED, attempts=attempts,
-                                             status=outcome.status, code=outcome.code)
-                metric, finished = "failed", True
-            successor = finished and held and await repo.has_waiting_successor(message.order_key, message.id, now)
-        if not held:
-            log.warning("outbox message %s: lease lost before its outcome was recorded", message.id)
-        elif metric in ("failed", "undeliverable"):
-            log.info("outbox message %s %s: status=%s code=%s", message.id, metric, outcome.status, outcome.code)
-        if metric and self._metrics:
-            self._metrics.sends.labels(metric).inc()
-        return successor
-
-    async def _mark_recipient_unreachable(self, session: Any, message: Claimed, code: str, now: datetime) -> None:
-        if message.person_id:
-            await OutboxRepository(session).mark_person_undeliverable(message.person_id, code, now)
-            log.info("person %s marked undeliverable: %s", message.person_id, code)
-        elif message.conversation_id and code != NO_CONVERSATION:
-            # The bot was removed from the team or chat: keep it off the announcement pickers until it is back.
-            await ConversationRepository(session).mark_uninstalled(message.conversation_id)
 
     # -- credentials, heartbeat ----------------------------------------------------------------------------------
 

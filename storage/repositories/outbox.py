@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -18,7 +18,6 @@ from storage.models.outbox import (
     OPEN_STATUSES,
     PENDING,
     SENDING,
-    SENT,
     UNDELIVERABLE,
     DeliveryWorker,
     OutboxAttempt,
@@ -176,42 +175,50 @@ class OutboxRepository:
         return await self._load(ids) if ids else []
 
     async def _load(self, ids: list[int]) -> list[Claimed]:
-        messages = list((await self.session.execute(select(M).where(M.id.in_(ids)).order_by(M.id))).scalars())
+        # Plain rows, not ORM objects: this runs for every message sent.
+        messages = (await self.session.execute(
+            select(M.id, M.kind, M.payload, M.order_key, M.person_id, M.conversation_id, M.attempts, M.updates_id)
+            .where(M.id.in_(ids)).order_by(M.id))).all()
         person_ids = {m.person_id for m in messages if m.person_id}
         conversation_ids = {m.conversation_id for m in messages if m.conversation_id}
         target_ids = {m.updates_id for m in messages if m.updates_id is not None}
 
-        people: dict[str, Person] = {}
+        people: dict[str, PersonRoute] = {}
         if person_ids:
-            found_people = await self.session.scalars(select(Person).where(Person.id.in_(person_ids)))
-            people = {row.id: row for row in found_people}
-        targets: dict[int, OutboxMessage] = {}
+            found_people = await self.session.execute(
+                select(Person.id, Person.undeliverable_code, Person.teams_user_id, Person.service_url,
+                       Person.tenant_id).where(Person.id.in_(person_ids)))
+            people = {p.id: PersonRoute(p.undeliverable_code, p.teams_user_id, p.service_url, p.tenant_id)
+                      for p in found_people.all()}
+        targets: dict[int, tuple[str, str | None, str | None]] = {}
         if target_ids:
-            found_targets = await self.session.scalars(select(M).where(M.id.in_(target_ids)))
-            targets = {t.id: t for t in found_targets}
-            conversation_ids |= {t.sent_conversation_id for t in targets.values() if t.sent_conversation_id}
+            found_targets = await self.session.execute(
+                select(M.id, M.status, M.activity_id, M.sent_conversation_id).where(M.id.in_(target_ids)))
+            targets = {t.id: (t.status, t.activity_id, t.sent_conversation_id) for t in found_targets.all()}
+            conversation_ids |= {t[2] for t in targets.values() if t[2]}
 
-        personal: dict[str, ConversationRef] = {}
-        by_conversation: dict[str, ConversationRef] = {}
+        personal: dict[str, Route] = {}
+        by_conversation: dict[str, Route] = {}
         conditions = []
         if person_ids:
             conditions.append(and_(ConversationRef.person_id.in_(person_ids), ConversationRef.kind == "personal"))
         if conversation_ids:
             conditions.append(ConversationRef.conversation_id.in_(conversation_ids))
         if conditions:
-            refs = await self.session.scalars(
-                select(ConversationRef).where(or_(*conditions)).order_by(ConversationRef.updated_at))
-            for found in refs:
-                by_conversation[found.conversation_id] = found
+            refs = await self.session.execute(
+                select(ConversationRef.conversation_id, ConversationRef.service_url, ConversationRef.kind,
+                       ConversationRef.person_id).where(or_(*conditions)).order_by(ConversationRef.updated_at))
+            for found in refs.all():
+                route = Route(found.conversation_id, found.service_url)
+                by_conversation[found.conversation_id] = route
                 if found.kind == "personal" and found.person_id:
-                    personal[found.person_id] = found  # ordered by updated_at: the latest wins
+                    personal[found.person_id] = route  # ordered by updated_at: the latest wins
 
         claimed = []
         for m in messages:
-            person = people.get(m.person_id) if m.person_id else None
             ref = personal.get(m.person_id) if m.person_id else by_conversation.get(m.conversation_id or "")
             target = targets.get(m.updates_id) if m.updates_id is not None else None
-            target_ref = by_conversation.get(target.sent_conversation_id or "") if target else None
+            target_ref = by_conversation.get(target[2] or "") if target else None
             claimed.append(Claimed(
                 id=m.id,
                 kind=m.kind,
@@ -220,11 +227,10 @@ class OutboxRepository:
                 person_id=m.person_id,
                 conversation_id=m.conversation_id,
                 attempts=m.attempts,
-                person=PersonRoute(person.undeliverable_code, person.teams_user_id, person.service_url,
-                                   person.tenant_id) if person else None,
-                route=Route(ref.conversation_id, ref.service_url) if ref else None,
+                person=people.get(m.person_id) if m.person_id else None,
+                route=ref,
                 target=UpdateTarget(
-                    target.status, target.activity_id, target.sent_conversation_id,
+                    target[0], target[1], target[2],
                     target_ref.service_url if target_ref else (ref.service_url if ref else None),
                 ) if target else None,
             ))
@@ -244,44 +250,39 @@ class OutboxRepository:
             .values(status=PENDING, lease_owner=None, lease_until=None))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def add_attempts(self, message_id: int, attempts: Iterable[Attempt]) -> None:
-        for a in attempts:
-            self.session.add(OutboxAttempt(message_id=message_id, at=a.at, operation=a.operation, status=a.status,
-                                           error=a.error, duration_ms=a.duration_ms))
+    async def held(self, ids: Sequence[int], owner: str, *, lock: bool) -> set[int]:
+        """Which of these messages this worker still holds. Outcomes are applied only to those: a worker that
+        stalled past its lease must not overwrite what the worker that reclaimed a message did. `lock` (PostgreSQL)
+        keeps them held until the transaction ends; SQLite's write transaction is exclusive anyway."""
+        if not ids:
+            return set()
+        query = select(M.id).where(M.id.in_(ids), M.lease_owner == owner, M.status == SENDING)
+        if lock:
+            query = query.with_for_update()
+        return set((await self.session.execute(query)).scalars())
 
-    async def _finish(self, message_id: int, owner: str, **values: object) -> bool:
-        """Apply an outcome only while this worker still holds the lease: a worker that stalled past its lease
-        must not overwrite what the worker that reclaimed the message did."""
+    async def add_attempts(self, rows: Sequence[dict[str, object]]) -> None:
+        """Attempt rows (message_id, at, operation, status, error, duration_ms), in one statement."""
+        if rows:
+            await self.session.execute(insert(OutboxAttempt), list(rows))
+
+    async def update_many(self, rows: Sequence[dict[str, object]]) -> None:
+        """Per-message column values by id, as one executemany per set of columns."""
+        groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+        for values in rows:
+            groups.setdefault(tuple(sorted(values)), []).append(values)
+        for group in groups.values():
+            await self.session.execute(update(M), group)
+
+    async def undeliverable_codes(self, person_ids: Iterable[str]) -> dict[str, str]:
+        """Who among these people is unreachable right now, with the code (read again when recording a skip)."""
+        wanted = set(person_ids)
+        if not wanted:
+            return {}
         result = await self.session.execute(
-            update(M).where(M.id == message_id, M.lease_owner == owner, M.status == SENDING)
-            .values(lease_owner=None, lease_until=None, **values))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def mark_sent(self, message_id: int, owner: str, now: datetime, *, attempts: int, status: int | None,
-                        activity_id: str | None, conversation_id: str) -> bool:
-        return await self._finish(message_id, owner, status=SENT, attempts=attempts, last_status=status,
-                                  last_error=None, activity_id=activity_id, sent_conversation_id=conversation_id,
-                                  retry_at=None, finished_at=now)
-
-    async def mark_retry(self, message_id: int, owner: str, *, attempts: int, status: int | None, code: str | None,
-                         retry_at: datetime) -> bool:
-        return await self._finish(message_id, owner, status=PENDING, attempts=attempts, last_status=status,
-                                  last_error=code, retry_at=retry_at)
-
-    async def mark_final(self, message_id: int, owner: str, now: datetime, *, final: str, attempts: int,
-                         status: int | None, code: str | None) -> bool:
-        """failed or undeliverable."""
-        return await self._finish(message_id, owner, status=final, attempts=attempts, last_status=status,
-                                  last_error=code, finished_at=now)
-
-    async def skip_undeliverable(self, message_id: int, owner: str, person_id: str, now: datetime) -> bool:
-        """Skip a message to someone already unreachable, checked again here: if they came back since the claim,
-        the message is not skipped (the caller releases it) and re-arming cannot miss it."""
-        code = (await self.session.execute(
-            select(Person.undeliverable_code).where(Person.id == person_id))).scalar_one_or_none()
-        if code is None:
-            return False
-        return await self._finish(message_id, owner, status=UNDELIVERABLE, last_error=code, finished_at=now)
+            select(Person.id, Person.undeliverable_code).where(Person.id.in_(wanted),
+                                                               Person.undeliverable_code.is_not(None)))
+        return {person_id: str(code) for person_id, code in result.all()}
 
     async def mark_person_undeliverable(self, person_id: str, code: str, now: datetime) -> None:
         # Keep the first code and time: later refusals say nothing new.
@@ -289,11 +290,14 @@ class OutboxRepository:
             update(Person).where(Person.id == person_id, Person.undeliverable_code.is_(None))
             .values(undeliverable_code=code, undeliverable_since=now))
 
-    async def has_waiting_successor(self, order_key: str, message_id: int, now: datetime) -> bool:
+    async def waiting_successors(self, order_keys: Sequence[str], now: datetime) -> set[str]:
+        """Which of these recipients have a message due and waiting (to claim again soon after a finish)."""
+        if not order_keys:
+            return set()
         result = await self.session.execute(
-            select(M.id).where(M.order_key == order_key, M.id > message_id, M.status == PENDING, M.due_at <= now)
-            .limit(1))
-        return result.first() is not None
+            select(M.order_key).where(M.order_key.in_(set(order_keys)), M.status == PENDING, M.due_at <= now)
+            .distinct())
+        return set(result.scalars())
 
     # -- re-arming and cancelling --------------------------------------------------------------------------------
 
