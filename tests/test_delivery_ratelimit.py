@@ -106,3 +106,13 @@ async def test_halt_wakes_every_waiter_with_halted_until_resumed() -> None:
     pacer.resume()
     assert not pacer.halted
     await pacer.close()
+
+
+async def test_no_second_ever_holds_more_than_the_budget() -> None:
+    pacer = Pacer(40.9)  # spacing alone would allow 41 in some seconds; the cap is 40
+    released: list[float] = []
+    for _ in range(50):
+        await pacer.acquire()
+        released.append(time.monotonic())
+    await pacer.close()
+    assert max(sum(1 for t in released if start <= t < start + 1.0) for start in released) <= 40

@@ -57,8 +57,11 @@ class ConversationWindows:
 
 
 class Pacer:
-    """The global budget: releases waiters one at a time, `1 / rate` apart, in arrival order.
+    """The global budget: releases waiters one at a time, `1 / rate` apart, in arrival order, and never more
+    than `rate` (rounded down) in any sliding second, Teams' own measure.
 
+    The sliding-second cap is a backstop: whatever the spacing does (a late event loop, a rate change), no
+    second ever holds more releases than the budget.
     `pause(seconds)` holds everyone back (a 429's Retry-After); `halt()` wakes every waiter with `Halted`.
     """
 
@@ -66,8 +69,10 @@ class Pacer:
         if rate_per_second <= 0:
             raise ValueError("rate must be positive")
         self._interval = 1.0 / rate_per_second
-        # Absorbs the event loop's timer lateness without letting a burst through.
+        # Absorbs a little of the event loop's timer lateness; more would let requests bunch, and the network's
+        # jitter bunches them further before Teams counts them.
         self._tolerance = min(self._interval / 4, 0.005)
+        self._recent: deque[float] = deque(maxlen=max(1, int(rate_per_second)))
         self._time = monotonic
         self._next = 0.0
         self._paused_until = 0.0
@@ -143,6 +148,8 @@ class Pacer:
         while self._waiters:
             now = self._time()
             start = max(self._next, self._paused_until)
+            if len(self._recent) == self._recent.maxlen:
+                start = max(start, self._recent[0] + 1.0)
             if start > now:
                 self._changed.clear()
                 try:
@@ -154,5 +161,6 @@ class Pacer:
             if waiter.done():  # its task was cancelled while waiting
                 continue
             waiter.set_result(None)
+            self._recent.append(now)
             # Keep to the schedule when the loop woke us a little late, but never bank idle time as a burst.
             self._next = max(start, now - self._tolerance) + self._interval
