@@ -635,6 +635,10 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     for i in range(args.members):
         double.add_member(make_member(i))
+    if args.block_file:
+        with open(args.block_file, encoding="utf-8") as ids:
+            for blocked in ids.read().split():
+                double.block(blocked)
     double.faults(
         p503=args.p503,
         p502=args.p502,
@@ -669,6 +673,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
+    parser.add_argument("--block-file", help="conversation or member ids, one a line: 403 ConversationBlockedByUser")
     asyncio.run(_serve(parser.parse_args(argv)))
 
 
