@@ -1,0 +1,341 @@
+"""Delivery benchmark (issue 4): N recipients, one message each, sent by `python -m bot worker` through the Bot
+Connector double running in its own process with Teams' limits (50 requests/s for the app, per-conversation
+windows) and network latency with jitter.
+
+Runs:
+  a  no faults: target at least 0.95 of the limit, 0 lost, 0 duplicated
+  b  faults: 2 % 503, 1 % 429 (Retry-After 1 s), 1 % of recipients blocked (403): 0 lost, 0 duplicated
+  c  run a, with the worker killed by SIGKILL at 50 % and restarted: 0 lost, duplicates <= messages in flight
+  clients  (extra) the direct aiohttp client against botbuilder's ConnectorClient, no limits, 50 ms latency
+
+    .venv/bin/python bench/delivery.py [--recipients 10000] [--runs a,b,c] [--database-url postgresql://...]
+
+SQLite file database by default; with --database-url (a PostgreSQL server) each run gets its own new database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bot.delivery import outbox  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.migrate import upgrade_sync  # noqa: E402
+from storage.models import ConversationRef, OutboxAttempt, OutboxMessage, Person  # noqa: E402
+from tests.doubles.teams import DEFAULT_TENANT_ID, make_member  # noqa: E402
+
+LIMIT = 50
+
+
+@dataclass
+class Result:
+    run: str
+    recipients: int
+    seconds: float
+    message_rate: float
+    request_rate: float
+    delivered: int
+    undeliverable: int
+    failed: int
+    duplicated: int
+    lost: int
+    in_flight_at_kill: int | None
+    peak_rss_mb: float
+    cpu_seconds: float
+    statuses: dict[str, int]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's high-water mark of resident memory (Linux), read before it exits."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@asynccontextmanager
+async def database_for(run: str, base_url: str | None) -> AsyncIterator[str]:
+    """A new, migrated database for one run."""
+    if base_url is None:
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite+aiosqlite:///{folder}/bench.db"
+            await asyncio.to_thread(upgrade_sync, url)  # Alembic's env runs its own event loop
+            yield url
+        return
+    name = f"hny_bench_delivery_{run}_{uuid.uuid4().hex[:6]}"
+    admin = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(admin)
+    await connection.execute(f'CREATE DATABASE "{name}"')
+    await connection.close()
+    url = make_url(base_url).set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False)
+    try:
+        await asyncio.to_thread(upgrade_sync, url)
+        yield url
+    finally:
+        connection = await asyncpg.connect(admin)
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.close()
+
+
+async def seed(url: str, service_url: str, recipients: int) -> None:
+    """People with a 1:1 conversation reference (they have talked to the bot) and one card each, enqueued
+    through the outbox API as a feature would."""
+    database = Database(url)
+    now = datetime.now(UTC)
+    try:
+        people, refs = [], []
+        for i in range(recipients):
+            member = make_member(i)
+            people.append(dict(id=member.aad_object_id, tenant_id=DEFAULT_TENANT_ID, created_at=now,
+                               last_seen_at=now, announcements_stopped=False, teams_user_id=member.teams_user_id,
+                               service_url=service_url))
+            refs.append(dict(conversation_id=conversation_of(i), kind="personal", person_id=member.aad_object_id,
+                             teams_user_id=member.teams_user_id, service_url=service_url,
+                             tenant_id=DEFAULT_TENANT_ID, bot_id="28:bench", installed=True, updated_at=now))
+        async with database.transaction() as session:
+            await session.execute(insert(Person), people)
+            await session.execute(insert(ConversationRef), refs)
+        for start in range(0, recipients, 1000):
+            async with database.transaction() as session:
+                for i in range(start, min(start + 1000, recipients)):
+                    member = make_member(i)
+                    card = {"type": "AdaptiveCard", "version": "1.5",
+                            "body": [{"type": "TextBlock", "text": f"Invitation {i}", "wrap": True}]}
+                    await outbox.enqueue(session, key=f"bench:{i}", recipient=outbox.Recipient.person(
+                        member.aad_object_id), message=outbox.Message(card=card), purpose="announcement",
+                        now=now, batch="bench")
+    finally:
+        await database.dispose()
+
+
+def conversation_of(i: int) -> str:
+    return f"a:bench-{i:06d}"
+
+
+def blocked_every(recipients: int) -> list[str]:
+    """1 % of recipients: every hundredth."""
+    return [conversation_of(i) for i in range(recipients) if i % 100 == 42]
+
+
+@asynccontextmanager
+async def double_process(*extra: str) -> AsyncIterator[str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.doubles.teams", "--port", str(free_port()), *extra, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        url = (await asyncio.wait_for(process.stdout.readline(), 30)).decode().strip()
+        yield url
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+def start_worker(url: str, rate: float, lease_seconds: int) -> subprocess.Popen[bytes]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MICROSOFT_", "DATABASE_"))}
+    env.update(DATABASE_URL=url, SEND_RATE_PER_SECOND=str(rate), DELIVERY_LEASE_SECONDS=str(lease_seconds),
+               LOG_LEVEL="WARNING")
+    return subprocess.Popen([sys.executable, "-m", "bot", "worker", "--static-token", "bench"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def counts(url: str) -> dict[str, int]:
+    database = Database(url)
+    try:
+        async with database.read() as session:
+            rows = await session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+            return {status: int(n) for status, n in rows.all()}
+    finally:
+        await database.dispose()
+
+
+async def span(url: str) -> tuple[float, int]:
+    """Seconds from the first request to the last recorded outcome, and how many requests were made."""
+    database = Database(url)
+    try:
+        async with database.read() as session:
+            first, requests = (await session.execute(
+                select(func.min(OutboxAttempt.at), func.count()).where(OutboxAttempt.operation != "claim"))).one()
+            last = (await session.execute(select(func.max(OutboxMessage.finished_at)))).scalar_one()
+        return ((last - first).total_seconds() if first and last else 0.0), int(requests)
+    finally:
+        await database.dispose()
+
+
+async def double_stats(service_url: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.get(service_url + "_double/stats") as response:
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+async def wait_until(url: str, done: Any, limit_s: float) -> dict[str, int]:
+    deadline = time.monotonic() + limit_s
+    while True:
+        current = await counts(url)
+        if done(current):
+            return current
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not finished in {limit_s:.0f}s: {current}")
+        await asyncio.sleep(1.0)  # polling another process's progress
+
+
+async def delivery_run(run: str, recipients: int, rate: float, base_url: str | None, latency: float,
+                       jitter: float, lease_seconds: int) -> Result:
+    extra = ["--global-limit", str(LIMIT), "--latency-ms", str(latency), "--jitter-ms", str(jitter)]
+    blocked: list[str] = []
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as block_file:
+        if run == "b":
+            blocked = blocked_every(recipients)
+            block_file.write("\n".join(blocked))
+            extra += ["--p503", "0.02", "--p429", "0.01", "--retry-after", "1", "--block-file", block_file.name]
+    try:
+        async with double_process(*extra) as service_url, database_for(run, base_url) as url:
+            await seed(url, service_url, recipients)
+            limit_s = recipients / rate * 4 + 180
+            worker = start_worker(url, rate, lease_seconds)
+            peak, in_flight, cpu = 0.0, None, 0.0
+            try:
+                if run == "c":
+                    await wait_until(url, lambda c: c.get("sent", 0) >= recipients // 2, limit_s)
+                    peak, cpu = peak_rss_mb(worker.pid), cpu_seconds(worker.pid)
+                    worker.send_signal(signal.SIGKILL)
+                    worker.wait()
+                    in_flight = (await counts(url)).get("sending", 0)
+                    worker = start_worker(url, rate, lease_seconds)
+                await wait_until(url, lambda c: not c.get("pending") and not c.get("sending"), limit_s)
+                peak, cpu = max(peak, peak_rss_mb(worker.pid)), cpu + cpu_seconds(worker.pid)
+            finally:
+                worker.terminate()
+                worker.wait(timeout=30)
+            statuses = await counts(url)
+            seconds, requests = await span(url)
+            stats = await double_stats(service_url)
+    finally:
+        os.unlink(block_file.name)
+    reached = int(stats["conversations_with_deliveries"])
+    undeliverable, failed = statuses.get("undeliverable", 0), statuses.get("failed", 0)
+    return Result(
+        run=run, recipients=recipients, seconds=seconds,
+        message_rate=statuses.get("sent", 0) / seconds if seconds else 0.0,
+        request_rate=requests / seconds if seconds else 0.0,
+        delivered=reached, undeliverable=undeliverable, failed=failed,
+        duplicated=int(stats["duplicate_deliveries"]), lost=recipients - reached - undeliverable - failed,
+        in_flight_at_kill=in_flight, peak_rss_mb=peak, cpu_seconds=cpu, statuses=dict(stats["by_status"]),
+    )
+
+
+async def clients_run(messages: int, concurrency: int) -> None:
+    """Throughput of the two ways to call the Connector, with no limits and 50 ms ± 10 ms latency."""
+    from botbuilder.schema import Activity
+    from botframework.connector.aio import ConnectorClient as BotbuilderClient
+    from botframework.connector.auth import AppCredentials
+
+    from bot.delivery.connector import ConnectorClient
+
+    class Fixed(AppCredentials):  # type: ignore[misc]
+        def get_access_token(self, force_refresh: bool = False) -> str:
+            return "bench"
+
+    async with double_process("--global-limit", "0", "--no-limits", "--latency-ms", "50", "--jitter-ms",
+                              "10") as service_url:
+        direct = ConnectorClient()
+        botbuilder = BotbuilderClient(Fixed(app_id="bench"), base_url=service_url)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one_direct(i: int) -> None:
+            async with gate:
+                reply = await direct.send(service_url, f"a:direct-{i}", {"type": "message", "text": "x"}, "bench")
+                assert reply.ok
+
+        async def one_botbuilder(i: int) -> None:
+            async with gate:
+                await botbuilder.conversations.send_to_conversation(
+                    f"a:botbuilder-{i}", Activity(type="message", text="x"))
+
+        for name, one in (("direct aiohttp", one_direct), ("botbuilder ConnectorClient", one_botbuilder)):
+            started = time.monotonic()
+            await asyncio.gather(*(one(i) for i in range(messages)))
+            elapsed = time.monotonic() - started
+            print(f"  {name:28s} {messages} sends, {concurrency} at once: {messages / elapsed:7.1f} sends/s")
+        await direct.close()
+
+
+def report(result: Result) -> None:
+    kill = f", in flight at kill {result.in_flight_at_kill}" if result.in_flight_at_kill is not None else ""
+    print(f"run {result.run}: {result.recipients} recipients in {result.seconds:.1f}s; "
+          f"{result.message_rate:.2f} messages/s = {result.message_rate / LIMIT:.3f} of the {LIMIT}/s limit "
+          f"(requests {result.request_rate:.2f}/s = {result.request_rate / LIMIT:.3f})")
+    print(f"       delivered {result.delivered}, undeliverable {result.undeliverable}, failed {result.failed}, "
+          f"duplicated {result.duplicated}, lost {result.lost}{kill}")
+    print(f"       worker peak RSS {result.peak_rss_mb:.0f} MB, CPU {result.cpu_seconds:.1f}s "
+          f"({result.cpu_seconds / result.seconds if result.seconds else 0:.0%} of one core)")
+    print(f"       double answered: {result.statuses}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=50.0, help="the worker's SEND_RATE_PER_SECOND")
+    parser.add_argument("--runs", default="a,b,c", help="comma-separated: a, b, c, clients")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL server (default: a SQLite file)")
+    parser.add_argument("--latency-ms", type=float, default=40.0)
+    parser.add_argument("--jitter-ms", type=float, default=20.0)
+    parser.add_argument("--lease-seconds", type=int, default=15)
+    args = parser.parse_args()
+    print(f"delivery benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.python_implementation()} "
+          f"{platform.python_version()}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}; "
+          f"database {'PostgreSQL' if args.database_url else 'SQLite file'}; double latency "
+          f"{args.latency_ms:.0f} ± {args.jitter_ms:.0f} ms; worker rate {args.rate}/s")
+    for run in args.runs.split(","):
+        if run == "clients":
+            await clients_run(600, 50)
+            continue
+        report(await delivery_run(run, args.recipients, args.rate, args.database_url, args.latency_ms,
+                                  args.jitter_ms, args.lease_seconds))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
