@@ -8,8 +8,8 @@ database that already exists, so it never touches real data.
 
 Seeds 100,000 volunteers with realistic spreads over spaces, communities, organisations and phases and, when the
 sessions tables exist in the models, 50 upcoming sessions of 2,000 invitations each, whose figures reach the
-snapshot through a SessionFiguresProvider (the shape the sessions feature plugs in). Target: building the
-snapshot within 10x the single `GROUP BY space` count.
+snapshot through the providers listed in SESSION_FIGURES_PROVIDERS (the sessions feature's), as in the bot.
+Target: building the snapshot within 10x the single `GROUP BY space` count.
 """
 
 from __future__ import annotations
@@ -22,22 +22,21 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import Table, case, func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.cli.report import report_rows
 from bot.clock import FixedClock
 from bot.features.counts import counts_view
-from bot.services.counts import CountsService, SessionFigures, SessionFiguresProvider
+from bot.services.counts import CountsService, load_providers
 from bot.services.roles import Audit
 from cards.counts import counts_card, size_of
 from storage.db import Database
@@ -92,29 +91,6 @@ def sessions_tables() -> tuple[Table, Table] | None:
     if "training_sessions" in tables and "invitations" in tables:
         return tables["training_sessions"], tables["invitations"]
     return None
-
-
-def invitations_provider(sessions: Table, invitations: Table) -> SessionFiguresProvider:
-    """What the sessions feature's provider does: one grouped query over every upcoming session's invitations."""
-
-    async def provider(session: AsyncSession, now: datetime) -> Sequence[SessionFigures]:
-        status = invitations.c.status
-
-        def flag(value: str) -> Any:
-            return func.sum(case((status == value, 1), else_=0))
-
-        query = (
-            select(sessions.c.title, sessions.c.starts_at, func.count(), flag("accepted"), flag("declined"),
-                   flag("waiting"), flag("invited"))
-            .join(invitations, invitations.c.session_id == sessions.c.id)
-            .where(sessions.c.status == "published", sessions.c.starts_at > now)
-            .group_by(sessions.c.id, sessions.c.title, sessions.c.starts_at)
-        )
-        return [SessionFigures(title, starts_at, int(invited), int(accepted), int(declined), int(waiting),
-                               int(no_reply))
-                for title, starts_at, invited, accepted, declined, waiting, no_reply in await session.execute(query)]
-
-    return provider
 
 
 async def seed(database: Database, volunteers: int, sessions: int, invitations: int,
@@ -192,8 +168,8 @@ async def measure(url: str, args: argparse.Namespace) -> None:
                 await connection.exec_driver_sql("ANALYZE")
 
         clock = FixedClock(NOW)
-        tables = sessions_tables()
-        providers = [invitations_provider(*tables)] if with_sessions and tables else []
+        # The providers the bot and the CLI load (the sessions feature's), so the figures are the real cost.
+        providers = load_providers() if with_sessions else []
         service = CountsService(database, clock, Audit(clock), refresh_hours=24, providers=providers)
 
         async def grouped_count() -> object:
