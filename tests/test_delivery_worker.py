@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from bot.clock import FixedClock
 from bot.delivery import outbox
@@ -245,3 +246,26 @@ async def test_logs_carry_ids_and_codes_never_content(
         text = record.getMessage()
         for word in ("Priya", "Shah", "priya.shah", "disability"):
             assert word not in text
+
+
+async def test_a_database_blip_does_not_end_delivery(
+        db: Database, clock: FixedClock, teams_double: TeamsDouble, make_worker: WorkerFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    [member] = await add_people(db, clock, teams_double, 1)
+    await put(db, clock, "k", person=member.aad_object_id, text="despite it")
+    claim = OutboxRepository.claim
+    calls = 0
+
+    async def flaky(self: OutboxRepository, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return await claim(self, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(OutboxRepository, "claim", flaky)
+    worker = make_worker(poll_seconds=0.01)
+    worker.start()
+
+    await teams_double.wait_for_sent(1, chat_id(member))
+    assert calls >= 2 and worker.status().alive

@@ -139,7 +139,10 @@ class DeliveryWorker:
         self._stopping.set()
         self._wake.set()
         if self._runner is not None:
-            await self._runner
+            try:
+                await self._runner
+            except Exception:  # already logged where it happened; stopping must still succeed
+                pass
             self._runner = None
         else:
             await self.close()
@@ -170,30 +173,22 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Send until stop(): claim, send, heartbeat, probe credentials when refused, take over leadership."""
-        await self._hold_leadership()
         heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"delivery-heartbeat-{self.id}")
+        failures = 0
         try:
+            await self._hold_leadership()
             while not self._stopping.is_set():
                 self._wake.clear()
-                if not self._leader:
-                    await self._sleep(self.config.heartbeat_seconds)  # the heartbeat wakes us as leader
-                    continue
-                if self._problem is not None:
-                    if self._time() >= self._next_probe:
-                        await self.probe()
-                    if self._problem is not None:
-                        await self._sleep(max(0.0, self._next_probe - self._time()))
-                    continue
-                room = self.config.max_in_flight - len(self._tasks)
-                claimed = 0
-                # Refill in batches rather than one message per finished task: fewer, larger claims.
-                if room >= max(1, self.config.max_in_flight // 2) or not self._tasks:
-                    claimed = await self._pump(room)
-                if claimed < room or room == 0:
-                    await self._sleep(self.config.poll_seconds)
-        except Exception:
-            log.exception("delivery worker %s stopped on an unexpected error", self.id)
-            raise
+                try:
+                    await self._turn()
+                    failures = 0
+                except Exception as exc:
+                    # A database blip must not end delivery: wait a little longer each time and carry on.
+                    # Held messages are safe: their leases run out and they are claimed again.
+                    failures += 1
+                    log.warning("delivery worker %s: %s (failure %d in a row)", self.id, type(exc).__name__,
+                                failures, exc_info=failures == 1)
+                    await self._sleep(min(30.0, self.config.poll_seconds * 2 ** min(failures, 6)))
         finally:
             heartbeat.cancel()
             try:
@@ -201,6 +196,25 @@ class DeliveryWorker:
             except asyncio.CancelledError:
                 pass
             await self.close()
+
+    async def _turn(self) -> None:
+        """One pass of the loop: wait as leader-in-waiting, probe refused credentials, or claim and send."""
+        if not self._leader:
+            await self._sleep(self.config.heartbeat_seconds)  # the heartbeat wakes us as leader
+            return
+        if self._problem is not None:
+            if self._time() >= self._next_probe:
+                await self.probe()
+            if self._problem is not None:
+                await self._sleep(max(0.0, self._next_probe - self._time()))
+            return
+        room = self.config.max_in_flight - len(self._tasks)
+        claimed = 0
+        # Refill in batches rather than one message per finished task: fewer, larger claims.
+        if room >= max(1, self.config.max_in_flight // 2) or not self._tasks:
+            claimed = await self._pump(room)
+        if claimed < room or room == 0:
+            await self._sleep(self.config.poll_seconds)
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (tests want a bound)
         """Send everything that is due now, then return (tests and one-off drains). Returns early, leaving
