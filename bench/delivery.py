@@ -322,7 +322,7 @@ async def main() -> None:
     parser.add_argument("--runs", default="a,b,c", help="comma-separated: a, b, c, clients")
     parser.add_argument("--database-url", default=None, help="PostgreSQL server (default: a SQLite file)")
     parser.add_argument("--latency-ms", type=float, default=40.0)
-    parser.add_argument("--jitter-ms", type=float, default=20.0)
+    parser.add_argument("--jitter-ms", type=float, default=10.0)
     parser.add_argument("--lease-seconds", type=int, default=15)
     args = parser.parse_args()
     print(f"delivery benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.python_implementation()} "
