@@ -339,7 +339,8 @@ class SessionsFeature:
 
 def register(wiring: Wiring) -> None:
     core = wiring.core
-    service = SessionService(core.database, core.clock, core.audit, CardMessages())
+    service = SessionService(core.database, core.clock, core.audit, CardMessages(),
+                             calendar=core.settings.graph_enabled)
     feature = SessionsFeature(service)
     wiring.app[SESSIONS] = service
     wiring.dialogs.add(NewSessionDialog(service))
@@ -370,4 +371,5 @@ def register(wiring: Wiring) -> None:
     # Other features' changes, inside their transactions.
     core.hooks.person_erased.append(service.on_person_erased)
     core.hooks.volunteer_changed.append(service.on_volunteer_changed)
+    core.hooks.calendar_ready.append(service.on_calendar_ready)
     wiring.bot.rearm_hooks.append(service.on_rearmed)

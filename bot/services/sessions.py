@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import UK, Clock
 from bot.delivery.outbox import Message, Recipient, enqueue
+from bot.graph.calendar_sync import JobKind, enqueue_calendar_job
 from bot.services.counts import SessionFigures
 from bot.services.eligibility import COMMUNITIES, PHASES, SPACES
 from bot.services.roles import Audit, Role, satisfies
@@ -259,11 +260,17 @@ class SessionMessages(Protocol):
 # -- the service ---------------------------------------------------------------------------------------------
 
 class SessionService:
-    def __init__(self, database: Database, clock: Clock, audit: Audit, messages: SessionMessages) -> None:
+    def __init__(self, database: Database, clock: Clock, audit: Audit, messages: SessionMessages, *,
+                 calendar: bool = False) -> None:
+        """`calendar`: Microsoft Graph is configured (design §8), so a session published without a join link
+        gets a Teams meeting made for it, and accepted people are added to its calendar event (attendees
+        hidden). The jobs are written in the same transaction as the change; bot/graph/calendar_sync.py
+        carries them out later."""
         self._database = database
         self._clock = clock
         self._audit = audit
         self._messages = messages
+        self._calendar = calendar
 
     # .. checking forms ........................................................................................
 
@@ -456,7 +463,31 @@ class SessionService:
         row.updated_at = now
         await session.flush()
         await self._audit.record(session, actor_id, "session.publish", str(row.id))
+        if row.join_url is None:
+            await self._calendar_job(session, "create", row, now, author_id=actor_id)
         return await self._invite_eligible(session, row, now)
+
+    async def _calendar_job(self, session: AsyncSession, kind: JobKind, row: TrainingSession, now: datetime, *,
+                            person_id: str | None = None, author_id: str | None = None) -> None:
+        if not self._calendar:
+            return
+        await enqueue_calendar_job(session, kind, row.id, person_id, now=now, start_at=row.starts_at,
+                                   end_at=row.ends_at, author_id=author_id or row.created_by)
+
+    async def on_calendar_ready(self, session: AsyncSession, session_id: int, join_url: str) -> None:
+        """Graph made the session's Teams meeting: its link becomes the join link, unless a facilitator gave
+        one meanwhile, and people who accepted or are waiting are told as for any new link."""
+        now = self._clock.now()
+        row = await SessionRepository(session).lock(session_id)
+        if row is None or row.join_url or row.status != "published" or row.starts_at <= now \
+                or not is_teams_meeting_link(join_url):
+            return
+        row.join_url = join_url
+        row.change_no += 1
+        row.updated_at = now
+        await session.flush()
+        await self._tell_about_change(session, row, now, time_changed=False, link_changed=True)
+        log.info("session has its Teams meeting: session=%d", session_id)
 
     async def _invite_eligible(self, session: AsyncSession, row: TrainingSession, now: datetime, *,
                                person_id: str | None = None) -> int:
@@ -513,6 +544,9 @@ class SessionService:
         for invitation in sorted(await invitations.of_person(person_id), key=lambda item: item.session_id):
             row = await repository.lock(invitation.session_id)
             held_seat = invitation.status == "accepted"
+            if row is not None and held_seat:
+                # Before the person's e-mail is erased later in this transaction (calendar_sync reads it now).
+                await self._calendar_job(session, "remove_attendee", row, now, person_id=person_id)
             await session.delete(invitation)
             await session.flush()
             if row is not None and held_seat and row.status == "published" and row.starts_at > now:
@@ -561,6 +595,7 @@ class SessionService:
         if accepted < row.capacity:
             invitation.status = "accepted"
             invitation.waiting_seq = None
+            await self._calendar_job(session, "add_attendee", row, now, person_id=invitation.person_id)
         else:
             invitation.status = "waiting"
             invitation.waiting_seq = row.next_waiting_seq
@@ -581,6 +616,7 @@ class SessionService:
         invitation.replied_at = now
         await session.flush()
         if held_seat:
+            await self._calendar_job(session, "remove_attendee", row, now, person_id=invitation.person_id)
             await self._fill_seats(session, row, now)
         return "done"
 
@@ -600,6 +636,7 @@ class SessionService:
             await session.flush()
             free -= 1
             promoted += 1
+            await self._calendar_job(session, "add_attendee", row, now, person_id=invitation.person_id)
             state = await self._state(session, row, invitation, now)
             await enqueue(session, key=f"promoted:{row.id}:{invitation.person_id}:{invitation.rev}",
                           recipient=Recipient.person(invitation.person_id),
@@ -743,6 +780,8 @@ class SessionService:
             if row.status == "published":
                 if capacity_changed:
                     await self._fill_seats(session, row, now)
+                if time_changed:
+                    await self._calendar_job(session, "update_time", row, now, author_id=actor_id)
                 if time_changed or link_changed:
                     await self._tell_about_change(session, row, now, time_changed=time_changed,
                                                   link_changed=link_changed)
@@ -788,6 +827,7 @@ class SessionService:
             await session.flush()
             await self._audit.record(session, actor_id, "session.cancel", str(row.id))
             if was_published:
+                await self._calendar_job(session, "cancel", row, now, author_id=actor_id)
                 for invitation in await InvitationRepository(session).with_status(
                         row.id, ("invited", "accepted", "waiting", "declined")):
                     invitation.rev += 1
