@@ -270,3 +270,23 @@ async def test_connection_errors_are_retried(
 
     waiting = await row(db, message)
     assert (waiting.status, waiting.attempts, waiting.last_error) == ("pending", 1, "ConnectionError")
+
+
+async def test_an_update_of_an_undeliverable_original_is_undeliverable_too(
+        db: Database, clock: FixedClock, teams_double: TeamsDouble, make_worker: WorkerFactory) -> None:
+    from storage.models import ConversationRef
+
+    async with db.transaction() as session:
+        session.add(ConversationRef(conversation_id="19:team@thread.tacv2", kind="channel",
+                                    service_url=teams_double.url, tenant_id="", bot_id="28:test-bot",
+                                    installed=True, updated_at=clock.now()))
+    teams_double.block("19:team@thread.tacv2", 403, "BotNotInConversationRoster")
+    original = await put(db, clock, "post", channel="19:team@thread.tacv2", card=card("x"))
+    change = await put(db, clock, "post-change", channel="19:team@thread.tacv2", card=card("y"), updates=original)
+
+    await make_worker().run_until_idle()
+
+    assert (await row(db, original)).last_error == "BotNotInConversationRoster"
+    update = await row(db, change)
+    assert (update.status, update.last_error, update.attempts) == ("undeliverable", "OriginalUndeliverable", 0)
+    assert len(teams_double.requests) == 1

@@ -41,6 +41,7 @@ class Outcome:
     conversation_id: str | None = None
     skipped: bool = False  # not attempted: the recipient was already unreachable
     counts_as_attempt: bool = True
+    mark_recipient: bool = True  # an undeliverable verdict that says something about the recipient
 
 
 @dataclass
@@ -125,7 +126,7 @@ class OutcomeRecorder:
                     entry.metric, entry.finished = None, False
                     continue
                 updates.append(values)
-                if entry.metric == "undeliverable":
+                if entry.metric == "undeliverable" and entry.outcome.mark_recipient:
                     await self._unreachable(session, repo, entry.message, entry.outcome.code or "Unreachable", now)
             await repo.update_many(updates)
             finished = [entry.message.order_key for entry in batch if entry.finished and entry.held]

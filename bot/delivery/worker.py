@@ -358,7 +358,8 @@ class DeliveryWorker:
             if target is None:
                 return Outcome(Verdict.FAILED, code="OriginalMissing", counts_as_attempt=False)
             if target.status == UNDELIVERABLE:
-                return Outcome(Verdict.UNDELIVERABLE, code="OriginalUndeliverable", counts_as_attempt=False)
+                return Outcome(Verdict.UNDELIVERABLE, code="OriginalUndeliverable", counts_as_attempt=False,
+                               mark_recipient=False)
             if target.status != SENT or not (target.activity_id and target.conversation_id and target.service_url):
                 return Outcome(Verdict.FAILED, code="OriginalNotSent", counts_as_attempt=False)
             conversation_id, activity_id, service_url = target.conversation_id, target.activity_id, target.service_url
@@ -377,8 +378,10 @@ class DeliveryWorker:
                                         lambda token: self._connector.create_personal(
                                             service_url, bot_id=self.config.bot_id, teams_user_id=teams_user_id,
                                             tenant_id=tenant_id, token=token))
-            if not reply.ok or not reply.resource_id:
+            if not reply.ok:
                 return self._outcome(reply, conversation_id=None, activity_id=None)
+            if not reply.resource_id:  # accepted but no conversation id: nothing to post to; try again later
+                return Outcome(Verdict.RETRY, status=reply.status, code="NoConversationId")
             route = Route(reply.resource_id, service_url)
             await self._save_conversation(message.person_id, teams_user_id, tenant_id, route)
 
