@@ -116,3 +116,22 @@ async def test_no_second_ever_holds_more_than_the_budget() -> None:
         released.append(time.monotonic())
     await pacer.close()
     assert max(sum(1 for t in released if start <= t < start + 1.0) for start in released) <= 40
+
+
+async def test_the_cap_counts_requests_when_they_leave_not_when_they_were_let_go() -> None:
+    pacer = Pacer(20.5)  # cap 20 a second
+    held = []
+    for _ in range(20):
+        turn = pacer.turn()
+        held.append((turn, await turn.__aenter__()))
+    late = asyncio.create_task(pacer.acquire())
+    await asyncio.sleep(0.2)
+    assert not late.done(), "20 let go and not yet gone still count"
+    first_out = time.monotonic()
+    held[0][1].depart()
+    for manager, _ in held[1:]:
+        await manager.__aexit__(None, None, None)  # never left: their places come back at once
+    await asyncio.wait_for(late, 2)
+    assert time.monotonic() - first_out < 0.5
+    await held[0][0].__aexit__(None, None, None)
+    await pacer.close()

@@ -13,7 +13,8 @@ import asyncio
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 # Teams' per bot, per conversation limits for sends and conversation creation: (requests, window seconds).
 CONVERSATION_LIMITS: tuple[tuple[int, float], ...] = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
@@ -57,12 +58,13 @@ class ConversationWindows:
 
 
 class Pacer:
-    """The global budget: releases waiters one at a time, `1 / rate` apart, in arrival order, and never more
-    than `rate` (rounded down) in any sliding second, Teams' own measure.
+    """The global budget: releases waiters one at a time, `1 / rate` apart, in arrival order, and never lets
+    more than `rate` (rounded down) requests leave in any sliding second, Teams' own measure.
 
-    The sliding-second cap is a backstop: whatever the spacing does (a late event loop, a rate change), no
-    second ever holds more releases than the budget.
-    `pause(seconds)` holds everyone back (a 429's Retry-After); `halt()` wakes every waiter with `Halted`.
+    The cap counts when requests actually leave (`turn()` ... `depart()`), not when they were let go: on a busy
+    machine a request let go on time may leave late, next to the following one, and that pair is what Teams
+    would count. `pause(seconds)` holds everyone back (a 429's Retry-After); `halt()` wakes every waiter with
+    `Halted`.
     """
 
     def __init__(self, rate_per_second: float, *, monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -72,11 +74,14 @@ class Pacer:
         # Absorbs a little of the event loop's timer lateness; more would let requests bunch, and the network's
         # jitter bunches them further before Teams counts them.
         self._tolerance = min(self._interval / 4, 0.005)
-        self._recent: deque[float] = deque(maxlen=max(1, int(rate_per_second)))
+        self._cap = max(1, int(rate_per_second))
+        self._departures: deque[float] = deque()  # within the last second
+        self._outstanding = 0  # let go by turn() and not yet departed
+        self._cap_blocked = False
         self._time = monotonic
         self._next = 0.0
         self._paused_until = 0.0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[tuple[asyncio.Future[None], bool]] = deque()
         self._changed = asyncio.Event()
         self._halted = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
@@ -103,7 +108,7 @@ class Pacer:
     def halt(self) -> None:
         self._halted.set()
         while self._waiters:
-            waiter = self._waiters.popleft()
+            waiter, _ = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(Halted())
         self._changed.set()
@@ -112,15 +117,41 @@ class Pacer:
         self._halted.clear()
 
     async def acquire(self) -> None:
-        """Wait for this request's turn; raises Halted if the sender stops first."""
+        """Wait for this request's turn, counting it as gone at once; raises Halted if the sender stops first."""
+        await self._enqueue(tracked=False)
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[Turn]:
+        """Wait for this request's turn; call `depart()` on the result just before the request leaves."""
+        await self._enqueue(tracked=True)
+        turn = Turn(self)
+        try:
+            yield turn
+        finally:
+            if not turn.departed:  # it never left (stopping, no token): give its place back
+                self._settle(None)
+
+    async def _enqueue(self, *, tracked: bool) -> None:
         if self._halted.is_set():
             raise Halted()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        self._waiters.append((waiter, tracked))
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.create_task(self._dispatch(), name="delivery-pacer")
         self._changed.set()
-        await waiter
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and tracked:
+                self._settle(None)  # let go just as it was cancelled
+            raise
+
+    def _settle(self, departed_at: float | None) -> None:
+        self._outstanding -= 1
+        if departed_at is not None:
+            self._departures.append(departed_at)
+        if self._cap_blocked:
+            self._changed.set()
 
     async def wait(self, seconds: float) -> None:
         """Sleep, but give up with Halted as soon as the sender stops."""
@@ -148,8 +179,13 @@ class Pacer:
         while self._waiters:
             now = self._time()
             start = max(self._next, self._paused_until)
-            if len(self._recent) == self._recent.maxlen:
-                start = max(start, self._recent[0] + 1.0)
+            while self._departures and self._departures[0] <= now - 1.0:
+                self._departures.popleft()
+            over = len(self._departures) + self._outstanding - self._cap
+            self._cap_blocked = over >= 0
+            if self._cap_blocked:
+                # Wait for the oldest departure that must leave the window, or for a let-go request to leave.
+                start = max(start, self._departures[over] + 1.0 if over < len(self._departures) else now + 1.0)
             if start > now:
                 self._changed.clear()
                 try:
@@ -157,10 +193,27 @@ class Pacer:
                 except TimeoutError:
                     pass
                 continue
-            waiter = self._waiters.popleft()
+            waiter, tracked = self._waiters.popleft()
             if waiter.done():  # its task was cancelled while waiting
                 continue
             waiter.set_result(None)
-            self._recent.append(now)
+            if tracked:
+                self._outstanding += 1
+            else:
+                self._departures.append(now)
             # Keep to the schedule when the loop woke us a little late, but never bank idle time as a burst.
             self._next = max(start, now - self._tolerance) + self._interval
+
+
+class Turn:
+    """One request's turn at the pacer."""
+
+    def __init__(self, pacer: Pacer) -> None:
+        self._pacer = pacer
+        self.departed = False
+
+    def depart(self) -> None:
+        """The request leaves now: from here it counts in Teams' sliding second."""
+        if not self.departed:
+            self.departed = True
+            self._pacer._settle(self._pacer._time())

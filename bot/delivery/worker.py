@@ -395,17 +395,18 @@ class DeliveryWorker:
         """One Connector request in its turn: the conversation's windows, then the global pacer."""
         while (wait := self._windows.wait_time(conversation_key, self._time())) > 0:
             await self._pacer.wait(wait)
-        await self._pacer.acquire()
-        if self._problem is not None or self._stopping.is_set():
-            raise Halted()
-        self._windows.record(conversation_key, self._time())
-        try:
-            token = await self._tokens.token()
-        except TokenRefused as exc:
-            await self._credentials_refused(exc.code)
-            raise Halted() from None
-        at = self._clock.now()
-        reply = await call(token)
+        async with self._pacer.turn() as turn:
+            if self._problem is not None or self._stopping.is_set():
+                raise Halted()
+            self._windows.record(conversation_key, self._time())
+            try:
+                token = await self._tokens.token()
+            except TokenRefused as exc:
+                await self._credentials_refused(exc.code)
+                raise Halted() from None
+            at = self._clock.now()
+            turn.depart()
+            reply = await call(token)
         classified = classify(reply.status, reply.codes)
         job.attempts.append(Attempt(at=at, operation=operation, status=reply.status,
                                     error=reply.error or classified.code, duration_ms=round(reply.duration * 1000)))
