@@ -78,6 +78,7 @@ class PreviewView:
     invited_is_zero: bool
     filtered: bool
     co_facilitators: tuple[str, ...]
+    teams_makes_link: bool = False  # Graph is configured and no link was given
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,12 @@ def _invited_text(view: PreviewView) -> str:
     return f"I will invite {view.invited} people."
 
 
+def _join_link_text(view: PreviewView) -> str:
+    if view.join_url:
+        return "Added"
+    return "Teams will make the meeting link when you publish" if view.teams_makes_link else "None yet"
+
+
 def preview_card(journey: str, view: PreviewView) -> Card:
     rows = [
         ("Title", view.title),
@@ -206,7 +213,7 @@ def preview_card(journey: str, view: PreviewView) -> Card:
         ("Communities", ", ".join(COMMUNITY_LABELS[name] for name in view.communities) or "Everyone in the space"),
         ("When", uk_when(view.starts_at, view.ends_at)),
         ("Length", length_text(view.starts_at, view.ends_at)),
-        ("Join link", "Added" if view.join_url else "None yet"),
+        ("Join link", _join_link_text(view)),
         ("Places", str(view.capacity)),
     ]
     if view.co_facilitators:

@@ -81,7 +81,7 @@ def preview_view(form: dict[str, str], preview: Preview) -> PreviewView:
         communities=tuple(sorted(draft.communities)), starts_at=draft.starts_at, ends_at=draft.ends_at,
         join_url=draft.join_url, capacity=draft.capacity, invited=preview.invited.text,
         invited_is_zero=preview.invited.value == 0, filtered=preview.filtered,
-        co_facilitators=preview.co_facilitators)
+        co_facilitators=preview.co_facilitators, teams_makes_link=preview.teams_makes_link)
 
 
 class _CardStep(Dialog):

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.clock import FixedClock
 from bot.features.sessions import CardMessages
 from bot.services.sessions import SessionForm, SessionService
 from storage.models import GraphJob
-from tests.app_fixtures import BotHarness
-from tests.doubles.teams import make_member
+from tests.app_fixtures import BotHarness, card_text, start_harness
+from tests.doubles.graph import GraphDouble
+from tests.doubles.issuer import TokenIssuer
+from tests.doubles.teams import TeamsDouble, make_member
+from tests.test_sessions_e2e import envelope, form, only_card, start_and_fill
 from tests.test_sessions_helpers import FACILITATOR, add_volunteer, draft, make_facilitator, outbox, session_row
 
 MEETING = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_graph%40thread.v2/0"
@@ -65,3 +69,19 @@ async def test_the_meeting_graph_made_becomes_the_join_link_and_people_are_told(
     # A session published with a link of its own gets no meeting from Graph.
     created = await service.create(FACILITATOR.aad_object_id, draft(harness, join_url=MEETING), publish=True)
     assert [kind for kind, _ in await jobs(harness)].count("create") == 1
+
+
+async def test_the_preview_says_teams_will_make_the_link_when_graph_is_on(
+        db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock,
+        harness: BotHarness) -> None:
+    # Without Graph, a session with no link has none until a facilitator adds one.
+    await make_facilitator(harness)
+    assert "Join link\nNone yet" in card_text(only_card(await start_and_fill(harness, form())))
+    async with GraphDouble() as graph:
+        async for with_graph in start_harness(db_url, token_issuer, teams_double, clock, **graph.settings()):
+            without_link = only_card(await start_and_fill(with_graph, form()))
+            assert "Join link\nTeams will make the meeting link when you publish" in card_text(without_link)
+            back = only_card(await with_graph.press(envelope(without_link, "Back"), FACILITATOR))
+            with_link = only_card(await with_graph.press({**envelope(back, "Preview"), **form(join_url=MEETING)},
+                                                         FACILITATOR))
+            assert "Join link\nAdded" in card_text(with_link)

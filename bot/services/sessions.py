@@ -179,6 +179,8 @@ class Preview:
     invited: Shown  # rounded (§5)
     filtered: bool
     co_facilitators: tuple[str, ...]  # names (or e-mails) of the co-facilitators, for the facilitator only
+    # No link given and Graph is configured: publishing asks Teams to make the meeting (design §8).
+    teams_makes_link: bool = False
 
 
 # -- what cards show -----------------------------------------------------------------------------------------
@@ -406,7 +408,8 @@ class SessionService:
             raw = 0 if version is None else await repository.count_eligible(
                 space=draft.space, phase=draft.phase, communities=sorted(draft.communities),
                 notice_version=version)
-        return Preview(draft, shown(raw), bool(draft.communities), await self.names_of(draft.co_facilitator_ids))
+        return Preview(draft, shown(raw), bool(draft.communities), await self.names_of(draft.co_facilitator_ids),
+                       teams_makes_link=self._calendar and draft.join_url is None)
 
     # .. creating and publishing ..............................................................................
 
