@@ -28,6 +28,8 @@ class TrainingSession(Base):
     starts_at: Mapped[datetime] = mapped_column(index=True)
     ends_at: Mapped[datetime]
     join_url: Mapped[str | None] = mapped_column(String(1000))
+    # Where people who came can say what they thought (https only); given by a facilitator with attendance.
+    feedback_url: Mapped[str | None] = mapped_column(String(1000))
     capacity: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | published | cancelled
     # Counts changes of time or link, so each change has its own outbox key (design §7).
@@ -39,6 +41,9 @@ class TrainingSession(Base):
     updated_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # When the start time was last set (created or changed). A reminder whose time had already passed then is
+    # not owed: a session moved to tomorrow gets no "24 h" reminder late. None: since created_at.
+    time_set_at: Mapped[datetime | None]
 
 
 class SessionFacilitator(Base):
@@ -70,6 +75,12 @@ class Invitation(Base):
     replied_at: Mapped[datetime | None]
     # The outbox message that carries this person's invitation card, so later changes update it in place.
     card_outbox_id: Mapped[int | None] = mapped_column(Integer)
+    # When they last got a seat (accepted, or promoted from the waiting list). Someone seated late is owed only
+    # the reminders whose time had not passed yet.
+    seated_at: Mapped[datetime | None]
+    # Marked by a facilitator after the start: True came, False did not come, None not marked yet.
+    attended: Mapped[bool | None] = mapped_column(Boolean)
+    attendance_marked_at: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("session_id", "person_id"),

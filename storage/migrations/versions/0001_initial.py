@@ -248,6 +248,7 @@ def upgrade() -> None:
         sa.Column("starts_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("ends_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("join_url", sa.String(length=1000), nullable=True),
+        sa.Column("feedback_url", sa.String(length=1000), nullable=True),
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("change_no", sa.Integer(), nullable=False),
@@ -257,6 +258,7 @@ def upgrade() -> None:
         sa.Column("updated_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("published_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("cancelled_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("time_set_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_training_sessions")),
     )
     with op.batch_alter_table("training_sessions", schema=None) as batch_op:
@@ -298,6 +300,9 @@ def upgrade() -> None:
         sa.Column("invited_at", storage.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("replied_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("card_outbox_id", sa.Integer(), nullable=True),
+        sa.Column("seated_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("attended", sa.Boolean(), nullable=True),
+        sa.Column("attendance_marked_at", storage.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"], ["people.id"], name=op.f("fk_invitations_person_id_people"), ondelete="CASCADE"
         ),
