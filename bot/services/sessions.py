@@ -21,18 +21,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import UK, Clock
-from bot.delivery.outbox import Message, Recipient, enqueue
+from bot.delivery.outbox import Message, Recipient, cancel, enqueue
 from bot.graph.calendar_sync import JobKind, enqueue_calendar_job
+from bot.services import reminders
 from bot.services.counts import SessionFigures
-from bot.services.eligibility import COMMUNITIES, PHASES, SPACES
+from bot.services.eligibility import COMMUNITIES, PHASES, SPACES, Answers, Criteria, answers_match
 from bot.services.roles import Audit, Role, satisfies
 from bot.services.suppression import SessionCounts, Shown, session_counts, shown
 from storage.db import Database
-from storage.models import Invitation, Person, TrainingSession
+from storage.models import Invitation, OutboxMessage, Person, TrainingSession, Volunteer
 from storage.repositories.people import PeopleRepository
 from storage.repositories.roles import RoleRepository
 from storage.repositories.sessions import (
@@ -258,6 +259,8 @@ class SessionMessages(Protocol):
 
     def cancelled(self, state: InvitationState) -> dict[str, Any]: ...
 
+    def no_longer_matching(self, state: InvitationState) -> dict[str, Any]: ...
+
 
 # -- the service ---------------------------------------------------------------------------------------------
 
@@ -431,7 +434,8 @@ class SessionService:
                 filter_lgbtq="lgbtq" in draft.communities,
                 starts_at=draft.starts_at, ends_at=draft.ends_at, join_url=draft.join_url,
                 capacity=draft.capacity, status="draft", change_no=0, next_waiting_seq=1,
-                created_by=actor_id, created_at=now, updated_at=now, published_at=None, cancelled_at=None))
+                created_by=actor_id, created_at=now, updated_at=now, published_at=None, cancelled_at=None,
+                time_set_at=now))
             repository = SessionRepository(session)
             await repository.add_facilitator(row.id, actor_id, actor_id, now)
             for person_id in draft.co_facilitator_ids:
@@ -532,6 +536,62 @@ class SessionService:
         if invited:
             log.info("invited a volunteer to upcoming sessions: person=%s sessions=%d", person_id, invited)
 
+    async def withdraw_unmatched(self, session: AsyncSession, person_id: str) -> None:
+        """Changed answers that no longer match an upcoming published session: an invitation the person has
+        not accepted (no reply, waiting or declined) is withdrawn. Its card is closed in place with a kind line
+        and the invitation is deleted, so "my sessions", the figures and the roster forget it. An accepted
+        place is kept, and the person is told once that nothing changes for their booking. Runs in the
+        colleague journey's transaction; consent is not looked at (a new privacy notice withdraws nothing)."""
+        volunteer = await session.get(Volunteer, person_id)
+        if volunteer is None:
+            return
+        answers = Answers(
+            consent_version=volunteer.consent_version, space_minoritised=volunteer.space_minoritised,
+            space_ally=volunteer.space_ally, phase_codesign=volunteer.phase_codesign,
+            phase_train_the_trainer=volunteer.phase_train_the_trainer,
+            communities=frozenset(name for name in COMMUNITIES if getattr(volunteer, f"community_{name}")))
+        now = self._clock.now()
+        repository = SessionRepository(session)
+        invitations = InvitationRepository(session)
+        # In session id order, as every other path that locks several sessions.
+        for session_id in [item.session_id for item in await invitations.of_person(person_id)]:
+            row = await repository.get(session_id)
+            if row is None or row.status != "published" or row.starts_at <= now or answers_match(
+                    Criteria(row.space, row.phase, frozenset(session_communities(row))), answers):
+                continue
+            row = await repository.lock(session_id)  # a press of Accept at this moment waits, or went first
+            invitation = await invitations.get(session_id, person_id)
+            if row is None or invitation is None:
+                continue
+            state = await self._state(session, row, invitation, now)
+            card = self._messages.no_longer_matching(state)
+            if invitation.status == "accepted":
+                await enqueue(session, key=f"place-kept:{row.id}:{person_id}", recipient=Recipient.person(
+                    person_id), message=Message(card=card), purpose="place-kept", now=now,
+                    batch=f"session:{row.id}")
+                continue
+            original = (await session.get(OutboxMessage, invitation.card_outbox_id)
+                        if invitation.card_outbox_id is not None else None)
+            if original is not None and original.status == "pending":
+                await cancel(session, [original.key], now)  # never sent: there is no card to close
+            elif original is not None:
+                await enqueue(session, key=f"invite-withdrawn:{original.id}", recipient=Recipient.person(
+                    person_id), message=Message(card=card), purpose="invitation-update", now=now,
+                    updates=original.id, batch=f"session:{row.id}")
+            # Matching again later is a new cause: the keys of this invitation's messages step aside, so a new
+            # invitation (and its replies, updates and reminders) reaches the person again.
+            suffix = f"#withdrawn{invitation.card_outbox_id or invitation.id}"
+            await session.execute(
+                update(OutboxMessage).where(
+                    OutboxMessage.person_id == person_id,
+                    or_(OutboxMessage.key.endswith(f":{row.id}:{person_id}", autoescape=True),
+                        OutboxMessage.key.contains(f":{row.id}:{person_id}:", autoescape=True)))
+                .values(key=OutboxMessage.key + suffix))
+            await session.delete(invitation)
+            await session.flush()
+            await self._audit.record(session, person_id, "invitation.withdraw", str(row.id))
+            log.info("invitation withdrawn, answers no longer match: session=%d person=%s", row.id, person_id)
+
     async def on_rearmed(self, person_id: str) -> None:
         """Someone Teams could not reach came back: invite them to what they missed."""
         async with self._database.transaction() as session:
@@ -550,6 +610,7 @@ class SessionService:
             if row is not None and held_seat:
                 # Before the person's e-mail is erased later in this transaction (calendar_sync reads it now).
                 await self._calendar_job(session, "remove_attendee", row, now, person_id=person_id)
+                await reminders.cancel_pending(session, row.id, row.starts_at, now, person_id=person_id)
             await session.delete(invitation)
             await session.flush()
             if row is not None and held_seat and row.status == "published" and row.starts_at > now:
@@ -598,6 +659,7 @@ class SessionService:
         if accepted < row.capacity:
             invitation.status = "accepted"
             invitation.waiting_seq = None
+            invitation.seated_at = now
             await self._calendar_job(session, "add_attendee", row, now, person_id=invitation.person_id)
         else:
             invitation.status = "waiting"
@@ -620,6 +682,7 @@ class SessionService:
         await session.flush()
         if held_seat:
             await self._calendar_job(session, "remove_attendee", row, now, person_id=invitation.person_id)
+            await reminders.cancel_pending(session, row.id, row.starts_at, now, person_id=invitation.person_id)
             await self._fill_seats(session, row, now)
         return "done"
 
@@ -635,6 +698,7 @@ class SessionService:
                 break
             invitation.status = "accepted"
             invitation.waiting_seq = None
+            invitation.seated_at = now
             invitation.rev += 1
             await session.flush()
             free -= 1
@@ -773,6 +837,10 @@ class SessionService:
                 row.id, person_id, actor_id, now)]
             if not (time_changed or link_changed or capacity_changed or added):
                 return ActionResult("unchanged", session=info)
+            if time_changed:
+                # Reminders name the start time: those for the old time that have not gone yet never will.
+                await reminders.cancel_pending(session, row.id, row.starts_at, now)
+                row.time_set_at = now
             row.starts_at, row.ends_at, row.join_url, row.capacity = starts_at, ends_at, join_url, capacity
             row.change_no += 1
             row.updated_at = now
@@ -831,6 +899,7 @@ class SessionService:
             await self._audit.record(session, actor_id, "session.cancel", str(row.id))
             if was_published:
                 await self._calendar_job(session, "cancel", row, now, author_id=actor_id)
+                await reminders.cancel_pending(session, row.id, row.starts_at, now)
                 for invitation in await InvitationRepository(session).with_status(
                         row.id, ("invited", "accepted", "waiting", "declined")):
                     invitation.rev += 1

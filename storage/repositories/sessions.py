@@ -70,6 +70,19 @@ class StatusCounts:
     waiting: int
     declined: int
     no_reply: int
+    attended: int = 0  # accepted people a facilitator marked as came
+    absent: int = 0  # accepted people marked as did not come
+
+
+@dataclass(frozen=True)
+class AttendanceEntry:
+    """One accepted person, for the attendance card (names for the facilitator only)."""
+
+    invitation_id: int
+    person_id: str
+    display_name: str | None
+    email: str | None
+    attended: bool | None
 
 
 class SessionRepository:
@@ -128,6 +141,33 @@ class SessionRepository:
             select(TrainingSession)
             .where(TrainingSession.status == "published", TrainingSession.starts_at > now)
             .order_by(TrainingSession.starts_at, TrainingSession.id))
+        return list(result.scalars())
+
+    async def starting_between(self, after: datetime, until: datetime) -> list[int]:
+        """Ids of published sessions that start after `after` and no later than `until` (reminders)."""
+        result = await self.session.execute(
+            select(TrainingSession.id)
+            .where(TrainingSession.status == "published", TrainingSession.starts_at > after,
+                   TrainingSession.starts_at <= until)
+            .order_by(TrainingSession.starts_at, TrainingSession.id))
+        return list(result.scalars())
+
+    async def outbox_keys(self, prefix: str) -> set[str]:
+        """Outbox keys that start with `prefix`, whatever their status (a key is one message, ever)."""
+        result = await self.session.execute(select(OutboxMessage.key).where(OutboxMessage.key.startswith(
+            prefix, autoescape=True)))
+        return set(result.scalars())
+
+    async def pending_outbox_keys(self, pattern: str) -> list[str]:
+        """Keys of messages not sent yet that match a LIKE pattern (`%` for any run of characters)."""
+        result = await self.session.execute(select(OutboxMessage.key).where(
+            OutboxMessage.key.like(pattern), OutboxMessage.status == "pending").order_by(OutboxMessage.id))
+        return list(result.scalars())
+
+    async def outbox_statuses(self, prefix: str) -> list[str]:
+        """Statuses of the messages whose key starts with `prefix`."""
+        result = await self.session.execute(select(OutboxMessage.status).where(OutboxMessage.key.startswith(
+            prefix, autoescape=True)))
         return list(result.scalars())
 
     async def managed_by(self, person_id: str | None, since: datetime) -> list[TrainingSession]:
@@ -200,13 +240,22 @@ class InvitationRepository:
         by_session: dict[int, dict[str, int]] = {session_id: {} for session_id in session_ids}
         for session_id, status, number in result.all():
             by_session[int(session_id)][str(status)] = int(number)
+        marks = await self.session.execute(
+            select(Invitation.session_id, Invitation.attended, func.count())
+            .where(Invitation.session_id.in_(session_ids), Invitation.status == "accepted",
+                   Invitation.attended.is_not(None))
+            .group_by(Invitation.session_id, Invitation.attended))
+        for session_id, attended, number in marks.all():
+            by_session[int(session_id)]["_attended" if attended else "_absent"] = int(number)
         return {
             session_id: StatusCounts(
-                invited=sum(figures.values()),
+                invited=sum(number for status, number in figures.items() if not status.startswith("_")),
                 accepted=figures.get("accepted", 0),
                 waiting=figures.get("waiting", 0),
                 declined=figures.get("declined", 0),
                 no_reply=figures.get("invited", 0),
+                attended=figures.get("_attended", 0),
+                absent=figures.get("_absent", 0),
             )
             for session_id, figures in by_session.items()
         }
@@ -241,6 +290,15 @@ class InvitationRepository:
         result = await self.session.execute(
             select(Invitation).where(Invitation.person_id == person_id).order_by(Invitation.session_id))
         return list(result.scalars())
+
+    async def attendance(self, session_id: int) -> list[AttendanceEntry]:
+        """Accepted people with their marks, by name (then id, so the order is stable)."""
+        result = await self.session.execute(
+            select(Invitation.id, Invitation.person_id, Person.display_name, Person.email, Invitation.attended)
+            .join(Person, Person.id == Invitation.person_id)
+            .where(Invitation.session_id == session_id, Invitation.status == "accepted")
+            .order_by(Person.display_name, Invitation.person_id))
+        return [AttendanceEntry(*row) for row in result.all()]
 
     async def resends_since(self, person_id: str, since: datetime) -> int:
         """How many invitation cards were sent again to this person since then (a limit per hour)."""
