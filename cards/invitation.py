@@ -196,6 +196,30 @@ def cancelled_card(view: InvitationView) -> Card:
     ])
 
 
+def no_longer_matching_card(view: InvitationView) -> Card:
+    """The person changed their answers and the session no longer fits them. Not accepted: their invitation
+    card is replaced by this one, without buttons. Accepted: their place is kept, and this says so."""
+    when = para(uk_when(view.starts_at, view.ends_at))
+    if view.status == "accepted":
+        actions = [open_url(ADD_TO_CALENDAR, calendar_link(view.starts_at, view.ends_at, view.join_url))]
+        if view.join_url:
+            actions.append(open_url(JOIN, view.join_url))
+        return card([
+            heading(f"Your place is kept: {view.title}"), when,
+            para("You changed your answers, and this session no longer matches them. Your place is kept. "
+                 "Nothing changes for your booking."),
+            para("If you can't come, press Decline on your invitation."),
+        ], actions)
+    waiting = " You're no longer on its waiting list." if view.status == "waiting" else ""
+    return card([
+        heading(f"Invitation closed: {view.title}"), when,
+        para(f"You changed your answers, and this session no longer matches them, so we've closed this "
+             f"invitation.{waiting}"),
+        para("You don't need to do anything. I'll send you an invitation when there's a session that fits "
+             "your answers."),
+    ])
+
+
 def reply_confirmation(view: InvitationView) -> Card:
     """Said after an Action.Submit reply (clients without Universal Actions): the card itself is updated
     through the outbox, and this says what happened straight away."""

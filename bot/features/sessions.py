@@ -39,6 +39,7 @@ from cards.invitation import (
     changed_card,
     invitation_card,
     my_sessions_card,
+    no_longer_matching_card,
     promoted_card,
     reply_confirmation,
 )
@@ -152,6 +153,9 @@ class CardMessages:
 
     def cancelled(self, state: InvitationState) -> dict[str, Any]:
         return cancelled_card(invitation_view(state))
+
+    def no_longer_matching(self, state: InvitationState) -> dict[str, Any]:
+        return no_longer_matching_card(invitation_view(state))
 
 
 def mentioned_teams_ids(turn: Turn) -> list[str]:
@@ -370,6 +374,7 @@ def register(wiring: Wiring) -> None:
 
     # Other features' changes, inside their transactions.
     core.hooks.person_erased.append(service.on_person_erased)
+    core.hooks.volunteer_changed.append(service.withdraw_unmatched)
     core.hooks.volunteer_changed.append(service.on_volunteer_changed)
     core.hooks.calendar_ready.append(service.on_calendar_ready)
     wiring.bot.rearm_hooks.append(service.on_rearmed)

@@ -62,9 +62,15 @@ def communities_match(criteria: Criteria, answers: Answers) -> bool:
     return not criteria.communities or bool(criteria.communities & answers.communities)
 
 
+def answers_match(criteria: Criteria, answers: Answers) -> bool:
+    """The answers fit the session, whatever the consent: used to withdraw invitations from people whose
+    changed answers no longer fit, without touching those who only wait to agree to a new notice."""
+    return space_matches(criteria, answers) and phase_matches(criteria, answers) and communities_match(
+        criteria, answers)
+
+
 def is_eligible(criteria: Criteria, answers: Answers | None, current_notice_version: int) -> bool:
     """`answers` is None for someone who never signed up or withdrew."""
     if answers is None or answers.consent_version != current_notice_version:
         return False
-    return space_matches(criteria, answers) and phase_matches(criteria, answers) and communities_match(
-        criteria, answers)
+    return answers_match(criteria, answers)
