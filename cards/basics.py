@@ -45,6 +45,7 @@ _COLLEAGUE = [
     ("my details", "See or change your answers."),
     ("my sessions", "See your sessions, or get an invitation again."),
     ("my data", "Get a copy of everything we hold about you."),
+    ("stop announcements", "Stop getting announcements. Invitations and reminders still come."),
     ("withdraw", "Delete your answers and leave the programme."),
     ("privacy", "Read how we use your answers."),
 ]

@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cards.announcements import (
+    ACTION_RESUME_ANNOUNCEMENTS,
+    ACTION_STOP_ANNOUNCEMENTS,
+    RESUME_ANNOUNCEMENTS,
+    STOP_ANNOUNCEMENTS,
+)
 from cards.common import BACK, CANCEL, CONTACT_EMAIL, HELP, PRIVACY, Card, card, heading, para, submit
 
 TOTAL_QUESTIONS = 6
@@ -87,6 +93,7 @@ class DetailsView:
     consented_at: datetime | None
     signed_up_at: datetime
     history: tuple[tuple[datetime, str, int], ...] = field(default_factory=tuple)  # (when, action, version)
+    announcements_on: bool = True
 
 
 # -- building blocks -------------------------------------------------------------------------------------------
@@ -302,6 +309,14 @@ def details_card(view: DetailsView) -> Card:
         button = submit(CHANGE, "change_answer", field=field_name)
         button["tooltip"] = f"Change: {title}"
         body.append(_answer_row(title, answer, button))
+    # The same buttons as on every announcement, so turning them off or on again is found in one place too.
+    if view.announcements_on:
+        announcements = ("On. You get announcements from HNY Inc., as well as your invitations and reminders.",
+                         submit(STOP_ANNOUNCEMENTS, ACTION_STOP_ANNOUNCEMENTS))
+    else:
+        announcements = ("Off. You still get your session invitations and reminders.",
+                         submit(RESUME_ANNOUNCEMENTS, ACTION_RESUME_ANNOUNCEMENTS))
+    body.append(_answer_row("Announcements", *announcements))
     agreed = view.consented_at.strftime("%d %B %Y") if view.consented_at else "when you signed up"
     body.append(para(f"You agreed to privacy notice version {view.consent_version} on {agreed}. "
                      "To delete your answers, press Withdraw.", subtle=True))

@@ -83,6 +83,7 @@ def details_view(details: VolunteerDetails) -> DetailsView:
         consented_at=given[-1].recorded_at if given else details.signed_up_at,
         signed_up_at=details.signed_up_at,
         history=tuple((event.recorded_at, event.action, event.notice_version) for event in details.consent_history),
+        announcements_on=not details.announcements_stopped,
     )
 
 

@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.features.signup import data_messages
-from storage.models import ConsentRecord, PrivacyNotice, Volunteer
+from storage.models import ConsentRecord, Person, PrivacyNotice, Volunteer
 from tests.app_fixtures import BotHarness, card_text
 from tests.doubles.fixtures import DEFAULT_MEMBER
+from tests.doubles.teams import make_member
 from tests.signup_helpers import (
     all_text,
     answer,
@@ -194,6 +195,42 @@ async def test_withdraw_works_without_agreeing_to_the_new_notice(bot: BotHarness
     replies = await bot.press(button_data(card, action="withdraw_confirm"))
     assert "Your answers have been deleted" in all_text(replies)
     assert await count(bot, Volunteer) == 0
+
+
+async def test_your_details_turns_announcements_off_and_on_even_before_agreeing_again(bot: BotHarness) -> None:
+    await sign_up(bot)
+    details = last_card(await bot.say("my details"))
+    assert "Announcements\nOn." in card_text(details)
+    await publish_notice_v2(bot)  # consent is behind now: stopping announcements must still work
+    replies = await bot.press(button_data(details, title="Stop announcements", action="announcements_stop"))
+    assert "Announcements stopped" in card_text(last_card(replies))
+    assert await _stopped(bot)
+    assert "Our privacy notice has changed" in card_text(last_card(await bot.say("my details")))
+    await bot.press({**button_data(last_card(await bot.say("hello")), action="consent_again"), "agree": "true"})
+    details = last_card(await bot.say("my details"))
+    assert "Announcements\nOff. You still get your session invitations and reminders." in card_text(details)
+    replies = await bot.press(button_data(details, title="Turn announcements back on",
+                                          action="announcements_resume"))
+    assert "Announcements are back on" in card_text(last_card(replies))
+    assert not await _stopped(bot)
+    # Typed, too, while a newer notice waits for an answer; and the help card tells colleagues how.
+    await publish_notice_v3(bot)
+    assert "Announcements stopped" in card_text(last_card(await bot.say("stop announcements")))
+    assert await _stopped(bot)
+    assert "stop announcements" in card_text(last_card(await bot.say("help", make_member(77))))
+
+
+async def _stopped(bot: BotHarness) -> bool:
+    async with bot.core.database.read() as session:
+        person = await session.get(Person, ME)
+        return person is not None and person.announcements_stopped
+
+
+async def publish_notice_v3(bot: BotHarness) -> None:
+    text = "Version 3 of the privacy notice."
+    async with bot.core.database.transaction() as session:
+        session.add(PrivacyNotice(version=3, sha256=hashlib.sha256(text.encode()).hexdigest(), text=text,
+                                  published_at=bot.clock.now()))
 
 
 async def _consented(bot: BotHarness) -> list[str]:

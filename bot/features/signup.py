@@ -18,6 +18,7 @@ from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.features import Wiring
 from bot.services.volunteers import VolunteerService
 from bot.turns import Turn, plain_text
+from cards.announcements import ACTION_RESUME_ANNOUNCEMENTS, ACTION_STOP_ANNOUNCEMENTS
 from cards.basics import notice
 from cards.signup import (
     KEPT_TEXT,
@@ -44,9 +45,11 @@ DATA_INTRO = ("Here is a copy of everything we hold about you, with your consent
 # Teams counts a message's size in UTF-16 and documents limits from 40 KB: keep each part well under that.
 DATA_PART_CHARS = 12_000
 # While a new privacy notice waits for an answer, these still work: a person can always read the notice,
-# get their data or withdraw without agreeing first (design §6).
+# get their data, withdraw or stop announcements without agreeing first (design §6). Names of typed commands
+# and of buttons; announcements' commands are named in bot/features/announcements.py.
 OPEN_DURING_CONSENT = frozenset({"consent_again", "withdraw", "withdraw_confirm", "withdraw_keep", "privacy",
-                                 "my_data"})
+                                 "my_data", "stop_announcements", "resume_announcements",
+                                 ACTION_STOP_ANNOUNCEMENTS, ACTION_RESUME_ANNOUNCEMENTS})
 # Typed commands answered in the middle of a question; the question is then asked again.
 ANSWERED_MID_JOURNEY = frozenset({"privacy", "my_data", "my_details", "withdraw"})
 

@@ -89,6 +89,7 @@ class VolunteerDetails:
     consent_version: int
     signed_up_at: datetime
     consent_history: list[ConsentEvent] = field(default_factory=list)
+    announcements_stopped: bool = False  # they pressed "Stop announcements" (invitations still come)
 
 
 def load_organisation_names(path: Path = ORGANISATIONS_FILE) -> list[str]:
@@ -164,6 +165,7 @@ class VolunteerService:
             consent_version=volunteer.consent_version,
             signed_up_at=volunteer.signed_up_at,
             consent_history=history,
+            announcements_stopped=bool(person_row and person_row.announcements_stopped),
         )
 
     async def consented_ids(self) -> list[str]:
