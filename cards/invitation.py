@@ -253,3 +253,41 @@ def my_sessions_card(views: list[InvitationView]) -> Card:
             {"type": "ActionSet", "actions": [submit(SEND_AGAIN, VERB_RESEND, session_id=view.session_id)]},
         ]
     return card(body)
+
+
+@dataclass(frozen=True)
+class ReminderView:
+    """A reminder to someone with a place (field for field the reminders service's ReminderState)."""
+
+    session_id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    join_url: str | None
+    minutes_left: int  # when the reminder was written
+
+
+def time_left_text(minutes: int) -> str:
+    """e.g. "in 45 minutes", "in about 1 hour", "in about 24 hours"."""
+    if minutes < 60:
+        return f"in {max(minutes, 1)} minute{'s' if max(minutes, 1) != 1 else ''}"
+    hours = round(minutes / 60)
+    return f"in about {hours} hour{'s' if hours != 1 else ''}"
+
+
+def reminder_card(view: ReminderView) -> Card:
+    """Sent before the start (24 hours and 1 hour by default) to people with a place, with the join link."""
+    body = [
+        heading(f"Reminder: {view.title}"),
+        para(f"Your session starts {time_left_text(view.minutes_left)}."),
+        para(f"When: {uk_when(view.starts_at, view.ends_at)}"),
+    ]
+    actions = []
+    if view.join_url:
+        body.append(para("Press \"Join the session\" to join on Microsoft Teams."))
+        actions.append(open_url(JOIN, view.join_url))
+    else:
+        body.append(para("There is no join link yet. I'll send it when there is one."))
+    body.append(para("If you can't come any more, press Decline on your invitation, so someone else can have "
+                     "your place."))
+    return card(body, actions)

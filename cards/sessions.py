@@ -20,7 +20,8 @@ COMMUNITY_LABELS = {
 STATUS_LABELS = {"draft": "Draft (not sent)", "published": "Published", "cancelled": "Cancelled"}
 ROUNDING_NOTE = ("Numbers are rounded to the nearest 5. Numbers from 1 to 7 show as 'fewer than 8'. "
                  "This protects people's privacy.")
-EXACT_NOTE = "Accepted, waiting and places left are exact, because they are about this session's places."
+EXACT_NOTE = ("Accepted, waiting, places left and who came are exact, because they are about this session's "
+              "places.")
 JOURNEY_FIELDS = ("title", "phase", "space", "communities", "date", "start", "end", "join_url", "capacity",
                   "co_facilitators")
 MAX_LISTED = 15
@@ -31,6 +32,8 @@ SAVE_DRAFT = "Save as draft"
 SAVE_CHANGES = "Save changes"
 CHANGE = "Change"
 ROSTER = "Who is coming"
+ROSTER_FILE = "Download the list (CSV)"
+MARK_ATTENDANCE = "Mark who came"
 CANCEL_SESSION = "Cancel the session"
 KEEP_SESSION = "Keep the session"
 SEE_SESSIONS = "See my sessions"
@@ -61,6 +64,9 @@ class SessionView:
     seats_left: int
     figures: Figures | None  # None for drafts
     started: bool
+    ended: bool = False
+    attended: int = 0  # exact, like the seat figures
+    absent: int = 0
 
 
 @dataclass(frozen=True)
@@ -252,8 +258,9 @@ def journey_stopped() -> Card:
 
 def _session_block(view: SessionView) -> list[dict[str, Any]]:
     status = STATUS_LABELS.get(view.status, view.status)
-    if view.started and view.status == "published":
-        status = "Started"
+    held = view.started and view.status == "published"
+    if held:
+        status = "Finished" if view.ended else "Started"
     rows = [("When", uk_when(view.starts_at, view.ends_at)), ("Status", status),
             ("For", SPACE_LABELS.get(view.space, view.space)), ("Places", str(view.capacity))]
     if view.figures is not None:
@@ -265,12 +272,17 @@ def _session_block(view: SessionView) -> list[dict[str, Any]]:
             ("Declined", view.figures.declined),
             ("No reply", view.figures.no_reply),
         ]
+        if held:
+            rows += [("Came", str(view.attended)), ("Did not come", str(view.absent)),
+                     ("Not marked yet", str(max(0, view.figures.accepted - view.attended - view.absent)))]
     actions: list[dict[str, Any]] = []
     open_for_changes = view.status != "cancelled" and not view.started
     if view.status == "draft" and open_for_changes:
         actions.append(submit(PUBLISH, "session_publish", style="positive", session_id=view.session_id))
     if open_for_changes:
         actions.append(submit(CHANGE, "session_change_start", session_id=view.session_id))
+    if held:
+        actions.append(submit(MARK_ATTENDANCE, "session_attendance", style="positive", session_id=view.session_id))
     if view.status == "published":
         actions.append(submit(ROSTER, "session_roster", session_id=view.session_id))
     if open_for_changes:
@@ -288,7 +300,7 @@ def _session_block(view: SessionView) -> list[dict[str, Any]]:
 def sessions_list(views: list[SessionView]) -> Card:
     body: list[dict[str, Any]] = [heading("Your sessions")]
     if not views:
-        body.append(para("You have no upcoming sessions. Type \"new session\" to create one."))
+        body.append(para("You have no upcoming or recent sessions. Type \"new session\" to create one."))
         return card(body)
     for view in views[:MAX_LISTED]:
         body += _session_block(view)
@@ -362,7 +374,10 @@ def roster_card(view: SessionView, lines: list[RosterLine]) -> Card:
     body += [para(who(line)) for line in accepted] or [para("No one yet.")]
     body.append(para(f"Waiting list ({len(waiting)})", weight="Bolder"))
     body += [para(f"{line.position}. {who(line)}") for line in waiting] or [para("No one is waiting.")]
-    return card(body, [submit(SEE_SESSIONS, "sessions_list")])
+    body.append(para("\"Download the list\" sends the same names and e-mails as a CSV file for a spreadsheet. "
+                     "Teams asks you where to save it first.", subtle=True))
+    return card(body, [submit(ROSTER_FILE, "session_roster_csv", session_id=view.session_id),
+                       submit(SEE_SESSIONS, "sessions_list")])
 
 
 def not_yours() -> Card:

@@ -13,6 +13,9 @@ names its cause and recipient, so each cause reaches a person once. The cards th
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import logging
 import re
 from collections.abc import Sequence
@@ -55,6 +58,8 @@ TEAMS_PATHS = ("/l/meetup-join/", "/meet/")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2})?$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _EMAILS = re.compile(r"[\s,;]+")
+# Finished sessions stay in the facilitators' list this long, so they can mark who came.
+RECENT_DAYS = 30
 
 
 # -- time in the UK ------------------------------------------------------------------------------------------
@@ -229,12 +234,48 @@ class SessionInfo:
     seats_left: int
     counts: SessionCounts | None  # None for drafts
     started: bool
+    ended: bool = False
+    # People with a place marked as came / did not come. Exact, like the seat figures (design §5).
+    attended: int = 0
+    absent: int = 0
 
 
 @dataclass(frozen=True)
 class Roster:
     session: SessionInfo
     entries: tuple[RosterEntry, ...]
+
+
+@dataclass(frozen=True)
+class RosterFile:
+    """The roster as a CSV file, for a facilitator to download."""
+
+    session_id: int
+    name: str
+    content: bytes
+
+
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection, OWASP), including the
+# full-width forms some spreadsheets also accept.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading apostrophe stops a formula from running."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def roster_csv(entries: Sequence[RosterEntry]) -> bytes:
+    """Status, waiting position, name and e-mail of each person (never communities). UTF-8 with a byte order
+    mark, so spreadsheets read names with accents correctly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["Status", "Waiting list position", "Name", "E-mail"])
+    for entry in entries:
+        writer.writerow([csv_cell(value) for value in (
+            "Accepted" if entry.status == "accepted" else "Waiting",
+            str(entry.position) if entry.position is not None else "", entry.display_name or "", entry.email or "")])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -746,10 +787,14 @@ class SessionService:
                     states.append(await self._state(session, row, invitation, now))
         return sorted(states, key=lambda state: (state.starts_at, state.session_id))
 
-    async def resend(self, person_id: str, session_id: int, limit_per_hour: int) -> str:
+    async def resend(self, person_id: str, session_id: int, limit_per_hour: int, request_id: str) -> str:
         """Send the person's invitation card again through the outbox ("I can't find my invitation"). The new
-        message becomes the card that later changes update. Returns done | limit | not_invited | closed."""
+        message becomes the card that later changes update. Returns done | limit | not_invited | closed.
+
+        `request_id` names this request (the edge uses the id of the press Teams sent): each press is its own
+        resend, within `limit_per_hour` for the person, and the same press delivered twice sends one card."""
         now = self._clock.now()
+        key = f"resend:{session_id}:{person_id}:{hashlib.sha256(request_id.encode()).hexdigest()[:24]}"
         async with self._database.transaction() as session:
             row = await SessionRepository(session).lock(session_id)
             invitations = InvitationRepository(session)
@@ -758,14 +803,17 @@ class SessionService:
                 return "not_invited"
             if row.status != "published" or row.starts_at <= now:
                 return "closed"
+            if await SessionRepository(session).outbox_keys(key):
+                return "done"  # this very request was taken already
             if await invitations.resends_since(person_id, now - timedelta(hours=1)) >= limit_per_hour:
+                await self._audit.record(session, person_id, "invitation.resend", str(session_id), "refused")
                 return "limit"
             invitation.rev += 1
             state = await self._state(session, row, invitation, now)
             invitation.card_outbox_id = await enqueue(
-                session, key=f"resend:{session_id}:{person_id}:{invitation.rev}", recipient=Recipient.person(
-                    person_id), message=Message(card=self._messages.invitation(state)), purpose="invitation",
-                now=now, batch=f"session:{session_id}")
+                session, key=key, recipient=Recipient.person(person_id),
+                message=Message(card=self._messages.invitation(state)), purpose="invitation", now=now,
+                batch=f"session:{session_id}")
             await self._audit.record(session, person_id, "invitation.resend", str(session_id))
         log.info("invitation sent again: session=%d person=%s", session_id, person_id)
         return "done"
@@ -773,15 +821,19 @@ class SessionService:
     # .. facilitator views and changes ........................................................................
 
     async def list_for(self, actor_id: str) -> list[SessionInfo]:
-        """Sessions the person manages (admins: all), not yet ended."""
+        """Sessions the person manages (admins: all): those not yet ended, soonest first, then those that
+        ended in the last RECENT_DAYS days, latest first (to mark who came)."""
         now = self._clock.now()
         async with self._database.transaction() as session:
             is_admin = Role.ADMIN in await RoleRepository(session).roles_of(actor_id)
-            rows = await SessionRepository(session).managed_by(None if is_admin else actor_id, now)
+            rows = await SessionRepository(session).managed_by(None if is_admin else actor_id,
+                                                               now - timedelta(days=RECENT_DAYS))
             figures = await InvitationRepository(session).counts([row.id for row in rows])
             infos = [self._info_from(row, figures[row.id], now) for row in rows]
             await self._audit.record(session, actor_id, "session.list")
-        return infos
+        coming = [info for info in infos if not info.ended]
+        finished = sorted((info for info in infos if info.ended), key=lambda info: info.starts_at, reverse=True)
+        return coming + finished
 
     async def info(self, actor_id: str, session_id: int, action: str) -> ActionResult:
         """One managed session, for a change or cancel card; audited under `action`."""
@@ -801,6 +853,18 @@ class SessionService:
             entries = await InvitationRepository(session).roster(session_id)
             await self._audit.record(session, actor_id, "session.roster", str(session_id))
             return Roster(await self._info(session, row, self._clock.now()), tuple(entries))
+
+    async def roster_file(self, actor_id: str, session_id: int, action: str) -> RosterFile | ActionResult:
+        """The roster as CSV, checked like the roster itself and audited under `action` (offering the file,
+        then making it when the facilitator says where to save it)."""
+        async with self._database.transaction() as session:
+            row = await self._managed(session, actor_id, session_id, action)
+            if isinstance(row, ActionResult):
+                return row
+            entries = await InvitationRepository(session).roster(session_id)
+            await self._audit.record(session, actor_id, action, str(session_id))
+        day = row.starts_at.astimezone(UK).strftime("%Y-%m-%d")
+        return RosterFile(session_id, f"hny-inc-session-{session_id}-{day}.csv", roster_csv(entries))
 
     async def change(self, actor_id: str, session_id: int, seen_change_no: int, form: SessionForm) -> ActionResult:
         """Change time, link, capacity or add co-facilitators. Accepted and waiting people are told about a new
@@ -944,7 +1008,8 @@ class SessionService:
             session_id=row.id, title=row.title, phase=row.phase, space=row.space,
             communities=session_communities(row), starts_at=row.starts_at, ends_at=row.ends_at,
             join_url=row.join_url, capacity=row.capacity, status=row.status, change_no=row.change_no,
-            seats_left=max(0, row.capacity - figures.accepted), counts=counts, started=row.starts_at <= now)
+            seats_left=max(0, row.capacity - figures.accepted), counts=counts, started=row.starts_at <= now,
+            ended=row.ends_at <= now, attended=figures.attended, absent=figures.absent)
 
     async def _state(self, session: AsyncSession, row: TrainingSession, invitation: Invitation,
                      now: datetime) -> InvitationState:
