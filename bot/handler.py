@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 TurnGate = Callable[[Turn], Awaitable[bool]]
 # Called when a person's delivery is re-armed (they came back after being unreachable).
 RearmHook = Callable[[str], Awaitable[None]]
+# Answers one kind of invoke activity by its name (e.g. "fileConsent/invoke"), instead of botbuilder's default.
+InvokeHandler = Callable[[Turn], Awaitable[InvokeResponse]]
 
 
 class MessageInvokeResponse(AdaptiveCardInvokeResponse):
@@ -43,6 +45,7 @@ class VolunteersBot(TeamsActivityHandler):
         self.actions = actions
         self.gates: list[TurnGate] = []
         self.rearm_hooks: list[RearmHook] = []
+        self.invoke_handlers: dict[str, InvokeHandler] = {}
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         contact = contact_from(turn_context.activity)
@@ -104,6 +107,9 @@ class VolunteersBot(TeamsActivityHandler):
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         """Action.Execute arrives as invoke `adaptiveCard/action`. botbuilder's own path answers 500
         (teams-facts), so it is handled here and answered with an msrest model body."""
+        handler = self.invoke_handlers.get(turn_context.activity.name or "")
+        if handler is not None:
+            return await handler(await self._turn(turn_context))
         if turn_context.activity.name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
         turn = await self._turn(turn_context)

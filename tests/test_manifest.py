@@ -128,7 +128,7 @@ def test_bot_entry_and_names(package: Path) -> None:
     (bot_entry,) = manifest["bots"]
     assert sorted(bot_entry["scopes"]) == ["personal", "team"]
     assert bot_entry["isNotificationOnly"] is False
-    assert bot_entry["supportsFiles"] is False
+    assert bot_entry["supportsFiles"] is True  # the roster CSV goes through the file consent card (issue 7)
     assert manifest["name"]["short"] == "HNY Inc. volunteers"
     assert manifest["accentColor"].upper() == "#005EB8"
     assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}
