@@ -4,16 +4,18 @@ the organisation list, refusals with audit rows, and forged payloads."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
 from bot.clock import UK, FixedClock
 from bot.features.programme import PROGRAMME, parse_uk_date
 from bot.services.programme import Change, after_quiet_hours, clean_name, in_quiet_hours
-from bot.services.volunteers import VolunteerService
+from bot.services.volunteers import VolunteerService, load_organisation_names
 from storage.models import Organisation, ProgrammeSetting, Volunteer
 from tests.app_fixtures import BotHarness, card_text
-from tests.doubles.teams import Member
+from tests.doubles.issuer import TokenIssuer
+from tests.doubles.teams import Member, TeamsDouble
 from tests.signup_helpers import sign_up
 from tests.test_programme_support import (
     ADMIN,
@@ -27,6 +29,7 @@ from tests.test_programme_support import (
     inputs_of,
     only_card,
     press,
+    running,
     text_of,
 )
 
@@ -203,6 +206,28 @@ async def test_organisations_are_added_renamed_retired_and_brought_back(admin_bo
         assert (ADMIN.aad_object_id, action, record, outcome) in audit
     # Audit rows hold ids, never the names typed in.
     assert not any("Pride" in str(row) for row in audit)
+
+
+async def test_renamed_and_retired_organisations_stay_so_after_a_restart(
+        db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock,
+        tmp_path: Path) -> None:
+    shipped = load_organisation_names()
+    log = str(tmp_path / "erasures.log")
+    async with running(db_url, token_issuer, teams_double, clock, erasure_log_path=log) as first:
+        card = only_card(await first.say("organisations"))
+        navigo = await organisation(first, "Navigo")
+        card = only_card(await press(first, card, "programme_org_rename", rename_id=str(navigo.id),
+                                     rename_name="Navigo Health and Social Care CIC"))
+        retired = await organisation(first, shipped[0])
+        await press(first, card, "programme_org_retire", retire_id=str(retired.id))
+        before = await first.app[PROGRAMME].organisations()
+    async with running(db_url, token_issuer, teams_double, clock, erasure_log_path=log) as second:
+        after = await second.app[PROGRAMME].organisations()
+        assert after == before  # nothing added back, nothing restored, same order
+        names = [option.name for option in await VolunteerService(second.core).organisations()]
+        assert "Navigo Health and Social Care CIC" in names
+        assert "Navigo" not in names and shipped[0] not in names
+        assert len(after) == len(shipped)
 
 
 async def test_a_retired_organisation_stays_on_existing_sign_ups(admin_bot: BotHarness) -> None:

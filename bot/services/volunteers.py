@@ -316,6 +316,9 @@ class VolunteerService:
     # -- start-up --------------------------------------------------------------------------------------------
 
     async def seed_organisations(self) -> None:
+        """At start-up: the shipped list (content/organisations.json) fills an empty organisation list once.
+        After that the list is the admins' ("programme" → organisations): a later release's new names are
+        added there, and a renamed or retired organisation never comes back."""
         names = load_organisation_names()
         async with self._database.transaction() as session:
             added = await OrganisationRepository(session).seed(names)

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, Text, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -78,16 +80,18 @@ class OrganisationRepository:
         return await self.session.get(Organisation, organisation_id)
 
     async def seed(self, names: list[str]) -> int:
-        """Adds names not yet known, in the given order after the existing ones. Returns how many were added."""
-        known = set((await self.session.execute(select(Organisation.name))).scalars())
-        top = (await self.session.execute(select(func.max(Organisation.position)))).scalar() or 0
+        """Fill an empty list with `names`, in order; a list that has ever had a row is the admins' to keep
+        (renames and retirements must outlive restarts, and nothing can delete a row). Returns how many were
+        added: 0 when the list was not empty, or when another instance seeded it at the same moment."""
+        if (await self.session.execute(select(Organisation.id).limit(1))).first() is not None:
+            return 0
+        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         added = 0
-        for index, name in enumerate(names, start=1):
-            if name not in known:
-                self.session.add(Organisation(name=name, position=top + index, retired=False))
-                known.add(name)
-                added += 1
-        await self.session.flush()
+        for position, name in enumerate(dict.fromkeys(names), start=1):
+            result = await self.session.execute(
+                insert(Organisation).values(name=name, position=position, retired=False)
+                .on_conflict_do_nothing(index_elements=["name"]))
+            added += int(result.rowcount)  # type: ignore[attr-defined]
         return added
 
 
