@@ -11,11 +11,18 @@ from cards.common import HELP, Card, card, facts, heading, para, submit
 
 UK = ZoneInfo("Europe/London")
 
+# Every outcome the code writes (bot.services.roles.Outcome, bot.services.programme.Change and the literals
+# passed to Audit.record), in plain words; tests/test_audit_e2e.py finds them in the code and checks this list.
 OUTCOME_WORDS = {
     "done": "Done",
-    "unchanged": "No change needed",
-    "refused": "Refused: they did not have the role needed",
+    "unchanged": "Nothing changed: it was already like that",
+    # Refusals: the role was missing, or they do not run that session, or it had already started.
+    "refused": "Refused: they were not allowed to do this",
     "last_admin": "Refused: there must always be at least one admin",
+    "duplicate": "Nothing changed: that name is already on the list",
+    "missing": "Nothing changed: the record was no longer there",
+    "last_one": "Refused: people must always have at least one organisation to choose",
+    "invalid": "Nothing changed: what was typed was too short or too long",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import csv
 import json
@@ -13,14 +14,16 @@ import pytest
 
 from bot.__main__ import main
 from bot.clock import FixedClock
-from bot.services.roles import Role
-from cards.audit import AuditLine, audit_card
+from bot.services.programme import Change
+from bot.services.roles import Outcome, Role
+from cards.audit import OUTCOME_WORDS, AuditLine, audit_card
 from tests.app_fixtures import BotHarness, card_text, cards_in, start_harness
 from tests.doubles.fixtures import DEFAULT_MEMBER
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import TeamsDouble, make_member
 
 ADMIN = DEFAULT_MEMBER
+CODE = Path(__file__).resolve().parent.parent / "bot"
 COLLEAGUE = make_member(2)
 
 
@@ -47,7 +50,7 @@ async def test_an_admin_sees_the_latest_entries_in_uk_time(admin_harness: BotHar
     assert grant < refusal < seeded  # newest first
     assert "Wed 01 Jul 2026, 10:30:00 (BST)" in text
     assert "Thu 26 Nov 2026, 10:00:00 (GMT)" in text
-    assert "Refused: they did not have the role needed" in text
+    assert "Refused: they were not allowed to do this" in text
     assert COLLEAGUE.aad_object_id in text and "system" in text
     # Ids and actions only: no names or e-mails, even of the people it is about.
     assert "Volunteer" not in text and "@" not in text.replace("HNY.Inc@nhs.net", "")
@@ -102,3 +105,34 @@ def test_cli_export_needs_a_file(monkeypatch: pytest.MonkeyPatch, db_url: str) -
     with pytest.raises(SystemExit) as exit_info:
         main(["audit", "export"])
     assert exit_info.value.code == 2
+
+
+def audited_outcomes() -> tuple[set[str], list[str]]:
+    """Outcomes passed to Audit.record anywhere in bot/: (string literals, other expressions as source)."""
+    literals: set[str] = set()
+    others: list[str] = []
+    for path in CODE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "record" and "audit" in ast.unparse(node.func.value)):
+                continue
+            given = [keyword.value for keyword in node.keywords if keyword.arg == "outcome"] + node.args[4:5]
+            for expression in given or [ast.Constant("done")]:  # Audit.record's default
+                if isinstance(expression, ast.Constant) and isinstance(expression.value, str):
+                    literals.add(expression.value)
+                else:
+                    others.append(f"{path.name}: {ast.unparse(expression)}")
+    return literals, others
+
+
+def test_every_outcome_the_code_writes_has_plain_words() -> None:
+    literals, others = audited_outcomes()
+    assert {"done", "refused"} <= literals  # the scan finds the calls
+    # Anything not written as a literal comes from one of the two outcome enums, as `<outcome>.value`.
+    assert others and all(expression.endswith(".value") for expression in others), others
+    written = literals | {outcome.value for outcome in Outcome} | {change.value for change in Change}
+    assert written <= set(OUTCOME_WORDS), written - set(OUTCOME_WORDS)
+    for outcome in written:
+        line = AuditLine(datetime(2026, 1, 1, tzinfo=UTC), "0" * 36, "role.grant.admin", None, outcome)
+        words = OUTCOME_WORDS[outcome]
+        assert words in card_text(audit_card([line])) and "_" not in words
