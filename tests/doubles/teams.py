@@ -42,6 +42,18 @@ MAX_MESSAGE_BYTES = 100 * 1024
 _SEND_ROUTES = frozenset({"create", "send", "reply"})
 _MEMBER_ROUTES = frozenset({"member", "members", "paged_members"})
 _WRITE_ROUTES = frozenset({"create", "send", "reply", "update", "delete"})
+# Not the Connector: no bearer token, no limits, bodies that are not JSON (an upload session's URL carries its
+# own authority, as OneDrive's does).
+_UNGATED_ROUTES = frozenset({"stats", "upload"})
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file the bot PUT to an upload URL the double handed out (the file consent flow)."""
+
+    name: str
+    content: bytes
+    content_range: str | None
 
 
 @dataclass(frozen=True)
@@ -217,6 +229,7 @@ class TeamsDouble:
         self._activities: dict[tuple[str, str], dict[str, Any]] = {}
         self._arrivals: Counter[tuple[str, str]] = Counter()
 
+        self._uploads: list[Upload] = []
         self._fail_rules: list[_FailRule] = []
         self._blocked: dict[str, tuple[int, str, str]] = {}
         self._reject_tokens = False
@@ -241,6 +254,7 @@ class TeamsDouble:
         app.router.add_get(f"{self._base}/v3/teams/{{tid}}", self._team, name="team")
         app.router.add_get(f"{self._base}/v3/teams/{{tid}}/conversations", self._channels, name="channels")
         app.router.add_get(f"{self._base}/_double/stats", self._stats, name="stats")
+        app.router.add_put(f"{self._base}/_double/uploads/{{name}}", self._upload, name="upload")
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -346,7 +360,16 @@ class TeamsDouble:
         self._latency = (mean_ms / 1000, jitter_ms / 1000)
         self._latency_rng = random.Random(seed)
 
+    def upload_url(self, name: str) -> str:
+        """An upload URL as Teams gives in a file consent answer (`uploadInfo.uploadUrl`), served here."""
+        return f"{self.url}_double/uploads/{name}"
+
     # -- what happened ---------------------------------------------------------------------------------------
+
+    @property
+    def uploads(self) -> list[Upload]:
+        """Files PUT to upload URLs, in arrival order."""
+        return list(self._uploads)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -435,7 +458,7 @@ class TeamsDouble:
             response: web.StreamResponse | None = _error(400, "BadSyntax", "Body is not JSON.")
         else:
             response = None
-        if route == "stats":
+        if route in _UNGATED_ROUTES:
             return await handler(request)
 
         mean, jitter = self._latency
@@ -628,6 +651,19 @@ class TeamsDouble:
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """One PUT of a whole small file, as OneDrive's upload session takes it: Content-Range must say so."""
+        content = await request.read()
+        content_range = request.headers.get("Content-Range")
+        if content_range != f"bytes 0-{len(content) - 1}/{len(content)}":
+            return _error(400, "InvalidRange", "Content-Range does not match the body.")
+        name = request.match_info["name"]
+        self._uploads.append(Upload(name, content, content_range))
+        async with self._changed:
+            self._changed.notify_all()
+        return web.json_response({"id": f"file-{len(self._uploads)}", "name": name, "size": len(content)},
+                                 status=201)
 
 
 async def _serve(args: argparse.Namespace) -> None:
