@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import String, Text, select, update
+from sqlalchemy import String, Text, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.outbox import Message, Recipient, enqueue
-from bot.services.volunteers import VolunteerService
+from bot.features.programme import RETENTION
 from storage.models import (
     AuditEntry,
     Base,
@@ -137,26 +137,29 @@ async def test_sign_up_again_after_withdrawal(bot: BotHarness) -> None:
     replies = await sign_up(bot, space="ally")
     assert "you're signed up" in all_text(replies)
     assert [r.action for r in await consents(bot)] == ["given", "withdrawn", "given"]
-    # Start-up re-applies erasures, but keeps what the person created after theirs.
-    await VolunteerService(bot.core).reapply_erasures()
+    # Start-up replays the erasure log; the database has this erasure, so the new sign-up stays.
+    assert await bot.app[RETENTION].replay() == 0
     assert await count(bot, Volunteer) == 1
 
 
 async def test_start_up_erases_again_what_a_restored_backup_brought_back(bot: BotHarness) -> None:
     await sign_up(bot)
     async with bot.core.database.transaction() as session:
-        person = _row(await session.get(Person, ME.aad_object_id))
-        volunteer = _row(await session.get(Volunteer, ME.aad_object_id))
+        backup = [_row(await session.get(model, ME.aad_object_id)) for model in (Person, Volunteer)]
     bot.clock.advance(timedelta(hours=1))
     await bot.press({"action": "withdraw_confirm"})
-    async with bot.core.database.transaction() as session:  # the restore: yesterday's rows are back
-        session.add(Person(**person))
+    # The restore: the rows of before the withdrawal are back, and the rows it wrote are gone.
+    async with bot.core.database.transaction() as session:
+        await session.execute(delete(Erasure))
+        await session.execute(delete(ConsentRecord).where(ConsentRecord.action == "withdrawn"))
+        session.add(Person(**backup[0]))
         await session.flush()
-        session.add(Volunteer(**volunteer))
+        session.add(Volunteer(**backup[1]))
     assert await count(bot, Volunteer) == 1
-    await VolunteerService(bot.core).reapply_erasures()
+    assert await bot.app[RETENTION].replay() == 1  # only the log outside the database remembers
     assert await count(bot, Volunteer) == 0 and await count(bot, Person) == 0
-    assert await count(bot, ConsentRecord) == 2
+    assert [(r.action, r.method) for r in await consents(bot)] == [("given", "teams-card"),
+                                                                   ("withdrawn", "restore-replay")]
 
 
 def _row(model: Any) -> dict[str, Any]:

@@ -270,4 +270,5 @@ def register(wiring: Wiring) -> None:
     wiring.actions.register("consent_again", ConsentAgain, consent_again)
     wiring.bot.gates.append(consent_gate)
     wiring.startup.append(volunteers.seed_organisations)
-    wiring.startup.append(volunteers.reapply_erasures)
+    # Erasures a restored database lacks are re-applied from the erasure log by the programme feature
+    # (bot/services/retention.py): the database itself cannot remember what happened after its backup.

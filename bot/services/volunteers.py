@@ -275,20 +275,6 @@ class VolunteerService:
         log.info("volunteer withdrew and was erased: person=%s", person_id)
         return True
 
-    async def reapply_erasures(self) -> None:
-        """At start-up: erase again anyone a restored backup brought back (design §6). Data the person created
-        after their erasure (they came back and signed up again) is kept."""
-        async with self._database.transaction() as session:
-            erasures = ErasureRepository(session)
-            done = 0
-            for erasure in await erasures.all():
-                if await VolunteerRepository(session).get(erasure.person_id) is not None or \
-                        await session.get(Person, erasure.person_id) is not None:
-                    await erasures.erase(erasure.person_id, before=erasure.erased_at)
-                    done += 1
-        if done:
-            log.info("re-applied %d erasures at start-up", done)
-
     # -- export ----------------------------------------------------------------------------------------------
 
     async def export(self, person_id: str) -> dict[str, Any]:

@@ -104,7 +104,9 @@ class ConsentRecord(Base):
 
 
 class Erasure(Base):
-    """Who was erased and when, so start-up can erase them again after a restore from backup."""
+    """Who was erased and when. A restore from backup loses the rows written after the backup, so the erasure
+    log outside the database (bot/services/retention.py) brings erasures back; this table tells its replay at
+    start-up which ones the database already has."""
 
     __tablename__ = "erasures"
 

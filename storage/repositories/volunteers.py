@@ -128,9 +128,6 @@ class ErasureRepository:
             row.erased_at, row.reason = at, reason
         await self.session.flush()
 
-    async def all(self) -> list[Erasure]:
-        return list((await self.session.execute(select(Erasure))).scalars())
-
     async def erase(self, person_id: str, *, before: datetime | None = None) -> None:
         """Delete the person's rows. `before` (re-applying an erasure after a restore) keeps anything the
         person created after they were erased, such as a new sign-up."""
