@@ -19,6 +19,7 @@ DID_NOT_COME = "absent"
 SAVE = "Save"
 NEXT_PAGE = "Save and show the next people"
 SEE_SESSIONS = "See my sessions"
+PAGE_SAVED = "Saved. Here are the next people."
 GIVE_FEEDBACK = "Give feedback"
 MARK_ATTENDANCE = "Mark who came"
 
@@ -44,6 +45,7 @@ class AttendanceView:
     feedback_url: str | None
     errors: dict[str, str] = field(default_factory=dict)
     form_feedback_url: str | None = None  # what the facilitator typed, kept after an error
+    note: str | None = None  # what just happened, e.g. the previous page was saved
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ def attendance_card(view: AttendanceView) -> Card:
     """One choice per person with a place. Empty means not marked yet."""
     body: list[dict[str, Any]] = [
         heading(f"Who came: {view.title}"),
+        *([para(view.note, weight="Bolder")] if view.note else []),
         para(uk_when(view.starts_at, view.ends_at)),
         para("Choose for each person. Leave it empty if you don't know yet. When you save, people you marked "
              "as came get a thank-you message, with the feedback link if you add one."),

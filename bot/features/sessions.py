@@ -47,6 +47,7 @@ from cards.attendance import (
     CAME,
     DID_NOT_COME,
     MARK_PREFIX,
+    PAGE_SAVED,
     AttendanceLine,
     AttendanceView,
     ThanksView,
@@ -264,14 +265,14 @@ def session_view(info: SessionInfo) -> SessionView:
         figures=figures, started=info.started, ended=info.ended, attended=info.attended, absent=info.absent)
 
 
-def attendance_view(sheet: Sheet, *, errors: dict[str, str] | None = None,
-                    form_feedback_url: str | None = None) -> AttendanceView:
+def attendance_view(sheet: Sheet, *, errors: dict[str, str] | None = None, form_feedback_url: str | None = None,
+                    note: str | None = None) -> AttendanceView:
     return AttendanceView(
         session_id=sheet.session_id, title=sheet.title, starts_at=sheet.starts_at, ends_at=sheet.ends_at,
         lines=tuple(AttendanceLine(entry.invitation_id, entry.display_name, entry.email, entry.attended)
                     for entry in sheet.entries),
         page=sheet.page, pages=sheet.pages, total=sheet.total, feedback_url=sheet.feedback_url,
-        errors=errors or {}, form_feedback_url=form_feedback_url)
+        errors=errors or {}, form_feedback_url=form_feedback_url, note=note)
 
 
 def change_form(info: SessionInfo) -> dict[str, str]:
@@ -483,7 +484,7 @@ class SessionsFeature:
     async def _attendance_problem(self, turn: Turn, result: AttendanceResult) -> bool:
         if result.outcome == "refused":
             await turn.reply_card(not_yours())
-        elif result.outcome == "not_found" or result.sheet is None:
+        elif result.sheet is None:
             await turn.reply_card(session_gone())
         elif result.outcome == "too_early":
             await turn.reply_card(attendance_too_early(result.sheet.title, result.sheet.starts_at,
@@ -509,14 +510,14 @@ class SessionsFeature:
                                             payload.feedback_url)
         if await self._attendance_problem(turn, result):
             return
-        if result.outcome == "errors" and result.sheet is not None:
+        assert result.sheet is not None
+        if result.outcome == "errors":
             await turn.reply_card(attendance_card(attendance_view(result.sheet, errors=result.errors,
                                                                   form_feedback_url=payload.feedback_url)))
-        elif result.outcome == "next_page" and result.sheet is not None:
-            await turn.reply_card(attendance_card(attendance_view(result.sheet)))
+        elif result.outcome == "next_page":
+            await turn.reply_card(attendance_card(attendance_view(result.sheet, note=PAGE_SAVED)))
         else:
-            title = next((sheet.title for sheet in [result.sheet] if sheet), None)
-            await turn.reply_card(attendance_saved(title or "Attendance", attended=result.attended,
+            await turn.reply_card(attendance_saved(result.sheet.title, attended=result.attended,
                                                    absent=result.absent, not_marked=result.not_marked,
                                                    thanked=result.thanked))
 

@@ -64,7 +64,7 @@ class Sheet:
 @dataclass(frozen=True)
 class AttendanceResult:
     outcome: str  # done | next_page | errors | refused | not_found | too_early | closed
-    sheet: Sheet | None = None
+    sheet: Sheet | None = None  # the page to show next (next_page, errors), or the session's last page
     errors: dict[str, str] = field(default_factory=dict)
     attended: int = 0
     absent: int = 0
@@ -140,7 +140,7 @@ class AttendanceService:
             sheet = await self._sheet(session, row, page + 1)
         log.info("attendance saved: session=%d page=%d thanked=%d", session_id, page, thanked)
         more = page + 1 < sheet.pages
-        return AttendanceResult("next_page" if more else "done", sheet=sheet if more else None,
+        return AttendanceResult("next_page" if more else "done", sheet=sheet,
                                 attended=figures.attended, absent=figures.absent,
                                 not_marked=figures.accepted - figures.attended - figures.absent, thanked=thanked)
 
