@@ -18,12 +18,16 @@ class RoleRow:
     label: str  # their name and e-mail when we know them, else their id
     also_admin: bool = False  # a facilitator who is an admin too needs no "Make admin" button
     is_you: bool = False
+    from_group: bool = False  # held only through an Entra group: changed in Entra, not here
+    also_from_group: bool = False  # a grant here, and the group too: removing it here leaves the group's
 
 
 @dataclass(frozen=True)
 class RolesView:
     rows: tuple[RoleRow, ...]
     status: str | None = None  # what the last press or command did, said first
+    directory: bool = False  # Microsoft Graph finds people by e-mail, so they need not have messaged the bot
+    groups_unread: bool = False  # Entra groups are configured but could not be read just now
 
 
 def person_label(person_id: str, display_name: str | None, email: str | None) -> str:
@@ -42,8 +46,16 @@ def _subheading(text: str) -> dict[str, Any]:
             "spacing": "Large"}
 
 
+FROM_GROUP = "from the Entra group"
+
+
 def _row(row: RoleRow) -> dict[str, Any]:
     label = f"{row.label} (you)" if row.is_you else row.label
+    if row.from_group:
+        # Nothing to press: the bot cannot change an Entra group's members.
+        return {"type": "Container", "separator": True, "items": [para(f"{label} ({FROM_GROUP})")]}
+    if row.also_from_group:
+        label += f" (also {FROM_GROUP})"
     buttons = [no_inputs(submit(f"Remove the {row.role} role from {row.label}", "roles_revoke",
                                 role=row.role, person_id=row.person_id))]
     if row.role == "facilitator" and not row.also_admin:
@@ -77,11 +89,18 @@ def roles_card(view: RolesView) -> Card:
     ]
     body += _section("Admins", [row for row in view.rows if row.role == "admin"])
     body += _section("Facilitators", [row for row in view.rows if row.role == "facilitator"])
+    if any(row.from_group or row.also_from_group for row in view.rows):
+        body.append(para(f"People {FROM_GROUP} have their role while they are in the group. To change that, "
+                         "change the group in Microsoft Entra.", subtle=True))
+    if view.groups_unread:
+        body.append(para("I couldn't read the Entra groups just now, so people who have a role through a group "
+                         "may be missing from this list.", subtle=True))
     if any(row.label == row.person_id for row in view.rows):
         body.append(para("Someone shows as a long id when they have not sent me a message yet.", subtle=True))
     body += [
         _subheading("Give someone a role"),
-        para("Type their work e-mail. They need to have sent me a message before, so I know who they are."),
+        para("Type their work e-mail. I'll look them up in your organisation's directory." if view.directory else
+             "Type their work e-mail. They need to have sent me a message before, so I know who they are."),
         {"type": "Input.Text", "id": "email", "style": "Email", "label": "Their work e-mail (required)",
          "placeholder": "name@nhs.net", "isRequired": True, "maxLength": 320,
          "errorMessage": "Type their work e-mail, like name@nhs.net."},

@@ -1,9 +1,11 @@
 """Roles and the audit log for admins (design §2 and §4 "Running the programme"; issue 3).
 
 `roles` shows who is a facilitator or an admin, and gives or takes away roles: by @mention, by the e-mail of
-someone who has used the bot, or by Entra object id. `audit` shows the latest audit entries. The role check is
-RoleService.require, run by the command router and the action registry before any handler here; every change
-is audited by RoleService with ids only. The list of people is shown only in a private chat.
+someone who has used the bot (with Microsoft Graph on: of anyone in the directory), or by Entra object id.
+People who hold a role through an Entra group are listed too, without buttons: only Entra changes that.
+`audit` shows the latest audit entries. The role check is RoleService.require, run by the command
+router and the action registry before any handler here; every change is audited by RoleService with ids only.
+The list of people is shown only in a private chat.
 
 This module also fills Person.email and display_name from Teams' member API the first time a person writes to
 the bot in a personal chat, so that an admin can find them by e-mail. That lookup never breaks a turn.
@@ -25,6 +27,8 @@ from bot.actions import ActionPayload
 from bot.commands import words
 from bot.core import Core
 from bot.features import Wiring
+from bot.graph.errors import GraphError
+from bot.graph.services import GraphServices, get_graph
 from bot.services.directory import Directory, KnownPerson
 from bot.services.roles import Outcome, Role, RoleHolder
 from bot.turns import Turn, plain_text
@@ -53,6 +57,13 @@ _ROLE_WORDS = {"facilitator": Role.FACILITATOR, "facilitators": Role.FACILITATOR
 USAGE = ('To give a role, type "roles grant facilitator" (or "roles grant admin") and then their work e-mail, '
          'or @mention them. To take a role away, type "roles revoke facilitator" and then their e-mail. '
          'Or type "roles" to see the list.')
+
+NOT_MET = ("I don't know anyone with the e-mail {email} yet. Ask them to send me a message, like \"hi\". "
+           "Then try again.")
+NOT_IN_DIRECTORY = ("I couldn't find anyone with the e-mail {email} in your organisation's directory. Check the "
+                    "address and try again.")
+DIRECTORY_DOWN = ("I couldn't look up {email} in your organisation's directory just now. Please try again in a "
+                  "minute.")
 
 PersonId = Annotated[str, StringConstraints(pattern=f"^{GUID}$", to_lower=True)]
 RoleName = Literal["facilitator", "admin"]
@@ -114,6 +125,7 @@ def _a(role: Role) -> str:
 class RolesFeature:
     core: Core
     directory: Directory
+    graph: GraphServices | None = None  # Microsoft Graph, when GRAPH_ENABLED: the directory and group roles
     _looked_up: dict[str, datetime] = field(default_factory=dict)
 
     # -- the roles card ----------------------------------------------------------------------------------
@@ -125,15 +137,34 @@ class RolesFeature:
                                          'Message me there and type "roles".'))
             return
         holders = await self.core.roles.holders()
-        admins = {holder.person_id for holder in holders if holder.role == Role.ADMIN}
-        rows = tuple(self._row(holder, admins, turn.person_id) for holder in holders)
-        await turn.reply_card(roles_card(RolesView(rows=rows, status=status)))
+        grouped, unread = await self._group_holders()
+        admins = {holder.person_id for holder in holders if holder.role == Role.ADMIN} | grouped[Role.ADMIN]
+        rows = [self._row(holder, admins, turn.person_id, grouped[Role(holder.role)]) for holder in holders]
+        stored = {(holder.person_id, holder.role) for holder in holders}
+        only_group = [(role, person_id) for role in Role for person_id in sorted(grouped[role])
+                      if (person_id, role.value) not in stored]
+        known = await self.directory.find_many([person_id for _, person_id in only_group])
+        rows += [RoleRow(person_id=person_id, role=role.value,
+                         label=_label(known[person_id]) if person_id in known else person_id,
+                         from_group=True, is_you=person_id == turn.person_id) for role, person_id in only_group]
+        await turn.reply_card(roles_card(RolesView(rows=tuple(rows), status=status, directory=self.graph is not None,
+                                                   groups_unread=unread)))
+
+    async def _group_holders(self) -> tuple[dict[Role, frozenset[str]], bool]:
+        """Who holds each role through an Entra group (cached by the group role source, which never raises),
+        and whether the groups could not be read just now."""
+        source = self.graph.group_roles if self.graph is not None else None
+        if source is None or not source.configured:
+            return {role: frozenset() for role in Role}, False
+        grouped = {role: await source.members(role.value) for role in Role}
+        return grouped, source.last_error is not None
 
     @staticmethod
-    def _row(holder: RoleHolder, admins: set[str], viewer: str) -> RoleRow:
+    def _row(holder: RoleHolder, admins: set[str], viewer: str, in_group: frozenset[str]) -> RoleRow:
         return RoleRow(person_id=holder.person_id, role=holder.role,
                        label=person_label(holder.person_id, holder.display_name, holder.email),
-                       also_admin=holder.person_id in admins, is_you=holder.person_id == viewer)
+                       also_admin=holder.person_id in admins, is_you=holder.person_id == viewer,
+                       also_from_group=holder.person_id in in_group)
 
     async def show_audit(self, turn: Turn) -> None:
         if not turn.is_personal:
@@ -171,6 +202,24 @@ class RolesFeature:
                      "restarts. Ask your technical team to take them out of that setting.")
         return said
 
+    async def _by_email(self, email: str) -> Target | str:
+        """The person with this e-mail: someone we have met, or, with Graph on, anyone in the directory (members
+        and guests). Someone found only in the directory is not stored: the roles list shows their id until
+        they message the bot. A str says kindly why no one was found."""
+        known = await self.directory.find_by_email(email)
+        if known is not None:
+            return Target(known.person_id, _label(known))
+        if self.graph is None:
+            return NOT_MET.format(email=email)
+        try:
+            user = await self.graph.resolve_user_by_email(email)
+        except GraphError as exc:  # its text holds the operation and status only, never the address
+            log.warning("directory look-up for a role failed: %s", exc)
+            return DIRECTORY_DOWN.format(email=email)
+        if user is None or not re.fullmatch(GUID, user.id):
+            return NOT_IN_DIRECTORY.format(email=email)
+        return Target(user.id, person_label(user.id, user.display_name, user.mail))
+
     async def _target(self, person_id: str) -> Target:
         known = await self.directory.find(person_id)
         return Target(person_id, _label(known) if known else person_id)
@@ -197,12 +246,11 @@ class RolesFeature:
             else:
                 targets.append(target)
         for email in request.emails:
-            known = await self.directory.find_by_email(email)
-            if known is None:
-                said.append(f"I don't know anyone with the e-mail {email} yet. Ask them to send me a message, "
-                            'like "hi". Then try again.')
+            found = await self._by_email(email)
+            if isinstance(found, str):
+                said.append(found)
             else:
-                targets.append(Target(known.person_id, _label(known)))
+                targets.append(found)
         for person_id in request.ids:
             targets.append(await self._target(person_id))
         for target in dict.fromkeys(targets):
@@ -261,13 +309,11 @@ class RolesFeature:
             await self.show_roles(turn, "That doesn't look like an e-mail address. Type their work e-mail, "
                                         "like name@nhs.net, and press \"Give role\" again.")
             return
-        known = await self.directory.find_by_email(payload.email)
-        if known is None:
-            await self.show_roles(turn, f"I don't know anyone with the e-mail {payload.email} yet. Ask them to "
-                                        'send me a message, like "hi". Then try again.')
+        found = await self._by_email(payload.email)
+        if isinstance(found, str):
+            await self.show_roles(turn, found)
             return
-        target = Target(known.person_id, _label(known))
-        await self.show_roles(turn, await self.change(turn, "grant", Role(payload.role), target))
+        await self.show_roles(turn, await self.change(turn, "grant", Role(payload.role), found))
 
     # -- names and e-mails from Teams ---------------------------------------------------------------------
 
@@ -311,7 +357,7 @@ def _label(known: KnownPerson) -> str:
 
 
 def register(wiring: Wiring) -> None:
-    feature = RolesFeature(wiring.core, Directory(wiring.core.database))
+    feature = RolesFeature(wiring.core, Directory(wiring.core.database), graph=get_graph(wiring.app, wiring.core))
     admin = Role.ADMIN
     # Two-word phrases win over one-word commands, so "roles grant admin hi@nhs.net" is never read as "hi".
     wiring.commands.add("roles", ["roles", "manage roles", "roles grant", "roles give", "roles add",

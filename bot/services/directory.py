@@ -49,6 +49,12 @@ class Directory:
             person = await PeopleRepository(session).by_email(email)
             return KnownPerson(person.id, person.display_name, person.email) if person else None
 
+    async def find_many(self, person_ids: list[str]) -> dict[str, KnownPerson]:
+        """Those of these people we have met, by id (one query, e.g. for everyone in an Entra group)."""
+        async with self._database.read() as session:
+            return {person.id: KnownPerson(person.id, person.display_name, person.email)
+                    for person in await PeopleRepository(session).by_ids(person_ids)}
+
     async def find(self, person_id: str) -> KnownPerson | None:
         async with self._database.read() as session:
             person = await PeopleRepository(session).get(person_id)

@@ -33,6 +33,11 @@ class PeopleRepository:
     async def get(self, person_id: str) -> Person | None:
         return await self.session.get(Person, person_id)
 
+    async def by_ids(self, person_ids: list[str]) -> list[Person]:
+        if not person_ids:
+            return []
+        return list((await self.session.execute(select(Person).where(Person.id.in_(person_ids)))).scalars())
+
     async def by_email(self, email: str) -> Person | None:
         result = await self.session.execute(select(Person).where(Person.email == email.strip().lower()))
         return result.scalars().first()
