@@ -240,11 +240,12 @@ def upload_url_allowed(url: str) -> bool:
 
 
 async def put_file(url: str, content: bytes) -> bool:
-    """Upload the whole file in one PUT, as the upload session Teams gives expects; True when it was stored."""
+    """Upload the whole file in one PUT, as the upload session Teams gives expects; True when it was stored.
+    Redirects are not followed: the names and e-mails go to the address Teams gave, or nowhere."""
     headers = {"Content-Length": str(len(content)), "Content-Range": f"bytes 0-{len(content) - 1}/{len(content)}"}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=UPLOAD_TIMEOUT_SECONDS)) as http, \
-                http.put(url, data=content, headers=headers) as response:
+                http.put(url, data=content, headers=headers, allow_redirects=False) as response:
             await response.read()
             return response.status in (200, 201)
     except (aiohttp.ClientError, TimeoutError) as exc:
