@@ -4,7 +4,7 @@ double. Tests talk to it only over HTTP, as Teams would."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,14 +13,16 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlalchemy import select
 
 from bot.app import CORE, create_app
 from bot.clock import FixedClock
 from bot.core import Core
 from bot.settings import Settings
+from storage.models import AuditEntry
 from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
 from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
-from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble
+from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble, make_member
 
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
@@ -94,23 +96,59 @@ def cards_in(activities: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive"]
 
 
+def only_card(activities: list[dict[str, Any]]) -> dict[str, Any]:
+    cards = cards_in(activities)
+    assert len(cards) == 1, [card_text(card) for card in cards] or activities
+    return cards[0]
+
+
+def nodes(card: Any) -> Iterator[dict[str, Any]]:
+    """Every object in a card (body, actions, ShowCards, fallbacks), depth first, in reading order."""
+    if isinstance(card, dict):
+        yield card
+        for value in card.values():
+            yield from nodes(value)
+    elif isinstance(card, list):
+        for item in card:
+            yield from nodes(item)
+
+
 def card_text(card: dict[str, Any]) -> str:
     """Every text a person would read or hear on a card, for assertions."""
-    parts: list[str] = []
+    return "\n".join(node[key] for node in nodes(card)
+                     for key in ("text", "title", "label", "value", "errorMessage", "placeholder")
+                     if isinstance(node.get(key), str))
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("text", "title", "label", "value", "errorMessage", "placeholder"):
-                if isinstance(node.get(key), str):
-                    parts.append(node[key])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
 
-    walk(card)
-    return "\n".join(parts)
+def texts_in(activities: list[dict[str, Any]]) -> list[str]:
+    return [activity["text"] for activity in activities if activity.get("text")]
+
+
+def all_text(activities: list[dict[str, Any]]) -> str:
+    """What the person reads in these replies: their texts, then their cards' texts."""
+    return "\n".join(texts_in(activities) + [card_text(card) for card in cards_in(activities)])
+
+
+def buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Action.Submit on the card, inside ShowCards, ActionSets and fallbacks too."""
+    return [node for node in nodes(card) if node.get("type") == "Action.Submit"]
+
+
+def inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The card's inputs by id; an id used twice would send one answer for two questions."""
+    found: dict[str, dict[str, Any]] = {}
+    for node in nodes(card):
+        if str(node.get("type", "")).startswith("Input."):
+            assert node["id"] not in found, f"input id {node['id']} is used twice"
+            found[node["id"]] = node
+    return found
+
+
+async def audit_rows(harness: BotHarness) -> list[tuple[str, str, str | None, str]]:
+    """(actor, action, record, outcome) of every audit entry, oldest first."""
+    async with harness.core.database.read() as session:
+        rows = (await session.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars().all()
+        return [(row.actor_id, row.action, row.record_id, row.outcome) for row in rows]
 
 
 @pytest.fixture
@@ -123,6 +161,17 @@ async def harness(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDou
                   clock: FixedClock) -> AsyncIterator[BotHarness]:
     async for value in start_harness(db_url, token_issuer, teams_double, clock):
         yield value
+
+
+@pytest.fixture
+async def admin_harness(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble,
+                        clock: FixedClock) -> AsyncIterator[BotHarness]:
+    """The bot with DEFAULT_MEMBER in BOOTSTRAP_ADMINS, and make_member(2) and (3) known to Teams."""
+    for index in (2, 3):
+        teams_double.add_member(make_member(index))
+    async for harness in start_harness(db_url, token_issuer, teams_double, clock,
+                                       bootstrap_admins=[DEFAULT_MEMBER.aad_object_id]):
+        yield harness
 
 
 async def start_harness(db_url: str, issuer: TokenIssuer, teams: TeamsDouble, clock: FixedClock,

@@ -9,39 +9,18 @@ from sqlalchemy import func, select
 
 from storage.models import ConsentRecord, Volunteer
 from tests.app_fixtures import BotHarness, card_text, cards_in
+from tests.app_fixtures import all_text as all_text
+from tests.app_fixtures import buttons as buttons
+from tests.app_fixtures import inputs as inputs
+from tests.app_fixtures import texts_in as texts_in
 from tests.doubles.fixtures import DEFAULT_MEMBER
 from tests.doubles.teams import Member
-
-
-def texts_in(activities: list[dict[str, Any]]) -> list[str]:
-    return [activity["text"] for activity in activities if activity.get("text")]
-
-
-def all_text(activities: list[dict[str, Any]]) -> str:
-    return "\n".join(texts_in(activities) + [card_text(card) for card in cards_in(activities)])
 
 
 def last_card(activities: list[dict[str, Any]]) -> dict[str, Any]:
     cards = cards_in(activities)
     assert cards, f"no card in {activities}"
     return cards[-1]
-
-
-def buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Submit":
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
 
 
 def button_data(card: dict[str, Any], *, nav: str | None = None, title: str | None = None,
@@ -58,23 +37,6 @@ def button_data(card: dict[str, Any], *, nav: str | None = None, title: str | No
             continue
         return dict(data)
     raise AssertionError(f"no button nav={nav} title={title} field={field} action={action} in {card_text(card)}")
-
-
-def inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input."):
-                found[node["id"]] = node
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
 
 
 def step_of(card: dict[str, Any]) -> str:

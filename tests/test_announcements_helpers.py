@@ -20,7 +20,6 @@ from bot.services.announcements import AnnouncementService
 from bot.services.roles import Role
 from storage.models import (
     Announcement,
-    AuditEntry,
     ConversationRef,
     Invitation,
     OutboxMessage,
@@ -30,6 +29,7 @@ from storage.models import (
     Volunteer,
 )
 from tests.app_fixtures import BotHarness, card_text, cards_in, start_harness
+from tests.app_fixtures import audit_rows as audit_rows
 from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble, make_member
@@ -199,12 +199,6 @@ async def outbox(harness: BotHarness, purpose: str = "announcement") -> list[Out
     async with harness.core.database.transaction() as session:
         return list((await session.execute(select(OutboxMessage).where(OutboxMessage.purpose == purpose)
                                            .order_by(OutboxMessage.id))).scalars())
-
-
-async def audit_rows(harness: BotHarness) -> list[tuple[str, str, str | None, str]]:
-    async with harness.core.database.transaction() as session:
-        rows = (await session.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars().all()
-        return [(row.actor_id, row.action, row.record_id, row.outcome) for row in rows]
 
 
 def announcement_cards(harness: BotHarness, member: Member) -> list[dict[str, Any]]:

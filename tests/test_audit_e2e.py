@@ -6,7 +6,6 @@ import ast
 import asyncio
 import csv
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,23 +16,13 @@ from bot.clock import FixedClock
 from bot.services.programme import Change
 from bot.services.roles import Outcome, Role
 from cards.audit import OUTCOME_WORDS, AuditLine, audit_card
-from tests.app_fixtures import BotHarness, card_text, cards_in, start_harness
+from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.doubles.fixtures import DEFAULT_MEMBER
-from tests.doubles.issuer import TokenIssuer
-from tests.doubles.teams import TeamsDouble, make_member
+from tests.doubles.teams import make_member
 
 ADMIN = DEFAULT_MEMBER
 CODE = Path(__file__).resolve().parent.parent / "bot"
 COLLEAGUE = make_member(2)
-
-
-@pytest.fixture
-async def admin_harness(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble,
-                        clock: FixedClock) -> AsyncIterator[BotHarness]:
-    teams_double.add_member(COLLEAGUE)
-    async for harness in start_harness(db_url, token_issuer, teams_double, clock,
-                                       bootstrap_admins=[ADMIN.aad_object_id]):
-        yield harness
 
 
 async def test_an_admin_sees_the_latest_entries_in_uk_time(admin_harness: BotHarness, clock: FixedClock) -> None:

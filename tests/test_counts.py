@@ -34,6 +34,7 @@ from bot.services.suppression import FOOTER, OTHER_ORGANISATIONS, TWO_OR_MORE
 from cards.counts import counts_card
 from storage.db import Database
 from storage.models import AuditEntry, CountsSnapshot, Organisation, Person, PrivacyNotice, Volunteer
+from tests.app_fixtures import nodes
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=30)
@@ -360,21 +361,12 @@ def card_figures(node: Any) -> tuple[list[str], list[Any], list[str]]:
     values: list[str] = []
     chart: list[Any] = []
     fallbacks: list[str] = []
-
-    def walk(item: Any) -> None:
-        if isinstance(item, dict):
-            if item.get("type") == "FactSet":
-                values.extend(fact["value"] for fact in item["facts"])
-            if str(item.get("type", "")).startswith("Chart."):
-                chart.extend(point["y"] for point in item["data"])
-                fallbacks.append(item["fallback"]["text"])
-            for value in item.values():
-                walk(value)
-        elif isinstance(item, list):
-            for value in item:
-                walk(value)
-
-    walk(node)
+    for item in nodes(node):
+        if item.get("type") == "FactSet":
+            values.extend(fact["value"] for fact in item["facts"])
+        if str(item.get("type", "")).startswith("Chart."):
+            chart.extend(point["y"] for point in item["data"])
+            fallbacks.append(item["fallback"]["text"])
     return values, chart, fallbacks
 
 

@@ -3,13 +3,11 @@ nothing is suppressed, under 80 KB; the `counts` command through /api/messages, 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FixedClock
 from bot.features.counts import counts_view
 from bot.services.counts import RawFigures, SessionFigures, Snapshot, report_from
 from bot.services.roles import Role
@@ -17,10 +15,9 @@ from bot.services.suppression import FOOTER
 from cards.counts import MAX_CARD_BYTES, counts_card, size_of, uk_time
 from storage.models import AuditEntry
 from storage.repositories.roles import RoleRepository
-from tests.app_fixtures import BotHarness, card_text, cards_in, start_harness
+from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.doubles.fixtures import DEFAULT_MEMBER
-from tests.doubles.issuer import TokenIssuer
-from tests.doubles.teams import TeamsDouble, make_member
+from tests.doubles.teams import make_member
 from tests.test_counts import Seeder, many
 
 TAKEN = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -126,16 +123,6 @@ def test_uk_time_follows_british_summer_time() -> None:
 
 COLLEAGUE = make_member(2)
 FACILITATOR = make_member(3)
-
-
-@pytest.fixture
-async def admin_harness(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble,
-                        clock: FixedClock) -> AsyncIterator[BotHarness]:
-    teams_double.add_member(COLLEAGUE)
-    teams_double.add_member(FACILITATOR)
-    async for harness in start_harness(db_url, token_issuer, teams_double, clock,
-                                       bootstrap_admins=[DEFAULT_MEMBER.aad_object_id]):
-        yield harness
 
 
 async def audit_rows(harness: BotHarness) -> list[tuple[str, str, str]]:

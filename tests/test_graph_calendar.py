@@ -18,10 +18,12 @@ from bot.graph.calendar import NEUTRAL_SUBJECT, CalendarClient
 from bot.graph.calendar_sync import CalendarSync, enqueue_calendar_job
 from bot.graph.client import GraphClient
 from bot.graph.errors import GraphNotFound
-from bot.graph.tokens import StaticTokenSource
 from storage.db import Database
 from storage.models import GraphEvent, GraphJob, OutboxMessage, Person
 from tests.doubles.graph import DEFAULT_MAILBOX, GraphDouble
+from tests.graph_fixtures import FIXED_TOKEN, client
+
+__all__ = ["client"]  # the fixture, used here by name
 
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 SESSION_START = datetime(2026, 12, 3, 14, 0, tzinfo=UTC)
@@ -31,22 +33,10 @@ ADA = "11111111-0000-4000-8000-000000000001"
 BEN = "11111111-0000-4000-8000-000000000002"
 
 
-async def _never_sleep(_: float) -> None:
-    return None
-
-
 @pytest.fixture
 async def graph() -> AsyncIterator[GraphDouble]:
     async with GraphDouble() as double:
         yield double
-
-
-@pytest.fixture
-async def client(graph: GraphDouble) -> AsyncIterator[GraphClient]:
-    graph._valid_tokens.add("fixed-token")
-    graph_client = GraphClient(graph.base_url, StaticTokenSource("fixed-token"), sleep=_never_sleep)
-    yield graph_client
-    await graph_client.close()
 
 
 @pytest.fixture
@@ -240,7 +230,7 @@ async def test_refused_credentials_keep_jobs_waiting_and_show_in_health(sync: Sy
     (job,) = await sync.jobs()
     assert job.status == "pending" and job.last_status == 401
     assert not sync.sync.health().healthy and await sync.outbox() == []
-    graph._valid_tokens.add("fixed-token")
+    graph.accept_token(FIXED_TOKEN)
     await sync.sync.run_due()
     assert (await sync.jobs())[0].status == "done" and sync.sync.health().healthy
 

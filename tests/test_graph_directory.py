@@ -12,12 +12,14 @@ from bot.clock import FixedClock
 from bot.graph.client import GraphClient
 from bot.graph.directory import DirectoryUser, resolve_user_by_email, transitive_user_ids
 from bot.graph.group_roles import GroupRoleSource
-from bot.graph.tokens import StaticTokenSource
 from bot.services.roles import Audit, Role, RoleService
 from storage.db import Database
 from storage.models import AuditEntry
 from storage.repositories.roles import AuditRepository, RoleRepository
 from tests.doubles.graph import GraphDouble
+from tests.graph_fixtures import client
+
+__all__ = ["client"]  # the fixture, used here by name
 
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 ADA = "11111111-0000-4000-8000-000000000001"
@@ -27,10 +29,6 @@ CHI = "11111111-0000-4000-8000-000000000004"
 FACILITATORS = "22222222-0000-4000-8000-00000000000f"
 NESTED = "22222222-0000-4000-8000-00000000000e"
 ADMINS = "22222222-0000-4000-8000-00000000000a"
-
-
-async def _never_sleep(_: float) -> None:
-    return None
 
 
 @pytest.fixture
@@ -44,15 +42,6 @@ async def graph() -> AsyncIterator[GraphDouble]:
         double.add_group(NESTED, users=[BEN, ADA])
         double.add_group(ADMINS, users=[CHI])
         yield double
-
-
-@pytest.fixture
-async def client(graph: GraphDouble) -> AsyncIterator[GraphClient]:
-    token = "fixed-token"
-    graph._valid_tokens.add(token)  # a token as if the double had issued it
-    graph_client = GraphClient(graph.base_url, StaticTokenSource(token), sleep=_never_sleep)
-    yield graph_client
-    await graph_client.close()
 
 
 async def test_resolve_user_by_email_finds_members_and_guests(client: GraphClient, graph: GraphDouble) -> None:

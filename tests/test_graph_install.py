@@ -10,17 +10,15 @@ import pytest
 from bot.graph.client import GraphClient
 from bot.graph.errors import GraphThrottled
 from bot.graph.install import AppInstaller, InstallResult
-from bot.graph.tokens import StaticTokenSource
 from tests.doubles.graph import DEFAULT_CATALOG_APP_ID, DEFAULT_MANIFEST_APP_ID, GraphDouble
 from tests.doubles.teams import DEFAULT_TENANT_ID
+from tests.graph_fixtures import client
+
+__all__ = ["client"]  # the fixture, used here by name
 
 ADA = "11111111-0000-4000-8000-000000000001"
 BEN = "11111111-0000-4000-8000-000000000002"
 CHAT = f"19:{ADA}_{DEFAULT_CATALOG_APP_ID}@unq.gbl.spaces"
-
-
-async def _never_sleep(_: float) -> None:
-    return None
 
 
 @pytest.fixture
@@ -29,14 +27,6 @@ async def graph() -> AsyncIterator[GraphDouble]:
         double.add_user(ADA, "Ada Example", "ada@hny.test")
         double.add_user(BEN, "Ben Example", "ben@hny.test")
         yield double
-
-
-@pytest.fixture
-async def client(graph: GraphDouble) -> AsyncIterator[GraphClient]:
-    graph._valid_tokens.add("fixed-token")
-    graph_client = GraphClient(graph.base_url, StaticTokenSource("fixed-token"), sleep=_never_sleep)
-    yield graph_client
-    await graph_client.close()
 
 
 def installer(client: GraphClient, catalog_app_id: str = DEFAULT_CATALOG_APP_ID) -> AppInstaller:

@@ -24,13 +24,13 @@ from tests.test_programme_support import (
     FACILITATOR,
     STALE,
     admin_bot,
+    all_text,
     audit_rows,
     data_of,
-    inputs_of,
+    inputs,
     only_card,
     press,
     running,
-    text_of,
 )
 
 __all__ = ["admin_bot"]  # the fixture, used here by name
@@ -52,7 +52,7 @@ async def test_admin_sees_the_programme_card_with_defaults(admin_bot: BotHarness
     assert "Co-design" in text
     assert "Not set" in text and "Not planned: set an end date first" in text
     assert "Version 1, published" in text
-    fields = inputs_of(card)
+    fields = inputs(card)
     assert fields["phase"]["value"] == "codesign" and fields["phase"]["isRequired"] is True
     assert "(required)" in fields["phase"]["label"] and "(optional)" in fields["end_date"]["label"]
     # Buttons that open other cards send none of this card's inputs.
@@ -61,10 +61,10 @@ async def test_admin_sees_the_programme_card_with_defaults(admin_bot: BotHarness
 
 async def test_colleagues_and_facilitators_are_refused_and_audited(admin_bot: BotHarness) -> None:
     for member in (COLLEAGUE, FACILITATOR):
-        assert ADMIN_REFUSAL in text_of(await admin_bot.say("programme", member))
+        assert ADMIN_REFUSAL in all_text(await admin_bot.say("programme", member))
         replies = await admin_bot.press({"action": "programme_save", "phase": "train_the_trainer",
                                          "end_date": "2027-03-31"}, member)
-        assert ADMIN_REFUSAL in text_of(replies)
+        assert ADMIN_REFUSAL in all_text(replies)
     assert "phase" not in await settings_rows(admin_bot)
     refused = [row for row in await audit_rows(admin_bot) if row[3] == "refused"]
     assert (COLLEAGUE.aad_object_id, "command.programme", None, "refused") in refused
@@ -74,7 +74,7 @@ async def test_colleagues_and_facilitators_are_refused_and_audited(admin_bot: Bo
 async def test_saving_phase_and_end_date_is_stored_and_audited(admin_bot: BotHarness) -> None:
     card = only_card(await admin_bot.say("programme"))
     replies = await press(admin_bot, card, "programme_save", phase="train_the_trainer", end_date="2027-03-31")
-    text = text_of(replies)
+    text = all_text(replies)
     assert "Saved. The current phase is Train the trainer." in text
     assert "The programme ends on Wednesday 31 March 2027" in text
     # RETENTION_DAYS defaults to 365.
@@ -89,13 +89,13 @@ async def test_saving_phase_and_end_date_is_stored_and_audited(admin_bot: BotHar
 
     # The same values again change nothing.
     card = only_card(replies)
-    assert inputs_of(card)["end_date"]["value"] == "2027-03-31"
+    assert inputs(card)["end_date"]["value"] == "2027-03-31"
     again = await press(admin_bot, card, "programme_save", phase="train_the_trainer", end_date="2027-03-31")
-    assert "Nothing needed to change." in text_of(again)
+    assert "Nothing needed to change." in all_text(again)
 
     # An empty date clears it: no deletion is planned.
     cleared = await press(admin_bot, card, "programme_save", phase="train_the_trainer", end_date="")
-    assert "no programme end date, so no deletion is planned" in text_of(cleared)
+    assert "no programme end date, so no deletion is planned" in all_text(cleared)
     assert "end_date" not in await settings_rows(admin_bot)
     assert (ADMIN.aad_object_id, "programme.end_date", "none", "done") in await audit_rows(admin_bot)
 
@@ -110,14 +110,14 @@ async def test_an_end_date_that_deletes_soon_asks_first(admin_bot: BotHarness, c
     assert "in 3 days" in card_text(confirm)
     assert "end_date" not in await settings_rows(admin_bot)  # nothing saved yet
     replies = await press(admin_bot, confirm, "programme_save")
-    assert "Saved." in text_of(replies)
+    assert "Saved." in all_text(replies)
     assert (await settings_rows(admin_bot))["end_date"] == end.isoformat()
 
 
 async def test_a_date_typed_badly_gets_a_kind_answer(admin_bot: BotHarness) -> None:
     card = only_card(await admin_bot.say("programme"))
     replies = await press(admin_bot, card, "programme_save", phase="codesign", end_date="next spring")
-    assert "I couldn't read that end date" in text_of(replies)
+    assert "I couldn't read that end date" in all_text(replies)
     assert await settings_rows(admin_bot) == {}
     # The UK way of typing a date works too.
     replies = await press(admin_bot, card, "programme_save", phase="codesign", end_date="31/03/2030")
@@ -133,7 +133,7 @@ async def test_forged_or_stale_payloads_change_nothing(admin_bot: BotHarness) ->
         {"action": "adjustments_mark", "person_id": "'; drop table volunteers; --", "contacted": "true"},
     ]
     for payload in forged:
-        assert STALE in text_of(await admin_bot.press(payload))
+        assert STALE in all_text(await admin_bot.press(payload))
     assert await settings_rows(admin_bot) == {}
 
 
@@ -166,7 +166,7 @@ async def test_organisations_are_added_renamed_retired_and_brought_back(admin_bo
     card = only_card(await admin_bot.say("programme"))
     card = only_card(await press(admin_bot, card, "programme_organisations"))
     assert "Navigo" in card_text(card)
-    ids = inputs_of(card)
+    ids = inputs(card)
     assert {"add_name", "rename_id", "rename_name", "retire_id"} <= set(ids)
 
     card = only_card(await press(admin_bot, card, "programme_org_add", add_name="  Hull   Pride  Network "))
@@ -189,7 +189,7 @@ async def test_organisations_are_added_renamed_retired_and_brought_back(admin_bo
     assert 'Retired "Hull Pride"' in card_text(card)
     options = [option.name for option in await VolunteerService(admin_bot.core).organisations()]
     assert "Hull Pride" not in options
-    assert "restore_id" in inputs_of(card)
+    assert "restore_id" in inputs(card)
 
     # Adding a retired name brings it back rather than making a second one.
     card = only_card(await press(admin_bot, card, "programme_org_add", add_name="Hull Pride"))
@@ -251,26 +251,26 @@ async def test_the_last_organisation_cannot_be_retired(admin_bot: BotHarness) ->
     assert await service.set_retired(ADMIN.aad_object_id, rows[-1].id, True) == Change.LAST_ONE
     card = only_card(await admin_bot.say("organisations"))
     replies = await press(admin_bot, card, "programme_org_retire", retire_id=str(rows[-1].id))
-    assert "the last organisation people can choose" in text_of(replies)
-    assert "retire_id" in inputs_of(only_card(replies))
+    assert "the last organisation people can choose" in all_text(replies)
+    assert "retire_id" in inputs(only_card(replies))
 
 
 async def test_organisation_names_are_checked(admin_bot: BotHarness) -> None:
     card = only_card(await admin_bot.say("organisations"))
-    assert "between 2 and 200 characters" in text_of(await press(admin_bot, card, "programme_org_add",
+    assert "between 2 and 200 characters" in all_text(await press(admin_bot, card, "programme_org_add",
                                                                  add_name=" x "))
-    assert "between 2 and 200 characters" in text_of(await press(admin_bot, card, "programme_org_add",
+    assert "between 2 and 200 characters" in all_text(await press(admin_bot, card, "programme_org_add",
                                                                  add_name="y" * 201))
     missing = await admin_bot.press({"action": "programme_org_rename", "rename_id": "99999",
                                      "rename_name": "Somewhere"})
-    assert "no longer on the list" in text_of(missing)
+    assert "no longer on the list" in all_text(missing)
 
 
 async def test_organisation_buttons_are_for_admins_only(admin_bot: BotHarness) -> None:
     card = only_card(await admin_bot.say("organisations"))
     data = data_of(card, "programme_org_add")
     replies = await admin_bot.press({**data, "add_name": "Sneaky Org"}, FACILITATOR)
-    assert ADMIN_REFUSAL in text_of(replies)
+    assert ADMIN_REFUSAL in all_text(replies)
     async with admin_bot.core.database.read() as session:
         assert (await session.execute(select(Organisation).where(Organisation.name == "Sneaky Org"))).first() is None
     assert (FACILITATOR.aad_object_id, "programme_org_add", None, "refused") in await audit_rows(admin_bot)

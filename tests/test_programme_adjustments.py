@@ -21,11 +21,11 @@ from tests.test_programme_support import (
     FACILITATOR_REFUSAL,
     OTHER,
     admin_bot,
+    all_text,
     audit_rows,
     data_of,
-    inputs_of,
+    inputs,
     only_card,
-    text_of,
 )
 
 __all__ = ["admin_bot"]
@@ -51,7 +51,7 @@ async def test_facilitators_see_who_asked_and_mark_them_contacted(admin_bot: Bot
     # Names and e-mails only: never a space, a community or an organisation.
     for word in ("Disabled", "disability", "Navigo", "minoritised", "ally"):
         assert word not in text
-    assert inputs_of(card) == {}  # no box to write the adjustment in
+    assert inputs(card) == {}  # no box to write the adjustment in
 
     clock.advance(timedelta(hours=3))
     replies = await admin_bot.press(data_of(card, "adjustments_mark", person_id=COLLEAGUE.aad_object_id),
@@ -66,13 +66,13 @@ async def test_facilitators_see_who_asked_and_mark_them_contacted(admin_bot: Bot
     # A second facilitator (an admin here) pressing the same stale button keeps the first mark.
     again = await admin_bot.press({"action": "adjustments_mark", "person_id": COLLEAGUE.aad_object_id,
                                    "contacted": "true"}, ADMIN)
-    assert "Someone already marked that" in text_of(again)
+    assert "Someone already marked that" in all_text(again)
     assert (await volunteer(admin_bot, COLLEAGUE.aad_object_id)).adjustments_contacted_by == \
         FACILITATOR.aad_object_id
 
     undo = await admin_bot.press(data_of(card, "adjustments_mark", person_id=COLLEAGUE.aad_object_id),
                                  FACILITATOR)
-    assert "Marked as not contacted" in text_of(undo)
+    assert "Marked as not contacted" in all_text(undo)
     row = await volunteer(admin_bot, COLLEAGUE.aad_object_id)
     assert row.adjustments_contacted_at is None and row.adjustments_contacted_by is None
 
@@ -85,10 +85,10 @@ async def test_facilitators_see_who_asked_and_mark_them_contacted(admin_bot: Bot
 
 async def test_colleagues_are_refused_and_audited(admin_bot: BotHarness) -> None:
     await sign_up(admin_bot, COLLEAGUE, adjustments="yes")
-    assert FACILITATOR_REFUSAL in text_of(await admin_bot.say("adjustments", OTHER))
+    assert FACILITATOR_REFUSAL in all_text(await admin_bot.say("adjustments", OTHER))
     forged = await admin_bot.press({"action": "adjustments_mark", "person_id": COLLEAGUE.aad_object_id,
                                     "contacted": "true"}, OTHER)
-    assert FACILITATOR_REFUSAL in text_of(forged)
+    assert FACILITATOR_REFUSAL in all_text(forged)
     assert (await volunteer(admin_bot, COLLEAGUE.aad_object_id)).adjustments_contacted_at is None
     audit = await audit_rows(admin_bot)
     assert (OTHER.aad_object_id, "command.adjustments", None, "refused") in audit
@@ -100,7 +100,7 @@ async def test_the_list_is_shown_only_in_a_private_chat(admin_bot: BotHarness) -
     replies = await admin_bot.say("adjustments", FACILITATOR,
                                   conversation={"id": "19:channel@thread.tacv2", "conversationType": "channel",
                                                 "tenantId": FACILITATOR.tenant_id})
-    text = text_of(replies)
+    text = all_text(replies)
     assert "only in a private chat" in text and COLLEAGUE.name not in text
 
 

@@ -32,13 +32,13 @@ from tests.test_programme_support import (
     FACILITATOR,
     OTHER,
     admin_bot,
+    all_text,
     audit_rows,
     data_of,
-    inputs_of,
+    inputs,
     only_card,
     press,
     running,
-    text_of,
 )
 
 __all__ = ["admin_bot"]
@@ -77,7 +77,7 @@ async def test_the_card_lists_versions_and_offers_the_current_text(admin_bot: Bo
     card = await notices_card(admin_bot)
     text = card_text(card)
     assert "Version 1" in text and "Fingerprint" in text
-    fields = inputs_of(card)
+    fields = inputs(card)
     assert fields["notice_text"]["value"] == V1 and fields["notice_text"]["isMultiline"] is True
     assert fields["notice_text"]["maxLength"] == 20_000
     assert fields["understood"]["isRequired"] is True and fields["ask_now"]["value"] == "true"
@@ -93,7 +93,7 @@ async def test_publishing_asks_everyone_again_and_stops_invitations_until_they_a
 
     replies = await press(admin_bot, card, "programme_notice_publish", notice_text=V2.replace("\n", "\r\n"),
                           ask_now="true", understood="true")
-    assert "Version 2 is published" in text_of(replies)
+    assert "Version 2 is published" in all_text(replies)
     assert await versions(admin_bot) == [1, 2]
     async with admin_bot.core.database.read() as session:
         published = await session.get(PrivacyNotice, 2)
@@ -116,7 +116,7 @@ async def test_publishing_asks_everyone_again_and_stops_invitations_until_they_a
     gate = only_card(await admin_bot.say("my details", COLLEAGUE))
     assert "Our privacy notice has changed" in card_text(gate)
     replies = await admin_bot.press({**data_of(again, "consent_again"), "agree": "true"}, COLLEAGUE)
-    assert "Your permission is saved" in text_of(replies)
+    assert "Your permission is saved" in all_text(replies)
     assert await eligible(admin_bot) == 1
     async with admin_bot.core.database.read() as session:
         given = (await session.execute(select(ConsentRecord).where(
@@ -127,20 +127,20 @@ async def test_publishing_asks_everyone_again_and_stops_invitations_until_they_a
 async def test_publishing_checks_the_text_and_the_tick(admin_bot: BotHarness) -> None:
     card = await notices_card(admin_bot)
     replies = await press(admin_bot, card, "programme_notice_publish", notice_text=V2, understood="false")
-    assert "Nothing was published" in text_of(replies)
-    assert inputs_of(only_card(replies))["notice_text"]["value"] == V2  # their text is kept
+    assert "Nothing was published" in all_text(replies)
+    assert inputs(only_card(replies))["notice_text"]["value"] == V2  # their text is kept
     replies = await press(admin_bot, card, "programme_notice_publish", notice_text="Test.", understood="true")
-    assert "between 200 and 20,000 characters" in text_of(replies)
+    assert "between 200 and 20,000 characters" in all_text(replies)
     replies = await press(admin_bot, card, "programme_notice_publish", notice_text="x" * 20_001,
                           understood="true")
-    assert "between 200 and 20,000 characters" in text_of(replies)
+    assert "between 200 and 20,000 characters" in all_text(replies)
     replies = await press(admin_bot, card, "programme_notice_publish", notice_text=V1 + "\n\n",
                           understood="true")
-    assert "same text as version 1" in text_of(replies)
+    assert "same text as version 1" in all_text(replies)
     # Too big to be a card's text at all: a clear "out of date" and nothing changes.
     replies = await press(admin_bot, card, "programme_notice_publish", notice_text="x" * 30_000,
                           understood="true")
-    assert "out of date" in text_of(replies)
+    assert "out of date" in all_text(replies)
     assert await versions(admin_bot) == [1]
     assert (ADMIN.aad_object_id, "notice.publish", "1", "unchanged") in await audit_rows(admin_bot)
 
@@ -149,7 +149,7 @@ async def test_only_admins_publish(admin_bot: BotHarness) -> None:
     card = await notices_card(admin_bot)
     replies = await admin_bot.press({**data_of(card, "programme_notice_publish"), "notice_text": V2,
                                      "understood": "true"}, FACILITATOR)
-    assert ADMIN_REFUSAL in text_of(replies)
+    assert ADMIN_REFUSAL in all_text(replies)
     assert await versions(admin_bot) == [1]
     assert (FACILITATOR.aad_object_id, "programme_notice_publish", None, "refused") in await audit_rows(admin_bot)
 

@@ -12,13 +12,15 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bot.clock import FixedClock
 from bot.services.roles import Role
-from storage.models import AuditEntry
-from tests.app_fixtures import BotHarness, card_text, cards_in, start_harness
+from tests.app_fixtures import BotHarness, buttons, card_text, start_harness
+from tests.app_fixtures import all_text as all_text
+from tests.app_fixtures import audit_rows as audit_rows
+from tests.app_fixtures import inputs as inputs
+from tests.app_fixtures import only_card as only_card
 from tests.doubles.fixtures import DEFAULT_MEMBER
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble, make_member
@@ -57,65 +59,12 @@ async def admin_bot(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsD
         yield harness
 
 
-async def audit_rows(harness: BotHarness) -> list[tuple[str, str, str | None, str]]:
-    async with harness.core.database.read() as session:
-        rows = (await session.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars().all()
-        return [(row.actor_id, row.action, row.record_id, row.outcome) for row in rows]
-
-
-def only_card(replies: list[dict[str, Any]]) -> dict[str, Any]:
-    cards = cards_in(replies)
-    assert len(cards) == 1, replies
-    return cards[0]
-
-
-def text_of(replies: list[dict[str, Any]]) -> str:
-    return "\n".join([card_text(card) for card in cards_in(replies)] +
-                     [activity["text"] for activity in replies if activity.get("text")])
-
-
-def submits(card: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every Action.Submit on the card, inside ShowCards and ActionSets too."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Submit":
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
-
-
 def data_of(card: dict[str, Any], action: str, **match: Any) -> dict[str, Any]:
-    for button in submits(card):
+    for button in buttons(card):
         data = button["data"]
         if data.get("action") == action and all(data.get(key) == value for key, value in match.items()):
             return dict(data)
     raise AssertionError(f"no {action} {match} button on {card_text(card)}")
-
-
-def inputs_of(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input."):
-                assert node["id"] not in found, f"input id {node['id']} is used twice"
-                found[node["id"]] = node
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
 
 
 async def press(harness: BotHarness, card: dict[str, Any], action: str, member: Member = ADMIN,

@@ -38,11 +38,11 @@ from tests.test_programme_support import (
     COLLEAGUE,
     FACILITATOR,
     OTHER,
+    all_text,
     backup_of,
     data_of,
     only_card,
     running,
-    text_of,
 )
 
 
@@ -57,7 +57,7 @@ def log_lines(path: Path) -> list[str]:
 async def withdraw(harness: BotHarness, member: Member) -> None:
     card = only_card(await harness.say("withdraw", member))
     replies = await harness.press(data_of(card, "withdraw_confirm"), member)
-    assert "Your answers have been deleted" in text_of(replies)
+    assert "Your answers have been deleted" in all_text(replies)
 
 
 async def rows(harness: BotHarness, model: type, *where: object) -> list[object]:
@@ -119,7 +119,7 @@ async def test_a_withdrawal_that_cannot_be_logged_does_not_happen(
         await sign_up(bot, COLLEAGUE)
         card = only_card(await bot.say("withdraw", COLLEAGUE))
         replies = await bot.press(data_of(card, "withdraw_confirm"), COLLEAGUE)
-        assert "something went wrong" in text_of(replies)
+        assert "something went wrong" in all_text(replies)
         # Nothing was erased without its log line: the person can try again, and nothing is half done.
         assert await count(bot, Volunteer) == 1
         assert await count(bot, Erasure) == 0

@@ -6,20 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FixedClock
 from bot.services.roles import Role
 from cards.roles import RoleRow, RolesView, roles_card
-from storage.models import AuditEntry, Person, RoleGrant
-from tests.app_fixtures import BotHarness, card_text, cards_in, start_harness
+from storage.models import Person, RoleGrant
+from tests.app_fixtures import BotHarness, audit_rows, card_text, cards_in
 from tests.doubles.fixtures import DEFAULT_MEMBER
-from tests.doubles.issuer import TokenIssuer
-from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble, make_member
+from tests.doubles.teams import DEFAULT_TENANT_ID, Member, make_member
 
 ADMIN = DEFAULT_MEMBER
 COLLEAGUE = make_member(2)
@@ -29,27 +26,10 @@ REFUSAL = "Only admins can do that. If you think you should be one, contact HNY.
 STALE = "out of date, so nothing was changed"
 
 
-@pytest.fixture
-async def admin_harness(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble,
-                        clock: FixedClock) -> AsyncIterator[BotHarness]:
-    """The bot with ADMIN in BOOTSTRAP_ADMINS; COLLEAGUE and NEWCOMER are known to Teams."""
-    teams_double.add_member(COLLEAGUE)
-    teams_double.add_member(NEWCOMER)
-    async for harness in start_harness(db_url, token_issuer, teams_double, clock,
-                                       bootstrap_admins=[ADMIN.aad_object_id]):
-        yield harness
-
-
 async def grants(harness: BotHarness) -> set[tuple[str, str]]:
     async with harness.core.database.transaction() as session:
         rows = (await session.execute(select(RoleGrant))).scalars().all()
         return {(row.person_id, row.role) for row in rows}
-
-
-async def audit_rows(harness: BotHarness) -> list[tuple[str, str, str | None, str]]:
-    async with harness.core.database.transaction() as session:
-        rows = (await session.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars().all()
-        return [(row.actor_id, row.action, row.record_id, row.outcome) for row in rows]
 
 
 async def person(harness: BotHarness, member: Member) -> Person | None:

@@ -11,10 +11,9 @@ import pytest
 
 from bot.services.roles import Role
 from storage.models import Person
-from tests.app_fixtures import BotHarness, card_text, cards_in
+from tests.app_fixtures import BotHarness, buttons, card_text, only_card
 from tests.doubles.graph import GraphDouble
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member
-from tests.signup_helpers import buttons
 from tests.test_graph_app import ADA, ADMIN, EMAILS, FAC, NAMES, graph, graph_harness
 
 __all__ = ["graph", "graph_harness"]
@@ -22,12 +21,6 @@ __all__ = ["graph", "graph_harness"]
 # The admin, who holds the role through the admins' Entra group only.
 CHRIS = Member(aad_object_id=ADMIN, teams_user_id="29:chris-admin", name=NAMES[2], email=EMAILS[2],
                tenant_id=DEFAULT_TENANT_ID)
-
-
-def only_card(replies: list[dict[str, Any]]) -> dict[str, Any]:
-    cards = cards_in(replies)
-    assert len(cards) == 1, replies
-    return cards[0]
 
 
 def ids_on_buttons(card: dict[str, Any]) -> set[str]:
