@@ -90,18 +90,20 @@ class RoleService:
 
     async def roles_of(self, person_id: str) -> set[str]:
         outside = await self._outside_roles(person_id)
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             return await RoleRepository(session).roles_of(person_id) | outside
 
     async def require(self, person_id: str, role: Role, action: str, record_id: str | None = None) -> bool:
         """True when the person holds the role; otherwise writes a `refused` audit row and returns False."""
         outside = await self._outside_roles(person_id)
-        async with self._database.transaction() as session:
+        # Most checks pass: read without the write lock, and write only the refusal's audit row.
+        async with self._database.read() as session:
             held = await RoleRepository(session).roles_of(person_id) | outside
-            if satisfies(held, role):
-                return True
+        if satisfies(held, role):
+            return True
+        async with self._database.transaction() as session:
             await self._audit.record(session, person_id, action, record_id, outcome="refused")
-            return False
+        return False
 
     async def seed_bootstrap_admins(self, admin_ids: list[str]) -> None:
         async with self._database.transaction() as session:

@@ -229,8 +229,8 @@ class VolunteerService:
 
     async def consent_needed(self, person_id: str) -> Notice | None:
         """The current notice when this volunteer agreed only to an older one, else None."""
-        # Runs before every message of every person (the re-consent gate): one small query for most people.
-        async with self._database.transaction() as session:
+        # Runs before every message of every person (the re-consent gate): one small read for most people.
+        async with self._database.read() as session:
             if not await VolunteerRepository(session).consent_behind(person_id):
                 return None
         return await self._core.notices.current()
