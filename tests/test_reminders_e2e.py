@@ -219,3 +219,22 @@ async def test_when_both_are_due_at_once_only_the_1_hour_reminder_goes(
     text = card_text(reminder)
     assert "in 30 minutes" in text and "There is no join link yet." in text
     assert join_urls(reminder) == []
+
+
+async def test_a_reminder_still_waiting_when_the_session_starts_is_withdrawn(
+        db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
+    booked = make_member(7150)
+    async with running(db_url, token_issuer, teams_double, clock) as harness:
+        await add_volunteer(harness, booked, ally=True)
+        session_id = await publish(harness, capacity=5, starts_in=timedelta(days=3), join_url=LINK)
+        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, booked)
+        starts_at = (await session_row(harness, session_id)).starts_at
+        clock.set(starts_at - timedelta(minutes=45))
+        assert await reminders_of(harness).tick() == 1
+        # Nothing was sent (say Teams refused the bot's credentials) until after the start.
+        clock.set(starts_at + timedelta(minutes=10))
+        assert await reminders_of(harness).tick() == 0
+        assert await reminder_keys(harness) == {
+            f"reminder:60:{start_iso(starts_at)}:{session_id}:{booked.aad_object_id}": "cancelled"}
+        await drain(harness)
+    assert reminders_in_chat(teams_double, booked) == []

@@ -113,7 +113,24 @@ class ReminderService:
         enqueued = 0
         for session_id in wanted:
             enqueued += await self._remind(session_id)
+        await self._withdraw_late(now)
         return enqueued
+
+    async def _withdraw_late(self, now: datetime) -> None:
+        """A reminder still waiting when its session has started (the worker could not send for a while) would
+        say "starts in 45 minutes" too late: withdraw it. Sessions that started in the last day are looked at."""
+        async with self._database.read() as session:
+            repository = SessionRepository(session)
+            late = []
+            for session_id in await repository.starting_between(now - timedelta(days=1), now):
+                row = await repository.get(session_id)
+                if row is not None and await repository.pending_outbox_keys(
+                        f"reminder:%:{start_iso(row.starts_at)}:{row.id}:%"):
+                    late.append((row.id, row.starts_at))
+        for session_id, starts_at in late:
+            async with self._database.transaction() as session:
+                withdrawn = await cancel_pending(session, session_id, starts_at, now)
+            log.info("reminders withdrawn after the start: session=%d count=%d", session_id, withdrawn)
 
     async def _missing(self, session: AsyncSession, session_id: int, now: datetime, *,
                        row: TrainingSession | None = None) -> list[tuple[int, Invitation]]:
