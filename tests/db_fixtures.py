@@ -13,7 +13,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from storage.db import Database
@@ -72,18 +71,28 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite+aiosqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
-    await _truncate(url)
+    await _empty(url)
     return url
 
 
-async def _truncate(url: str) -> None:
-    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-    database = Database(url, pool_size=1)
+# Emptying every table and restarting every sequence, in one round trip. DELETE rather than TRUNCATE: a test's
+# tables hold a few rows, and TRUNCATE makes new files for every table (about 0.1 s a test, 4 ms this way).
+# Tables are emptied children first, so foreign keys never object.
+_EMPTY_SQL = "BEGIN;\n{deletes}\n" + """DO $$ DECLARE s record; BEGIN
+  FOR s IN SELECT schemaname, sequencename FROM pg_sequences WHERE schemaname = current_schema() LOOP
+    EXECUTE format('ALTER SEQUENCE %I.%I RESTART', s.schemaname, s.sequencename);
+  END LOOP;
+END $$;
+COMMIT;"""
+
+
+async def _empty(url: str) -> None:
+    deletes = "\n".join(f'DELETE FROM "{table.name}";' for table in reversed(Base.metadata.sorted_tables))
+    connection = await asyncpg.connect(_asyncpg_dsn(url))
     try:
-        async with database.engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        await connection.execute(_EMPTY_SQL.format(deletes=deletes))
     finally:
-        await database.dispose()
+        await connection.close()
 
 
 @pytest.fixture
