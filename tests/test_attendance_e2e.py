@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.services.attendance import PAGE_SIZE
 from cards.invitation import VERB_ACCEPT
-from tests.app_fixtures import BotHarness, card_text, cards_in
+from tests.app_fixtures import BotHarness, card_text, cards_in, nodes, only_card
 from tests.doubles.teams import Member, make_member
 from tests.test_reminders_support import chat_activities, chat_cards, drain
 from tests.test_roster_e2e import add_co_facilitator
@@ -32,28 +32,10 @@ from tests.test_sessions_helpers import (
 FEEDBACK = "https://forms.office.com/r/hny-feedback"
 
 
-def only_card(replies: list[dict[str, Any]]) -> dict[str, Any]:
-    cards = cards_in(replies)
-    assert len(cards) == 1, [card_text(card) for card in cards]
-    return cards[0]
-
-
 def buttons(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every button on the card (in action sets too) by title; the last one wins."""
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Action.") and "title" in node:
-                found[node["title"]] = node
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
+    """Every button on the card (Submit and OpenUrl, in action sets too) by title; the last one wins."""
+    return {node["title"]: node for node in nodes(card)
+            if str(node.get("type", "")).startswith("Action.") and "title" in node}
 
 
 def choice_sets(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
