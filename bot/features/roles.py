@@ -13,6 +13,7 @@ the bot in a personal chat, so that an admin can find them by e-mail. That looku
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ _EMAIL = re.compile(r"^[^\s<>@,;:()\"']+@[^\s<>@,;:()\"']+\.[A-Za-z]{2,}$")
 
 AUDIT_CARD_ENTRIES = 20
 # Who was looked up in Teams lately: one member lookup per person per hour, whatever happens.
+IDENTITY_LOOKUP_SECONDS = 1.5
 IDENTITY_RECHECK = timedelta(hours=1)
 IDENTITY_MEMO_SIZE = 10_000
 
@@ -320,7 +322,10 @@ class RolesFeature:
     async def identity_gate(self, turn: Turn) -> bool:
         """Runs before every message; never takes the turn over (returns False) and never raises."""
         try:
-            await self._fill_identity(turn)
+            # botbuilder retries a failing member lookup for about 5 s; the person's answer must not wait
+            # for it. The lookup is tried again on a later message (IDENTITY_RECHECK).
+            async with asyncio.timeout(IDENTITY_LOOKUP_SECONDS):
+                await self._fill_identity(turn)
         except Exception as exc:  # a directory problem must never cost the person their answer
             log.warning("could not store the identity of %s: %s", turn.person_id, type(exc).__name__)
         return False
