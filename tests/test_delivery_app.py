@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import update
@@ -22,7 +23,7 @@ from storage.db import Database
 from storage.models import OutboxMessage
 from storage.repositories.outbox import OutboxRepository
 from tests.app_fixtures import BotHarness, bot_settings, start_harness
-from tests.doubles.fixtures import DEFAULT_MEMBER
+from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
 from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
 from tests.doubles.teams import TeamsDouble
 from tests.test_delivery_support import add_person, chat_id, eventually, put, rows, texts
@@ -121,13 +122,16 @@ async def test_healthz_fails_when_no_worker_is_alive_and_messages_wait(
         assert status == 503 and health["delivery"]["backlog"] == 1
 
 
-async def test_a_person_who_writes_again_is_rearmed(
-        db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
+@pytest.mark.parametrize("comes_back_by", ["message", "reinstall"])
+async def test_a_person_who_writes_again_or_reinstalls_is_rearmed(
+        comes_back_by: str, db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble,
+        clock: FixedClock) -> None:
     async for harness in start_harness(db_url, token_issuer, teams_double, clock):
-        await _rearm_through_the_handler(harness, teams_double, clock)
+        await _rearm_through_the_handler(harness, teams_double, clock, comes_back_by)
 
 
-async def _rearm_through_the_handler(harness: BotHarness, teams: TeamsDouble, clock: FixedClock) -> None:
+async def _rearm_through_the_handler(harness: BotHarness, teams: TeamsDouble, clock: FixedClock,
+                                     comes_back_by: str) -> None:
     database = harness.core.database
     await add_person(database, clock, DEFAULT_MEMBER, teams.url, with_chat=False)
     first = await put(database, clock, "k1", person=DEFAULT_MEMBER.aad_object_id, text="one")
@@ -138,7 +142,12 @@ async def _rearm_through_the_handler(harness: BotHarness, teams: TeamsDouble, cl
         await session.execute(update(OutboxMessage).values(status="undeliverable",
                                                            last_error="ConversationBlockedByUser"))
 
-    await harness.say("hello")
+    if comes_back_by == "message":
+        await harness.say("hello")
+    else:
+        response = await harness.post(make_activity(teams.url, text=None, activity_type="installationUpdate",
+                                                    action="add"))
+        assert response.status in (200, 201)
 
     statuses = {m.id: m.status for m in await rows(database)}
     assert statuses[first] == "pending"

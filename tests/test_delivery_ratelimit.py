@@ -135,3 +135,18 @@ async def test_the_cap_counts_requests_when_they_leave_not_when_they_were_let_go
     assert time.monotonic() - first_out < 0.5
     await held[0][0].__aexit__(None, None, None)
     await pacer.close()
+
+
+async def test_a_margin_widens_the_sliding_second() -> None:
+    pacer = Pacer(1000.0, margin=0.5)  # at most 1000 in any 1.5 s
+    released = []
+    for _ in range(3):
+        await pacer.acquire()
+        released.append(time.monotonic())
+    await pacer.close()
+    narrow = Pacer(2.0, margin=0.5)  # cap 2 per 1.5 s: the third waits for the first to be 1.5 s old
+    start = time.monotonic()
+    for _ in range(3):
+        await narrow.acquire()
+    assert time.monotonic() - start >= 1.49
+    await narrow.close()

@@ -67,9 +67,13 @@ class Pacer:
     `Halted`.
     """
 
-    def __init__(self, rate_per_second: float, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate_per_second: float, *, margin: float = 0.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """`margin` widens the sliding second, as the per-conversation windows are widened: requests that
+        leave evenly spaced reach Teams squeezed or stretched by the network's jitter."""
         if rate_per_second <= 0:
             raise ValueError("rate must be positive")
+        self._window = 1.0 + margin
         self._interval = 1.0 / rate_per_second
         # Absorbs a little of the event loop's timer lateness; more would let requests bunch, and the network's
         # jitter bunches them further before Teams counts them.
@@ -179,13 +183,14 @@ class Pacer:
         while self._waiters:
             now = self._time()
             start = max(self._next, self._paused_until)
-            while self._departures and self._departures[0] <= now - 1.0:
+            while self._departures and self._departures[0] <= now - self._window:
                 self._departures.popleft()
             over = len(self._departures) + self._outstanding - self._cap
             self._cap_blocked = over >= 0
             if self._cap_blocked:
                 # Wait for the oldest departure that must leave the window, or for a let-go request to leave.
-                start = max(start, self._departures[over] + 1.0 if over < len(self._departures) else now + 1.0)
+                start = max(start, self._departures[over] + self._window if over < len(self._departures)
+                            else now + self._window)
             if start > now:
                 self._changed.clear()
                 try:
