@@ -168,3 +168,14 @@ async def test_a_failing_turn_is_answered_kindly_and_logged_without_personal_dat
     assert failures and failures[0].exc_info is not None
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "secret" not in logged and DEFAULT_MEMBER.name not in logged and DEFAULT_MEMBER.email not in logged
+
+
+async def test_removing_and_adding_the_bot_again_welcomes_again(harness: BotHarness) -> None:
+    def install(action: str) -> dict[str, object]:
+        return make_activity(harness.teams.url, text=None, activity_type="installationUpdate", action=action)
+
+    await harness.post(install("add"))
+    await harness.post(install("remove"))
+    await harness.post(install("add"))
+    welcomes = [card for card in cards_in(harness.teams.sent()) if "Hello, I'm the HNY Inc." in card_text(card)]
+    assert len(welcomes) == 2

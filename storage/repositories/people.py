@@ -143,8 +143,11 @@ class ConversationRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def mark_uninstalled(self, conversation_id: str) -> None:
-        await self.session.execute(
-            update(ConversationRef)
-            .where(ConversationRef.conversation_id == conversation_id)
-            .values(installed=False)
-        )
+        """The bot was removed: a later install is a new start, so it is welcomed again."""
+        ref = await self.by_conversation(conversation_id)
+        if ref is None:
+            return
+        ref.installed = False
+        ref.welcomed_at = None
+        if ref.kind == "personal" and ref.person_id:
+            await self.session.execute(update(Person).where(Person.id == ref.person_id).values(welcomed_at=None))
