@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.services.announcements import about_percent, check_draft, in_quiet_hours, quiet_hours_end, uk_instant
+from bot.services.announcements import about_percent, check_draft
+from bot.services.uk_time import in_quiet_hours, quiet_hours_end, uk_instant
 from cards.announcements import (
     AnnouncementView,
     AudienceSummary,

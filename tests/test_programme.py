@@ -9,8 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.clock import UK, FixedClock
-from bot.features.programme import PROGRAMME, parse_uk_date
-from bot.services.programme import Change, after_quiet_hours, clean_name, in_quiet_hours
+from bot.features.programme import PROGRAMME
+from bot.services.programme import Change, clean_name
+from bot.services.uk_time import after_quiet_hours, in_quiet_hours, parse_uk_date
 from bot.services.volunteers import VolunteerService, load_organisation_names
 from storage.models import Organisation, ProgrammeSetting, Volunteer
 from tests.app_fixtures import BotHarness, card_text

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -41,6 +41,7 @@ from bot.services.retention import (
     install_erasure_log,
 )
 from bot.services.roles import Role
+from bot.services.uk_time import parse_uk_date
 from bot.turns import Turn
 from cards.basics import notice
 from cards.programme import (
@@ -111,19 +112,6 @@ class PublishNotice(ActionPayload):
 class MarkContacted(ActionPayload):
     person_id: PersonId
     contacted: Literal["true", "false"]
-
-
-def parse_uk_date(text: str) -> date | None:
-    """The card's date picker sends 2026-03-31; a client that shows a text box may get 31/03/2026."""
-    text = text.strip()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.strptime(text, "%d/%m/%Y").date()
-    except ValueError:
-        return None
 
 
 def _label(person_id: str, name: str | None, email: str | None) -> str:

@@ -15,18 +15,26 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import UK, Clock
+from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, batch_progress, cancel, enqueue
 from bot.services.roles import Audit, Role, RoleService, satisfies
 from bot.services.suppression import Shown, shown
+from bot.services.uk_time import (
+    TimeProblem,
+    in_quiet_hours,
+    parse_date,
+    parse_time,
+    quiet_hours_end,
+    time_problem_text,
+    uk_instant,
+)
 from storage.db import Database
 from storage.models import Announcement
 from storage.models.announcements import DONE, SCHEDULED, SENDING, STOPPED
@@ -52,33 +60,9 @@ CANCEL_CHUNK = 500
 SPACES = {"minoritised": "Minoritised colleagues", "ally": "Active allies"}
 PHASES = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
 
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2})?$")
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-
 
 def batch_of(announcement_id: int) -> str:
     return f"announcement:{announcement_id}"
-
-
-# -- quiet hours ---------------------------------------------------------------------------------------------------
-
-def in_quiet_hours(moment: datetime, start: time, end: time) -> bool:
-    """True when `moment` falls in quiet hours (UK time). Start 20:00 and end 08:00 wrap past midnight."""
-    if start == end:
-        return False
-    local = moment.astimezone(UK).time()
-    if start < end:
-        return start <= local < end
-    return local >= start or local < end
-
-
-def quiet_hours_end(moment: datetime, end: time) -> datetime:
-    """The next end of quiet hours after `moment` (UTC)."""
-    local = moment.astimezone(UK)
-    candidate = datetime.combine(local.date(), end, tzinfo=UK)
-    if candidate <= moment:
-        candidate = datetime.combine(local.date() + timedelta(days=1), end, tzinfo=UK)
-    return candidate.astimezone(UTC)
 
 
 # -- what the author writes ----------------------------------------------------------------------------------------
@@ -219,33 +203,6 @@ class Timing:
     now: bool  # "send now"
     quiet: bool  # `at` is in quiet hours
     quiet_end: datetime | None  # when quiet hours end, if `at` is in them
-
-
-def _parse_date(text: str) -> date | None:
-    match = _DATE.match(text.strip())
-    if not match:
-        return None
-    try:
-        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-    except ValueError:
-        return None
-
-
-def _parse_time(text: str) -> time | None:
-    match = _TIME.match(text.strip())
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        return None
-    return time(int(match.group(1)), int(match.group(2)))
-
-
-def uk_instant(day: date, at: time) -> datetime | None:
-    """The UTC instant of a UK wall-clock time; None for a time the clocks skip in spring. A time that happens
-    twice in autumn means its first reading."""
-    local = datetime.combine(day, at, tzinfo=UK)
-    instant = local.astimezone(UTC)
-    if instant.astimezone(UK).replace(tzinfo=None) != local.replace(tzinfo=None):
-        return None
-    return instant
 
 
 # -- progress ------------------------------------------------------------------------------------------------------
@@ -419,7 +376,7 @@ class AnnouncementService:
         if when.mode == "now":
             at = now
         elif when.mode == "later":
-            day, at_time = _parse_date(when.date), _parse_time(when.time)
+            day, at_time = parse_date(when.date), parse_time(when.time)
             errors = {}
             if day is None:
                 errors["date"] = "Choose the date to send it."
@@ -429,8 +386,7 @@ class AnnouncementService:
                 return None, errors
             instant = uk_instant(day, at_time)
             if instant is None:
-                return None, {"time": f"The clocks go forward that night, so {at_time:%H:%M} does not exist in "
-                                      "the UK. Choose a time before 01:00 or from 02:00."}
+                return None, {"time": time_problem_text(TimeProblem("gap", day, at_time), name_the_day=False)}
             if instant < now - GRACE:
                 return None, {"time": "That time has passed. Choose a time from now on, or send it now."}
             if instant > now + MAX_AHEAD:

@@ -12,17 +12,17 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.clock import UK
 from bot.core import Core
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.services.eligibility import PHASES
 from bot.services.notices import notice_from_text, repo_notices
+from bot.services.uk_time import after_quiet_hours
 from storage.repositories.programme import (
     AdjustmentRow,
     AdjustmentsRepository,
@@ -100,20 +100,6 @@ def clean_notice(text: str) -> str:
     """Teams may send \\r\\n; the privacy card splits paragraphs on blank lines."""
     lines = [_CONTROL.sub("", line).rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
-
-
-def in_quiet_hours(moment: datetime, start: time, end: time) -> bool:
-    local = moment.astimezone(UK).time()
-    return (start <= local or local < end) if start > end else (start <= local < end)
-
-
-def after_quiet_hours(moment: datetime, start: time, end: time) -> datetime:
-    """`moment`, or the end of quiet hours (UK time) when it falls inside them."""
-    if not in_quiet_hours(moment, start, end):
-        return moment
-    local = moment.astimezone(UK)
-    day = local.date() if local.time() < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, tzinfo=UK).astimezone(moment.tzinfo)
 
 
 class ProgrammeService:

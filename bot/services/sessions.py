@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -35,6 +35,7 @@ from bot.services.counts import SessionFigures
 from bot.services.eligibility import COMMUNITIES, PHASES, SPACES, Answers, Criteria, answers_match
 from bot.services.roles import Audit, Role, satisfies
 from bot.services.suppression import SessionCounts, Shown, session_counts, shown
+from bot.services.uk_time import TimeProblem, parse_date, parse_time, time_problem_text, uk_to_utc
 from storage.db import Database
 from storage.models import Invitation, OutboxMessage, Person, TrainingSession, Volunteer
 from storage.repositories.people import PeopleRepository
@@ -55,55 +56,9 @@ MAX_LINK = 1000
 TEAMS_HOST = "teams.microsoft.com"
 # Meeting links Teams makes: the classic "meetup-join" link and the newer short "meet" link.
 TEAMS_PATHS = ("/l/meetup-join/", "/meet/")
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2})?$")
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _EMAILS = re.compile(r"[\s,;]+")
 # Finished sessions stay in the facilitators' list this long, so they can mark who came.
 RECENT_DAYS = 30
-
-
-# -- time in the UK ------------------------------------------------------------------------------------------
-
-class TimeProblem(ValueError):
-    """A UK wall-clock time that does not exist (clocks go forward) or happens twice (clocks go back)."""
-
-    def __init__(self, kind: str, day: date, at: time) -> None:
-        super().__init__(kind)
-        self.kind = kind  # gap | fold
-        self.day = day
-        self.at = at
-
-
-def uk_to_utc(day: date, at: time) -> datetime:
-    """The UTC instant of a UK date and time, refusing times the clock change skips or repeats."""
-    first = datetime.combine(day, at, tzinfo=UK)
-    second = first.replace(fold=1)
-    if first.utcoffset() == second.utcoffset():
-        return first.astimezone(UTC)
-    # Two readings of one wall time: in a gap neither reading comes back as the same wall time.
-    if first.astimezone(UTC).astimezone(UK).replace(tzinfo=None) != first.replace(tzinfo=None):
-        raise TimeProblem("gap", day, at)
-    raise TimeProblem("fold", day, at)
-
-
-def parse_date(text: str) -> date | None:
-    match = _DATE.match(text.strip())
-    if not match:
-        return None
-    try:
-        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-    except ValueError:
-        return None
-
-
-def parse_time(text: str) -> time | None:
-    match = _TIME.match(text.strip())
-    if not match:
-        return None
-    hour, minute = int(match.group(1)), int(match.group(2))
-    if hour > 23 or minute > 59:
-        return None
-    return time(hour, minute)
 
 
 def is_teams_meeting_link(url: str) -> bool:
@@ -113,19 +68,6 @@ def is_teams_meeting_link(url: str) -> bool:
     return (parts.scheme == "https" and parts.hostname == TEAMS_HOST and parts.port is None
             and not parts.username and any(parts.path.startswith(path) for path in TEAMS_PATHS)
             and len(parts.path) > max(len(path) for path in TEAMS_PATHS if parts.path.startswith(path)))
-
-
-def _uk_day(value: date) -> str:
-    return f"{value.strftime('%A')} {value.day} {value.strftime('%B %Y')}"
-
-
-def _time_problem_text(problem: TimeProblem) -> str:
-    when = f"{problem.at:%H:%M} on {_uk_day(problem.day)}"
-    if problem.kind == "gap":
-        return (f"The clocks go forward that night, so {when} does not exist in the UK. "
-                "Choose a time before 01:00 or from 02:00.")
-    return (f"The clocks go back that night, so {when} happens twice in the UK. "
-            "Choose a time before 01:00 or from 02:00.")
 
 
 # -- forms ---------------------------------------------------------------------------------------------------
@@ -363,11 +305,11 @@ class SessionService:
         try:
             starts_at = uk_to_utc(day, start)
         except TimeProblem as problem:
-            errors["start"] = _time_problem_text(problem)
+            errors["start"] = time_problem_text(problem)
         try:
             ends_at = uk_to_utc(day, end)
         except TimeProblem as problem:
-            errors["end"] = _time_problem_text(problem)
+            errors["end"] = time_problem_text(problem)
         if starts_at is None or ends_at is None:
             return None, None
         if starts_at <= self._clock.now():
