@@ -9,7 +9,7 @@ import csv
 import io
 from typing import Any
 
-from bot.services.sessions import csv_cell
+from bot.services.sessions.roster import csv_cell
 from cards.invitation import VERB_ACCEPT, VERB_DECLINE
 from storage.repositories.sessions import SessionRepository
 from tests.app_fixtures import BotHarness, card_text, cards_in

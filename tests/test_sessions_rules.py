@@ -14,7 +14,8 @@ import pytest
 from bot.features.counts import COUNTS
 from bot.services.counts import report_from
 from bot.services.eligibility import COMMUNITIES, PHASES, SPACES, Answers, Criteria, is_eligible
-from bot.services.sessions import InvitationState, is_teams_meeting_link
+from bot.services.sessions import InvitationState
+from bot.services.sessions.forms import is_teams_meeting_link
 from bot.services.uk_time import TimeProblem, uk_to_utc
 from cards.invitation import InvitationView, calendar_link, invitation_card
 from cards.sessions import Figures, SessionView, change_card, session_form, sessions_list

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, cancel, enqueue
-from bot.services.roles import Audit, Role
+from bot.services.roles import Audit
+from bot.services.sessions.access import managed_session
 from storage.db import Database
 from storage.models import TrainingSession
-from storage.repositories.roles import RoleRepository
 from storage.repositories.sessions import AttendanceEntry, InvitationRepository, SessionRepository
 
 log = logging.getLogger(__name__)
@@ -165,15 +165,9 @@ class AttendanceService:
     async def _open(self, session: AsyncSession, actor_id: str, session_id: int, action: str, now: datetime, *,
                     lock: bool = False) -> TrainingSession | AttendanceResult:
         """The session, if the actor manages it and it has started; else why not (refusals are audited)."""
-        repository = SessionRepository(session)
-        row = await (repository.lock(session_id) if lock else repository.get(session_id))
-        if row is None:
-            await self._audit.record(session, actor_id, action, str(session_id), "refused")
-            return AttendanceResult("not_found")
-        if not await repository.is_manager(session_id, actor_id) and \
-                Role.ADMIN not in await RoleRepository(session).roles_of(actor_id):
-            await self._audit.record(session, actor_id, action, str(session_id), "refused")
-            return AttendanceResult("refused")
+        row = await managed_session(session, self._audit, actor_id, session_id, action, lock=lock)
+        if isinstance(row, str):
+            return AttendanceResult(row)
         if row.status != "published":
             return AttendanceResult("closed", sheet=self._empty_sheet(row))
         if row.starts_at > now:

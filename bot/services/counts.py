@@ -51,7 +51,7 @@ from storage.models import CountsSnapshot, Organisation, PrivacyNotice, Voluntee
 log = logging.getLogger(__name__)
 
 # Providers of per-session figures, as "package.module:function" (see the module's docstring).
-SESSION_FIGURES_PROVIDERS: tuple[str, ...] = ("bot.services.sessions:session_figures",)
+SESSION_FIGURES_PROVIDERS: tuple[str, ...] = ("bot.services.sessions.roster:session_figures",)
 
 NEW_WINDOW = timedelta(days=7)
 # Any 64-bit number, the same in every instance: serialises snapshot builds across instances on PostgreSQL.

@@ -1,0 +1,72 @@
+"""Finding a session's co-facilitators: by the e-mails a facilitator typed, by the people they @mentioned, and
+their names for the preview. Only people who hold the facilitator role can be added."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from bot.services.roles import Role, satisfies
+from storage.db import Database
+from storage.models import Person
+from storage.repositories.people import PeopleRepository
+from storage.repositories.roles import RoleRepository
+
+MAX_CO_FACILITATORS = 20
+_EMAILS = re.compile(r"[\s,;]+")
+
+
+class CoFacilitators:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def check(self, actor_id: str, emails_text: str, extra_ids: Sequence[str],
+                    errors: dict[str, str]) -> tuple[str, ...]:
+        """Person ids of the facilitators named by e-mail (`emails_text`, separated by commas, semicolons or
+        spaces) and of those in `extra_ids` (@mentions), leaving out the actor; what to fix goes to `errors`."""
+        emails = [email.lower() for email in _EMAILS.split(emails_text) if email]
+        found: list[str] = []
+        unknown: list[str] = []
+        not_facilitators: list[str] = []
+        async with self._database.transaction() as session:
+            people = PeopleRepository(session)
+            roles = RoleRepository(session)
+            for email in emails[:MAX_CO_FACILITATORS]:
+                person = await people.by_email(email) if "@" in email else None
+                if person is None:
+                    unknown.append(email)
+                elif not satisfies(await roles.roles_of(person.id), Role.FACILITATOR):
+                    not_facilitators.append(email)
+                elif person.id not in found:
+                    found.append(person.id)
+            for person_id in extra_ids:
+                if person_id not in found and satisfies(await roles.roles_of(person_id), Role.FACILITATOR):
+                    found.append(person_id)
+        if len(emails) > MAX_CO_FACILITATORS:
+            errors["co_facilitators"] = f"Add {MAX_CO_FACILITATORS} co-facilitators at most."
+        elif unknown:
+            errors["co_facilitators"] = (f"I don't know {', '.join(unknown)} yet. Check the e-mail, or ask them to "
+                                         "send me a message first.")
+        elif not_facilitators:
+            errors["co_facilitators"] = (f"{', '.join(not_facilitators)} is not a facilitator yet. An admin can "
+                                         "make them one.")
+        return tuple(person_id for person_id in found if person_id != actor_id)
+
+    async def people_by_teams_ids(self, teams_user_ids: Sequence[str]) -> list[str]:
+        """Person ids of the people with these Teams user ids (e.g. @mentions) whom we have met."""
+        if not teams_user_ids:
+            return []
+        async with self._database.transaction() as session:
+            result = await session.execute(select(Person.id).where(Person.teams_user_id.in_(list(teams_user_ids))))
+            return sorted(set(result.scalars()))
+
+    async def names_of(self, person_ids: Sequence[str]) -> tuple[str, ...]:
+        async with self._database.transaction() as session:
+            people = PeopleRepository(session)
+            names = []
+            for person_id in person_ids:
+                person = await people.get(person_id)
+                names.append((person.display_name or person.email or "A facilitator") if person else "A facilitator")
+        return tuple(names)

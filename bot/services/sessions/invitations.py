@@ -1,0 +1,160 @@
+"""Who is invited: every eligible person when a session is published, and later people who become eligible
+(sign-up, changed answers, renewed consent, a chat Teams can reach again). Invitations are withdrawn from
+people whose changed answers no longer match, and removed with everything else when someone withdraws.
+
+The hooks here run inside the colleague journey's transaction (bot.core hooks), so a change of answers and
+what it does to invitations are written together or not at all."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.delivery.outbox import Message, Recipient, cancel, enqueue
+from bot.services.eligibility import COMMUNITIES, Answers, Criteria, answers_match
+from bot.services.sessions.deps import Deps
+from bot.services.sessions.seats import Seats
+from bot.services.sessions.views import invitation_state, seats_left, state_of
+from storage.models import Invitation, OutboxMessage, Person, TrainingSession, Volunteer
+from storage.repositories.sessions import InvitationRepository, SessionRepository, session_communities
+
+log = logging.getLogger(__name__)
+
+
+def answers_of(volunteer: Volunteer) -> Answers:
+    return Answers(
+        consent_version=volunteer.consent_version, space_minoritised=volunteer.space_minoritised,
+        space_ally=volunteer.space_ally, phase_codesign=volunteer.phase_codesign,
+        phase_train_the_trainer=volunteer.phase_train_the_trainer,
+        communities=frozenset(name for name in COMMUNITIES if getattr(volunteer, f"community_{name}")))
+
+
+class Invitations:
+    def __init__(self, deps: Deps, seats: Seats) -> None:
+        self._deps = deps
+        self._seats = seats
+
+    async def invite_eligible(self, session: AsyncSession, row: TrainingSession, now: datetime, *,
+                              person_id: str | None = None) -> int:
+        """Invite every eligible person not yet invited (or only `person_id`, if eligible); returns how many
+        were invited now."""
+        repository = SessionRepository(session)
+        version = await repository.latest_notice_version()
+        if version is None:
+            return 0
+        invitations = InvitationRepository(session)
+        already = await invitations.invited_ids(row.id) if person_id is None else set()
+        seats = await seats_left(session, row)
+        done = 0
+        for candidate in await repository.eligible_people(row, version, person_id=person_id):
+            if candidate in already:
+                continue
+            invitation = await invitations.add_if_missing(row.id, candidate, now)
+            if invitation is None:
+                continue
+            person = await session.get(Person, candidate)
+            state = state_of(row, invitation, seats_left=seats, position=None, now=now,
+                             refresh_user_id=person.teams_user_id if person else None)
+            invitation.card_outbox_id = await enqueue(
+                session, key=f"invite:{row.id}:{candidate}", recipient=Recipient.person(candidate),
+                message=Message(card=self._deps.messages.invitation(state)), purpose="invitation", now=now,
+                batch=f"session:{row.id}", author_id=row.created_by)
+            done += 1
+        await session.flush()
+        return done
+
+    async def on_volunteer_changed(self, session: AsyncSession, person_id: str) -> None:
+        """A sign-up, changed answers or renewed consent: invite them to upcoming published sessions.
+        Runs in the colleague journey's transaction. Existing invitations are kept as they are."""
+        now = self._deps.clock.now()
+        invited = 0
+        for row in await SessionRepository(session).upcoming_published(now):
+            invited += await self.invite_eligible(session, row, now, person_id=person_id)
+        if invited:
+            log.info("invited a volunteer to upcoming sessions: person=%s sessions=%d", person_id, invited)
+
+    async def on_rearmed(self, person_id: str) -> None:
+        """Someone Teams could not reach came back: invite them to what they missed."""
+        async with self._deps.database.transaction() as session:
+            await self.on_volunteer_changed(session, person_id)
+
+    async def withdraw_unmatched(self, session: AsyncSession, person_id: str) -> None:
+        """Changed answers that no longer match an upcoming published session: an invitation the person has
+        not accepted (no reply, waiting or declined) is withdrawn. Its card is closed in place with a kind line
+        and the invitation is deleted, so "my sessions", the figures and the roster forget it. An accepted
+        place is kept, and the person is told once that nothing changes for their booking. Runs in the
+        colleague journey's transaction; consent is not looked at (a new privacy notice withdraws nothing)."""
+        volunteer = await session.get(Volunteer, person_id)
+        if volunteer is None:
+            return
+        answers = answers_of(volunteer)
+        now = self._deps.clock.now()
+        repository = SessionRepository(session)
+        invitations = InvitationRepository(session)
+        # In session id order, as every other path that locks several sessions.
+        for session_id in [item.session_id for item in await invitations.of_person(person_id)]:
+            row = await repository.get(session_id)
+            if row is None or row.status != "published" or row.starts_at <= now or answers_match(
+                    Criteria(row.space, row.phase, frozenset(session_communities(row))), answers):
+                continue
+            row = await repository.lock(session_id)  # a press of Accept at this moment waits, or went first
+            invitation = await invitations.get(session_id, person_id)
+            if row is None or invitation is None:
+                continue
+            card = self._deps.messages.no_longer_matching(await invitation_state(session, row, invitation, now))
+            if invitation.status == "accepted":
+                await enqueue(session, key=f"place-kept:{row.id}:{person_id}", recipient=Recipient.person(
+                    person_id), message=Message(card=card), purpose="place-kept", now=now,
+                    batch=f"session:{row.id}")
+                continue
+            await self._withdraw(session, row, invitation, card, now)
+
+    async def _withdraw(self, session: AsyncSession, row: TrainingSession, invitation: Invitation,
+                        card: dict[str, Any], now: datetime) -> None:
+        """Close the invitation's card in place with `card` (or never send it), then delete the invitation."""
+        person_id = invitation.person_id
+        original = (await session.get(OutboxMessage, invitation.card_outbox_id)
+                    if invitation.card_outbox_id is not None else None)
+        if original is not None and original.status == "pending":
+            await cancel(session, [original.key], now)  # never sent: there is no card to close
+        elif original is not None:
+            await enqueue(session, key=f"invite-withdrawn:{original.id}", recipient=Recipient.person(
+                person_id), message=Message(card=card), purpose="invitation-update", now=now,
+                updates=original.id, batch=f"session:{row.id}")
+        # Matching again later is a new cause: the keys of this invitation's messages step aside, so a new
+        # invitation (and its replies, updates and reminders) reaches the person again.
+        suffix = f"#withdrawn{invitation.card_outbox_id or invitation.id}"
+        await session.execute(
+            update(OutboxMessage).where(
+                OutboxMessage.person_id == person_id,
+                or_(OutboxMessage.key.endswith(f":{row.id}:{person_id}", autoescape=True),
+                    OutboxMessage.key.contains(f":{row.id}:{person_id}:", autoescape=True)))
+            .values(key=OutboxMessage.key + suffix))
+        await session.delete(invitation)
+        await session.flush()
+        await self._deps.audit.record(session, person_id, "invitation.withdraw", str(row.id))
+        log.info("invitation withdrawn, answers no longer match: session=%d person=%s", row.id, person_id)
+
+    async def on_person_erased(self, session: AsyncSession, person_id: str) -> None:
+        """A withdrawal: free their seats (the next waiting person is promoted and told), then delete their
+        invitations. Runs in the withdrawal's transaction, before their other rows are deleted."""
+        now = self._deps.clock.now()
+        invitations = InvitationRepository(session)
+        repository = SessionRepository(session)
+        # Lock sessions in id order, so two withdrawals never wait for each other in a circle.
+        for invitation in sorted(await invitations.of_person(person_id), key=lambda item: item.session_id):
+            row = await repository.lock(invitation.session_id)
+            held_seat = invitation.status == "accepted"
+            if row is not None and held_seat:
+                # Before the person's e-mail is erased later in this transaction (calendar_sync reads it now).
+                await self._seats.free_seat(session, row, person_id, now)
+            await session.delete(invitation)
+            await session.flush()
+            if row is not None and held_seat and row.status == "published" and row.starts_at > now:
+                await self._seats.fill(session, row, now)
+        await invitations.delete_of_person(person_id)
+        await repository.remove_facilitator_everywhere(person_id)

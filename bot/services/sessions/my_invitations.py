@@ -1,0 +1,76 @@
+"""A person's own invitations: one as it is now (a card refresh), "my sessions", and sending an invitation card
+again when they cannot find it (limited per hour, audited)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+from bot.delivery.outbox import Message, Recipient, enqueue
+from bot.services.sessions.deps import Deps
+from bot.services.sessions.views import InvitationState, invitation_state
+from storage.repositories.sessions import InvitationRepository, SessionRepository
+
+log = logging.getLogger(__name__)
+
+
+class MyInvitations:
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    async def invitation(self, person_id: str, session_id: int, *, note: str | None = None) -> InvitationState | None:
+        """The person's own invitation as it is now (a card refresh), or None if they were not invited."""
+        now = self._deps.clock.now()
+        async with self._deps.database.transaction() as session:
+            row = await SessionRepository(session).get(session_id)
+            invitation = await InvitationRepository(session).get(session_id, person_id) if row and person_id else None
+            if row is None or invitation is None:
+                return None
+            state = await invitation_state(session, row, invitation, now)
+        return replace(state, note=note) if note else state
+
+    async def my_sessions(self, person_id: str) -> list[InvitationState]:
+        """The person's invitations to upcoming published sessions, soonest first ("my sessions")."""
+        now = self._deps.clock.now()
+        async with self._deps.database.transaction() as session:
+            repository = SessionRepository(session)
+            states = []
+            for invitation in await InvitationRepository(session).of_person(person_id):
+                row = await repository.get(invitation.session_id)
+                if row is not None and row.status == "published" and row.starts_at > now:
+                    states.append(await invitation_state(session, row, invitation, now))
+        return sorted(states, key=lambda state: (state.starts_at, state.session_id))
+
+    async def resend(self, person_id: str, session_id: int, limit_per_hour: int, request_id: str) -> str:
+        """Send the person's invitation card again through the outbox ("I can't find my invitation"). The new
+        message becomes the card that later changes update. Returns done | limit | not_invited | closed.
+
+        `request_id` names this request (the edge uses the id of the press Teams sent): each press is its own
+        resend, within `limit_per_hour` for the person, and the same press delivered twice sends one card."""
+        now = self._deps.clock.now()
+        audit = self._deps.audit
+        key = f"resend:{session_id}:{person_id}:{hashlib.sha256(request_id.encode()).hexdigest()[:24]}"
+        async with self._deps.database.transaction() as session:
+            row = await SessionRepository(session).lock(session_id)
+            invitations = InvitationRepository(session)
+            invitation = await invitations.get(session_id, person_id) if row is not None else None
+            if row is None or invitation is None:
+                return "not_invited"
+            if row.status != "published" or row.starts_at <= now:
+                return "closed"
+            if await SessionRepository(session).outbox_keys(key):
+                return "done"  # this very request was taken already
+            if await invitations.resends_since(person_id, now - timedelta(hours=1)) >= limit_per_hour:
+                await audit.record(session, person_id, "invitation.resend", str(session_id), "refused")
+                return "limit"
+            invitation.rev += 1
+            state = await invitation_state(session, row, invitation, now)
+            invitation.card_outbox_id = await enqueue(
+                session, key=key, recipient=Recipient.person(person_id),
+                message=Message(card=self._deps.messages.invitation(state)), purpose="invitation", now=now,
+                batch=f"session:{session_id}")
+            await audit.record(session, person_id, "invitation.resend", str(session_id))
+        log.info("invitation sent again: session=%d person=%s", session_id, person_id)
+        return "done"

@@ -1,0 +1,106 @@
+"""What facilitators read about their sessions: the list with figures, one session, who is coming and the same
+as a CSV file (names and e-mails, never communities); and each upcoming session's raw figures for the admins'
+counts (design §4 "Counts"). Every read by a facilitator is audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import UK
+from bot.services.counts import SessionFigures
+from bot.services.roles import Role
+from bot.services.sessions.deps import Deps
+from bot.services.sessions.views import ActionResult, Roster, RosterFile, SessionInfo, info_from, session_info
+from storage.repositories.roles import RoleRepository
+from storage.repositories.sessions import InvitationRepository, RosterEntry, SessionRepository
+
+# Finished sessions stay in the facilitators' list this long, so they can mark who came.
+RECENT_DAYS = 30
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection, OWASP), including the
+# full-width forms some spreadsheets also accept.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading apostrophe stops a formula from running."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def roster_csv(entries: Sequence[RosterEntry]) -> bytes:
+    """Status, waiting position, name and e-mail of each person (never communities). UTF-8 with a byte order
+    mark, so spreadsheets read names with accents correctly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["Status", "Waiting list position", "Name", "E-mail"])
+    for entry in entries:
+        writer.writerow([csv_cell(value) for value in (
+            "Accepted" if entry.status == "accepted" else "Waiting",
+            str(entry.position) if entry.position is not None else "", entry.display_name or "", entry.email or "")])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+class FacilitatorViews:
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    async def list_for(self, actor_id: str) -> list[SessionInfo]:
+        """Sessions the person manages (admins: all): those not yet ended, soonest first, then those that
+        ended in the last RECENT_DAYS days, latest first (to mark who came)."""
+        now = self._deps.clock.now()
+        async with self._deps.database.transaction() as session:
+            is_admin = Role.ADMIN in await RoleRepository(session).roles_of(actor_id)
+            rows = await SessionRepository(session).managed_by(None if is_admin else actor_id,
+                                                               now - timedelta(days=RECENT_DAYS))
+            figures = await InvitationRepository(session).counts([row.id for row in rows])
+            infos = [info_from(row, figures[row.id], now) for row in rows]
+            await self._deps.audit.record(session, actor_id, "session.list")
+        coming = [info for info in infos if not info.ended]
+        finished = sorted((info for info in infos if info.ended), key=lambda info: info.starts_at, reverse=True)
+        return coming + finished
+
+    async def info(self, actor_id: str, session_id: int, action: str) -> ActionResult:
+        """One managed session, for a change or cancel card; audited under `action`."""
+        async with self._deps.database.transaction() as session:
+            row = await self._deps.managed(session, actor_id, session_id, action)
+            if isinstance(row, ActionResult):
+                return row
+            await self._deps.audit.record(session, actor_id, action, str(session_id))
+            return ActionResult("done", session=await session_info(session, row, self._deps.clock.now()))
+
+    async def roster(self, actor_id: str, session_id: int) -> Roster | ActionResult:
+        """Names and e-mails of accepted and waiting people (never communities)."""
+        async with self._deps.database.transaction() as session:
+            row = await self._deps.managed(session, actor_id, session_id, "session.roster")
+            if isinstance(row, ActionResult):
+                return row
+            entries = await InvitationRepository(session).roster(session_id)
+            await self._deps.audit.record(session, actor_id, "session.roster", str(session_id))
+            return Roster(await session_info(session, row, self._deps.clock.now()), tuple(entries))
+
+    async def roster_file(self, actor_id: str, session_id: int, action: str) -> RosterFile | ActionResult:
+        """The roster as CSV, checked like the roster itself and audited under `action` (offering the file,
+        then making it when the facilitator says where to save it)."""
+        async with self._deps.database.transaction() as session:
+            row = await self._deps.managed(session, actor_id, session_id, action)
+            if isinstance(row, ActionResult):
+                return row
+            entries = await InvitationRepository(session).roster(session_id)
+            await self._deps.audit.record(session, actor_id, action, str(session_id))
+        day = row.starts_at.astimezone(UK).strftime("%Y-%m-%d")
+        return RosterFile(session_id, f"hny-inc-session-{session_id}-{day}.csv", roster_csv(entries))
+
+
+async def session_figures(session: AsyncSession, now: datetime) -> Sequence[SessionFigures]:
+    """Raw figures of every published session starting after `now`, for the admins' counts snapshot
+    (listed in bot.services.counts.SESSION_FIGURES_PROVIDERS). Counts rounds what it shows (design §5)."""
+    rows = await SessionRepository(session).upcoming_published(now)
+    figures = await InvitationRepository(session).counts([row.id for row in rows])
+    return [SessionFigures(title=row.title, starts_at=row.starts_at, invited=figures[row.id].invited,
+                           accepted=figures[row.id].accepted, declined=figures[row.id].declined,
+                           waiting=figures[row.id].waiting, no_reply=figures[row.id].no_reply)
+            for row in rows]
