@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import time
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.loopback import is_loopback_host
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -125,7 +126,7 @@ class Settings(BaseSettings):
             )
         if self.microsoft_app_type == "SingleTenant" and self.microsoft_app_id and not self.microsoft_app_tenant_id:
             raise ValueError("MICROSOFT_APP_TENANT_ID is needed when MICROSOFT_APP_TYPE is SingleTenant")
-        if not self.microsoft_app_id and not _is_loopback(self.host):
+        if not self.microsoft_app_id and not is_loopback_host(self.host):
             raise ValueError(
                 f"HOST={self.host} is not a loopback address: without MICROSOFT_APP_ID the bot has no "
                 "authentication and listens only on 127.0.0.1 or localhost"
@@ -135,15 +136,6 @@ class Settings(BaseSettings):
     @property
     def authenticated(self) -> bool:
         return bool(self.microsoft_app_id)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import re
 import uuid
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bot.actions import ActionPayload
 from bot.features import Wiring
+from bot.loopback import is_loopback_http
 from bot.services.attendance import PAGE_SIZE, AttendanceResult, AttendanceService, Sheet, ThanksState
 from bot.services.reminders import ReminderService, ReminderState
 from bot.services.roles import Role
@@ -227,16 +227,7 @@ def invitation_view(state: InvitationState) -> InvitationView:
 def upload_url_allowed(url: str) -> bool:
     """Teams' upload URLs are https (OneDrive). Plain http only on this machine, for local doubles."""
     parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
+    return (parts.scheme == "https" and bool(parts.hostname)) or is_loopback_http(url)
 
 
 async def put_file(url: str, content: bytes) -> bool:

@@ -10,15 +10,14 @@ plain http on a loopback address (a test double). `build_token_source` picks bet
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from datetime import datetime, timedelta
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from bot.clock import Clock
 from bot.graph.errors import GraphUnavailable, TokenError
+from bot.loopback import is_loopback_http
 from bot.settings import Settings, SettingsError
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -94,24 +93,12 @@ def authority_of(settings: Settings) -> str:
     return f"https://login.microsoftonline.com/{settings.microsoft_app_tenant_id}"
 
 
-def _is_loopback_http(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
-
-
 def build_token_source(settings: Settings, clock: Clock) -> TokenSource:
     """The bot's own Entra app credentials (MICROSOFT_APP_*) are reused for Graph: one app registration."""
     if not settings.microsoft_app_id:
         raise SettingsError("Setting GRAPH_ENABLED: Graph needs MICROSOFT_APP_ID and its credentials")
     authority = authority_of(settings)
-    if _is_loopback_http(authority):
+    if is_loopback_http(authority):
         secret = settings.microsoft_app_password.get_secret_value() if settings.microsoft_app_password else ""
         return ClientCredentialsTokenSource(authority, settings.microsoft_app_id, secret, clock)
     if not authority.startswith("https://"):
