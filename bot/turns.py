@@ -82,3 +82,10 @@ class Turn:
 
     async def reply_text(self, text: str) -> None:
         await self.context.send_activity(Activity(type=ActivityTypes.message, text=text))
+
+    async def in_private_chat(self, otherwise: str) -> bool:
+        """True in the person's private chat with the bot; elsewhere answers `otherwise` (how to go there)."""
+        if self.is_personal:
+            return True
+        await self.reply_text(otherwise)
+        return False

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.clock import FixedClock
-from bot.features.sessions import CardMessages
+from bot.features.session_cards import CardMessages
 from bot.services.sessions import SessionForm, SessionService
 from storage.models import GraphJob
 from tests.app_fixtures import BotHarness, card_text, start_harness
