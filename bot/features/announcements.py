@@ -8,10 +8,6 @@ Facilitator actions are checked by the command router and the action registry (r
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +15,7 @@ from pydantic import Field
 
 from bot.actions import ActionPayload
 from bot.features import Wiring
+from bot.features.ticker import ticker
 from bot.services.announcements import AnnouncementService, Draft, Progress
 from bot.services.roles import Role
 from bot.turns import Turn
@@ -36,8 +33,6 @@ from cards.announcements import (
 )
 from cards.basics import notice
 from dialogs.announce import AnnounceDialog, start_announce
-
-log = logging.getLogger(__name__)
 
 ANNOUNCEMENTS = web.AppKey("announcements", AnnouncementService)
 # How often scheduled announcements are started and progress cards brought up to date.
@@ -159,22 +154,5 @@ def register(wiring: Wiring) -> None:
 
     core.hooks.person_erased.append(service.on_person_erased)
 
-    async def ticker(_app: web.Application) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-
-        async def loop() -> None:
-            while not stop.is_set():
-                try:
-                    await service.tick()
-                except Exception as exc:  # keep ticking; the type only, as database errors can quote message text
-                    log.warning("announcements tick failed: %s", type(exc).__name__)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), TICK_SECONDS)
-
-        task = asyncio.create_task(loop(), name="announcements-tick")
-        yield
-        stop.set()
-        await task
-
     if settings.run_worker:
-        wiring.background.append(ticker)
+        wiring.background.append(ticker("announcements", service.tick, TICK_SECONDS))
