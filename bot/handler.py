@@ -16,7 +16,7 @@ from botbuilder.schema.teams import TeamInfo, TeamsChannelAccount
 from bot.actions import ActionRegistry, refuse, stale
 from bot.commands import CommandRouter
 from bot.core import Core
-from bot.turns import Turn, card_activity, contact_from, plain_text
+from bot.turns import Turn, card_activity, contact_from, person_id_of, plain_text
 from cards.basics import HelpView, channel_intro, help_card, welcome
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,7 @@ class VolunteersBot(TeamsActivityHandler):
 
     async def _turn(self, turn_context: TurnContext) -> Turn:
         dialogs: DialogContext = await self.dialogs.create_context(turn_context)
-        sender = turn_context.activity.from_property
-        person_id = (getattr(sender, "aad_object_id", None) or "").lower()
+        person_id = person_id_of(turn_context.activity)
         return Turn(context=turn_context, core=self.core, dialogs=dialogs, person_id=person_id)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -158,8 +157,7 @@ class VolunteersBot(TeamsActivityHandler):
             return
         if kind != "personal":
             return
-        sender = turn_context.activity.from_property
-        person_id = (getattr(sender, "aad_object_id", None) or "").lower()
+        person_id = person_id_of(turn_context.activity)
         if person_id and await self.core.contacts.first_welcome(person_id):
             await turn_context.send_activity(card_activity(welcome()))
 

@@ -27,12 +27,17 @@ def plain_text(activity: Activity) -> str:
     return " ".join(_MENTION.sub(" ", text).split())
 
 
+def person_id_of(activity: Activity) -> str:
+    """Who sent the activity: their Entra object id, lower case ("" when Teams gave none)."""
+    return str(getattr(activity.from_property, "aad_object_id", None) or "").lower()
+
+
 def contact_from(activity: Activity) -> Contact | None:
     conversation = activity.conversation
     if conversation is None or not activity.service_url:
         return None
     sender = activity.from_property
-    person_id = (getattr(sender, "aad_object_id", None) or "").lower() or None
+    person_id = person_id_of(activity) or None
     channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
     tenant = (channel_data.get("tenant") or {}).get("id") or getattr(conversation, "tenant_id", None) or ""
     team = channel_data.get("team") or {}

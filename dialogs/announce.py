@@ -27,7 +27,7 @@ from bot.services.announcements import (
     When,
     check_draft,
 )
-from bot.turns import card_activity, plain_text
+from bot.turns import card_activity, person_id_of, plain_text
 from cards.announcements import (
     UK,
     AnnouncementView,
@@ -90,11 +90,6 @@ class WhenInputs(_Inputs):
     time: str = ""
 
 
-def actor_of(context: TurnContext) -> str:
-    sender = context.activity.from_property
-    return str(getattr(sender, "aad_object_id", None) or "").lower()
-
-
 def _words(text: str) -> str:
     return " ".join(text.lower().split()).strip(" .!?")
 
@@ -139,8 +134,8 @@ class AnnounceFlow(Dialog):
         return f"{self._service.quiet_start:%H:%M} to {self._service.quiet_end:%H:%M}"
 
     async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
-        state = {"journey": uuid.uuid4().hex, "author": actor_of(dialog_context.context), "at": "compose",
-                 "form": {}, "audience": {}, "choice": None, "when": {"mode": "now"}, "errors": {}}
+        state = {"journey": uuid.uuid4().hex, "author": person_id_of(dialog_context.context.activity),
+                 "at": "compose", "form": {}, "audience": {}, "choice": None, "when": {"mode": "now"}, "errors": {}}
         dialog_context.active_dialog.state["journey"] = state
         await self._show(dialog_context.context, state)
         return Dialog.end_of_turn
@@ -160,7 +155,7 @@ class AnnounceFlow(Dialog):
                 return cast(DialogTurnResult, await dialog_context.end_dialog())
             await context.send_activity(MessageFactory.text(USE_THE_CARD))
             return Dialog.end_of_turn
-        if value.get("journey") != state["journey"] or actor_of(context) != state["author"]:
+        if value.get("journey") != state["journey"] or person_id_of(context.activity) != state["author"]:
             await context.send_activity(MessageFactory.text(STALE))
             return Dialog.end_of_turn
         if value.get("step") != state["at"]:

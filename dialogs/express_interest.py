@@ -26,7 +26,7 @@ from botbuilder.dialogs import (
 
 from bot.services.notices import NoticeService
 from bot.services.volunteers import Answers, InvalidAnswers, VolunteerDetails, VolunteerService
-from bot.turns import card_activity
+from bot.turns import card_activity, person_id_of
 from cards.basics import welcome
 from cards.signup import (
     COMMUNITY_CHOICES,
@@ -63,11 +63,6 @@ def _space_code(spaces: frozenset[str]) -> str | None:
     if spaces >= {"minoritised", "ally"}:
         return "both"
     return next(iter(spaces), None)
-
-
-def person_of(context: TurnContext) -> str:
-    sender = context.activity.from_property
-    return str(getattr(sender, "aad_object_id", None) or "").lower()
 
 
 def details_view(details: VolunteerDetails) -> DetailsView:
@@ -171,7 +166,7 @@ class ExpressInterestDialog(ComponentDialog):
         if mode == "signup":
             state["at"] = "consent"
             return state
-        details = await self._volunteers.details(person_of(context))
+        details = await self._volunteers.details(person_id_of(context.activity))
         if details is None:
             await context.send_activity(card_activity(not_signed_up_card()))
             return None
@@ -280,13 +275,13 @@ class ExpressInterestDialog(ComponentDialog):
 
     async def _cancelled(self, context: TurnContext, state: dict[str, Any]) -> None:
         if state["mode"] == "change":
-            await send_details(context, self._volunteers, person_of(context), NOT_CHANGED_TEXT)
+            await send_details(context, self._volunteers, person_id_of(context.activity), NOT_CHANGED_TEXT)
         else:
             await context.send_activity(MessageFactory.text(CANCELLED_TEXT))
 
     async def _save(self, step: WaterfallStepContext, state: dict[str, Any]) -> DialogTurnResult:
         context = step.context
-        person_id = person_of(context)
+        person_id = person_id_of(context.activity)
         raw = state["answers"]
         spaces = frozenset(_spaces(raw["space"]))
         answers = Answers(

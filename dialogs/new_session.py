@@ -27,7 +27,7 @@ from botbuilder.dialogs import (
 from botbuilder.schema import ActivityTypes
 
 from bot.services.sessions import Preview, SessionForm, SessionService
-from bot.turns import card_activity, plain_text
+from bot.turns import card_activity, person_id_of, plain_text
 from cards.sessions import PreviewView, created_card, journey_stopped, preview_card, session_form
 
 log = logging.getLogger(__name__)
@@ -45,11 +45,6 @@ _CANCEL_WORDS = frozenset({"cancel", "stop", "quit", "exit"})
 NEW_SESSION_PHRASES = ["new session", "create session", "add session"]
 SESSIONS_PHRASES = ["sessions", "manage sessions", "list sessions"]
 _LEAVE_WORDS = frozenset(NEW_SESSION_PHRASES + SESSIONS_PHRASES)
-
-
-def actor_of(context: TurnContext) -> str:
-    sender = context.activity.from_property
-    return str(getattr(sender, "aad_object_id", None) or "").lower()
 
 
 async def _end(dialog_context: DialogContext, result: dict[str, Any] | None = None) -> DialogTurnResult:
@@ -142,7 +137,7 @@ class FormStep(_CardStep):
         if value.get("nav") == "cancel":
             return await _end(dialog_context, {"nav": "cancel"})
         form = SessionForm.from_dict(value)
-        checked = await self._service.check(actor_of(dialog_context.context), form,
+        checked = await self._service.check(person_id_of(dialog_context.context.activity), form,
                                             extra_facilitators=options.get("mentions") or [])
         if not checked.ok:
             # Field names only in the log: the answers themselves may be personal (e-mails).
@@ -170,7 +165,8 @@ class PreviewStep(_CardStep):
         return Dialog.end_of_turn
 
     async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
-        checked = await self._service.check(actor_of(context), SessionForm.from_dict(options["form"]),
+        checked = await self._service.check(person_id_of(context.activity),
+                                            SessionForm.from_dict(options["form"]),
                                             extra_facilitators=options.get("mentions") or [])
         if checked.draft is None:
             # Time passed while the card waited, or a co-facilitator lost their role: back to the form.
@@ -238,7 +234,7 @@ class NewSessionDialog(ComponentDialog):
         if nav not in ("publish", "draft"):
             await step.context.send_activity(card_activity(journey_stopped()))
             return await _end(step)
-        actor = actor_of(step.context)
+        actor = person_id_of(step.context.activity)
         form, mentions = step.values["form"], step.values["mentions"]
         assert isinstance(form, dict) and isinstance(mentions, list)
         checked = await self._service.check(actor, SessionForm.from_dict(form), extra_facilitators=mentions)

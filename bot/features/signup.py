@@ -17,7 +17,7 @@ from bot.actions import ActionPayload
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.features import Wiring
 from bot.services.volunteers import VolunteerService
-from bot.turns import Turn, plain_text
+from bot.turns import Turn, person_id_of, plain_text
 from cards.announcements import ACTION_RESUME_ANNOUNCEMENTS, ACTION_STOP_ANNOUNCEMENTS
 from cards.basics import notice
 from cards.signup import (
@@ -243,7 +243,7 @@ def register(wiring: Wiring) -> None:
         command = commands.match(text)
         if command is None or command.name not in ANSWERED_MID_JOURNEY:
             return False
-        person_id = str(getattr(dialogs.context.activity.from_property, "aad_object_id", "") or "").lower()
+        person_id = person_id_of(dialogs.context.activity)
         await command.handler(Turn(context=dialogs.context, core=core, dialogs=dialogs, person_id=person_id))
         return True
 
