@@ -43,6 +43,7 @@ from cards.announcements import (
     preview_card,
 )
 from cards.common import CONTACT_EMAIL
+from dialogs.typed_words import CANCEL_WORDS, words
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,6 @@ REFUSED = ("Only facilitators can send announcements. If you think you should be
 QUIET_STARTED = "Quiet hours have started since you checked. Please choose when to send it."
 TIME_AGAIN = "Please choose when to send it again."
 AUDIENCE_AGAIN = "Something in who gets it has changed. Please choose again."
-_CANCEL_WORDS = frozenset({"cancel", "stop", "quit", "exit"})
 _ENVELOPE = frozenset({"action", "journey", "step", "nav", "quiet"})
 
 
@@ -88,10 +88,6 @@ class WhenInputs(_Inputs):
     when: str = "now"
     date: str = ""
     time: str = ""
-
-
-def _words(text: str) -> str:
-    return " ".join(text.lower().split()).strip(" .!?")
 
 
 def _list(raw: str) -> list[str]:
@@ -150,7 +146,7 @@ class AnnounceFlow(Dialog):
         state: dict[str, Any] = dialog_context.active_dialog.state["journey"]
         value = context.activity.value
         if not isinstance(value, dict):
-            if _words(plain_text(context.activity)) in _CANCEL_WORDS:
+            if words(plain_text(context.activity)) in CANCEL_WORDS:
                 await context.send_activity(card_activity(journey_stopped()))
                 return cast(DialogTurnResult, await dialog_context.end_dialog())
             await context.send_activity(MessageFactory.text(USE_THE_CARD))

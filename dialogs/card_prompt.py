@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.turns import card_activity, plain_text
 from cards.common import Card
+from dialogs.typed_words import CANCEL_WORDS, words
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ Nav = Literal["next", "back", "cancel", "change"]
 Interrupt = Callable[[DialogContext, str], Awaitable[bool]]
 
 _BACK_WORDS = frozenset({"back", "go back", "previous"})
-_CANCEL_WORDS = frozenset({"cancel", "stop", "quit", "exit", "stop sign up", "cancel sign up"})
+_CANCEL_WORDS = CANCEL_WORDS | {"stop sign up", "cancel sign up"}
 _ENVELOPE = frozenset({"journey", "step", "nav", "field"})
 
 STALE_JOURNEY = "That card is from an earlier sign-up, so nothing was changed. Please use the latest card below."
@@ -75,7 +76,8 @@ class PromptResult:
 
 
 def words_of(text: str) -> str:
-    return " ".join(text.lower().replace("’", "'").replace("-", " ").split()).strip(" .!?")
+    """`words`, also reading a typographic apostrophe as ' and a hyphen as a space ("sign-up", "I’d")."""
+    return words(text.replace("’", "'").replace("-", " "))
 
 
 class CardPrompt(Dialog, Generic[M]):

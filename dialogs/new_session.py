@@ -27,8 +27,11 @@ from botbuilder.dialogs import (
 from botbuilder.schema import ActivityTypes
 
 from bot.services.sessions import Preview, SessionForm, SessionService
+from bot.services.suppression import Shown
 from bot.turns import card_activity, person_id_of, plain_text
+from cards.common import Card
 from cards.sessions import PreviewView, created_card, journey_stopped, preview_card, session_form
+from dialogs.typed_words import CANCEL_WORDS, words
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +41,9 @@ PREVIEW_ID = "new_session.preview"
 FLOW_ID = "new_session.flow"
 
 STALE = "That card is from an earlier new session, so nothing was changed. Please use the latest card."
+FIX_FIRST = "Something in the form needs fixing first."
 USE_THE_CARD = ("You're creating a session. Fill in the card and press Preview, or type \"cancel\" to stop. "
                 "Nothing is sent until you publish.")
-_CANCEL_WORDS = frozenset({"cancel", "stop", "quit", "exit"})
 # This feature's commands; typed during the journey they leave it and run (bot/features/sessions.py).
 NEW_SESSION_PHRASES = ["new session", "create session", "add session"]
 SESSIONS_PHRASES = ["sessions", "manage sessions", "list sessions"]
@@ -65,10 +68,6 @@ async def _restart(step: WaterfallStepContext) -> DialogTurnResult:
     return outcome
 
 
-def _words(text: str) -> str:
-    return " ".join(text.lower().split()).strip(" .!?")
-
-
 def preview_view(form: dict[str, str], preview: Preview) -> PreviewView:
     draft = preview.draft
     return PreviewView(
@@ -79,10 +78,26 @@ def preview_view(form: dict[str, str], preview: Preview) -> PreviewView:
         co_facilitators=preview.co_facilitators, teams_makes_link=preview.teams_makes_link)
 
 
+def saved_card(title: str, *, published: bool, invited: Shown | None) -> Card:
+    """The session is saved: as a draft, or published with how many were invited (rounded, design §5)."""
+    return created_card(title, published=published, invited=invited.text if invited else None,
+                        invited_is_zero=invited is not None and invited.value == 0)
+
+
 class _CardStep(Dialog):
     """Shows one card and waits for a press of it. Typed "cancel" stops; other typing gets a hint."""
 
     step = ""
+
+    def __init__(self, dialog_id: str, service: SessionService) -> None:
+        super().__init__(dialog_id)
+        self._service = service
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
+        assert isinstance(options, dict)
+        dialog_context.active_dialog.state["options"] = options
+        await self.show(dialog_context.context, options)
+        return Dialog.end_of_turn
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
         context = dialog_context.context
@@ -91,7 +106,7 @@ class _CardStep(Dialog):
         options: dict[str, Any] = dialog_context.active_dialog.state["options"]
         value = context.activity.value
         if not isinstance(value, dict):
-            if _words(plain_text(context.activity)) in _CANCEL_WORDS:
+            if words(plain_text(context.activity)) in CANCEL_WORDS:
                 return await _end(dialog_context, {"nav": "cancel"})
             await context.send_activity(MessageFactory.text(USE_THE_CARD))
             return Dialog.end_of_turn
@@ -117,16 +132,6 @@ class FormStep(_CardStep):
     """Options: {"journey", "form": {field: text}, "errors": {field: text}, "mentions": [person ids]}."""
 
     step = "form"
-
-    def __init__(self, service: SessionService) -> None:
-        super().__init__(FORM_ID)
-        self._service = service
-
-    async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
-        assert isinstance(options, dict)
-        dialog_context.active_dialog.state["options"] = options
-        await self.show(dialog_context.context, options)
-        return Dialog.end_of_turn
 
     async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
         await context.send_activity(card_activity(session_form(options["journey"], options["form"],
@@ -154,23 +159,13 @@ class PreviewStep(_CardStep):
 
     step = "preview"
 
-    def __init__(self, service: SessionService) -> None:
-        super().__init__(PREVIEW_ID)
-        self._service = service
-
-    async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
-        assert isinstance(options, dict)
-        dialog_context.active_dialog.state["options"] = options
-        await self.show(dialog_context.context, options)
-        return Dialog.end_of_turn
-
     async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
         checked = await self._service.check(person_id_of(context.activity),
                                             SessionForm.from_dict(options["form"]),
                                             extra_facilitators=options.get("mentions") or [])
         if checked.draft is None:
             # Time passed while the card waited, or a co-facilitator lost their role: back to the form.
-            await context.send_activity(MessageFactory.text("Something in the form needs fixing first."))
+            await context.send_activity(MessageFactory.text(FIX_FIRST))
             await context.send_activity(card_activity(session_form(options["journey"], options["form"],
                                                                    checked.errors)))
             return
@@ -193,15 +188,15 @@ class NewSessionDialog(ComponentDialog):
     def __init__(self, service: SessionService) -> None:
         super().__init__(DIALOG_ID)
         self._service = service
-        self.add_dialog(FormStep(service))
-        self.add_dialog(PreviewStep(service))
+        self.add_dialog(FormStep(FORM_ID, service))
+        self.add_dialog(PreviewStep(PREVIEW_ID, service))
         self.add_dialog(WaterfallDialog(FLOW_ID, [self._ask_form, self._ask_preview, self._finish]))
         self.initial_dialog_id = FLOW_ID  # type: ignore[assignment]  # botbuilder declares it None
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
         activity = dialog_context.context.activity
         if activity.type == ActivityTypes.message and not isinstance(activity.value, dict) and \
-                _words(plain_text(activity)) in _LEAVE_WORDS:
+                words(plain_text(activity)) in _LEAVE_WORDS:
             # "new session" again, or "sessions": leave this journey (nothing was saved) and let the
             # command run, as if no journey was open.
             await dialog_context.end_dialog()
@@ -239,7 +234,7 @@ class NewSessionDialog(ComponentDialog):
         assert isinstance(form, dict) and isinstance(mentions, list)
         checked = await self._service.check(actor, SessionForm.from_dict(form), extra_facilitators=mentions)
         if checked.draft is None:
-            await step.context.send_activity(MessageFactory.text("Something in the form needs fixing first."))
+            await step.context.send_activity(MessageFactory.text(FIX_FIRST))
             return await _restart(step)
         outcome = await self._service.create(actor, checked.draft, publish=nav == "publish")
         if outcome.outcome == "refused":
@@ -249,8 +244,6 @@ class NewSessionDialog(ComponentDialog):
         if outcome.session is None:
             await step.context.send_activity(MessageFactory.text(outcome.detail or "Nothing was saved."))
             return await _restart(step)
-        invited = outcome.invited
-        await step.context.send_activity(card_activity(created_card(
-            outcome.session.title, published=nav == "publish", invited=invited.text if invited else None,
-            invited_is_zero=invited is not None and invited.value == 0)))
+        await step.context.send_activity(card_activity(saved_card(outcome.session.title, published=nav == "publish",
+                                                                  invited=outcome.invited)))
         return await _end(step)

@@ -37,12 +37,11 @@ from cards.sessions import (
     change_card,
     changed_done,
     closed_for_changes,
-    created_card,
     roster_card,
     sessions_list,
     stale_change,
 )
-from dialogs.new_session import DIALOG_ID, NEW_SESSION_PHRASES, SESSIONS_PHRASES, NewSessionDialog
+from dialogs.new_session import DIALOG_ID, NEW_SESSION_PHRASES, SESSIONS_PHRASES, NewSessionDialog, saved_card
 
 # The services, for the CLI, benchmarks and tests.
 SESSIONS = web.AppKey("sessions", SessionService)
@@ -132,10 +131,7 @@ class SessionsFeature:
         if result.outcome == "unchanged":
             await turn.reply_card(notice(result.session.title, "This session is already published."))
             return
-        invited = result.invited
-        await turn.reply_card(created_card(result.session.title, published=True,
-                                           invited=invited.text if invited else None,
-                                           invited_is_zero=invited is not None and invited.value == 0))
+        await turn.reply_card(saved_card(result.session.title, published=True, invited=result.invited))
 
     async def _open_for_change(self, turn: Turn, session_id: int, action: str) -> SessionInfo | None:
         """The session for a change or cancel card; None when the answer was already given (refused, gone,
