@@ -64,6 +64,27 @@ log = logging.getLogger(__name__)
 PRIVATE_ONLY = ("The adjustments list shows names and e-mails, so I show it only in a private chat. Message me "
                 "there and type \"adjustments\".")
 ORGANISATION_NAME_TEXT = "Type a name between 2 and 200 characters."
+ORGANISATION_GONE = "That organisation is no longer on the list, so nothing changed."
+# What each change of the organisations list says, by outcome ({name}: the organisation's name).
+ADDED = {
+    Change.DONE: "Added \"{name}\". People can choose it when they sign up.",
+    Change.DUPLICATE: "\"{name}\" is already on the list, so nothing changed.",
+}
+RENAMED = {
+    Change.DONE: "Renamed. Sign-ups that had the old name now show \"{name}\".",
+    Change.UNCHANGED: "That is already its name, so nothing changed.",
+    Change.DUPLICATE: "Another organisation already has that name, so nothing changed.",
+    Change.MISSING: ORGANISATION_GONE,
+}
+RETIRED = {
+    Change.DONE: "Retired \"{name}\". It stays on existing sign-ups, and new people can't choose it.",
+    Change.UNCHANGED: "\"{name}\" is already retired, so nothing changed.",
+    Change.LAST_ONE: "That is the last organisation people can choose, so I can't retire it. Add another one first.",
+}
+RESTORED = {
+    Change.DONE: "\"{name}\" is offered at sign-up again.",
+    Change.UNCHANGED: "\"{name}\" is already offered at sign-up, so nothing changed.",
+}
 
 RETENTION = web.AppKey("retention", RetentionService)
 PROGRAMME = web.AppKey("programme", ProgrammeService)
@@ -187,45 +208,27 @@ class ProgrammeFeature:
                 return row.name
         return "That organisation"
 
+    async def _organisation_changed(self, turn: Turn, outcome: Change, organisation_id: int | None,
+                                    texts: dict[Change, str], otherwise: str) -> None:
+        """The list again, with what happened on top; the texts name the organisation as {name}."""
+        name = await self._name_of(organisation_id)
+        await self.show_organisations(turn, texts.get(outcome, otherwise).format(name=name))
+
     async def add_organisation(self, turn: Turn, payload: AddOrganisation) -> None:
         outcome, organisation_id = await self.service.add_organisation(turn.person_id, payload.add_name)
-        name = await self._name_of(organisation_id)
-        status = {
-            Change.DONE: f"Added \"{name}\". People can choose it when they sign up.",
-            Change.DUPLICATE: f"\"{name}\" is already on the list, so nothing changed.",
-        }.get(outcome, ORGANISATION_NAME_TEXT)
-        await self.show_organisations(turn, status)
+        await self._organisation_changed(turn, outcome, organisation_id, ADDED, ORGANISATION_NAME_TEXT)
 
     async def rename_organisation(self, turn: Turn, payload: RenameOrganisation) -> None:
         outcome = await self.service.rename_organisation(turn.person_id, payload.rename_id, payload.rename_name)
-        name = await self._name_of(payload.rename_id)
-        status = {
-            Change.DONE: f"Renamed. Sign-ups that had the old name now show \"{name}\".",
-            Change.UNCHANGED: "That is already its name, so nothing changed.",
-            Change.DUPLICATE: "Another organisation already has that name, so nothing changed.",
-            Change.MISSING: "That organisation is no longer on the list, so nothing changed.",
-        }.get(outcome, ORGANISATION_NAME_TEXT)
-        await self.show_organisations(turn, status)
+        await self._organisation_changed(turn, outcome, payload.rename_id, RENAMED, ORGANISATION_NAME_TEXT)
 
     async def retire_organisation(self, turn: Turn, payload: RetireOrganisation) -> None:
         outcome = await self.service.set_retired(turn.person_id, payload.retire_id, True)
-        name = await self._name_of(payload.retire_id)
-        status = {
-            Change.DONE: f"Retired \"{name}\". It stays on existing sign-ups, and new people can't choose it.",
-            Change.UNCHANGED: f"\"{name}\" is already retired, so nothing changed.",
-            Change.LAST_ONE: "That is the last organisation people can choose, so I can't retire it. Add "
-                             "another one first.",
-        }.get(outcome, "That organisation is no longer on the list, so nothing changed.")
-        await self.show_organisations(turn, status)
+        await self._organisation_changed(turn, outcome, payload.retire_id, RETIRED, ORGANISATION_GONE)
 
     async def restore_organisation(self, turn: Turn, payload: RestoreOrganisation) -> None:
         outcome = await self.service.set_retired(turn.person_id, payload.restore_id, False)
-        name = await self._name_of(payload.restore_id)
-        status = {
-            Change.DONE: f"\"{name}\" is offered at sign-up again.",
-            Change.UNCHANGED: f"\"{name}\" is already offered at sign-up, so nothing changed.",
-        }.get(outcome, "That organisation is no longer on the list, so nothing changed.")
-        await self.show_organisations(turn, status)
+        await self._organisation_changed(turn, outcome, payload.restore_id, RESTORED, ORGANISATION_GONE)
 
     # -- privacy notice versions ----------------------------------------------------------------------------
 
