@@ -4,10 +4,12 @@ messages that say how to fix an answer (content guide). Used by the express-inte
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from cards.common import Card
 from cards.signup import (
     Frame,
     adjustments_card,
@@ -184,52 +186,50 @@ def _organisation_check(answer: OrganisationAnswer, view: dict[str, Any]) -> str
     return None
 
 
+def _question(step: str, model: type[Answer], draw: Callable[..., Card],
+              from_text: Callable[[str, dict[str, Any]], dict[str, Any] | None], not_understood: str,
+              **options: Any) -> Question[Any]:
+    """A sign-up question whose card is `draw(frame, **view["args"])`, the frame naming this step."""
+    return Question(step=step, model=model, from_text=from_text, not_understood=not_understood,
+                    render=lambda journey, view: draw(_frame(journey, step, view), **view["args"]), **options)
+
+
+def _review(frame: Frame, **answers: Any) -> Card:
+    return review_card(frame, summarise(**answers))
+
+
 QUESTIONS: tuple[Question[Any], ...] = (
-    Question(
-        step="consent", model=ConsentAnswer,
-        render=lambda journey, view: consent_card(_frame(journey, "consent", view), **view["args"]),
-        from_text=consent_from_text,
-        not_understood="To sign up, we need your permission to store your answers. Tick \"I agree\" and press "
-                       "Next, or type \"I agree\". If you'd rather not, press Cancel.",
+    _question(
+        "consent", ConsentAnswer, consent_card, consent_from_text,
+        "To sign up, we need your permission to store your answers. Tick \"I agree\" and press Next, or type "
+        "\"I agree\". If you'd rather not, press Cancel.",
     ),
-    Question(
-        step="space", model=SpaceAnswer,
-        render=lambda journey, view: space_card(_frame(journey, "space", view), **view["args"]),
-        from_text=space_from_text,
-        not_understood="Please choose a space: minoritised colleague, active ally, or both. You can also type "
-                       "1, 2 or 3.",
+    _question(
+        "space", SpaceAnswer, space_card, space_from_text,
+        "Please choose a space: minoritised colleague, active ally, or both. You can also type 1, 2 or 3.",
     ),
-    Question(
-        step="communities", model=CommunitiesAnswer,
-        render=lambda journey, view: communities_card(_frame(journey, "communities", view), **view["args"]),
-        from_text=communities_from_text,
-        not_understood="Please choose any communities from the list, or \"I'd rather not say\". You can also "
-                       "type their numbers, like \"1, 4\".",
+    _question(
+        "communities", CommunitiesAnswer, communities_card, communities_from_text,
+        "Please choose any communities from the list, or \"I'd rather not say\". You can also type their "
+        "numbers, like \"1, 4\".",
     ),
-    Question(
-        step="organisation", model=OrganisationAnswer,
-        render=lambda journey, view: organisation_card(_frame(journey, "organisation", view), **view["args"]),
-        from_text=organisation_from_text, check=_organisation_check,
-        not_understood="Please choose your organisation from the list, or \"Another organisation\". You can "
-                       "also type its number.",
+    _question(
+        "organisation", OrganisationAnswer, organisation_card, organisation_from_text,
+        "Please choose your organisation from the list, or \"Another organisation\". You can also type its "
+        "number.",
+        check=_organisation_check,
     ),
-    Question(
-        step="phases", model=PhasesAnswer,
-        render=lambda journey, view: phases_card(_frame(journey, "phases", view), **view["args"]),
-        from_text=phases_from_text,
-        not_understood="Please choose at least one part of the programme: co-design, train the trainer, or both.",
+    _question(
+        "phases", PhasesAnswer, phases_card, phases_from_text,
+        "Please choose at least one part of the programme: co-design, train the trainer, or both.",
     ),
-    Question(
-        step="adjustments", model=AdjustmentsAnswer,
-        render=lambda journey, view: adjustments_card(_frame(journey, "adjustments", view), **view["args"]),
-        from_text=adjustments_from_text,
-        not_understood="Please answer yes or no. You can also press Next to skip this question.",
+    _question(
+        "adjustments", AdjustmentsAnswer, adjustments_card, adjustments_from_text,
+        "Please answer yes or no. You can also press Next to skip this question.",
     ),
-    Question(
-        step="review", model=ReviewAnswer,
-        render=lambda journey, view: review_card(_frame(journey, "review", view), summarise(**view["args"])),
-        from_text=review_from_text, changeable=CHANGEABLE,
-        not_understood="Please press Confirm to save your answers, or Change to change one. You can also type "
-                       "\"confirm\".",
+    _question(
+        "review", ReviewAnswer, _review, review_from_text,
+        "Please press Confirm to save your answers, or Change to change one. You can also type \"confirm\".",
+        changeable=CHANGEABLE,
     ),
 )
