@@ -10,11 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from cards.common import BACK, CANCEL, HELP, Card, card, execute, facts, heading, open_url, para, submit
-
-UK = ZoneInfo("Europe/London")
+from cards.common import (
+    BACK,
+    CANCEL,
+    HELP,
+    UK,
+    Card,
+    card,
+    execute,
+    facts,
+    field_error,
+    fix_count,
+    heading,
+    input_label,
+    open_url,
+    para,
+    submit,
+)
 
 NEXT = "Next"
 PREVIEW = "Preview"
@@ -111,25 +124,6 @@ def uk_clock(moment: datetime) -> str:
     return f"{moment.astimezone(UK):%H:%M}"
 
 
-def _label(name: str, required: bool) -> str:
-    return f"{name} ({'required' if required else 'optional'})"
-
-
-def _error(errors: dict[str, str], name: str) -> list[dict[str, Any]]:
-    if name not in errors:
-        return []
-    # Words, not only colour, say what is wrong (design §9).
-    return [{"type": "TextBlock", "text": f"Please fix: {errors[name]}", "wrap": True, "color": "Attention",
-             "spacing": "None"}]
-
-
-def _fix_count(errors: dict[str, str]) -> list[dict[str, Any]]:
-    if not errors:
-        return []
-    count = len(errors)
-    return [para(f"Please fix {count} answer{'s' if count != 1 else ''} below.", weight="Bolder")]
-
-
 def _journey_button(title: str, journey: str, step: str, nav: str, *, style: str | None = None,
                     inputs: bool = True, **data: Any) -> dict[str, Any]:
     button = submit(title, JOURNEY_ACTION, style=style, journey=journey, step=step, nav=nav, **data)
@@ -144,7 +138,7 @@ def _back_cancel(journey: str, step: str) -> list[dict[str, Any]]:
 
 
 def _multi(input_id: str, label: str, options: list[tuple[str, str]], chosen: list[str]) -> dict[str, Any]:
-    return {"type": "Input.ChoiceSet", "id": input_id, "label": _label(label, False), "isMultiSelect": True,
+    return {"type": "Input.ChoiceSet", "id": input_id, "label": input_label(label, False), "isMultiSelect": True,
             "style": "expanded", "wrap": True, "value": ",".join(chosen),
             "choices": [{"title": title, "value": value} for value, title in options]}
 
@@ -199,21 +193,21 @@ def compose_card(journey: str, form: dict[str, str], errors: dict[str, str]) -> 
         heading("New announcement"),
         para("There are 4 short steps: write it, choose who gets it, check it, then send it. Nothing is sent "
              "until you press Send."),
-        *_fix_count(errors),
-        {"type": "Input.Text", "id": "title", "label": _label("Title", True), "value": form.get("title", ""),
+        *fix_count(errors),
+        {"type": "Input.Text", "id": "title", "label": input_label("Title", True), "value": form.get("title", ""),
          "isRequired": True, "errorMessage": "Give the announcement a title.", "maxLength": 100},
-        *_error(errors, "title"),
-        {"type": "Input.Text", "id": "body", "label": _label("Message", True), "value": form.get("body", ""),
+        *field_error(errors, "title"),
+        {"type": "Input.Text", "id": "body", "label": input_label("Message", True), "value": form.get("body", ""),
          "isMultiline": True, "isRequired": True, "errorMessage": "Write the message.", "maxLength": 2000},
         para("Up to 2,000 characters. Keep it short and plain.", subtle=True),
-        *_error(errors, "body"),
-        {"type": "Input.Text", "id": "link_url", "label": _label("Link for a button", False),
+        *field_error(errors, "body"),
+        {"type": "Input.Text", "id": "link_url", "label": input_label("Link for a button", False),
          "value": form.get("link_url", ""), "style": "Url", "placeholder": "https://", "maxLength": 1000},
         para("A web address that starts with https://. Leave it empty for no button.", subtle=True),
-        *_error(errors, "link_url"),
-        {"type": "Input.Text", "id": "link_title", "label": _label("Button text", False),
+        *field_error(errors, "link_url"),
+        {"type": "Input.Text", "id": "link_title", "label": input_label("Button text", False),
          "value": form.get("link_title", ""), "placeholder": "Find out more", "maxLength": 40},
-        *_error(errors, "link_title"),
+        *field_error(errors, "link_title"),
     ]
     return card(body, [_journey_button(NEXT, journey, "compose", "next", style="positive"),
                        _journey_button(CANCEL, journey, "compose", "cancel", inputs=False)])
@@ -223,8 +217,8 @@ def audience_card(journey: str, view: AudienceView, chosen: dict[str, list[str]]
     body: list[dict[str, Any]] = [
         heading("Who should get it?"),
         para("Choose channels, volunteers, or both."),
-        *_fix_count(errors),
-        *_error(errors, "audience"),
+        *fix_count(errors),
+        *field_error(errors, "audience"),
     ]
     if view.channels:
         body.append(_multi("channels", "Team channels", [(o.value, o.title) for o in view.channels],
@@ -232,13 +226,13 @@ def audience_card(journey: str, view: AudienceView, chosen: dict[str, list[str]]
     else:
         body.append(para("Team channels: the app isn't in any team yet. Add it to a team to post there."))
     body += [
-        *_error(errors, "channels"),
+        *field_error(errors, "channels"),
         _multi("spaces", "Volunteers in these spaces", list(SPACE_CHOICES), chosen.get("spaces", [])),
-        *_error(errors, "spaces"),
+        *field_error(errors, "spaces"),
         _multi("phases", "Volunteers interested in these phases", list(PHASE_CHOICES), chosen.get("phases", [])),
         para("If you choose a space and a phase, only volunteers in that space who are interested in that phase "
              "get it.", subtle=True),
-        *_error(errors, "phases"),
+        *field_error(errors, "phases"),
     ]
     if view.sessions:
         body.append(_multi("sessions", "People booked on these sessions", [(o.value, o.title) for o in view.sessions],
@@ -246,7 +240,7 @@ def audience_card(journey: str, view: AudienceView, chosen: dict[str, list[str]]
     else:
         body.append(para("People booked on a session: there are no sessions to choose from right now."))
     body += [
-        *_error(errors, "sessions"),
+        *field_error(errors, "sessions"),
         para("People who stopped announcements don't get them.", subtle=True),
     ]
     return card(body, [_journey_button(PREVIEW, journey, "audience", "next", style="positive"),
@@ -274,18 +268,18 @@ def preview_card(journey: str, announcement: AnnouncementView, summary: Audience
     body += [
         {"type": "TextBlock", "text": "When to send it", "wrap": True, "weight": "Bolder", "size": "Medium",
          "separator": True},
-        *_fix_count(errors),
-        {"type": "Input.ChoiceSet", "id": "when", "label": _label("When", True), "style": "expanded",
+        *fix_count(errors),
+        {"type": "Input.ChoiceSet", "id": "when", "label": input_label("When", True), "style": "expanded",
          "wrap": True, "isRequired": True, "errorMessage": "Choose when to send it.",
          "value": when.get("mode") or "now",
          "choices": [{"title": "Send now", "value": "now"}, {"title": "Send at a time I choose", "value": "later"}]},
-        *_error(errors, "when"),
-        {"type": "Input.Date", "id": "date", "label": _label("Date, if you choose a time", False),
+        *field_error(errors, "when"),
+        {"type": "Input.Date", "id": "date", "label": input_label("Date, if you choose a time", False),
          "value": when.get("date", "")},
-        *_error(errors, "date"),
-        {"type": "Input.Time", "id": "time", "label": _label("Time, UK time, if you choose a time", False),
+        *field_error(errors, "date"),
+        {"type": "Input.Time", "id": "time", "label": input_label("Time, UK time, if you choose a time", False),
          "value": when.get("time", "")},
-        *_error(errors, "time"),
+        *field_error(errors, "time"),
         para(f"Quiet hours are {quiet_hours} (UK time). Nothing starts sending then unless you say so, so people "
              "aren't disturbed at home.", subtle=True),
     ]

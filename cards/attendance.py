@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cards.common import BACK, Card, card, heading, open_url, para, submit
-from cards.invitation import uk_day, uk_when
+from cards.common import BACK, Card, card, heading, open_url, para, submit, uk_day
+from cards.invitation import uk_when
 
 ACTION_OPEN = "session_attendance"
 ACTION_SAVE = "session_attendance_save"

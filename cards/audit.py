@@ -5,11 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from cards.common import HELP, Card, card, facts, heading, para, submit
-
-UK = ZoneInfo("Europe/London")
+from cards.common import HELP, UK, Card, card, facts, heading, para, submit
 
 # Every outcome the code writes (bot.services.roles.Outcome, bot.services.programme.Change and the literals
 # passed to Audit.record), in plain words; tests/test_audit_e2e.py finds them in the code and checks this list.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 Card = dict[str, Any]
+UK = ZoneInfo("Europe/London")  # times are stored in UTC and shown in UK time
 CONTACT_EMAIL = "HNY.Inc@nhs.net"
 
 # Button words, the same everywhere (content guide): primary first, then Back, then Cancel.
@@ -70,3 +73,32 @@ def open_url(title: str, url: str) -> dict[str, Any]:
 
 def attachment(content: Card) -> dict[str, Any]:
     return {"contentType": "application/vnd.microsoft.card.adaptive", "content": content}
+
+
+def uk_day(value: date) -> str:
+    """e.g. "Sunday 29 March 2026". A moment (a datetime) is shown on its day in the UK."""
+    day = value.astimezone(UK) if isinstance(value, datetime) else value
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+# -- forms: every input says whether it is required, and every problem is said in words (design §9) ----------
+
+def input_label(name: str, required: bool) -> str:
+    return f"{name} ({'required' if required else 'optional'})"
+
+
+def field_error(errors: dict[str, str], name: str) -> list[dict[str, Any]]:
+    """What to fix under the input `name`, if anything."""
+    if name not in errors:
+        return []
+    # Words, not only colour, say what is wrong (design §9).
+    return [{"type": "TextBlock", "text": f"Please fix: {errors[name]}", "wrap": True, "color": "Attention",
+             "spacing": "None"}]
+
+
+def fix_count(errors: dict[str, str]) -> list[dict[str, Any]]:
+    """At the top of a form sent back: how many answers to fix."""
+    if not errors:
+        return []
+    count = len(errors)
+    return [para(f"Please fix {count} answer{'s' if count != 1 else ''} below.", weight="Bolder")]

@@ -12,11 +12,9 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from cards.common import HELP, Card, card, facts, heading, para, submit
+from cards.common import HELP, UK, Card, card, facts, heading, para, submit
 
-UK = ZoneInfo("Europe/London")
 MAX_CARD_BYTES = 80 * 1024  # design §9: payloads stay under 80 KB
 
 

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
-from cards.common import Card, card, execute, facts, heading, open_url, para, submit
+from cards.common import UK, Card, card, execute, facts, heading, open_url, para, submit, uk_day
 
-UK = ZoneInfo("Europe/London")
 ACCEPT = "Accept"
 DECLINE = "Decline"
 ADD_TO_CALENDAR = "Add to my calendar"
@@ -54,11 +52,6 @@ class InvitationView:
     closed: bool
     refresh_user_id: str | None = None
     note: str | None = None
-
-
-def uk_day(moment: datetime) -> str:
-    local = moment.astimezone(UK)
-    return f"{local:%A} {local.day} {local:%B %Y}"
 
 
 def uk_when(starts_at: datetime, ends_at: datetime) -> str:

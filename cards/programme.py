@@ -9,11 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from cards.common import BACK, HELP, PRIVACY, Card, card, facts, heading, para, submit
-
-UK = ZoneInfo("Europe/London")
+from cards.common import BACK, HELP, PRIVACY, UK, Card, card, facts, heading, para, submit, uk_day
 
 PHASE_CHOICES = (("codesign", "Co-design"), ("train_the_trainer", "Train the trainer"))
 ORGANISATION_NAME_MAX = 200
@@ -24,10 +21,6 @@ MAX_CONTACTED_ROWS = 20
 
 RUNNING = "Running the programme"
 SAVE = "Save"
-
-
-def uk_day(day: date) -> str:
-    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def uk_moment(moment: datetime) -> str:
@@ -303,5 +296,4 @@ __all__ = [
     "organisations_card",
     "programme_card",
     "retention_warning_card",
-    "uk_day",
 ]

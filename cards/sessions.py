@@ -7,7 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cards.common import BACK, CANCEL, CONTACT_EMAIL, Card, card, facts, heading, para, submit
+from cards.common import (
+    BACK,
+    CANCEL,
+    CONTACT_EMAIL,
+    Card,
+    card,
+    facts,
+    field_error,
+    fix_count,
+    heading,
+    input_label,
+    para,
+    submit,
+)
 from cards.invitation import PHASE_LABELS, length_text, uk_when
 
 SPACE_LABELS = {"minoritised": "Minoritised colleagues", "ally": "Active allies", "open": "Open to both spaces"}
@@ -95,18 +108,6 @@ class RosterLine:
     email: str | None
 
 
-def _label(name: str, required: bool) -> str:
-    return f"{name} ({'required' if required else 'optional'})"
-
-
-def _error_block(errors: dict[str, str], name: str) -> list[dict[str, Any]]:
-    if name not in errors:
-        return []
-    # Words, not only colour, say what is wrong (design §9).
-    return [{"type": "TextBlock", "text": f"Please fix: {errors[name]}", "wrap": True, "color": "Attention",
-             "spacing": "None"}]
-
-
 def _choices(labels: dict[str, str]) -> list[dict[str, str]]:
     return [{"title": title, "value": value} for value, title in labels.items()]
 
@@ -114,7 +115,7 @@ def _choices(labels: dict[str, str]) -> list[dict[str, str]]:
 def _text_input(input_id: str, label: str, value: str, *, required: bool, error: str,
                 placeholder: str | None = None, max_length: int | None = None,
                 style: str | None = None) -> dict[str, Any]:
-    element: dict[str, Any] = {"type": "Input.Text", "id": input_id, "label": _label(label, required),
+    element: dict[str, Any] = {"type": "Input.Text", "id": input_id, "label": input_label(label, required),
                                "value": value, "isRequired": required}
     if required:
         element["errorMessage"] = error
@@ -129,15 +130,15 @@ def _text_input(input_id: str, label: str, value: str, *, required: bool, error:
 
 def _when_inputs(form: dict[str, str], errors: dict[str, str]) -> list[dict[str, Any]]:
     return [
-        {"type": "Input.Date", "id": "date", "label": _label("Date", True), "value": form.get("date", ""),
+        {"type": "Input.Date", "id": "date", "label": input_label("Date", True), "value": form.get("date", ""),
          "isRequired": True, "errorMessage": "Choose the date of the session."},
-        *_error_block(errors, "date"),
-        {"type": "Input.Time", "id": "start", "label": _label("Start time, UK time", True),
+        *field_error(errors, "date"),
+        {"type": "Input.Time", "id": "start", "label": input_label("Start time, UK time", True),
          "value": form.get("start", ""), "isRequired": True, "errorMessage": "Give the start time, like 14:00."},
-        *_error_block(errors, "start"),
-        {"type": "Input.Time", "id": "end", "label": _label("End time, UK time", True),
+        *field_error(errors, "start"),
+        {"type": "Input.Time", "id": "end", "label": input_label("End time, UK time", True),
          "value": form.get("end", ""), "isRequired": True, "errorMessage": "Give the end time, like 15:30."},
-        *_error_block(errors, "end"),
+        *field_error(errors, "end"),
     ]
 
 
@@ -147,16 +148,16 @@ def _link_capacity_co_inputs(form: dict[str, str], errors: dict[str, str], *,
         _text_input("join_url", "Teams meeting link", form.get("join_url", ""), required=False, error="",
                     placeholder="https://teams.microsoft.com/l/meetup-join/...", max_length=1000, style="Url"),
         para("Leave it empty if you don't have the link yet. You can add it later.", subtle=True),
-        *_error_block(errors, "join_url"),
-        {"type": "Input.Number", "id": "capacity", "label": _label("Number of places", True),
+        *field_error(errors, "join_url"),
+        {"type": "Input.Number", "id": "capacity", "label": input_label("Number of places", True),
          "value": form.get("capacity", ""), "min": 1, "max": 1000, "isRequired": True,
          "errorMessage": "Give the number of places, from 1 to 1000."},
-        *_error_block(errors, "capacity"),
+        *field_error(errors, "capacity"),
         _text_input("co_facilitators", co_label, form.get("co_facilitators", ""), required=False, error="",
                     placeholder="name@nhs.net, another.name@nhs.net", max_length=1000),
         para("Co-facilitators can change and cancel the session and see who is coming. They must be "
              "facilitators already.", subtle=True),
-        *_error_block(errors, "co_facilitators"),
+        *field_error(errors, "co_facilitators"),
     ]
 
 
@@ -166,28 +167,26 @@ def session_form(journey: str, form: dict[str, str], errors: dict[str, str]) -> 
         heading("New session"),
         para("Fill in the details, then press Preview. Nothing is sent until you publish."),
     ]
-    if errors:
-        count = len(errors)
-        body.append(para(f"Please fix {count} answer{'s' if count != 1 else ''} below.", weight="Bolder"))
+    body += fix_count(errors)
     body += [
         _text_input("title", "Title", form.get("title", ""), required=True, error="Give the session a title.",
                     max_length=120),
-        *_error_block(errors, "title"),
-        {"type": "Input.ChoiceSet", "id": "phase", "label": _label("Phase", True), "style": "expanded",
+        *field_error(errors, "title"),
+        {"type": "Input.ChoiceSet", "id": "phase", "label": input_label("Phase", True), "style": "expanded",
          "value": form.get("phase", ""), "choices": _choices(PHASE_LABELS), "isRequired": True,
          "errorMessage": "Choose a phase.", "wrap": True},
-        *_error_block(errors, "phase"),
-        {"type": "Input.ChoiceSet", "id": "space", "label": _label("Who is it for?", True), "style": "expanded",
+        *field_error(errors, "phase"),
+        {"type": "Input.ChoiceSet", "id": "space", "label": input_label("Who is it for?", True), "style": "expanded",
          "value": form.get("space", ""), "choices": _choices(SPACE_LABELS), "isRequired": True,
          "errorMessage": "Choose who the session is for.", "wrap": True},
-        *_error_block(errors, "space"),
+        *field_error(errors, "space"),
         {"type": "Input.ChoiceSet", "id": "communities",
-         "label": _label("Only invite people from these communities", False), "style": "expanded",
+         "label": input_label("Only invite people from these communities", False), "style": "expanded",
          "isMultiSelect": True, "value": form.get("communities", ""), "choices": _choices(COMMUNITY_LABELS),
          "wrap": True},
         para("Leave these empty to invite everyone in the space. If you choose any, people who chose not to "
              "share a community are not invited.", subtle=True),
-        *_error_block(errors, "communities"),
+        *field_error(errors, "communities"),
         *_when_inputs(form, errors),
         *_link_capacity_co_inputs(form, errors, co_label="Co-facilitators' e-mails"),
     ]
@@ -317,9 +316,7 @@ def change_card(view: SessionView, errors: dict[str, str], form: dict[str, str])
         para("People who accepted or are waiting are told about a new time or join link. Their invitations "
              "are updated."),
     ]
-    if errors:
-        body.append(para(f"Please fix {len(errors)} answer{'s' if len(errors) != 1 else ''} below.",
-                         weight="Bolder"))
+    body += fix_count(errors)
     body += _when_inputs(form, errors)
     body += _link_capacity_co_inputs(form, errors, co_label="Add co-facilitators' e-mails")
     data = {"session_id": view.session_id, "change_no": view.change_no}

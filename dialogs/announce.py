@@ -19,6 +19,7 @@ from botbuilder.dialogs import ComponentDialog, Dialog, DialogContext, DialogIns
 from botbuilder.schema import ActivityTypes
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bot.clock import UK
 from bot.services.announcements import (
     AnnouncementService,
     AudienceChoice,
@@ -29,7 +30,6 @@ from bot.services.announcements import (
 )
 from bot.turns import card_activity, person_id_of, plain_text
 from cards.announcements import (
-    UK,
     AnnouncementView,
     AudienceSummary,
     AudienceView,

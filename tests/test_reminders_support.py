@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
-from bot.clock import FixedClock
+from bot.clock import UK, FixedClock
 from bot.delivery.connector import ConnectorClient
 from bot.delivery.leader import leadership_for
 from bot.delivery.tokens import StaticTokenProvider
@@ -22,7 +22,6 @@ from bot.features.delivery import DELIVERY, TOKENS
 from bot.features.sessions import ATTENDANCE, REMINDERS
 from bot.services.attendance import AttendanceService
 from bot.services.reminders import ReminderService
-from cards.invitation import UK
 from tests.app_fixtures import BotHarness, bot_settings, card_text, start_harness
 from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble

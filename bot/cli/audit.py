@@ -7,11 +7,10 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from bot.clock import SystemClock
+from bot.clock import UK, SystemClock
 from bot.core import Core
 from bot.services.roles import CLI_ACTOR
 from bot.settings import Settings
-from cards.audit import UK
 from storage.db import Database
 
 HEADER = ("time_utc", "time_uk", "actor_id", "action", "record_id", "outcome")

@@ -44,6 +44,7 @@ from bot.services.roles import Role
 from bot.services.uk_time import parse_uk_date
 from bot.turns import Turn
 from cards.basics import notice
+from cards.common import uk_day
 from cards.programme import (
     AdjustmentLine,
     NoticeLine,
@@ -55,7 +56,6 @@ from cards.programme import (
     organisations_card,
     programme_card,
     retention_warning_card,
-    uk_day,
 )
 from cards.signup import consent_again_card
 

@@ -10,13 +10,13 @@ from typing import Any
 from pydantic import Field
 
 from bot.actions import ActionPayload
+from bot.clock import UK
 from bot.services.attendance import ThanksState
 from bot.services.reminders import ReminderState
 from bot.services.sessions import ActionResult, InvitationState, SessionInfo
 from bot.turns import Turn
 from cards.attendance import ThanksView, thanks_card
 from cards.invitation import (
-    UK,
     InvitationView,
     ReminderView,
     cancelled_card,
