@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.dialogs import Dialog, DialogContext, DialogInstance, DialogTurnResult
-from botbuilder.schema import ActivityTypes
+from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.turns import card_activity, plain_text
 from cards.common import Card
+from dialogs.card_dialog import CardDialog
 from dialogs.typed_words import CANCEL_WORDS, words
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def words_of(text: str) -> str:
     return words(text.replace("’", "'").replace("-", " "))
 
 
-class CardPrompt(Dialog, Generic[M]):
+class CardPrompt(CardDialog, Generic[M]):
     """Options: {"journey": <id of this run>, "view": <JSON-like data for the card>}. Ends with a PromptResult."""
 
     def __init__(self, question: Question[M], interrupt: Interrupt | None = None) -> None:
@@ -88,18 +88,13 @@ class CardPrompt(Dialog, Generic[M]):
         self.question = question
         self._interrupt = interrupt
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
+    def checked_options(self, options: object) -> dict[str, Any]:
         if not isinstance(options, dict) or not isinstance(options.get("journey"), str):
             raise TypeError("CardPrompt needs {'journey': str, 'view': dict} options")
-        dialog_context.active_dialog.state["options"] = options
-        await self._ask(dialog_context.context, options)
-        return Dialog.end_of_turn
+        return options
 
-    async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
+    async def on_message(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
-        if context.activity.type != ActivityTypes.message:
-            return Dialog.end_of_turn
-        options: dict[str, Any] = dialog_context.active_dialog.state["options"]
         value = context.activity.value
         if isinstance(value, dict):
             outcome = self._read_submit(value, options)
@@ -108,18 +103,15 @@ class CardPrompt(Dialog, Generic[M]):
             outcome = self._read_text(text, options)
             if isinstance(outcome, str) and self._interrupt is not None and await self._interrupt(
                     dialog_context, text):
-                await self._ask(context, options)
+                await self.show(context, options)
                 return Dialog.end_of_turn
         if isinstance(outcome, str):
             await context.send_activity(MessageFactory.text(outcome))
-            await self._ask(context, options)
+            await self.show(context, options)
             return Dialog.end_of_turn
         return cast(DialogTurnResult, await dialog_context.end_dialog(outcome))
 
-    async def reprompt_dialog(self, context: TurnContext, instance: DialogInstance) -> None:
-        await self._ask(context, cast(dict[str, Any], instance.state["options"]))
-
-    async def _ask(self, context: TurnContext, options: dict[str, Any]) -> None:
+    async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
         await context.send_activity(card_activity(self.question.render(options["journey"], options["view"])))
 
     def _read_submit(self, value: dict[str, Any], options: dict[str, Any]) -> PromptResult | str:

@@ -18,7 +18,6 @@ from botbuilder.dialogs import (
     ComponentDialog,
     Dialog,
     DialogContext,
-    DialogInstance,
     DialogTurnResult,
     DialogTurnStatus,
     WaterfallDialog,
@@ -31,6 +30,7 @@ from bot.services.suppression import Shown
 from bot.turns import card_activity, person_id_of, plain_text
 from cards.common import Card
 from cards.sessions import PreviewView, created_card, journey_stopped, preview_card, session_form
+from dialogs.card_dialog import CardDialog
 from dialogs.typed_words import CANCEL_WORDS, words
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def saved_card(title: str, *, published: bool, invited: Shown | None) -> Card:
                         invited_is_zero=invited is not None and invited.value == 0)
 
 
-class _CardStep(Dialog):
+class _CardStep(CardDialog):
     """Shows one card and waits for a press of it. Typed "cancel" stops; other typing gets a hint."""
 
     step = ""
@@ -93,17 +93,8 @@ class _CardStep(Dialog):
         super().__init__(dialog_id)
         self._service = service
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
-        assert isinstance(options, dict)
-        dialog_context.active_dialog.state["options"] = options
-        await self.show(dialog_context.context, options)
-        return Dialog.end_of_turn
-
-    async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
+    async def on_message(self, dialog_context: DialogContext, options: dict[str, Any]) -> DialogTurnResult:
         context = dialog_context.context
-        if context.activity.type != ActivityTypes.message:
-            return Dialog.end_of_turn
-        options: dict[str, Any] = dialog_context.active_dialog.state["options"]
         value = context.activity.value
         if not isinstance(value, dict):
             if words(plain_text(context.activity)) in CANCEL_WORDS:
@@ -117,14 +108,6 @@ class _CardStep(Dialog):
 
     async def on_press(self, dialog_context: DialogContext, options: dict[str, Any],
                        value: dict[str, Any]) -> DialogTurnResult:
-        raise NotImplementedError
-
-    async def reprompt_dialog(self, context: TurnContext, instance: DialogInstance) -> None:
-        options = instance.state["options"]
-        assert isinstance(options, dict)
-        await self.show(context, options)
-
-    async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
         raise NotImplementedError
 
 
