@@ -99,6 +99,7 @@ async def consents(harness: BotHarness, person_id: str = DEFAULT_MEMBER.aad_obje
 
 @pytest.fixture
 async def bot(harness: BotHarness) -> BotHarness:
-    """The harness with Teams' per-conversation limits off: tests press faster than any person can."""
-    harness.teams.set_limits(per_conversation=False)
+    """The harness with Teams' send limits off: tests press faster than any person can, and the bot's replies
+    within a turn are Teams' to pace, not ours (the delivery tests switch the limits on to test pacing)."""
+    harness.teams.set_limits(per_conversation=False, global_per_second=None)
     return harness

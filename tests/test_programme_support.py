@@ -41,7 +41,7 @@ async def running(db_url: str, issuer: TokenIssuer, teams: TeamsDouble, clock: F
     settings.setdefault("bootstrap_admins", [ADMIN.aad_object_id])
     for member in (FACILITATOR, COLLEAGUE, OTHER):
         teams.add_member(member)
-    teams.set_limits(per_conversation=False)
+    teams.set_limits(per_conversation=False, global_per_second=None)
     harnesses = start_harness(db_url, issuer, teams, clock, **settings)
     harness = await anext(harnesses)
     try:
