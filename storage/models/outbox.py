@@ -57,7 +57,8 @@ class OutboxMessage(Base):
     finished_at: Mapped[datetime | None]
 
     __table_args__ = (
-        Index("ix_outbox_status_due", "status", "due_at"),
+        # Claims read due messages in (due_at, id) order and stop at the batch size.
+        Index("ix_outbox_status_due", "status", "due_at", "id"),
         # The "is an earlier message still open?" probe of every claim.
         Index("ix_outbox_order", "order_key", "status", "id"),
     )

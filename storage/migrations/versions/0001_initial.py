@@ -182,7 +182,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_outbox_batch"), ["batch"], unique=False)
         batch_op.create_index("ix_outbox_order", ["order_key", "status", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_outbox_person_id"), ["person_id"], unique=False)
-        batch_op.create_index("ix_outbox_status_due", ["status", "due_at"], unique=False)
+        batch_op.create_index("ix_outbox_status_due", ["status", "due_at", "id"], unique=False)
 
     op.create_table(
         "people",
