@@ -96,6 +96,11 @@ async def test_the_running_worker_probes_and_resumes_by_itself(
     await eventually(reported)
     from_db = await delivery_health(db, clock, local=None, stale_after=STALE)
     assert not from_db.healthy and from_db.detail["credentials"] == "refused: Unauthorized"
+    # It keeps probing, one trial request at a time, and a new token alone does not make it healthy.
+    refused = sum(r.status == 401 for r in teams_double.requests)
+    await teams_double.wait_for(lambda: sum(r.status == 401 for r in teams_double.requests) >= refused + 2)
+    assert all(r.status == 401 for r in teams_double.requests)
+    assert not (await delivery_health(db, clock, local=None, stale_after=STALE)).healthy
 
     teams_double.reject_all_tokens(False)
     await teams_double.wait_for_sent(1, chat_id(member))

@@ -128,9 +128,14 @@ class DeliveryWorker:
         self._leader = False
         self._problem: str | None = None
         self._problem_since: datetime | None = None
+        # Teams refused a token (401): a new token proves nothing until Teams takes it, so after a probe one
+        # request goes as a trial and only its answer clears the problem (no flapping /healthz, no burst of 401s).
+        self._problem_from_teams = False
+        self._trial = False
         self._next_probe = 0.0
         self.started_at = clock.now()
         self.last_heartbeat: datetime | None = None
+        self._heartbeat_lock = asyncio.Lock()
         self._stopped = False
 
     # -- public surface ------------------------------------------------------------------------------------------
@@ -208,11 +213,16 @@ class DeliveryWorker:
         if not self._leader:
             await self._sleep(self.config.heartbeat_seconds)  # the heartbeat wakes us as leader
             return
-        if self._problem is not None:
+        if self._problem is not None and not self._trial:
             if self._time() >= self._next_probe:
                 await self.probe()
-            if self._problem is not None:
+            if self._problem is not None and not self._trial:
                 await self._sleep(max(0.0, self._next_probe - self._time()))
+                return
+        if self._problem is not None:  # a trial request is allowed: one message
+            if not self._tasks:
+                await self._pump(1)
+            await self._sleep(self.config.poll_seconds)
             return
         room = self.config.max_in_flight - len(self._tasks)
         claimed = 0
@@ -228,8 +238,8 @@ class DeliveryWorker:
         async with asyncio.timeout(timeout):
             if not self._leader and not await self._hold_leadership():
                 return
-            while self._problem is None and not self._stopping.is_set():
-                room = self.config.max_in_flight - len(self._tasks)
+            while (self._problem is None or self._trial) and not self._stopping.is_set():
+                room = self.config.max_in_flight - len(self._tasks) if self._problem is None else 1 - len(self._tasks)
                 claimed = await self._pump(room) if room > 0 else 0
                 if not claimed and not self._tasks:
                     break
@@ -239,23 +249,35 @@ class DeliveryWorker:
                 await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def probe(self) -> bool:
-        """Try for a fresh token; on success clear the credentials problem and resume sending."""
+        """Try for a fresh token. When the token itself was refused, obtaining one clears the problem; when
+        Teams refused it (401), the next request is a trial whose answer decides. True when a token came."""
         self._next_probe = self._time() + self.config.probe_seconds
         try:
             await self._tokens.token(force_refresh=True)
         except TokenRefused as exc:
             log.warning("delivery credentials still refused: %s", exc.code)
             return False
-        if self._problem is not None:
-            log.info("delivery credentials accepted again after %s; resuming", self._problem)
+        if self._problem is None:
+            return True
+        if self._problem_from_teams:
+            self._trial = True
+            self._refresh_gate()
+            self._wake.set()
+            return True
+        await self._credentials_accepted()
+        return True
+
+    async def _credentials_accepted(self) -> None:
+        log.info("delivery credentials accepted again after %s; resuming", self._problem)
         self._problem = None
         self._problem_since = None
+        self._problem_from_teams = False
+        self._trial = False
         if self._metrics:
             self._metrics.credentials_refused.set(0)
         self._refresh_gate()
         await self._write_heartbeat()
         self._wake.set()
-        return True
 
     async def heartbeat(self) -> None:
         """Renew the leases of held messages, check leadership and record that this worker is alive."""
@@ -302,7 +324,7 @@ class DeliveryWorker:
         """The pacer lets requests through only while this worker may send. When it may not (another worker
         leads, credentials refused, stopping), what waits for its turn goes back to pending; requests already
         in the air finish."""
-        if self._leader and self._problem is None and not self._stopping.is_set():
+        if self._leader and (self._problem is None or self._trial) and not self._stopping.is_set():
             self._pacer.resume()
         else:
             self._pacer.halt()
@@ -402,13 +424,18 @@ class DeliveryWorker:
         while (wait := self._windows.wait_time(conversation_key, self._time())) > 0:
             await self._pacer.wait(wait)
         async with self._pacer.turn() as turn:
-            if self._problem is not None or self._stopping.is_set():
+            if self._stopping.is_set():
                 raise Halted()
+            trial = False
+            if self._problem is not None:
+                if not self._trial:
+                    raise Halted()
+                self._trial, trial = False, True  # this request is the trial; any other waits
             self._windows.record(conversation_key, self._time())
             try:
                 token = await self._tokens.token()
             except TokenRefused as exc:
-                await self._credentials_refused(exc.code)
+                await self._credentials_refused(exc.code, from_teams=False)
                 raise Halted() from None
             at = self._clock.now()
             turn.depart()
@@ -425,8 +452,10 @@ class DeliveryWorker:
             if self._metrics:
                 self._metrics.throttled.inc()
             log.warning("429 from the Bot Connector (message %s): sender paused %.1fs", job.claimed.id, pause)
-        elif reply.status == 401:
-            await self._credentials_refused(classified.code or "Unauthorized")
+        if reply.status == 401:
+            await self._credentials_refused(classified.code or "Unauthorized", from_teams=True)
+        elif trial and reply.status is not None:
+            await self._credentials_accepted()
         return reply
 
     def _outcome(self, reply: Reply, *, conversation_id: str | None, activity_id: str | None) -> Outcome:
@@ -457,8 +486,10 @@ class DeliveryWorker:
 
     # -- credentials, heartbeat ----------------------------------------------------------------------------------
 
-    async def _credentials_refused(self, code: str) -> None:
+    async def _credentials_refused(self, code: str, *, from_teams: bool) -> None:
+        self._trial = False
         if self._problem is None:
+            self._problem_from_teams = from_teams
             self._problem = code
             self._problem_since = self._clock.now()
             self._next_probe = self._time() + self.config.probe_seconds
@@ -481,14 +512,17 @@ class DeliveryWorker:
             await asyncio.sleep(self.config.heartbeat_seconds)
 
     async def _write_heartbeat(self) -> None:
-        now = self._clock.now()
-        status = self.status()
-        async with self._db.transaction() as session:
-            repo = OutboxRepository(session)
-            await repo.heartbeat(self.id, now, started_at=self.started_at, leader=self._leader,
-                                 state=status.state, problem=self._problem, problem_since=self._problem_since)
-            await repo.forget_workers(now - timedelta(days=1))
-        self.last_heartbeat = now
+        # One write at a time, each reading the state when its turn comes: otherwise a beat that read the state
+        # before a 401 could commit after the 401's own write and report the credentials fine again.
+        async with self._heartbeat_lock:
+            now = self._clock.now()
+            status = self.status()
+            async with self._db.transaction() as session:
+                repo = OutboxRepository(session)
+                await repo.heartbeat(self.id, now, started_at=self.started_at, leader=self._leader,
+                                     state=status.state, problem=status.problem, problem_since=status.problem_since)
+                await repo.forget_workers(now - timedelta(days=1))
+            self.last_heartbeat = now
         if self._metrics:
             self._metrics.paused_seconds.set(self._pacer.paused_for())
 
