@@ -12,6 +12,7 @@ worker at PostgreSQL directly or through session pooling.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Protocol
 
@@ -47,8 +48,15 @@ class AdvisoryLock:
         self._engine = engine
         self._key = key
         self._connection: AsyncConnection | None = None
+        # One attempt at a time: two at once would each open a session, and the one that lost the race to the
+        # lock would report "not the leader" for a worker that holds it.
+        self._busy = asyncio.Lock()
 
     async def hold(self) -> bool:
+        async with self._busy:
+            return await self._hold()
+
+    async def _hold(self) -> bool:
         if self._connection is not None:
             try:
                 # The lock lives as long as this session: a live session is a held lock.
@@ -78,6 +86,10 @@ class AdvisoryLock:
         return False
 
     async def release(self) -> None:
+        async with self._busy:
+            await self._release()
+
+    async def _release(self) -> None:
         connection, self._connection = self._connection, None
         if connection is None:
             return

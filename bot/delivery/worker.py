@@ -184,10 +184,11 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Send until stop(): claim, send, heartbeat, probe credentials when refused, take over leadership."""
-        heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"delivery-heartbeat-{self.id}")
+        heartbeat: asyncio.Task[None] | None = None
         failures = 0
         try:
-            await self._hold_leadership()
+            await self._hold_leadership()  # before the heartbeat, which checks leadership too
+            heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"delivery-heartbeat-{self.id}")
             while not self._stopping.is_set():
                 self._wake.clear()
                 try:
@@ -201,11 +202,12 @@ class DeliveryWorker:
                                 failures, exc_info=failures == 1)
                     await self._sleep(min(30.0, self.config.poll_seconds * 2 ** min(failures, 6)))
         finally:
-            heartbeat.cancel()
-            try:
-                await heartbeat
-            except asyncio.CancelledError:
-                pass
+            if heartbeat is not None:
+                heartbeat.cancel()
+                try:
+                    await heartbeat
+                except asyncio.CancelledError:
+                    pass
             await self.close()
 
     async def _turn(self) -> None:
