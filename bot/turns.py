@@ -32,16 +32,25 @@ def person_id_of(activity: Activity) -> str:
     return str(getattr(activity.from_property, "aad_object_id", None) or "").lower()
 
 
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    """channelData is free-form JSON: a field of the wrong type is treated as absent."""
+    return value if isinstance(value, str) and value else None
+
+
 def contact_from(activity: Activity) -> Contact | None:
     conversation = activity.conversation
     if conversation is None or not activity.service_url:
         return None
     sender = activity.from_property
     person_id = person_id_of(activity) or None
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    tenant = (channel_data.get("tenant") or {}).get("id") or getattr(conversation, "tenant_id", None) or ""
-    team = channel_data.get("team") or {}
-    channel = channel_data.get("channel") or {}
+    channel_data = _dict(activity.channel_data)
+    tenant = _text(_dict(channel_data.get("tenant")).get("id")) or getattr(conversation, "tenant_id", None) or ""
+    team = _dict(channel_data.get("team"))
+    channel = _dict(channel_data.get("channel"))
     kind = conversation.conversation_type or "personal"
     return Contact(
         conversation_id=conversation.id,
@@ -52,9 +61,9 @@ def contact_from(activity: Activity) -> Contact | None:
         person_id=person_id,
         teams_user_id=sender.id if sender else None,
         display_name=sender.name if sender else None,
-        team_id=team.get("id"),
-        team_name=team.get("name"),
-        channel_name=channel.get("name"),
+        team_id=_text(team.get("id")),
+        team_name=_text(team.get("name")),
+        channel_name=_text(channel.get("name")),
     )
 
 

@@ -179,3 +179,22 @@ async def test_removing_and_adding_the_bot_again_welcomes_again(harness: BotHarn
     await harness.post(install("add"))
     welcomes = [card for card in cards_in(harness.teams.sent()) if "Hello, I'm the HNY Inc." in card_text(card)]
     assert len(welcomes) == 2
+
+
+async def test_a_body_over_the_size_limit_is_refused_with_413(harness: BotHarness) -> None:
+    activity = make_activity(harness.teams.url, text="x" * 300_000)
+    response = await harness.post(activity)
+    assert response.status == 413
+    assert harness.teams.sent() == []
+    assert await count(harness, Person) == 0
+
+
+async def test_channel_data_of_the_wrong_shape_still_gets_an_answer(harness: BotHarness) -> None:
+    activity = make_activity(harness.teams.url, text="help")
+    activity["channelData"] = {"tenant": activity["channelData"]["tenant"], "team": "not an object",
+                               "channel": ["nor", "this"]}
+    activity["conversation"]["conversationType"] = "channel"
+    response = await harness.post(activity)
+    assert response.status == 201
+    text = card_text(cards_in(harness.teams.sent())[0])
+    assert "Type one of these words" in text and "something went wrong" not in text
