@@ -78,7 +78,8 @@ class Database:
             yield session
 
     async def ping(self) -> None:
-        async with self.engine.connect() as connection:
+        # Through the read engine: a load balancer's probe must not queue for SQLite's write lock.
+        async with (self._read_engine or self.engine).connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
