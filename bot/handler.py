@@ -11,7 +11,6 @@ from botbuilder.core import ConversationState, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import DialogContext, DialogSet, DialogTurnStatus
 from botbuilder.schema import AdaptiveCardInvokeResponse, ChannelAccount
-from botbuilder.schema.teams import TeamInfo, TeamsChannelAccount
 
 from bot.actions import ActionRegistry, refuse, stale
 from bot.commands import CommandRouter
@@ -135,14 +134,9 @@ class VolunteersBot(TeamsActivityHandler):
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await self._welcome(turn_context)
 
-    async def on_teams_members_added(self, teams_members_added: list[TeamsChannelAccount],
-                                     team_info: TeamInfo, turn_context: TurnContext) -> None:
-        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
-        if any(member.id == bot_id for member in teams_members_added):
-            await self._welcome(turn_context)
-
     async def on_members_added_activity(self, members_added: list[ChannelAccount],
                                         turn_context: TurnContext) -> None:
+        # Teams' team events reach here too: TeamsActivityHandler.on_teams_members_added delegates to it.
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         if any(member.id == bot_id for member in members_added):
             await self._welcome(turn_context)
