@@ -90,14 +90,6 @@ class Pacer:
         self._halted = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
 
-    @property
-    def rate(self) -> float:
-        return 1.0 / self._interval
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
-
     def paused_for(self) -> float:
         return max(0.0, self._paused_until - self._time())
 

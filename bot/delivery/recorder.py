@@ -181,7 +181,3 @@ class OutcomeRecorder:
                      outcome.code)
         if entry.metric and self._metrics:
             self._metrics.sends.labels(entry.metric).inc()
-
-    async def drain(self) -> None:
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)

@@ -29,10 +29,8 @@ class StaticTokenProvider:
     def __init__(self, token: str = "test-token") -> None:
         self._token = token
         self.refuse = False  # tests flip this to simulate refused credentials
-        self.calls = 0
 
     async def token(self, *, force_refresh: bool = False) -> str:
-        self.calls += 1
         if self.refuse:
             raise TokenRefused()
         return self._token

@@ -339,12 +339,10 @@ class DeliveryWorker:
             claimed = await OutboxRepository(session).claim(
                 owner=self.id, now=now, lease_until=self._lease_until(now), limit=room,
                 max_attempts=self.config.max_attempts, skip_locked=self._db.is_postgres)
-        started = 0
         for message in claimed:
             if message.id in self._tasks:  # our own lease ran out while we still hold it (database hiccup)
                 continue
             self._tasks[message.id] = asyncio.create_task(self._deliver(_Job(message)), name=f"deliver-{message.id}")
-            started += 1
         return len(claimed)
 
     def _lease_until(self, now: datetime) -> datetime:

@@ -250,15 +250,6 @@ class OutboxRepository:
             update(M).where(M.lease_owner == owner, M.status == SENDING).values(lease_until=lease_until))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def release(self, ids: Sequence[int], owner: str) -> int:
-        """Give claimed messages back untouched (shutdown, credentials refused): no attempt is counted."""
-        if not ids:
-            return 0
-        result = await self.session.execute(
-            update(M).where(M.id.in_(ids), M.lease_owner == owner, M.status == SENDING)
-            .values(status=PENDING, lease_owner=None, lease_until=None))
-        return int(result.rowcount)  # type: ignore[attr-defined]
-
     async def held(self, ids: Sequence[int], owner: str, *, lock: bool) -> set[int]:
         """Which of these messages this worker still holds. Outcomes are applied only to those: a worker that
         stalled past its lease must not overwrite what the worker that reclaimed a message did. `lock` (PostgreSQL)
@@ -340,11 +331,6 @@ class OutboxRepository:
             select(M.id, M.key, M.person_id, M.conversation_id, M.status, M.last_status, M.last_error, M.attempts)
             .where(M.batch == batch, M.status.in_((FAILED, UNDELIVERABLE))).order_by(M.id))
         return [FailedMessage(*row) for row in result.all()]
-
-    async def attempts(self, message_id: int) -> list[Attempt]:
-        result = await self.session.execute(
-            select(OutboxAttempt).where(OutboxAttempt.message_id == message_id).order_by(OutboxAttempt.id))
-        return [Attempt(a.at, a.operation, a.status, a.error, a.duration_ms) for a in result.scalars()]
 
     async def backlog(self, now: datetime) -> Backlog:
         due_now = or_(M.status == SENDING, and_(M.status == PENDING, M.due_at <= now))
