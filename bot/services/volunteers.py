@@ -136,15 +136,15 @@ class VolunteerService:
     # -- reading ---------------------------------------------------------------------------------------------
 
     async def organisations(self) -> list[OrganisationOption]:
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             return [OrganisationOption(org.id, org.name) for org in await OrganisationRepository(session).active()]
 
     async def is_signed_up(self, person_id: str) -> bool:
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             return await VolunteerRepository(session).get(person_id) is not None
 
     async def details(self, person_id: str) -> VolunteerDetails | None:
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             return await self._details(session, person_id)
 
     async def _details(self, session: AsyncSession, person_id: str) -> VolunteerDetails | None:
@@ -170,7 +170,7 @@ class VolunteerService:
 
     async def consented_ids(self) -> list[str]:
         """Volunteers whose consent covers the current notice: the only ones to invite (design §6)."""
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             return await VolunteerRepository(session).consented_ids()
 
     # -- changing --------------------------------------------------------------------------------------------
@@ -279,7 +279,7 @@ class VolunteerService:
 
     async def export(self, person_id: str) -> dict[str, Any]:
         """Every stored field about the person and their consent history (design §6), JSON-ready."""
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             person = await session.get(Person, person_id)
             volunteer = await VolunteerRepository(session).get(person_id)
             organisation = (await OrganisationRepository(session).get(volunteer.organisation_id)
