@@ -298,7 +298,8 @@ class CountsService:
 
     async def current(self) -> Snapshot:
         """The latest snapshot while it is younger than the refresh window; otherwise a new one."""
-        async with self._database.transaction() as session:
+        # Most readings reuse the snapshot: look without the write lock, which only a build needs.
+        async with self._database.read() as session:
             row = await _latest(session)
             if self._fresh(row, self._clock.now()):
                 assert row is not None
