@@ -200,8 +200,9 @@ class SessionsFeature:
 def register(wiring: Wiring) -> None:
     core = wiring.core
     messages = CardMessages()
-    service = SessionService(core.database, core.clock, core.audit, messages, calendar=core.settings.graph_enabled)
-    attendance_service = AttendanceService(core.database, core.clock, core.audit, messages)
+    service = SessionService(core.database, core.clock, core.audit, core.roles, messages,
+                             calendar=core.settings.graph_enabled)
+    attendance_service = AttendanceService(core.database, core.clock, core.audit, core.roles, messages)
     reminders = ReminderService(core.database, core.clock, messages, core.settings.reminder_offsets_minutes)
     feature = SessionsFeature(service)
     wiring.app[SESSIONS] = service

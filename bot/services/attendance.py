@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, cancel, enqueue
-from bot.services.roles import Audit
-from bot.services.sessions.access import managed_session
+from bot.services.roles import Audit, RoleService
+from bot.services.sessions.access import Actor, managed_session
 from storage.db import Database
 from storage.models import TrainingSession
 from storage.repositories.sessions import AttendanceEntry, InvitationRepository, SessionRepository
@@ -89,17 +89,20 @@ def thanks_prefix(session_id: int, person_id: str) -> str:
 
 
 class AttendanceService:
-    def __init__(self, database: Database, clock: Clock, audit: Audit, messages: ThanksMessages) -> None:
+    def __init__(self, database: Database, clock: Clock, audit: Audit, roles: RoleService,
+                 messages: ThanksMessages) -> None:
         self._database = database
         self._clock = clock
         self._audit = audit
+        self._roles = roles
         self._messages = messages
 
     async def sheet(self, actor_id: str, session_id: int, page: int = 0) -> AttendanceResult:
         """The attendance card's page, for someone who manages the session."""
         now = self._clock.now()
+        actor = await Actor.of(self._roles, actor_id)
         async with self._database.transaction() as session:
-            row = await self._open(session, actor_id, session_id, "session.attendance.open", now)
+            row = await self._open(session, actor, session_id, "session.attendance.open", now)
             if isinstance(row, AttendanceResult):
                 return row
             await self._audit.record(session, actor_id, "session.attendance.open", str(session_id))
@@ -111,8 +114,9 @@ class AttendanceService:
         Marks for people who no longer have a place (a stale card) are left out."""
         now = self._clock.now()
         link, problem = check_feedback_link(feedback_text)
+        actor = await Actor.of(self._roles, actor_id)
         async with self._database.transaction() as session:
-            row = await self._open(session, actor_id, session_id, "session.attendance", now, lock=True)
+            row = await self._open(session, actor, session_id, "session.attendance", now, lock=True)
             if isinstance(row, AttendanceResult):
                 return row
             if problem:
@@ -162,10 +166,10 @@ class AttendanceService:
                       batch=f"session:{row.id}")
         return 1
 
-    async def _open(self, session: AsyncSession, actor_id: str, session_id: int, action: str, now: datetime, *,
+    async def _open(self, session: AsyncSession, actor: Actor, session_id: int, action: str, now: datetime, *,
                     lock: bool = False) -> TrainingSession | AttendanceResult:
         """The session, if the actor manages it and it has started; else why not (refusals are audited)."""
-        row = await managed_session(session, self._audit, actor_id, session_id, action, lock=lock)
+        row = await managed_session(session, self._audit, actor, session_id, action, lock=lock)
         if isinstance(row, str):
             return AttendanceResult(row)
         if row.status != "published":

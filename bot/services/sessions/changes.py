@@ -43,8 +43,9 @@ class Changes:
         capacity = check_capacity(form.capacity, errors)
         join_url = check_link(form.join_url, errors)
         co_ids = await self._co_facilitators.check(actor_id, form.co_facilitators, (), errors)
+        actor = await self._deps.actor(actor_id)
         async with self._deps.database.transaction() as session:
-            row = await self._deps.managed(session, actor_id, session_id, "session.change", lock=True)
+            row = await self._deps.managed(session, actor, session_id, "session.change", lock=True)
             if isinstance(row, ActionResult):
                 return row
             info = await session_info(session, row, now)
@@ -110,8 +111,9 @@ class Changes:
         """Cancel: accepted and waiting people are told, and every invitation card is closed.
         `seen_change_no`: the session's change number on the confirm card; a newer one means it is stale."""
         now = self._deps.clock.now()
+        actor = await self._deps.actor(actor_id)
         async with self._deps.database.transaction() as session:
-            row = await self._deps.managed(session, actor_id, session_id, "session.cancel", lock=True)
+            row = await self._deps.managed(session, actor, session_id, "session.cancel", lock=True)
             if isinstance(row, ActionResult):
                 return row
             if row.status == "cancelled":

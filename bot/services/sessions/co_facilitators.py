@@ -8,42 +8,43 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from bot.services.roles import Role, satisfies
+from bot.services.roles import Role, RoleService, satisfies
 from storage.db import Database
 from storage.models import Person
 from storage.repositories.people import PeopleRepository
-from storage.repositories.roles import RoleRepository
 
 MAX_CO_FACILITATORS = 20
 _EMAILS = re.compile(r"[\s,;]+")
 
 
 class CoFacilitators:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, roles: RoleService) -> None:
         self._database = database
+        self._roles = roles
 
     async def check(self, actor_id: str, emails_text: str, extra_ids: Sequence[str],
                     errors: dict[str, str]) -> tuple[str, ...]:
         """Person ids of the facilitators named by e-mail (`emails_text`, separated by commas, semicolons or
-        spaces) and of those in `extra_ids` (@mentions), leaving out the actor; what to fix goes to `errors`."""
+        spaces) and of those in `extra_ids` (@mentions), leaving out the actor; what to fix goes to `errors`.
+        Roles come from RoleService, so facilitators through an Entra group count too."""
         emails = [email.lower() for email in _EMAILS.split(emails_text) if email]
-        found: list[str] = []
-        unknown: list[str] = []
-        not_facilitators: list[str] = []
         async with self._database.transaction() as session:
             people = PeopleRepository(session)
-            roles = RoleRepository(session)
-            for email in emails[:MAX_CO_FACILITATORS]:
-                person = await people.by_email(email) if "@" in email else None
-                if person is None:
-                    unknown.append(email)
-                elif not satisfies(await roles.roles_of(person.id), Role.FACILITATOR):
-                    not_facilitators.append(email)
-                elif person.id not in found:
-                    found.append(person.id)
-            for person_id in extra_ids:
-                if person_id not in found and satisfies(await roles.roles_of(person_id), Role.FACILITATOR):
-                    found.append(person_id)
+            named = [(email, await people.by_email(email) if "@" in email else None)
+                     for email in emails[:MAX_CO_FACILITATORS]]
+        found: list[str] = []
+        unknown = [email for email, person in named if person is None]
+        not_facilitators: list[str] = []
+        for email, person in named:
+            if person is None or person.id in found:
+                continue
+            if await self._is_facilitator(person.id):
+                found.append(person.id)
+            else:
+                not_facilitators.append(email)
+        for person_id in extra_ids:
+            if person_id not in found and await self._is_facilitator(person_id):
+                found.append(person_id)
         if len(emails) > MAX_CO_FACILITATORS:
             errors["co_facilitators"] = f"Add {MAX_CO_FACILITATORS} co-facilitators at most."
         elif unknown:
@@ -53,6 +54,9 @@ class CoFacilitators:
             errors["co_facilitators"] = (f"{', '.join(not_facilitators)} is not a facilitator yet. An admin can "
                                          "make them one.")
         return tuple(person_id for person_id in found if person_id != actor_id)
+
+    async def _is_facilitator(self, person_id: str) -> bool:
+        return satisfies(await self._roles.roles_of(person_id), Role.FACILITATOR)
 
     async def people_by_teams_ids(self, teams_user_ids: Sequence[str]) -> list[str]:
         """Person ids of the people with these Teams user ids (e.g. @mentions) whom we have met."""

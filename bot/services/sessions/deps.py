@@ -1,5 +1,5 @@
-"""What every part of the sessions service is built with, and what they all do the same way: check that the
-actor manages the session, ask Graph to update the calendar, and update a person's invitation card in place."""
+"""What every part of the sessions service is built with, and what they all do the same way: know who acts, check
+that they manage the session, ask Graph to update the calendar, and update a person's invitation card in place."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.graph.calendar_sync import JobKind, enqueue_calendar_job
-from bot.services.roles import Audit
-from bot.services.sessions.access import managed_session
+from bot.services.roles import Audit, RoleService
+from bot.services.sessions.access import Actor, managed_session
 from bot.services.sessions.views import ActionResult, InvitationState, SessionMessages
 from storage.db import Database
 from storage.models import Invitation, TrainingSession
@@ -23,16 +23,21 @@ class Deps:
     database: Database
     clock: Clock
     audit: Audit
+    roles: RoleService
     messages: SessionMessages
     # Microsoft Graph is configured (design §8): a session published without a join link gets a Teams meeting
     # made for it, and accepted people are added to its calendar event (attendees hidden). The jobs are
     # written in the same transaction as the change; bot/graph/calendar_sync.py carries them out later.
     calendar: bool = False
 
-    async def managed(self, session: AsyncSession, actor_id: str, session_id: int, action: str, *,
+    async def actor(self, actor_id: str) -> Actor:
+        """Who acts, with their roles from RoleService (Entra groups too); ask before opening a transaction."""
+        return await Actor.of(self.roles, actor_id)
+
+    async def managed(self, session: AsyncSession, actor: Actor, session_id: int, action: str, *,
                       lock: bool = False) -> TrainingSession | ActionResult:
         """The session, if the actor manages it; else a refusal (audited) to return as it is."""
-        row = await managed_session(session, self.audit, actor_id, session_id, action, lock=lock)
+        row = await managed_session(session, self.audit, actor, session_id, action, lock=lock)
         return ActionResult(row) if isinstance(row, str) else row
 
     async def calendar_job(self, session: AsyncSession, kind: JobKind, row: TrainingSession, now: datetime, *,

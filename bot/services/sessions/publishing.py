@@ -8,14 +8,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.roles import Role, satisfies
+from bot.services.roles import Role
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.forms import IN_THE_PAST, SessionDraft
 from bot.services.sessions.invitations import Invitations
 from bot.services.sessions.views import ActionResult, session_info
 from bot.services.suppression import shown
 from storage.models import TrainingSession
-from storage.repositories.roles import RoleRepository
 from storage.repositories.sessions import SessionRepository
 
 log = logging.getLogger(__name__)
@@ -30,12 +29,11 @@ class Publishing:
         now = self._deps.clock.now()
         if draft.starts_at <= now:
             return ActionResult("closed", detail=IN_THE_PAST)
+        # Checked again here: the role may have been taken away while the form was open (refusals are audited).
+        if not await self._deps.roles.require(actor_id, Role.FACILITATOR, "session.create"):
+            return ActionResult("refused")
         audit = self._deps.audit
         async with self._deps.database.transaction() as session:
-            # Checked again here: the role may have been taken away while the form was open.
-            if not satisfies(await RoleRepository(session).roles_of(actor_id), Role.FACILITATOR):
-                await audit.record(session, actor_id, "session.create", None, "refused")
-                return ActionResult("refused")
             row = await SessionRepository(session).add(TrainingSession(
                 title=draft.title, phase=draft.phase, space=draft.space,
                 filter_ethnicity="ethnicity" in draft.communities,
@@ -61,8 +59,9 @@ class Publishing:
 
     async def publish(self, actor_id: str, session_id: int) -> ActionResult:
         now = self._deps.clock.now()
+        actor = await self._deps.actor(actor_id)
         async with self._deps.database.transaction() as session:
-            row = await self._deps.managed(session, actor_id, session_id, "session.publish", lock=True)
+            row = await self._deps.managed(session, actor, session_id, "session.publish", lock=True)
             if isinstance(row, ActionResult):
                 return row
             if row.status != "draft":

@@ -13,10 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import UK
 from bot.services.counts import SessionFigures
-from bot.services.roles import Role
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.views import ActionResult, Roster, RosterFile, SessionInfo, info_from, session_info
-from storage.repositories.roles import RoleRepository
 from storage.repositories.sessions import InvitationRepository, RosterEntry, SessionRepository
 
 # Finished sessions stay in the facilitators' list this long, so they can mark who came.
@@ -52,9 +50,9 @@ class FacilitatorViews:
         """Sessions the person manages (admins: all): those not yet ended, soonest first, then those that
         ended in the last RECENT_DAYS days, latest first (to mark who came)."""
         now = self._deps.clock.now()
+        actor = await self._deps.actor(actor_id)
         async with self._deps.database.transaction() as session:
-            is_admin = Role.ADMIN in await RoleRepository(session).roles_of(actor_id)
-            rows = await SessionRepository(session).managed_by(None if is_admin else actor_id,
+            rows = await SessionRepository(session).managed_by(None if actor.admin else actor_id,
                                                                now - timedelta(days=RECENT_DAYS))
             figures = await InvitationRepository(session).counts([row.id for row in rows])
             infos = [info_from(row, figures[row.id], now) for row in rows]
@@ -65,8 +63,9 @@ class FacilitatorViews:
 
     async def info(self, actor_id: str, session_id: int, action: str) -> ActionResult:
         """One managed session, for a change or cancel card; audited under `action`."""
+        actor = await self._deps.actor(actor_id)
         async with self._deps.database.transaction() as session:
-            row = await self._deps.managed(session, actor_id, session_id, action)
+            row = await self._deps.managed(session, actor, session_id, action)
             if isinstance(row, ActionResult):
                 return row
             await self._deps.audit.record(session, actor_id, action, str(session_id))
@@ -74,8 +73,9 @@ class FacilitatorViews:
 
     async def roster(self, actor_id: str, session_id: int) -> Roster | ActionResult:
         """Names and e-mails of accepted and waiting people (never communities)."""
+        actor = await self._deps.actor(actor_id)
         async with self._deps.database.transaction() as session:
-            row = await self._deps.managed(session, actor_id, session_id, "session.roster")
+            row = await self._deps.managed(session, actor, session_id, "session.roster")
             if isinstance(row, ActionResult):
                 return row
             entries = await InvitationRepository(session).roster(session_id)
@@ -85,8 +85,9 @@ class FacilitatorViews:
     async def roster_file(self, actor_id: str, session_id: int, action: str) -> RosterFile | ActionResult:
         """The roster as CSV, checked like the roster itself and audited under `action` (offering the file,
         then making it when the facilitator says where to save it)."""
+        actor = await self._deps.actor(actor_id)
         async with self._deps.database.transaction() as session:
-            row = await self._deps.managed(session, actor_id, session_id, action)
+            row = await self._deps.managed(session, actor, session_id, action)
             if isinstance(row, ActionResult):
                 return row
             entries = await InvitationRepository(session).roster(session_id)

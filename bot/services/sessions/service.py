@@ -4,7 +4,7 @@ builds the parts (each module of this package does one thing) and offers their m
 from __future__ import annotations
 
 from bot.clock import Clock
-from bot.services.roles import Audit
+from bot.services.roles import Audit, RoleService
 from bot.services.sessions.changes import Changes
 from bot.services.sessions.co_facilitators import CoFacilitators
 from bot.services.sessions.deps import Deps
@@ -19,11 +19,12 @@ from storage.db import Database
 
 
 class SessionService:
-    def __init__(self, database: Database, clock: Clock, audit: Audit, messages: SessionMessages, *,
-                 calendar: bool = False) -> None:
-        """`calendar`: Microsoft Graph is configured (design §8); see `Deps.calendar`."""
-        deps = Deps(database, clock, audit, messages, calendar)
-        co_facilitators = CoFacilitators(database)
+    def __init__(self, database: Database, clock: Clock, audit: Audit, roles: RoleService,
+                 messages: SessionMessages, *, calendar: bool = False) -> None:
+        """`roles`: every role check, with roles from Entra groups. `calendar`: Microsoft Graph is configured
+        (design §8); see `Deps.calendar`."""
+        deps = Deps(database, clock, audit, roles, messages, calendar)
+        co_facilitators = CoFacilitators(database, roles)
         forms = SessionForms(deps, co_facilitators)
         seats = Seats(deps)
         invitations = Invitations(deps, seats)
