@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.clock import Clock
 from bot.delivery.classify import Classified, Verdict, classify, retry_after_seconds
@@ -378,45 +379,53 @@ class DeliveryWorker:
                 return Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
             if message.person is not None and message.person.undeliverable_code:
                 return Outcome(Verdict.UNDELIVERABLE, code=message.person.undeliverable_code, skipped=True,
-                                counts_as_attempt=False)
+                               counts_as_attempt=False)
         activity = activity_from_payload(message.payload)
-
         if message.kind == "update":
-            target = message.target
-            if target is None:
-                return Outcome(Verdict.FAILED, code="OriginalMissing", counts_as_attempt=False)
-            if target.status == UNDELIVERABLE:
-                return Outcome(Verdict.UNDELIVERABLE, code="OriginalUndeliverable", counts_as_attempt=False,
-                               mark_recipient=False)
-            if target.status != SENT or not (target.activity_id and target.conversation_id and target.service_url):
-                return Outcome(Verdict.FAILED, code="OriginalNotSent", counts_as_attempt=False)
-            conversation_id, activity_id, service_url = target.conversation_id, target.activity_id, target.service_url
-            reply = await self._request(job, "update", conversation_id, lambda token: self._connector.update(
-                service_url, conversation_id, activity_id, activity, token))
-            return self._outcome(reply, conversation_id=conversation_id, activity_id=activity_id)
-
-        route = message.route
-        if route is None:
-            person = message.person
-            if message.person_id is None or person is None or not (person.teams_user_id and person.service_url):
-                return Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
-            tenant_id = person.tenant_id or self.config.default_tenant_id
-            service_url, teams_user_id = person.service_url, person.teams_user_id
-            reply = await self._request(job, "create", f"create:{teams_user_id}",
-                                        lambda token: self._connector.create_personal(
-                                            service_url, bot_id=self.config.bot_id, teams_user_id=teams_user_id,
-                                            tenant_id=tenant_id, token=token))
-            if not reply.ok:
-                return self._outcome(reply, conversation_id=None, activity_id=None)
-            if not reply.resource_id:  # accepted but no conversation id: nothing to post to; try again later
-                return Outcome(Verdict.RETRY, status=reply.status, code="NoConversationId")
-            route = Route(reply.resource_id, service_url)
-            await self._save_conversation(message.person_id, teams_user_id, tenant_id, route)
-
+            return await self._update(job, activity)
+        route = message.route or await self._open_chat(job)
+        if isinstance(route, Outcome):
+            return route
         conversation_id, service_url = route.conversation_id, route.service_url
         reply = await self._request(job, "send", conversation_id, lambda token: self._connector.send(
             service_url, conversation_id, activity, token))
         return self._outcome(reply, conversation_id=conversation_id, activity_id=reply.resource_id)
+
+    async def _update(self, job: _Job, activity: dict[str, Any]) -> Outcome:
+        """Replace the activity an earlier message left in Teams, once that message went."""
+        target = job.claimed.target
+        if target is None:
+            return Outcome(Verdict.FAILED, code="OriginalMissing", counts_as_attempt=False)
+        if target.status == UNDELIVERABLE:
+            return Outcome(Verdict.UNDELIVERABLE, code="OriginalUndeliverable", counts_as_attempt=False,
+                           mark_recipient=False)
+        if target.status != SENT or not (target.activity_id and target.conversation_id and target.service_url):
+            return Outcome(Verdict.FAILED, code="OriginalNotSent", counts_as_attempt=False)
+        conversation_id, activity_id, service_url = target.conversation_id, target.activity_id, target.service_url
+        reply = await self._request(job, "update", conversation_id, lambda token: self._connector.update(
+            service_url, conversation_id, activity_id, activity, token))
+        return self._outcome(reply, conversation_id=conversation_id, activity_id=activity_id)
+
+    async def _open_chat(self, job: _Job) -> Route | Outcome:
+        """A person with no stored conversation: open their 1:1 chat (Teams answers with the existing one) and
+        keep the reference. The route to send to, or the outcome when there is none."""
+        message = job.claimed
+        person = message.person
+        if message.person_id is None or person is None or not (person.teams_user_id and person.service_url):
+            return Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
+        tenant_id = person.tenant_id or self.config.default_tenant_id
+        service_url, teams_user_id = person.service_url, person.teams_user_id
+        reply = await self._request(job, "create", f"create:{teams_user_id}",
+                                    lambda token: self._connector.create_personal(
+                                        service_url, bot_id=self.config.bot_id, teams_user_id=teams_user_id,
+                                        tenant_id=tenant_id, token=token))
+        if not reply.ok:
+            return self._outcome(reply, conversation_id=None, activity_id=None)
+        if not reply.resource_id:  # accepted but no conversation id: nothing to post to; try again later
+            return Outcome(Verdict.RETRY, status=reply.status, code="NoConversationId")
+        route = Route(reply.resource_id, service_url)
+        await self._save_conversation(message.person_id, teams_user_id, tenant_id, route)
+        return route
 
     async def _request(self, job: _Job, operation: str, conversation_key: str,
                        call: Callable[[str], Awaitable[Reply]]) -> Reply:
