@@ -146,13 +146,13 @@ class RoleService:
         """Every grant, admins first, with what we know of each person for display."""
         async with self._database.read() as session:
             grants = await RoleRepository(session).all()
-            people = PeopleRepository(session)
-            result = []
-            for grant in grants:
-                person = await people.get(grant.person_id)
-                result.append(RoleHolder(grant.person_id, grant.role, grant.granted_at,
-                                         person.display_name if person else None,
-                                         person.email if person else None))
+            people = {person.id: person for person in await PeopleRepository(session).by_ids(
+                sorted({grant.person_id for grant in grants}))}
+        result = []
+        for grant in grants:
+            person = people.get(grant.person_id)
+            result.append(RoleHolder(grant.person_id, grant.role, grant.granted_at,
+                                     person.display_name if person else None, person.email if person else None))
         return sorted(result, key=lambda holder: (holder.role != Role.ADMIN, holder.granted_at))
 
     async def audit_entries(self, limit: int | None = None) -> list[AuditEntry]:
