@@ -28,7 +28,7 @@ class CoFacilitators:
         spaces) and of those in `extra_ids` (@mentions), leaving out the actor; what to fix goes to `errors`.
         Roles come from RoleService, so facilitators through an Entra group count too."""
         emails = [email.lower() for email in _EMAILS.split(emails_text) if email]
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             people = PeopleRepository(session)
             named = [(email, await people.by_email(email) if "@" in email else None)
                      for email in emails[:MAX_CO_FACILITATORS]]
@@ -62,15 +62,16 @@ class CoFacilitators:
         """Person ids of the people with these Teams user ids (e.g. @mentions) whom we have met."""
         if not teams_user_ids:
             return []
-        async with self._database.transaction() as session:
+        async with self._database.read() as session:
             result = await session.execute(select(Person.id).where(Person.teams_user_id.in_(list(teams_user_ids))))
             return sorted(set(result.scalars()))
 
     async def names_of(self, person_ids: Sequence[str]) -> tuple[str, ...]:
-        async with self._database.transaction() as session:
-            people = PeopleRepository(session)
-            names = []
-            for person_id in person_ids:
-                person = await people.get(person_id)
-                names.append((person.display_name or person.email or "A facilitator") if person else "A facilitator")
+        """Their names (or e-mails) for the preview, in the order given, from one query."""
+        async with self._database.read() as session:
+            people = {person.id: person for person in await PeopleRepository(session).by_ids(list(person_ids))}
+        names = []
+        for person_id in person_ids:
+            person = people.get(person_id)
+            names.append((person.display_name or person.email if person else None) or "A facilitator")
         return tuple(names)

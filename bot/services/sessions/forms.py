@@ -193,7 +193,7 @@ class SessionForms:
                                     capacity, co_ids), {})
 
     async def preview(self, draft: SessionDraft) -> Preview:
-        async with self._deps.database.transaction() as session:
+        async with self._deps.database.read() as session:
             repository = SessionRepository(session)
             version = await repository.latest_notice_version()
             raw = 0 if version is None else await repository.count_eligible(

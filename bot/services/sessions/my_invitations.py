@@ -23,7 +23,8 @@ class MyInvitations:
     async def invitation(self, person_id: str, session_id: int, *, note: str | None = None) -> InvitationState | None:
         """The person's own invitation as it is now (a card refresh), or None if they were not invited."""
         now = self._deps.clock.now()
-        async with self._deps.database.transaction() as session:
+        # Teams asks for this whenever the person looks at their card: a read, never the write lock.
+        async with self._deps.database.read() as session:
             row = await SessionRepository(session).get(session_id)
             invitation = await InvitationRepository(session).get(session_id, person_id) if row and person_id else None
             if row is None or invitation is None:
@@ -34,7 +35,7 @@ class MyInvitations:
     async def my_sessions(self, person_id: str) -> list[InvitationState]:
         """The person's invitations to upcoming published sessions, soonest first ("my sessions")."""
         now = self._deps.clock.now()
-        async with self._deps.database.transaction() as session:
+        async with self._deps.database.read() as session:
             repository = SessionRepository(session)
             states = []
             for invitation in await InvitationRepository(session).of_person(person_id):
