@@ -16,12 +16,13 @@ from bot.services.counts import report_from
 from bot.services.eligibility import COMMUNITIES, PHASES, SPACES, Answers, Criteria, is_eligible
 from bot.services.sessions import InvitationState
 from bot.services.sessions.forms import is_teams_meeting_link
+from bot.services.sessions.views import invitation_state, invitation_states
 from bot.services.uk_time import TimeProblem, uk_to_utc
 from cards.invitation import InvitationView, calendar_link, invitation_card
 from cards.sessions import Figures, SessionView, change_card, session_form, sessions_list
 from storage.db import Database
 from storage.models import Person, PrivacyNotice, TrainingSession, Volunteer
-from storage.repositories.sessions import SessionRepository
+from storage.repositories.sessions import InvitationRepository, SessionRepository
 from tests.app_fixtures import BotHarness
 from tests.doubles.teams import make_member
 from tests.test_sessions_helpers import add_volunteer, press_execute, publish
@@ -206,3 +207,25 @@ async def test_the_counts_snapshot_has_each_upcoming_sessions_figures(harness: B
     counts = rows[0].counts
     assert (counts.invited.text, counts.accepted.value, counts.waiting.value) == ("10", 2, 1)
     assert (counts.declined.text, counts.no_reply.text) == ("fewer than 8", "fewer than 8")
+
+
+# -- many invitations at once --------------------------------------------------------------------------------
+
+async def test_the_states_of_many_invitations_match_each_ones_own(harness: BotHarness) -> None:
+    """Cancelling or changing a session draws every invitee's card from one batch of queries: it must say what
+    each person's own card says (seats left, waiting position, refresh id)."""
+    members = [make_member(2100 + index) for index in range(5)]
+    for member in members:
+        await add_volunteer(harness, member, ally=True)
+    session_id = await publish(harness, capacity=1)
+    for member in members[:4]:  # one place, then three waiting; the fifth does not reply
+        await press_execute(harness, "invitation_accept", {"session_id": session_id}, member)
+    now = harness.clock.now()
+    async with harness.core.database.read() as session:
+        row = await session.get(TrainingSession, session_id)
+        assert row is not None
+        invitations = await InvitationRepository(session).with_status(row.id, ("invited", "accepted", "waiting"))
+        each = [await invitation_state(session, row, invitation, now) for invitation in invitations]
+        assert await invitation_states(session, row, invitations, now) == each
+    assert sorted(state.position for state in each if state.position) == [1, 2, 3]
+    assert all(state.refresh_user_id for state in each)

@@ -278,6 +278,22 @@ class InvitationRepository:
                    Invitation.waiting_seq <= invitation.waiting_seq))
         return int(result.scalar_one())
 
+    async def waiting_positions(self, session_id: int) -> dict[int, int]:
+        """Invitation id -> waiting-list position (1 for the first) of everyone waiting for the session."""
+        result = await self.session.execute(
+            select(Invitation.id)
+            .where(Invitation.session_id == session_id, Invitation.status == "waiting")
+            .order_by(Invitation.waiting_seq))
+        return {invitation_id: position for position, invitation_id in enumerate(result.scalars(), start=1)}
+
+    async def teams_user_ids(self, session_id: int) -> dict[str, str | None]:
+        """Person id -> Teams user id of everyone invited to the session (for their cards' refresh)."""
+        result = await self.session.execute(
+            select(Person.id, Person.teams_user_id)
+            .join(Invitation, Invitation.person_id == Person.id)
+            .where(Invitation.session_id == session_id))
+        return {person_id: teams_user_id for person_id, teams_user_id in result.all()}
+
     async def with_status(self, session_id: int, statuses: Sequence[str]) -> list[Invitation]:
         result = await self.session.execute(
             select(Invitation)
@@ -285,6 +301,16 @@ class InvitationRepository:
             .order_by(Invitation.id)
             .execution_options(populate_existing=True))
         return list(result.scalars())
+
+    async def upcoming_of_person(self, person_id: str, now: datetime) -> list[tuple[TrainingSession, Invitation]]:
+        """The person's invitations to published sessions that start after `now`, soonest first."""
+        result = await self.session.execute(
+            select(TrainingSession, Invitation)
+            .join(Invitation, Invitation.session_id == TrainingSession.id)
+            .where(Invitation.person_id == person_id, TrainingSession.status == "published",
+                   TrainingSession.starts_at > now)
+            .order_by(TrainingSession.starts_at, TrainingSession.id))
+        return [(row, invitation) for row, invitation in result.tuples()]
 
     async def of_person(self, person_id: str) -> list[Invitation]:
         result = await self.session.execute(

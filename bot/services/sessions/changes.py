@@ -17,7 +17,7 @@ from bot.services.sessions.co_facilitators import CoFacilitators
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.forms import SessionForm, check_capacity, check_link, check_times, is_teams_meeting_link
 from bot.services.sessions.seats import Seats
-from bot.services.sessions.views import ActionResult, InvitationState, invitation_state, session_info
+from bot.services.sessions.views import ActionResult, InvitationState, invitation_states, session_info
 from storage.models import TrainingSession
 from storage.repositories.sessions import InvitationRepository, SessionRepository
 
@@ -151,9 +151,10 @@ class Changes:
                              purpose: str, card: Callable[[InvitationState], dict[str, Any]]) -> None:
         """Every invitation card is updated in place, and people who accepted or are waiting are sent `card`,
         keyed `key` and the person, so each is told once."""
-        for invitation in await InvitationRepository(session).with_status(row.id, REPLIES):
+        invitations = await InvitationRepository(session).with_status(row.id, REPLIES)
+        for invitation, state in zip(invitations, await invitation_states(session, row, invitations, now),
+                                     strict=True):
             invitation.rev += 1
-            state = await invitation_state(session, row, invitation, now)
             if invitation.status in ("accepted", "waiting"):
                 await enqueue(session, key=f"{key}:{invitation.person_id}",
                               recipient=Recipient.person(invitation.person_id),

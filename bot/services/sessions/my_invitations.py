@@ -36,13 +36,8 @@ class MyInvitations:
         """The person's invitations to upcoming published sessions, soonest first ("my sessions")."""
         now = self._deps.clock.now()
         async with self._deps.database.read() as session:
-            repository = SessionRepository(session)
-            states = []
-            for invitation in await InvitationRepository(session).of_person(person_id):
-                row = await repository.get(invitation.session_id)
-                if row is not None and row.status == "published" and row.starts_at > now:
-                    states.append(await invitation_state(session, row, invitation, now))
-        return sorted(states, key=lambda state: (state.starts_at, state.session_id))
+            return [await invitation_state(session, row, invitation, now)
+                    for row, invitation in await InvitationRepository(session).upcoming_of_person(person_id, now)]
 
     async def resend(self, person_id: str, session_id: int, limit_per_hour: int, request_id: str) -> str:
         """Send the person's invitation card again through the outbox ("I can't find my invitation"). The new
