@@ -23,10 +23,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.clock import UK
@@ -34,15 +33,14 @@ from bot.core import Core
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.services.programme import END_DATE_KEY, RETENTION_RUN_KEY, ProgrammeService
 from bot.services.roles import SYSTEM_ACTOR
+from bot.services.volunteers import ErasureReason, VolunteerService
 from storage.db import Database
-from storage.models import ConsentRecord, Erasure, Person, Volunteer
-from storage.repositories.programme import NoticeRepository, RetentionRepository, SettingsRepository
-from storage.repositories.volunteers import ConsentRepository, ErasureRepository
+from storage.models import ConsentRecord, Erasure
+from storage.repositories.programme import RetentionRepository, SettingsRepository
 
 log = logging.getLogger(__name__)
 
-Reason = Literal["withdrawn", "retention"]
-REASONS: frozenset[str] = frozenset({"withdrawn", "retention"})
+REASONS: frozenset[str] = frozenset(get_args(ErasureReason))
 # Admins are told this many days before the deletion date (the smallest that applies, once each).
 WARNING_DAYS = (14, 1)
 METHOD_RETENTION = "retention-job"
@@ -211,41 +209,7 @@ class RetentionService:
         self._log = erasure_log
         self._programme = programme
         self._warning_card = warning_card
-
-    # -- erasing one person -----------------------------------------------------------------------------
-
-    async def erase(self, session: AsyncSession, person_id: str, *, at: datetime, reason: Reason, method: str,
-                    actor: str, before: datetime | None = None, notice: tuple[int, str] | None = None) -> bool:
-        """Erase one person in the caller's transaction, the colleague journey's way: other features first
-        (sessions free seats and promote the waiting list), then the journey's hard delete, the erasure row
-        (logged to the file as it commits), the consent record and an audit row with ids only.
-
-        `before` (replaying after a restore) keeps anything the person created after `at`, such as a new
-        sign-up. Returns False when there was nothing of theirs to delete."""
-        volunteer = await session.get(Volunteer, person_id, with_for_update=True)
-        person = await session.get(Person, person_id)
-        old_volunteer = volunteer is not None and (before is None or volunteer.signed_up_at < before)
-        old_person = person is not None and (before is None or person.created_at < before)
-        if old_volunteer or old_person:
-            await self._core.hooks.erased(session, person_id)
-        retention = RetentionRepository(session)
-        # A consent record says their consent ended, for anyone who ever gave it (design §6).
-        if (old_volunteer or await retention.has_consented(person_id)) and not await retention.has_end_of_consent(
-                person_id, at):
-            version, sha = notice or await self._current_notice(session)
-            await ConsentRepository(session).append(
-                person_id=person_id, at=at, action="withdrawn" if reason == "withdrawn" else "erased",
-                notice_version=version, notice_sha256=sha, method=method)
-        erasures = ErasureRepository(session)
-        await erasures.erase(person_id, before=before)
-        await erasures.record(person_id, at, reason)
-        await self._core.audit.record(session, actor, f"erasure.{reason}", person_id)
-        return old_volunteer or old_person
-
-    @staticmethod
-    async def _current_notice(session: AsyncSession) -> tuple[int, str]:
-        latest = await NoticeRepository(session).latest()
-        return (latest.version, latest.sha256) if latest else (0, "")
+        self._volunteers = VolunteerService(core)  # erases one person the way a withdrawal does
 
     # -- after a restore --------------------------------------------------------------------------------
 
@@ -263,8 +227,9 @@ class RetentionService:
                 session.sync_session.info[SKIP_LOG] = True  # the line is in the log already
                 notice = ((entry.notice_version, entry.notice_sha256 or "")
                           if entry.notice_version is not None else None)
-                await self.erase(session, entry.person_id, at=entry.at, reason=_reason(entry.reason),
-                                 method=METHOD_REPLAY, actor=SYSTEM_ACTOR, before=entry.at, notice=notice)
+                await self._volunteers.erase(session, entry.person_id, at=entry.at, reason=_reason(entry.reason),
+                                             method=METHOD_REPLAY, actor=SYSTEM_ACTOR, before=entry.at,
+                                             notice=notice)
         if missing:
             log.warning("re-applied %d erasures from the erasure log that the database did not have",
                         len(missing))
@@ -325,8 +290,8 @@ class RetentionService:
         # leaves the rest for tomorrow's run.
         for person_id in people:
             async with self._database.transaction() as session:
-                if await self.erase(session, person_id, at=self._clock.now(), reason="retention",
-                                    method=METHOD_RETENTION, actor=SYSTEM_ACTOR):
+                if await self._volunteers.erase(session, person_id, at=self._clock.now(), reason="retention",
+                                                method=METHOD_RETENTION, actor=SYSTEM_ACTOR):
                     erased += 1
         log.info("retention job erased the personal data of %d people", erased)
         return erased
@@ -342,7 +307,7 @@ class RetentionService:
                 await asyncio.wait_for(stop.wait(), every.total_seconds())
 
 
-def _reason(value: str) -> Reason:
+def _reason(value: str) -> ErasureReason:
     return "retention" if value == "retention" else "withdrawn"
 
 

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from bot.clock import Clock
 from bot.core import Core
 from bot.services.notices import Notice
 from storage.models import Person, Volunteer
+from storage.repositories.programme import NoticeRepository
 from storage.repositories.volunteers import (
     ConsentRepository,
     ErasureRepository,
@@ -35,6 +36,8 @@ COMMUNITIES = ("ethnicity", "disability", "neurodivergent", "lgbtq")
 PHASES = ("codesign", "train_the_trainer")
 ORGANISATIONS_FILE = Path(__file__).resolve().parent.parent / "content" / "organisations.json"
 METHOD_CARD = "teams-card"
+# Why a person's data was erased: they withdrew, or the retention date passed (design §6).
+ErasureReason = Literal["withdrawn", "retention"]
 
 __all__ = ["COMMUNITIES", "PHASES", "SPACES", "Answers", "InvalidAnswers", "VolunteerService", "consented"]
 
@@ -255,25 +258,49 @@ class VolunteerService:
 
     # -- withdrawal and erasure ------------------------------------------------------------------------------
 
-    async def withdraw(self, person_id: str, *, method: str = METHOD_CARD) -> bool:
+    async def withdraw(self, person_id: str) -> bool:
         """Erase the person's personal data (hard delete) in one transaction, keeping only the consent history
         with a "withdrawn" row, an erasure record and the audit trail. Returns False if they had not signed up."""
-        notice = await self._core.notices.current()
-        now = self._clock.now()
         async with self._database.transaction() as session:
             if await VolunteerRepository(session).get(person_id, lock=True) is None:
                 return False
-            # Other features first, while the person's rows still exist (sessions free seats here).
-            await self._core.hooks.erased(session, person_id)
-            await ConsentRepository(session).append(
-                person_id=person_id, at=now, action="withdrawn", notice_version=notice.version,
-                notice_sha256=notice.sha256, method=method)
-            erasures = ErasureRepository(session)
-            await erasures.erase(person_id)
-            await erasures.record(person_id, now, "withdrawn")
-            await self._core.audit.record(session, person_id, "volunteer.withdraw", person_id)
+            await self.erase(session, person_id, at=self._clock.now(), reason="withdrawn", method=METHOD_CARD,
+                             actor=person_id, action="volunteer.withdraw")
         log.info("volunteer withdrew and was erased: person=%s", person_id)
         return True
+
+    async def erase(self, session: AsyncSession, person_id: str, *, at: datetime, reason: ErasureReason,
+                    method: str, actor: str, action: str | None = None, before: datetime | None = None,
+                    notice: tuple[int, str] | None = None) -> bool:
+        """Erase one person in the caller's transaction: the one way for a withdrawal, the retention job and
+        the replay after a restore (bot/services/retention.py). Other features first, while the person's rows
+        still exist (sessions free seats and promote the waiting list), then the hard delete, the erasure row
+        (logged to the erasure log as it commits), a consent record saying consent ended, and an audit row with
+        ids only (`action`, by default "erasure.<reason>").
+
+        `before` (replaying after a restore) keeps anything the person created after `at`, such as a new
+        sign-up; `notice` is the (version, sha256) the logged erasure named, else the current notice's.
+        Returns False when there was nothing of theirs to delete."""
+        volunteer = await session.get(Volunteer, person_id, with_for_update=True)
+        person = await session.get(Person, person_id)
+        old_volunteer = volunteer is not None and (before is None or volunteer.signed_up_at < before)
+        old_person = person is not None and (before is None or person.created_at < before)
+        if old_volunteer or old_person:
+            await self._core.hooks.erased(session, person_id)
+        consent = ConsentRepository(session)
+        # A consent record says their consent ended, for anyone who ever gave it (design §6).
+        if (old_volunteer or await consent.ever_given(person_id)) and not await consent.ended_since(person_id, at):
+            if notice is None:
+                latest = await NoticeRepository(session).latest()
+                notice = (latest.version, latest.sha256) if latest else (0, "")
+            version, sha256 = notice
+            await consent.append(person_id=person_id, at=at, action="withdrawn" if reason == "withdrawn" else "erased",
+                                 notice_version=version, notice_sha256=sha256, method=method)
+        erasures = ErasureRepository(session)
+        await erasures.erase(person_id, before=before)
+        await erasures.record(person_id, at, reason)
+        await self._core.audit.record(session, actor, action or f"erasure.{reason}", person_id)
+        return old_volunteer or old_person
 
     # -- export ----------------------------------------------------------------------------------------------
 

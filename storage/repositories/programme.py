@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.models import (
-    ConsentRecord,
     Erasure,
     Organisation,
     Person,
@@ -194,17 +193,3 @@ class RetentionRepository:
     async def erasure_times(self) -> dict[str, datetime]:
         result = await self.session.execute(select(Erasure.person_id, Erasure.erased_at))
         return {person_id: at for person_id, at in result.tuples()}
-
-    async def has_consented(self, person_id: str) -> bool:
-        result = await self.session.execute(
-            select(ConsentRecord.id).where(ConsentRecord.person_id == person_id, ConsentRecord.action == "given")
-            .limit(1))
-        return result.first() is not None
-
-    async def has_end_of_consent(self, person_id: str, since: datetime) -> bool:
-        """A withdrawal or erasure consent record at or after `since` (the one a restore may have lost)."""
-        result = await self.session.execute(
-            select(ConsentRecord.id).where(ConsentRecord.person_id == person_id,
-                                           ConsentRecord.action.in_(("withdrawn", "erased")),
-                                           ConsentRecord.recorded_at >= since).limit(1))
-        return result.first() is not None

@@ -113,6 +113,20 @@ class ConsentRepository:
     async def notice(self, version: int) -> PrivacyNotice | None:
         return await self.session.get(PrivacyNotice, version)
 
+    async def ever_given(self, person_id: str) -> bool:
+        result = await self.session.execute(
+            select(ConsentRecord.id).where(ConsentRecord.person_id == person_id, ConsentRecord.action == "given")
+            .limit(1))
+        return result.first() is not None
+
+    async def ended_since(self, person_id: str, since: datetime) -> bool:
+        """A withdrawal or erasure consent record at or after `since` (the one a restore may have lost)."""
+        result = await self.session.execute(
+            select(ConsentRecord.id).where(ConsentRecord.person_id == person_id,
+                                           ConsentRecord.action.in_(("withdrawn", "erased")),
+                                           ConsentRecord.recorded_at >= since).limit(1))
+        return result.first() is not None
+
 
 class ErasureRepository:
     """Hard-deletes one person's personal data. Consent records, erasures and audit rows stay (design §6)."""
