@@ -19,6 +19,7 @@ from bot.delivery.leader import Leadership, leadership_for
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.tokens import StaticTokenProvider, TokenProvider
 from bot.delivery.worker import DeliveryWorker, WorkerConfig
+from bot.graph.install import AppInstaller
 from storage.db import Database
 from storage.models import ConversationRef, OutboxAttempt, OutboxMessage, Person
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble, make_member
@@ -119,17 +120,18 @@ WorkerFactory = Callable[..., DeliveryWorker]
 @pytest.fixture
 async def make_worker(db: Database, clock: FixedClock) -> AsyncIterator[WorkerFactory]:
     """Build workers (closed after the test). Keyword arguments override TEST_CONFIG fields, plus `database`,
-    `tokens`, `metrics`, `leadership`, `timeout_seconds`."""
+    `tokens`, `metrics`, `leadership`, `installer`, `timeout_seconds`."""
     made: list[tuple[DeliveryWorker, ConnectorClient]] = []
 
     def build(*, database: Database | None = None, tokens: TokenProvider | None = None,
               metrics: DeliveryMetrics | None = None, leadership: Leadership | None = None,
-              timeout_seconds: float = 10.0, **config: Any) -> DeliveryWorker:
+              installer: AppInstaller | None = None, timeout_seconds: float = 10.0, **config: Any) -> DeliveryWorker:
         database = database or db
         connector = ConnectorClient(timeout_seconds=timeout_seconds)
         worker = DeliveryWorker(
             database, clock, connector, tokens or StaticTokenProvider(), replace(TEST_CONFIG, **config),
-            metrics=metrics, leadership=leadership or leadership_for(database.is_postgres, database.engine))
+            metrics=metrics, leadership=leadership or leadership_for(database.is_postgres, database.engine),
+            installer=installer)
         made.append((worker, connector))
         return worker
 

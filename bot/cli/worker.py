@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from bot.clock import SystemClock
+from bot.core import Core
 from bot.delivery.health import delivery_health
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.tokens import StaticTokenProvider, TokenProvider
@@ -27,6 +28,7 @@ from bot.features.delivery import (
     stale_after,
     worker_config,
 )
+from bot.graph.services import build_graph
 from bot.settings import Settings
 from storage.db import Database
 
@@ -62,7 +64,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     clock = SystemClock()
     registry = CollectorRegistry()
     runtime = DeliveryRuntime(config=config, metrics=DeliveryMetrics(registry))
-    worker, connector = build_worker(database, clock, tokens, config, runtime.metrics)
+    # Graph on: people the bot has never met are reached by installing the app for them, as in the app's worker.
+    graph = build_graph(Core.build(settings, database, clock)) if settings.graph_enabled else None
+    worker, connector = build_worker(database, clock, tokens, config, runtime.metrics,
+                                     installer=graph.installer if graph is not None else None)
     runtime.worker = worker
 
     stopping = asyncio.Event()
@@ -96,6 +101,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         if not task.done():
             await worker.stop()
         await connector.close()
+        if graph is not None:
+            await graph.close()
         if site_runner is not None:
             await site_runner.cleanup()
         await database.dispose()

@@ -23,13 +23,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
-from bot.delivery.classify import Classified, Verdict, classify, retry_after_seconds
+from bot.delivery.classify import Classified, Verdict, classify, retry_after_seconds, safe_code
 from bot.delivery.connector import ConnectorClient, Reply, activity_from_payload
 from bot.delivery.leader import Leadership, SoleInstance
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.ratelimit import ConversationWindows, Halted, Pacer
 from bot.delivery.recorder import NO_CONVERSATION, Outcome, OutcomeRecorder
 from bot.delivery.tokens import TokenProvider, TokenRefused
+from bot.graph.errors import GraphError
+from bot.graph.install import AppInstaller
 from storage.db import Database
 from storage.models.outbox import SENT, UNDELIVERABLE
 from storage.repositories.outbox import Attempt, Claimed, OutboxRepository, Route
@@ -65,6 +67,9 @@ class WorkerConfig:
     # For opening a 1:1 chat with someone who has no conversation reference yet.
     bot_id: str = ""
     default_tenant_id: str = ""
+    # Proactive install: when Graph has installed the app but does not show the installation yet, or the chat
+    # has no service URL yet, ask again after this long.
+    install_retry_seconds: float = 60.0
 
 
 def new_worker_id() -> str:
@@ -105,7 +110,9 @@ class DeliveryWorker:
         worker_id: str | None = None,
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        installer: AppInstaller | None = None,
     ) -> None:
+        """`installer` (Graph on) reaches people with no stored conversation and no known Teams user id."""
         self.id = worker_id or new_worker_id()
         self._db = database
         self._clock = clock
@@ -116,6 +123,7 @@ class DeliveryWorker:
         self._leadership = leadership or SoleInstance()
         self._rng = rng or random.Random()
         self._time = monotonic
+        self._installer = installer
         self._pacer = Pacer(config.rate_per_second * config.rate_headroom, margin=config.global_margin_seconds,
                             monotonic=monotonic)
         self._windows = ConversationWindows(margin=config.conversation_margin_seconds)
@@ -374,12 +382,9 @@ class DeliveryWorker:
 
     async def _attempt(self, job: _Job) -> Outcome:
         message = job.claimed
-        if message.person_id is not None:
-            if message.person is None and message.route is None:
-                return Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
-            if message.person is not None and message.person.undeliverable_code:
-                return Outcome(Verdict.UNDELIVERABLE, code=message.person.undeliverable_code, skipped=True,
-                               counts_as_attempt=False)
+        if message.person is not None and message.person.undeliverable_code:
+            return Outcome(Verdict.UNDELIVERABLE, code=message.person.undeliverable_code, skipped=True,
+                           counts_as_attempt=False)
         activity = activity_from_payload(message.payload)
         if message.kind == "update":
             return await self._update(job, activity)
@@ -407,14 +412,24 @@ class DeliveryWorker:
         return self._outcome(reply, conversation_id=conversation_id, activity_id=activity_id)
 
     async def _open_chat(self, job: _Job) -> Route | Outcome:
-        """A person with no stored conversation: open their 1:1 chat (Teams answers with the existing one) and
-        keep the reference. The route to send to, or the outcome when there is none."""
+        """A person with no stored conversation. With their Teams user id, open their 1:1 chat through the
+        Connector (Teams answers with the existing one); without it, install the app for them through Graph when
+        Graph is on. The route to send to, or the outcome when there is none."""
         message = job.claimed
         person = message.person
-        if message.person_id is None or person is None or not (person.teams_user_id and person.service_url):
+        if message.person_id is None:  # a channel or group chat we hold no reference for
             return Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
-        tenant_id = person.tenant_id or self.config.default_tenant_id
-        service_url, teams_user_id = person.service_url, person.teams_user_id
+        tenant_id = (person.tenant_id if person else "") or self.config.default_tenant_id
+        if person is not None and person.teams_user_id and person.service_url:
+            return await self._create_chat(job, message.person_id, person.teams_user_id, person.service_url,
+                                           tenant_id)
+        if self._installer is not None:
+            return await self._install(job, self._installer, message.person_id, tenant_id,
+                                       known=person is not None, service_url=person.service_url if person else None)
+        return Outcome(Verdict.UNDELIVERABLE, code=NO_CONVERSATION, counts_as_attempt=False)
+
+    async def _create_chat(self, job: _Job, person_id: str, teams_user_id: str, service_url: str,
+                           tenant_id: str) -> Route | Outcome:
         reply = await self._request(job, "create", f"create:{teams_user_id}",
                                     lambda token: self._connector.create_personal(
                                         service_url, bot_id=self.config.bot_id, teams_user_id=teams_user_id,
@@ -424,8 +439,48 @@ class DeliveryWorker:
         if not reply.resource_id:  # accepted but no conversation id: nothing to post to; try again later
             return Outcome(Verdict.RETRY, status=reply.status, code="NoConversationId")
         route = Route(reply.resource_id, service_url)
-        await self._save_conversation(message.person_id, teams_user_id, tenant_id, route)
+        await self._save_conversation(person_id, teams_user_id, tenant_id, route)
         return route
+
+    async def _install(self, job: _Job, installer: AppInstaller, person_id: str, tenant_id: str, *, known: bool,
+                       service_url: str | None) -> Route | Outcome:
+        """Someone the bot has never talked to (design §8, proactive install): install the app in their personal
+        scope through Graph and send to the 1:1 chat that gives. Graph has its own limits and the client its own
+        retries, so this takes no turn at the Connector's pacer. Teams also tells the bot about the new chat
+        (conversationUpdate), which the handler stores; the reference is kept here too, for people we know."""
+        at, started = self._clock.now(), self._time()
+
+        def attempt(status: int | None, code: str | None) -> None:
+            job.attempts.append(Attempt(at=at, operation="install", status=status, error=code,
+                                        duration_ms=round((self._time() - started) * 1000)))
+
+        try:
+            result = await installer.install_for(person_id, tenant_id=tenant_id or None)
+        except GraphError as exc:
+            code = safe_code(exc.code or type(exc).__name__)
+            attempt(exc.status, code)
+            if exc.retryable:  # throttled, unavailable, or the bot's Graph credentials: the same call may work later
+                return Outcome(Verdict.RETRY, status=exc.status, code=code, retry_after=exc.retry_after)
+            # Graph refused the call rather than the person: later messages ask again.
+            return Outcome(Verdict.UNDELIVERABLE, status=exc.status, code=code, mark_recipient=False)
+        if result.refused:  # not in the bot's tenant, not found, or the app is blocked for them
+            attempt(None, result.refused)
+            return Outcome(Verdict.UNDELIVERABLE, code=result.refused)
+        if result.chat_id is None:  # installed, but Graph does not show it yet
+            attempt(None, "InstallPending")
+            return Outcome(Verdict.RETRY, code="InstallPending", retry_after=self.config.install_retry_seconds)
+        attempt(None, None)
+        service_url = service_url or await self._service_url_in(tenant_id)
+        if not service_url:  # no conversation in their tenant yet: Teams' conversationUpdate will bring one
+            return Outcome(Verdict.RETRY, code="NoServiceUrl", retry_after=self.config.install_retry_seconds)
+        route = Route(result.chat_id, service_url)
+        if known:  # a reference needs the person's row; for others the handler stores Teams' conversationUpdate
+            await self._save_conversation(person_id, None, tenant_id, route)
+        return route
+
+    async def _service_url_in(self, tenant_id: str) -> str | None:
+        async with self._db.read() as session:
+            return await OutboxRepository(session).service_url_in(tenant_id)
 
     async def _request(self, job: _Job, operation: str, conversation_key: str,
                        call: Callable[[str], Awaitable[Reply]]) -> Reply:
@@ -481,7 +536,8 @@ class DeliveryWorker:
             conversation_id=conversation_id,
         )
 
-    async def _save_conversation(self, person_id: str, teams_user_id: str, tenant_id: str, route: Route) -> None:
+    async def _save_conversation(self, person_id: str, teams_user_id: str | None, tenant_id: str,
+                                 route: Route) -> None:
         contact = Contact(conversation_id=route.conversation_id, kind="personal", service_url=route.service_url,
                           tenant_id=tenant_id, bot_id=self.config.bot_id, person_id=person_id,
                           teams_user_id=teams_user_id)

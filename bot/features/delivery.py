@@ -26,6 +26,8 @@ from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.tokens import AnonymousTokenProvider, TokenProvider
 from bot.delivery.worker import DeliveryWorker, WorkerConfig
 from bot.features import Wiring
+from bot.graph.install import AppInstaller
+from bot.graph.services import get_graph
 from bot.settings import Settings
 from storage.db import Database
 
@@ -79,10 +81,12 @@ def stale_after(config: WorkerConfig) -> timedelta:
 
 
 def build_worker(database: Database, clock: Clock, tokens: TokenProvider, config: WorkerConfig,
-                 metrics: DeliveryMetrics | None) -> tuple[DeliveryWorker, ConnectorClient]:
+                 metrics: DeliveryMetrics | None, *,
+                 installer: AppInstaller | None = None) -> tuple[DeliveryWorker, ConnectorClient]:
+    """`installer`: Graph's proactive install (None when Graph is off) for people the bot has never met."""
     connector = ConnectorClient(timeout_seconds=REQUEST_TIMEOUT_SECONDS)
     worker = DeliveryWorker(database, clock, connector, tokens, config, metrics=metrics,
-                            leadership=leadership_for(database.is_postgres, database.engine))
+                            leadership=leadership_for(database.is_postgres, database.engine), installer=installer)
     return worker, connector
 
 
@@ -109,6 +113,7 @@ def register(wiring: Wiring) -> None:
     app[METRICS_REGISTRY] = registry
     runtime = DeliveryRuntime(config=worker_config(settings), metrics=DeliveryMetrics(registry))
     app[DELIVERY] = runtime
+    graph = get_graph(app, core)  # shared with the graph feature; None when Graph is off
 
     async def rearm(person_id: str) -> None:
         async with core.database.transaction() as session:
@@ -125,7 +130,8 @@ def register(wiring: Wiring) -> None:
 
     async def worker_task(app: web.Application) -> AsyncIterator[None]:
         tokens = app.get(TOKENS) or production_tokens(settings)
-        worker, connector = build_worker(core.database, core.clock, tokens, runtime.config, runtime.metrics)
+        worker, connector = build_worker(core.database, core.clock, tokens, runtime.config, runtime.metrics,
+                                         installer=graph.installer if graph is not None else None)
         runtime.worker = worker
         worker.start()
         try:

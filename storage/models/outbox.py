@@ -72,8 +72,10 @@ class OutboxAttempt(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime]
-    operation: Mapped[str] = mapped_column(String(8), default="send")  # create | send | update | claim
-    status: Mapped[int | None] = mapped_column(Integer)  # None for a timeout or connection error
+    # create | send | update | claim | install (Graph's proactive install, for someone the bot has never met)
+    operation: Mapped[str] = mapped_column(String(8), default="send")
+    # None for a timeout or connection error, and for an install Graph answered (its outcome is in `error`)
+    status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(64))
     duration_ms: Mapped[int | None] = mapped_column(Integer)
 

@@ -245,6 +245,14 @@ class OutboxRepository:
             ))
         return claimed
 
+    async def service_url_in(self, tenant_id: str) -> str | None:
+        """The service URL of the conversation stored last in this tenant (in any tenant when ""). Teams' service
+        URL follows the tenant (its region), so it also serves a chat the bot has just been installed into."""
+        query = select(ConversationRef.service_url).where(ConversationRef.service_url != "")
+        if tenant_id:
+            query = query.where(ConversationRef.tenant_id == tenant_id.lower())
+        return (await self.session.execute(query.order_by(ConversationRef.updated_at.desc()).limit(1))).scalar()
+
     async def renew_leases(self, owner: str, lease_until: datetime) -> int:
         result = await self.session.execute(
             update(M).where(M.lease_owner == owner, M.status == SENDING).values(lease_until=lease_until))
