@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from bot.delivery.outbox import Message, Recipient, enqueue
 from storage.models import OutboxMessage
 from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.signup_helpers import button_data, buttons, inputs, last_card
@@ -300,3 +301,25 @@ async def test_outbox_rows_carry_the_announcement_as_batch_and_one_key_per_recip
     assert all(p.updates_id == row.progress_outbox_id for p in progress[1:])
     assert COLLEAGUE.aad_object_id not in {m.person_id for m in rows}
 
+
+
+async def test_people_queued_in_one_statement_get_the_very_rows_enqueue_writes(bot: BotHarness) -> None:
+    """The people's messages are written by one INSERT … SELECT, not by enqueue(): stored value for stored value
+    (times as the database keeps them, the order key that keeps a person's messages in order) they must be the
+    rows enqueue() would write, and enqueueing one again is the same message."""
+    [volunteer] = await add_volunteers(bot, 1, first=100)
+    await announce(bot, spaces="minoritised")
+    await tick(bot)
+    [queued] = await outbox(bot)
+    async with bot.core.database.transaction() as session:
+        again = await enqueue(session, key=queued.key, recipient=Recipient.person(volunteer.aad_object_id),
+                              message=Message(text="ignored"), purpose="announcement", now=bot.clock.now())
+        by_enqueue = await enqueue(session, key="by-enqueue", recipient=Recipient.person(volunteer.aad_object_id),
+                                   message=Message(text="x"), purpose="announcement", now=bot.clock.now(),
+                                   batch=queued.batch, author_id=queued.author_id)
+    assert again == queued.id
+    async with bot.core.database.read() as session:  # raw values, as stored
+        rows = {row["id"]: row for row in (await session.execute(
+            text("SELECT * FROM outbox WHERE id IN (:a, :b)"), {"a": queued.id, "b": by_enqueue})).mappings()}
+    assert {name: value for name, value in rows[queued.id].items() if name not in ("id", "key", "payload")} == \
+        {name: value for name, value in rows[by_enqueue].items() if name not in ("id", "key", "payload")}

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, time
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import FixedClock
 from bot.delivery.outbox import Message, Recipient, enqueue
@@ -420,3 +422,31 @@ async def test_a_progress_card_only_changes_when_what_it_shows_changes(bot: BotH
     [row] = await announcements(bot)
     assert row.progress_updates == 2  # getting ready → sending → final report
     assert len(await outbox(bot, "announcement-progress")) == 3
+
+
+async def test_a_tick_with_nothing_new_to_show_writes_nothing(bot: BotHarness, deliver: Deliver,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a write transaction holds the one write lock every turn and the delivery worker need: a tick
+    every few seconds takes it only when a card changes or an announcement finishes."""
+    await add_volunteers(bot, 12, first=100)
+    await announce(bot, spaces="minoritised")
+    await tick(bot)  # starts it: the card says "Sending", 0%
+    database = bot.core.database
+    transaction = database.transaction
+    writes = 0
+
+    def counted() -> AbstractAsyncContextManager[AsyncSession]:
+        nonlocal writes
+        writes += 1
+        return transaction()
+
+    monkeypatch.setattr(database, "transaction", counted)
+    await tick(bot)
+    await tick(bot)
+    assert writes == 0
+    monkeypatch.undo()
+    await deliver()
+    monkeypatch.setattr(database, "transaction", counted)
+    await tick(bot)
+    assert writes == 1  # every message went: the final report
+    assert (await announcements(bot))[0].status == "done"

@@ -5,8 +5,9 @@ No botbuilder here.
 How it goes out: confirming stores the announcement and queues the author's progress card. A background tick
 starts each announcement when its time comes (choosing the people then, so later sign-ups and "Stop
 announcements" count), queues one outbox message per recipient in one transaction (batch
-"announcement:<id>", key naming announcement and recipient, so a restart never sends twice), and then
-updates the progress card in place whenever what it shows changes, until the final report.
+"announcement:<id>", key naming announcement and recipient, so a restart never sends twice; the people's
+messages in one INSERT … SELECT, however many they are), and then updates the progress card in place whenever
+what it shows changes, until the final report. A tick that finds nothing new to show writes nothing.
 
 Cards are drawn by an `AnnouncementMessages` the feature passes in: services return view data only.
 """
@@ -55,6 +56,9 @@ GRACE = timedelta(minutes=2)
 SESSIONS_LISTED = 20
 SESSIONS_SINCE = timedelta(days=14)
 PROGRESS_PURPOSE = "announcement-progress"
+# Recipient.person(id).order_key is this and the id: the bulk path of `_start` writes it in SQL. (Checked by
+# tests/test_announcements.py against rows enqueue() writes.)
+PERSON_ORDER_KEY_PREFIX = "p:"
 CANCEL_CHUNK = 500
 
 SPACES = {"minoritised": "Minoritised colleagues", "ally": "Active allies"}
@@ -251,10 +255,14 @@ class Progress:
                 f"{self.stopped_percent}|{self.unreachable}|{self.failed}|{int(self.finished)}|{int(self.nobody)}|{int(self.due)}")
 
 
+def still_to_go(counts: dict[str, int]) -> int:
+    """Messages of a batch not dealt with yet: waiting, or on their way."""
+    return counts.get(PENDING, 0) + counts.get(OUTBOX_SENDING, 0)
+
+
 def progress_of(row: Announcement, counts: dict[str, int], now: datetime) -> Progress:
     total = row.recipients
-    open_count = counts.get(PENDING, 0) + counts.get(OUTBOX_SENDING, 0)
-    dealt = max(0, total - open_count)
+    dealt = max(0, total - still_to_go(counts))
     started = row.status in (SENDING, DONE) or (row.status == STOPPED and row.started_at is not None)
     percent = (100 if row.finished_at else 0) if not total else (dealt * 10 // total) * 10
     return Progress(
@@ -363,9 +371,8 @@ class AnnouncementService:
         people: Shown | None = None
         if choice.chooses_people:
             async with self._database.read() as session:
-                found = await AnnouncementRepository(session).people(
-                    spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions)
-            people = shown(len(found))
+                people = shown(await AnnouncementRepository(session).count_people(
+                    spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions))
         return AudiencePreview(
             channels=tuple(labels[ref] for ref in choice.channels if ref in labels), people=people,
             spaces=tuple(SPACES[s] for s in choice.spaces), phases=tuple(PHASES[p] for p in choice.phases),
@@ -501,11 +508,21 @@ class AnnouncementService:
         async with self._database.read() as session:
             repo = AnnouncementRepository(session)
             due = await repo.due(now)
-            flying = await repo.in_flight()
+            # Only those whose card would change (or that have finished) take a write transaction: on SQLite
+            # every write transaction waits for the one write lock the delivery worker and every turn need too.
+            changed = [row.id for row in await repo.in_flight()
+                       if self._report_due(row, await batch_progress(session, batch_of(row.id)), now)]
         for announcement_id in due:
             await self._start(announcement_id)
-        for announcement_id in flying:
+        for announcement_id in changed:
             await self._report(announcement_id)
+
+    @staticmethod
+    def _report_due(row: Announcement, counts: dict[str, int], now: datetime) -> bool:
+        """Would `_track` change anything: finish the announcement, or update its author's card."""
+        if not still_to_go(counts):
+            return True
+        return row.author_person_id is not None and progress_of(row, counts, now).signature() != row.progress_shown
 
     async def _start(self, announcement_id: int) -> None:
         now = self._clock.now()
@@ -523,7 +540,6 @@ class AnnouncementService:
             choice = AudienceChoice.from_json(json.loads(row.audience))
             draft = Draft(row.title, row.body, row.link_url, row.link_title)
             batch = batch_of(row.id)
-            queued = 0
             if choice.channels:
                 channels = {c.ref_id: c for c in await repo.channels()}
                 card = Message(card=self._messages.announcement(draft, to_people=False))
@@ -531,25 +547,23 @@ class AnnouncementService:
                     channel = channels.get(ref_id)
                     if channel is None:  # the bot was removed from it since
                         continue
-                    await enqueue(session, key=f"announcement:{row.id}:channel:{ref_id}",
+                    await enqueue(session, key=f"{batch}:channel:{ref_id}",
                                   recipient=Recipient.channel(channel.conversation_id), message=card,
                                   purpose=ANNOUNCEMENT_PURPOSE, now=now, batch=batch, author_id=row.author_person_id)
-                    queued += 1
             if choice.chooses_people:
-                people = await repo.people(spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions)
                 card = Message(card=self._messages.announcement(draft, to_people=True))
-                for person_id in people:
-                    await enqueue(session, key=f"announcement:{row.id}:person:{person_id}",
-                                  recipient=Recipient.person(person_id), message=card, purpose=ANNOUNCEMENT_PURPOSE,
-                                  now=now, batch=batch, author_id=row.author_person_id)
-                    queued += 1
-            row.recipients = queued
+                await repo.queue_people(
+                    spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions,
+                    key_prefix=f"{batch}:person:", order_key_prefix=PERSON_ORDER_KEY_PREFIX, payload=card.to_json(),
+                    purpose=ANNOUNCEMENT_PURPOSE, batch=batch, author_id=row.author_person_id, now=now)
+            counts = await batch_progress(session, batch)
+            row.recipients = sum(counts.values())
             row.status = SENDING
             row.started_at = now
-            if not queued:
+            if not row.recipients:
                 row.status = DONE
                 row.finished_at = now
-            await self._show_progress(session, row, now)
+            await self._show_progress(session, row, now, counts)
         log.info("announcement %d started", announcement_id)
 
     async def _report(self, announcement_id: int) -> None:
@@ -565,8 +579,7 @@ class AnnouncementService:
     async def _track(self, session: AsyncSession, row: Announcement, now: datetime) -> Progress:
         """Finish the announcement when nothing of it is still to go, then show its progress."""
         counts = await batch_progress(session, batch_of(row.id))
-        if row.finished_at is None and row.status in (SENDING, STOPPED) \
-                and not counts.get(PENDING, 0) and not counts.get(OUTBOX_SENDING, 0):
+        if row.finished_at is None and row.status in (SENDING, STOPPED) and not still_to_go(counts):
             row.finished_at = now
             if row.status == SENDING:
                 row.status = DONE

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, String, and_, false, func, literal, or_, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -46,6 +49,26 @@ def _any_true(columns: Sequence[InstrumentedAttribute[bool]]) -> ColumnElement[b
     return or_(false(), *[column.is_(True) for column in columns])
 
 
+def _audience(spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int]) -> Select[Any] | None:
+    """Person ids of the audience, each once: volunteers in any chosen space and (when phases are chosen)
+    interested in any chosen phase, plus everyone with a place on a chosen session. Only volunteers whose
+    consent covers the current privacy notice, and never anyone who stopped announcements. None when no people
+    were chosen."""
+    chosen: list[ColumnElement[bool]] = []
+    if spaces or phases:
+        space_ok = _any_true([_SPACE_COLUMNS[s] for s in spaces]) if spaces else true()
+        phase_ok = _any_true([_PHASE_COLUMNS[p] for p in phases]) if phases else true()
+        chosen.append(and_(space_ok, phase_ok))
+    if session_ids:
+        booked = select(Invitation.person_id).where(Invitation.session_id.in_(session_ids),
+                                                    Invitation.status == "accepted")
+        chosen.append(Volunteer.person_id.in_(booked))
+    if not chosen:
+        return None
+    return (select(Volunteer.person_id).join(Person, Person.id == Volunteer.person_id)
+            .where(or_(*chosen), consented(), Person.announcements_stopped.is_(False)))
+
+
 class AnnouncementRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -66,11 +89,10 @@ class AnnouncementRepository:
             .order_by(Announcement.send_at, Announcement.id))
         return list(result.scalars())
 
-    async def in_flight(self) -> list[int]:
+    async def in_flight(self) -> list[Announcement]:
         """Started (or stopped) announcements whose final report has not been made yet."""
         result = await self.session.execute(
-            select(Announcement.id).where(Announcement.status.in_((SENDING, STOPPED)),
-                                          Announcement.finished_at.is_(None))
+            select(Announcement).where(Announcement.status.in_((SENDING, STOPPED)), Announcement.finished_at.is_(None))
             .order_by(Announcement.id))
         return list(result.scalars())
 
@@ -99,26 +121,39 @@ class AnnouncementRepository:
             .order_by(TrainingSession.starts_at, TrainingSession.id).limit(limit))
         return [SessionRow(*row) for row in result.all()]
 
-    async def people(self, *, spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int]) -> list[str]:
-        """Person ids of the audience, each once: volunteers in any chosen space and (when phases are chosen)
-        interested in any chosen phase, plus everyone with a place on a chosen session. Only volunteers whose
-        consent covers the current privacy notice, and never anyone who stopped announcements."""
-        chosen: list[ColumnElement[bool]] = []
-        if spaces or phases:
-            space_ok = _any_true([_SPACE_COLUMNS[s] for s in spaces]) if spaces else true()
-            phase_ok = _any_true([_PHASE_COLUMNS[p] for p in phases]) if phases else true()
-            chosen.append(and_(space_ok, phase_ok))
-        if session_ids:
-            booked = select(Invitation.person_id).where(Invitation.session_id.in_(session_ids),
-                                                        Invitation.status == "accepted")
-            chosen.append(Volunteer.person_id.in_(booked))
-        if not chosen:
-            return []
-        result = await self.session.execute(
-            select(Volunteer.person_id).join(Person, Person.id == Volunteer.person_id)
-            .where(or_(*chosen), consented(), Person.announcements_stopped.is_(False))
-            .order_by(Volunteer.person_id))
-        return list(result.scalars())
+    async def count_people(self, *, spaces: Sequence[str], phases: Sequence[str],
+                           session_ids: Sequence[int]) -> int:
+        """How many people the audience holds now (raw: show it only through bot.services.suppression)."""
+        audience = _audience(spaces, phases, session_ids)
+        if audience is None:
+            return 0
+        return int(await self.session.scalar(select(func.count()).select_from(audience.subquery())) or 0)
+
+    async def queue_people(self, *, spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int],
+                           key_prefix: str, order_key_prefix: str, payload: str, purpose: str, batch: str,
+                           author_id: str | None, now: datetime) -> None:
+        """One outbox message to each person of the audience, in one INSERT … SELECT: the rows
+        bot.delivery.outbox.enqueue writes (key `key_prefix` + person id, order key `order_key_prefix` + person
+        id), with a key already there left as it is. Done in the database because an audience can be every
+        volunteer: one statement instead of an INSERT and a SELECT per person, and the card is sent to the
+        database once rather than once a person."""
+        audience = _audience(spaces, phases, session_ids)
+        if audience is None:
+            return
+        person_id = Volunteer.person_id
+        same_for_all = {"kind": "send", "payload": payload, "batch": batch, "author_id": author_id, "purpose": purpose,
+                        "status": PENDING, "due_at": now, "attempts": 0, "created_at": now}
+        # Each value is bound with its column's type, so it is stored exactly as an ORM insert would store it.
+        values: dict[str, ColumnElement[Any] | InstrumentedAttribute[Any]] = {
+            "key": literal(key_prefix, String) + person_id,
+            "person_id": person_id,
+            "order_key": literal(order_key_prefix, String) + person_id,
+            **{name: literal(value, OutboxMessage.__table__.c[name].type) for name, value in same_for_all.items()},
+        }
+        rows = audience.with_only_columns(*values.values()).order_by(person_id)
+        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        await self.session.execute(
+            insert(OutboxMessage).from_select(list(values), rows).on_conflict_do_nothing(index_elements=["key"]))
 
     # -- people who stop announcements ---------------------------------------------------------------------------
 
