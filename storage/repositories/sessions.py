@@ -116,18 +116,19 @@ class SessionRepository:
         value = result.scalar_one_or_none()
         return int(value) if value is not None else None
 
-    async def eligible_people(self, row: TrainingSession, notice_version: int, *,
-                              person_id: str | None = None, reachable_only: bool = True) -> list[str]:
-        """Ids of people eligible for the session, in a stable order."""
-        query = (select(Volunteer.person_id).join(Person, Person.id == Volunteer.person_id)
-                 .where(eligible_condition(row.space, row.phase, session_communities(row), notice_version)))
-        if reachable_only:
-            # People Teams says cannot be reached are invited when they come back (the re-arm hook).
-            query = query.where(Person.undeliverable_code.is_(None))
-        if person_id is not None:
-            query = query.where(Volunteer.person_id == person_id)
-        result = await self.session.execute(query.order_by(Volunteer.person_id))
-        return list(result.scalars())
+    async def eligible_recipients(self, row: TrainingSession, notice_version: int) -> list[tuple[str, str | None]]:
+        """(person id, Teams user id) of the people eligible for the session whom Teams can reach, in a stable
+        order. People Teams says cannot be reached are invited when they come back (the re-arm hook)."""
+        result = await self.session.execute(
+            select(Volunteer.person_id, Person.teams_user_id).join(Person, Person.id == Volunteer.person_id)
+            .where(eligible_condition(row.space, row.phase, session_communities(row), notice_version),
+                   Person.undeliverable_code.is_(None))
+            .order_by(Volunteer.person_id))
+        return [(person_id, teams_user_id) for person_id, teams_user_id in result.tuples()]
+
+    async def eligible_people(self, row: TrainingSession, notice_version: int) -> list[str]:
+        """Ids of the people `eligible_recipients` gives."""
+        return [person_id for person_id, _ in await self.eligible_recipients(row, notice_version)]
 
     async def count_eligible(self, *, space: str, phase: str, communities: Sequence[str],
                              notice_version: int) -> int:
@@ -215,9 +216,8 @@ class InvitationRepository:
         statement = (insert(Invitation)
                      .values(session_id=session_id, person_id=person_id, status="invited", rev=0, invited_at=now)
                      .on_conflict_do_nothing(index_elements=["session_id", "person_id"])
-                     .returning(Invitation.id))
-        new_id = (await self.session.execute(statement)).scalar_one_or_none()
-        return None if new_id is None else await self.session.get(Invitation, new_id)
+                     .returning(Invitation))
+        return (await self.session.scalars(statement)).one_or_none()
 
     async def invited_ids(self, session_id: int) -> set[str]:
         result = await self.session.execute(select(Invitation.person_id).where(Invitation.session_id == session_id))

@@ -15,7 +15,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.outbox import Message, Recipient, cancel, enqueue
-from bot.services.eligibility import COMMUNITIES, Answers, Criteria, answers_match
+from bot.services.eligibility import COMMUNITIES, Answers, Criteria, answers_match, is_eligible
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.seats import Seats
 from bot.services.sessions.views import invitation_state, seats_left, state_of
@@ -33,49 +33,63 @@ def answers_of(volunteer: Volunteer) -> Answers:
         communities=frozenset(name for name in COMMUNITIES if getattr(volunteer, f"community_{name}")))
 
 
+def criteria_of(row: TrainingSession) -> Criteria:
+    return Criteria(row.space, row.phase, frozenset(session_communities(row)))
+
+
 class Invitations:
     def __init__(self, deps: Deps, seats: Seats) -> None:
         self._deps = deps
         self._seats = seats
 
-    async def invite_eligible(self, session: AsyncSession, row: TrainingSession, now: datetime, *,
-                              person_id: str | None = None) -> int:
-        """Invite every eligible person not yet invited (or only `person_id`, if eligible); returns how many
-        were invited now."""
+    async def invite_eligible(self, session: AsyncSession, row: TrainingSession, now: datetime) -> int:
+        """Invite every eligible person not yet invited (publishing); returns how many were invited now."""
         repository = SessionRepository(session)
         version = await repository.latest_notice_version()
         if version is None:
             return 0
-        invitations = InvitationRepository(session)
-        already = await invitations.invited_ids(row.id) if person_id is None else set()
+        already = await InvitationRepository(session).invited_ids(row.id)
         seats = await seats_left(session, row)
         done = 0
-        for candidate in await repository.eligible_people(row, version, person_id=person_id):
-            if candidate in already:
-                continue
-            invitation = await invitations.add_if_missing(row.id, candidate, now)
-            if invitation is None:
-                continue
-            person = await session.get(Person, candidate)
-            state = state_of(row, invitation, seats_left=seats, position=None, now=now,
-                             refresh_user_id=person.teams_user_id if person else None)
-            invitation.card_outbox_id = await enqueue(
-                session, key=f"invite:{row.id}:{candidate}", recipient=Recipient.person(candidate),
-                message=Message(card=self._deps.messages.invitation(state)), purpose="invitation", now=now,
-                batch=f"session:{row.id}", author_id=row.created_by)
-            done += 1
+        for person_id, teams_user_id in await repository.eligible_recipients(row, version):
+            if person_id not in already and await self._invite(session, row, person_id, teams_user_id, seats, now):
+                done += 1
         await session.flush()
         return done
 
     async def on_volunteer_changed(self, session: AsyncSession, person_id: str) -> None:
         """A sign-up, changed answers or renewed consent: invite them to upcoming published sessions.
-        Runs in the colleague journey's transaction. Existing invitations are kept as they are."""
+        Runs in the colleague journey's transaction. Existing invitations are kept as they are. Their answers
+        are read once and matched to each session by the rules (bot/services/eligibility.py), whose SQL twin
+        `invite_eligible` uses."""
+        version = await SessionRepository(session).latest_notice_version()
+        volunteer = await session.get(Volunteer, person_id)
+        person = await session.get(Person, person_id)
+        if version is None or volunteer is None or person is None or person.undeliverable_code is not None:
+            return  # not signed up, or Teams cannot reach them: the re-arm hook invites them when it can
+        answers = answers_of(volunteer)
         now = self._deps.clock.now()
         invited = 0
         for row in await SessionRepository(session).upcoming_published(now):
-            invited += await self.invite_eligible(session, row, now, person_id=person_id)
+            if is_eligible(criteria_of(row), answers, version) and await self._invite(
+                    session, row, person_id, person.teams_user_id, await seats_left(session, row), now):
+                invited += 1
+        await session.flush()
         if invited:
             log.info("invited a volunteer to upcoming sessions: person=%s sessions=%d", person_id, invited)
+
+    async def _invite(self, session: AsyncSession, row: TrainingSession, person_id: str, teams_user_id: str | None,
+                      seats: int, now: datetime) -> bool:
+        """Invite one eligible person and send their card; False when they were invited already."""
+        invitation = await InvitationRepository(session).add_if_missing(row.id, person_id, now)
+        if invitation is None:
+            return False
+        state = state_of(row, invitation, seats_left=seats, position=None, now=now, refresh_user_id=teams_user_id)
+        invitation.card_outbox_id = await enqueue(
+            session, key=f"invite:{row.id}:{person_id}", recipient=Recipient.person(person_id),
+            message=Message(card=self._deps.messages.invitation(state)), purpose="invitation", now=now,
+            batch=f"session:{row.id}", author_id=row.created_by)
+        return True
 
     async def on_rearmed(self, person_id: str) -> None:
         """Someone Teams could not reach came back: invite them to what they missed."""
@@ -99,7 +113,7 @@ class Invitations:
         for session_id in [item.session_id for item in await invitations.of_person(person_id)]:
             row = await repository.get(session_id)
             if row is None or row.status != "published" or row.starts_at <= now or answers_match(
-                    Criteria(row.space, row.phase, frozenset(session_communities(row))), answers):
+                    criteria_of(row), answers):
                 continue
             row = await repository.lock(session_id)  # a press of Accept at this moment waits, or went first
             invitation = await invitations.get(session_id, person_id)
