@@ -242,7 +242,7 @@ class RetentionService:
         end = await self._programme.end_date()
         if end is None:
             return None
-        return end, end + timedelta(days=self._core.settings.retention_days)
+        return end, self._programme.deletion_date(end)
 
     async def run_if_due(self) -> RunResult:
         """Warn admins or erase, at most once per UK day. Safe to call often and from several instances."""
