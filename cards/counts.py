@@ -87,7 +87,7 @@ def chart_of(table: TableView) -> dict[str, Any] | None:
     }
 
 
-def _table(table: TableView) -> list[dict[str, Any]]:
+def _table(table: TableView, footer: str) -> list[dict[str, Any]]:
     rows = [(row.label, figure_text(row)) for row in table.rows]
     body: list[dict[str, Any]] = [
         para(table.title, weight="Bolder"),
@@ -96,6 +96,8 @@ def _table(table: TableView) -> list[dict[str, Any]]:
     chart = chart_of(table)
     if chart is not None:
         body.append(chart)
+    # Design §5: every table ends with the rounding note, so a table read on its own still says it.
+    body.append(para(footer, subtle=True))
     return body
 
 
@@ -122,7 +124,7 @@ def _build(view: CountsView, sessions: tuple[SessionView, ...], left_out: int) -
         para("Active volunteers are people who agreed to the current privacy notice.", subtle=True),
     ]
     for table in view.tables:
-        body.extend(_table(table))
+        body.extend(_table(table, view.footer))
     body.append(para("Upcoming sessions", weight="Bolder"))
     if sessions:
         body.append(para("Accepted and waiting list are exact, because they are about the session's places.",
@@ -134,7 +136,8 @@ def _build(view: CountsView, sessions: tuple[SessionView, ...], left_out: int) -
     if left_out:
         body.append(para(f"{left_out} more sessions did not fit on this card. Run "
                          "\"python -m bot report counts\" to see them all."))
-    body.append(para(view.footer))
+    if sessions:  # their invited and no-reply figures are rounded too
+        body.append(para(view.footer, subtle=True))
     return card(body, [submit(HELP, "help")])
 
 

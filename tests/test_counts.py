@@ -319,7 +319,7 @@ async def test_cli_prints_the_table_and_writes_the_csv(db: Database, db_url: str
 
     out = capsys.readouterr().out
     assert "Figures from " in out and "(UK time)" in out
-    assert FOOTER in out
+    assert out.count(FOOTER) == 4  # under each of the four tables
     assert re.search(r"Active volunteers \(agreed to the current privacy notice\)\s+40", out)
     assert re.search(r"Disabled or living with a long-term health condition\s+fewer than 8", out)
     assert "Navigo" not in out  # merged into "Other organisations"
@@ -330,7 +330,11 @@ async def test_cli_prints_the_table_and_writes_the_csv(db: Database, db_url: str
     assert rows[1][:2] == ["Snapshot", "Figures from"] and rows[1][2].endswith("(UK time)")
     assert ["By space", "Minoritised colleagues", "20", "50%"] in rows
     assert ["By organisation", OTHER_ORGANISATIONS, "15", "38%"] in rows
-    assert rows[-1][:2] == ["Note", FOOTER]
+    # Every table ends with the rounding note (design §5), the last row of each table's block.
+    tables = [row[0] for row in rows[1:] if row[0] not in ("Snapshot", "Summary", "Sessions")]
+    for name in dict.fromkeys(tables):
+        assert [row for row in rows if row[0] == name][-1][1:3] == ["Note", FOOTER]
+    assert len(dict.fromkeys(tables)) >= 4
 
     async with db.transaction() as session:
         audit = (await session.execute(select(AuditEntry))).scalars().all()
@@ -410,6 +414,6 @@ async def test_no_cell_of_the_card_or_csv_shows_a_raw_figure_from_1_to_7(
         for number in re.findall(r"\d+(?:,\d{3})*", text.replace("fewer than 8", "")):
             assert_safe_figure(number)
 
-    for table, _label, figure, _percent in report_rows(report):
-        if table not in {"Snapshot", "Note", "Sessions"}:
+    for table, label, figure, _percent in report_rows(report):
+        if table not in {"Snapshot", "Sessions"} and label != "Note":
             assert_safe_figure(figure)

@@ -58,7 +58,13 @@ def test_card_shows_each_table_as_text_with_the_time_and_footer() -> None:
     assert "Active volunteers" in text and "New in the last 7 days" in text
     assert "Minoritised colleagues" in text and "70 (58%)" in text
     assert "There are no upcoming sessions." in text
-    assert text.rstrip().endswith(FOOTER) or FOOTER in text
+    # Every table ends with the rounding note (design §5): the element after each table's figures (or chart).
+    body = card["body"]
+    titles = [i for i, element in enumerate(body) if str(element.get("text", "")).startswith("By ")]
+    assert len(titles) == 4
+    for start, end in zip(titles, [*titles[1:], len(body)], strict=True):
+        notes = [element for element in body[start:end] if element.get("text") == FOOTER]
+        assert len(notes) == 1
 
 
 def test_charts_of_space_and_community_use_only_rounded_figures() -> None:

@@ -23,6 +23,7 @@ from storage.db import Database
 
 CLI_ACTOR = "cli"
 HEADER = ("Table", "Row", "Figure", "Per cent")
+NOTE = "Note"  # the row that ends each table with the rounding note (design §5)
 Row = tuple[str, str, str, str]
 
 
@@ -37,6 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
 def _table_rows(table: Table, total_label: str) -> list[Row]:
     rows: list[Row] = [(table.title, cell.label, cell.shown.text, cell.percent or "") for cell in table.rows]
     rows.append((table.title, total_label, table.total.text, ""))
+    rows.append((table.title, NOTE, table.footer, ""))
     return rows
 
 
@@ -60,24 +62,24 @@ def report_rows(report: CountsReport) -> list[Row]:
             (name, "Declined", counts.declined.text, ""),
             (name, "Waiting list (exact)", counts.waiting.text, ""),
             (name, "No reply yet", counts.no_reply.text, ""),
+            (name, NOTE, report.footer, ""),
         ]
     if not report.sessions:
         rows.append(("Sessions", "Upcoming sessions", "none", ""))
-    rows.append(("Note", report.footer, "", ""))
     return rows
 
 
 def print_table(rows: list[Row], out: TextIO) -> None:
-    """Aligned columns for a terminal; the snapshot time first and the footer last, as plain lines."""
-    figures = [row for row in rows if row[0] not in {"Snapshot", "Note"}]
+    """Aligned columns for a terminal; the snapshot time first, and each table's note under it, as plain lines."""
+    figures = [row for row in rows if row[0] != "Snapshot" and row[1] != NOTE]
     label_width = max(len(row[1]) for row in figures)
     figure_width = max(len(row[2]) for row in figures)
     table = None
     for name, label, figure, percent in rows:
         if name == "Snapshot":
             print(f"{label} {figure}", file=out)
-        elif name == "Note":
-            print(f"\n{label}", file=out)
+        elif label == NOTE:
+            print(f"  {figure}", file=out)
         else:
             if name != table:
                 print(f"\n{name}", file=out)
