@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot.app import CORE, WIRING, create_app
-from bot.clock import FixedClock
+from bot.clock import UK, FixedClock
+from bot.features.programme import PROGRAMME, RETENTION
 from bot.graph.calendar_sync import enqueue_calendar_job
 from bot.graph.services import GRAPH, get_graph
-from storage.models import GraphJob, Person
+from storage.models import GraphJob, OutboxMessage, Person
 from tests.app_fixtures import START, BotHarness, bot_settings, start_harness
 from tests.doubles.graph import GraphDouble
 from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
@@ -141,3 +143,20 @@ async def test_graph_work_logs_no_names_or_addresses(graph_harness: BotHarness, 
     assert sorted(job.status for job in jobs) == ["done", "done", "done", "failed"]
     assert all(job.attendee_email is None for job in jobs)
     assert len(graph.graph_requests("PATCH")) == 6  # 4 refused with 503, then the add and the removal
+
+
+async def test_admins_through_a_group_are_warned_before_personal_data_is_deleted(graph_harness: BotHarness,
+                                                                                   clock: FixedClock) -> None:
+    """The retention warning goes to every admin, including those who are admins only through the Entra group."""
+    harness = graph_harness
+    today = clock.now().astimezone(UK).date()
+    end = today + timedelta(days=14) - timedelta(days=harness.core.settings.retention_days)
+    await harness.app[PROGRAMME].set_end_date(ADMIN, end)
+
+    result = await harness.app[RETENTION].run_if_due()
+
+    assert (result.status, result.warned) == ("warned", 1)
+    async with harness.core.database.read() as session:
+        warned = (await session.execute(select(OutboxMessage.person_id).where(
+            OutboxMessage.purpose == "retention-warning"))).scalars().all()
+    assert warned == [ADMIN]

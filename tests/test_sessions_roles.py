@@ -23,6 +23,9 @@ class GroupRoles:
     async def roles_of(self, person_id: str) -> set[str]:
         return set(self._roles.get(person_id, set()))
 
+    async def members(self, role: str) -> frozenset[str]:
+        return frozenset(person for person, roles in self._roles.items() if role in roles)
+
 
 async def test_facilitators_and_admins_from_entra_groups_are_who_they_are_everywhere(harness: BotHarness) -> None:
     group_facilitator, group_co, group_admin = make_member(4200), make_member(4201), make_member(4202)

@@ -32,7 +32,7 @@ from bot.clock import UK
 from bot.core import Core
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.services.programme import END_DATE_KEY, RETENTION_RUN_KEY, ProgrammeService
-from bot.services.roles import SYSTEM_ACTOR
+from bot.services.roles import SYSTEM_ACTOR, Role
 from bot.services.volunteers import ErasureReason, VolunteerService
 from storage.db import Database
 from storage.models import ConsentRecord, Erasure
@@ -271,8 +271,9 @@ class RetentionService:
         threshold = min(days for days in WARNING_DAYS if warning.days_left <= days)
         now = self._clock.now()
         card = self._warning_card(warning)
+        # Admins through an Entra group too; asked before the transaction, so Graph never holds a lock.
+        admins = await self._core.roles.holder_ids(Role.ADMIN)
         async with self._database.transaction() as session:
-            admins = await RetentionRepository(session).admin_ids()
             for admin_id in admins:
                 # One warning per threshold and deletion date, however often the job or the worker restarts.
                 await enqueue(session, key=f"retention-warning:{warning.deletion_date.isoformat()}:{threshold}:"

@@ -69,6 +69,10 @@ class RoleSource(Protocol):
 
     async def roles_of(self, person_id: str) -> set[str]: ...
 
+    async def members(self, role: str) -> frozenset[str]:
+        """Everyone holding `role` through this source."""
+        ...
+
 
 class RoleService:
     def __init__(self, database: Database, clock: Clock, audit: Audit) -> None:
@@ -104,6 +108,15 @@ class RoleService:
         async with self._database.transaction() as session:
             await self._audit.record(session, person_id, action, record_id, outcome="refused")
         return False
+
+    async def holder_ids(self, role: Role) -> list[str]:
+        """Everyone who holds the role, stored or through a source (e.g. an Entra group), each once, in order."""
+        outside: set[str] = set()
+        for source in self._sources:
+            outside |= await source.members(role.value)
+        async with self._database.read() as session:
+            stored = await RoleRepository(session).holder_ids(role.value)
+        return sorted(set(stored) | outside)
 
     async def seed_bootstrap_admins(self, admin_ids: list[str]) -> None:
         async with self._database.transaction() as session:

@@ -18,7 +18,6 @@ from storage.models import (
     Person,
     PrivacyNotice,
     ProgrammeSetting,
-    RoleGrant,
     Volunteer,
 )
 from storage.repositories.volunteers import consented
@@ -183,11 +182,6 @@ class RetentionRepository:
 
     async def person_ids(self) -> list[str]:
         result = await self.session.execute(select(Person.id).order_by(Person.id))
-        return list(result.scalars())
-
-    async def admin_ids(self) -> list[str]:
-        result = await self.session.execute(
-            select(RoleGrant.person_id).where(RoleGrant.role == "admin").order_by(RoleGrant.person_id))
         return list(result.scalars())
 
     async def erasure_times(self) -> dict[str, datetime]:

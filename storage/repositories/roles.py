@@ -37,6 +37,11 @@ class RoleRepository:
         result = await self.session.execute(query)
         return len(result.all())
 
+    async def holder_ids(self, role: str) -> list[str]:
+        result = await self.session.execute(
+            select(RoleGrant.person_id).where(RoleGrant.role == role).order_by(RoleGrant.person_id))
+        return list(result.scalars())
+
     async def all(self) -> list[RoleGrant]:
         result = await self.session.execute(select(RoleGrant).order_by(RoleGrant.role, RoleGrant.granted_at))
         return list(result.scalars())
