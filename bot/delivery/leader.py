@@ -3,7 +3,9 @@ PostgreSQL only the holder of an advisory lock sends and the others stand by, re
 database session ends (crash, kill -9, network loss). Claims still use SKIP LOCKED, so even two senders at once
 (a leader that lost its session but has requests in flight) never take the same message.
 
-SQLite serves one instance (design §7): that instance always sends.
+SQLite serves one instance (design §7). An OS lock on a file beside the database makes sure of it: a second
+process started on the same file by mistake stands by instead of sending on its own budget, and takes over when
+the first ends (the OS lets the lock go however a process ends).
 
 The lock is a session lock on a connection kept for the purpose, in autocommit mode so that it never holds a
 transaction open. It does not survive a transaction-pooling proxy (PgBouncer in transaction mode): point the
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import text
@@ -41,6 +45,34 @@ class SoleInstance:
 
     async def release(self) -> None:
         return None
+
+
+class FileLock:
+    """SQLite: the sender is the process holding an exclusive flock on `path`."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    async def hold(self) -> bool:
+        if self._fd is not None:
+            return True
+        import fcntl  # POSIX only: leadership_for falls back to SoleInstance elsewhere
+
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another process sends for this database
+            os.close(fd)
+            return False
+        self._fd = fd
+        log.info("delivery leadership taken")
+        return True
+
+    async def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor lets the lock go
 
 
 class AdvisoryLock:
@@ -112,4 +144,9 @@ class AdvisoryLock:
 
 
 def leadership_for(is_postgres: bool, engine: AsyncEngine) -> Leadership:
-    return AdvisoryLock(engine) if is_postgres else SoleInstance()
+    if is_postgres:
+        return AdvisoryLock(engine)
+    database = engine.url.database
+    if os.name != "posix" or not database or database == ":memory:" or database.startswith("file:"):
+        return SoleInstance()  # an in-memory database cannot be shared by two processes anyway
+    return FileLock(Path(f"{database}.sender.lock"))

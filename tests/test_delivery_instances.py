@@ -1,5 +1,6 @@
-"""Several workers on one PostgreSQL outbox (design §7): claims never overlap, one worker sends at a time (one
-rate budget), another takes over when it stops, and no message is sent twice."""
+"""Several workers on one outbox (design §7): one worker sends at a time (one rate budget), another takes over
+when it stops, and no message is sent twice; on PostgreSQL claims never overlap either. On SQLite the other
+worker is another process started on the same file by mistake (its own engine): it stands by."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ async def pg(db: Database) -> Database:
 
 
 @pytest.fixture
-async def second_pool(pg: Database) -> AsyncIterator[Database]:
-    """A second engine: another process as far as PostgreSQL can tell (its own sessions and locks)."""
-    other = Database(pg.url)
+async def second_pool(db: Database) -> AsyncIterator[Database]:
+    """A second engine: another process as far as the database can tell (its own sessions and locks)."""
+    other = Database(db.url)
     yield other
     await other.dispose()
 
@@ -56,9 +57,9 @@ async def test_concurrent_claims_skip_each_others_rows(pg: Database, second_pool
 
 
 async def test_two_workers_deliver_everything_once_with_one_sender(
-        pg: Database, second_pool: Database, clock: FixedClock, teams_double: TeamsDouble,
+        db: Database, second_pool: Database, clock: FixedClock, teams_double: TeamsDouble,
         make_worker: WorkerFactory) -> None:
-    await enqueue_many(pg, clock, teams_double, 120)
+    await enqueue_many(db, clock, teams_double, 120)
     teams_double.latency(20, 10)
     a = make_worker(rate_per_second=200.0)
     b = make_worker(database=second_pool, rate_per_second=200.0)
@@ -68,7 +69,7 @@ async def test_two_workers_deliver_everything_once_with_one_sender(
     await teams_double.wait_for(lambda: len(teams_double.sent()) >= 120, timeout=20)
 
     async def all_sent() -> bool:
-        return {m.status for m in await rows(pg)} == {"sent"}
+        return {m.status for m in await rows(db)} == {"sent"}
 
     await eventually(all_sent)
     assert teams_double.duplicates() == {}
@@ -77,9 +78,9 @@ async def test_two_workers_deliver_everything_once_with_one_sender(
 
 
 async def test_a_standby_worker_takes_over_when_the_sender_stops(
-        pg: Database, second_pool: Database, clock: FixedClock, teams_double: TeamsDouble,
+        db: Database, second_pool: Database, clock: FixedClock, teams_double: TeamsDouble,
         make_worker: WorkerFactory) -> None:
-    await enqueue_many(pg, clock, teams_double, 80)
+    await enqueue_many(db, clock, teams_double, 80)
     teams_double.latency(20, 10)
     a = make_worker(rate_per_second=40.0)
     a.start()
