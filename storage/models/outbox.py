@@ -33,7 +33,8 @@ class OutboxMessage(Base):
     order_key: Mapped[str] = mapped_column(String(520))
     kind: Mapped[str] = mapped_column(String(16))  # send | update
     # For an update: the outbox message whose Teams activity it replaces.
-    updates_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
+    # Indexed: deleting an outbox row (an erasure) looks here for the updates that go with it.
+    updates_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
     payload: Mapped[str] = mapped_column(Text)  # JSON: {"card": {...}} or {"text": "..."}
     # Who asked for it and as part of what (an announcement, a session), for progress and reports.
     batch: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -183,6 +183,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_outbox_order", ["order_key", "status", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_outbox_person_id"), ["person_id"], unique=False)
         batch_op.create_index("ix_outbox_status_due", ["status", "due_at", "id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_updates_id"), ["updates_id"], unique=False)
 
     op.create_table(
         "people",
@@ -415,6 +416,7 @@ def downgrade() -> None:
 
     op.drop_table("people")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_updates_id"))
         batch_op.drop_index("ix_outbox_status_due")
         batch_op.drop_index(batch_op.f("ix_outbox_person_id"))
         batch_op.drop_index("ix_outbox_order")
