@@ -101,8 +101,11 @@ async def enqueue(
         created_at=now,
     )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    await session.execute(statement)
+    statement = (insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
+                 .returning(OutboxMessage.id))
+    new_id = (await session.execute(statement)).scalar_one_or_none()
+    if new_id is not None:  # the usual case: one statement, where a look-up by key after every insert made two
+        return int(new_id)
     result = await session.execute(select(OutboxMessage.id).where(OutboxMessage.key == key))
     return int(result.scalar_one())
 
