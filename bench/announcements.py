@@ -37,15 +37,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+from scratch_db import on_scratch_database  # bench/, beside this script
 from sqlalchemy import delete, event, func, insert, select, text, update
-from sqlalchemy.engine import make_url
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)  # 09:00 UK: outside quiet hours
 AUTHOR = "00000000-0000-4000-8000-000000000001"
@@ -240,41 +238,8 @@ async def measure(url: str, args: argparse.Namespace) -> None:
               f"| {result['tick'] * 1000 / (result['size'] / 1000):.1f} ms | {result['preview'] * 1000:.1f} ms |")
 
 
-async def create_database(url: str) -> str:
-    parsed = make_url(url)
-    name = parsed.database or ""
-    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(admin)
-    try:
-        if await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            raise SystemExit(f"database {name} exists: give a new name, this script drops it at the end")
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return admin
-
-
-async def drop_database(admin: str, name: str) -> None:
-    connection = await asyncpg.connect(admin)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 async def run(args: argparse.Namespace) -> None:
-    url: str | None = args.database_url
-    if url is None:
-        with tempfile.TemporaryDirectory() as folder:
-            await measure(f"sqlite+aiosqlite:///{folder}/bench.db", args)
-        return
-    if not url.startswith("postgresql+asyncpg://"):
-        raise SystemExit("give postgresql+asyncpg://user@host:port/new_database_name, or nothing for SQLite")
-    admin = await create_database(url)
-    try:
-        await measure(url, args)
-    finally:
-        await drop_database(admin, make_url(url).database or "")
+    await on_scratch_database(args.database_url, lambda url: measure(url, args))
 
 
 def uk_time(value: str) -> Any:
