@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/turns.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/counts.py
+	$(BIN)/python bench/announcements.py
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache
