@@ -31,6 +31,7 @@ from bot.services.programme import (
     NOTICE_MIN_CHARS,
     PHASE_NAMES,
     Change,
+    OrganisationRow,
     ProgrammeService,
 )
 from bot.services.retention import (
@@ -192,7 +193,10 @@ class ProgrammeFeature:
     # -- organisations --------------------------------------------------------------------------------------
 
     async def show_organisations(self, turn: Turn, status: str | None = None) -> None:
-        rows = await self.service.organisations()
+        await self._reply_organisations(turn, await self.service.organisations(), status)
+
+    @staticmethod
+    async def _reply_organisations(turn: Turn, rows: list[OrganisationRow], status: str | None) -> None:
         await turn.reply_card(organisations_card(
             [OrganisationLine(row.id, row.name, row.retired) for row in rows], status))
 
@@ -202,17 +206,13 @@ class ProgrammeFeature:
     async def organisations_command(self, turn: Turn) -> None:
         await self.show_organisations(turn)
 
-    async def _name_of(self, organisation_id: int | None) -> str:
-        for row in await self.service.organisations():
-            if row.id == organisation_id:
-                return row.name
-        return "That organisation"
-
     async def _organisation_changed(self, turn: Turn, outcome: Change, organisation_id: int | None,
                                     texts: dict[Change, str], otherwise: str) -> None:
-        """The list again, with what happened on top; the texts name the organisation as {name}."""
-        name = await self._name_of(organisation_id)
-        await self.show_organisations(turn, texts.get(outcome, otherwise).format(name=name))
+        """The list again, with what happened on top; the texts name the organisation as {name}. One read of
+        the list gives both the name and the card."""
+        rows = await self.service.organisations()
+        name = next((row.name for row in rows if row.id == organisation_id), "That organisation")
+        await self._reply_organisations(turn, rows, texts.get(outcome, otherwise).format(name=name))
 
     async def add_organisation(self, turn: Turn, payload: AddOrganisation) -> None:
         outcome, organisation_id = await self.service.add_organisation(turn.person_id, payload.add_name)
