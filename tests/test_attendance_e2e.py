@@ -87,6 +87,8 @@ async def test_a_co_facilitator_marks_who_came_and_people_who_came_are_thanked_w
     again = only_card(await harness.press({**save, **chosen, "feedback_url": "http://forms.example.com/x"},
                                           CO_FACILITATOR))
     assert "Please fix: Paste a link that starts with https://" in card_text(again)
+    # Nothing was saved, and nothing the facilitator chose is lost: the card comes back as they left it.
+    assert {mark: element["value"] for mark, element in choice_sets(again).items()} == chosen
     assert await outbox(harness, "thanks:") == []
     assert (await invitation(harness, session_id, came)).attended is None  # type: ignore[union-attr]
 

@@ -63,10 +63,14 @@ class AttendancePayload(ActionPayload):
 
 
 def attendance_view(sheet: Sheet, *, errors: dict[str, str] | None = None, form_feedback_url: str | None = None,
-                    note: str | None = None) -> AttendanceView:
+                    form_marks: dict[int, bool | None] | None = None, note: str | None = None) -> AttendanceView:
+    """The card for one page; `form_feedback_url` and `form_marks` are what the facilitator chose, kept on a
+    card sent back to fix something (nothing of it was saved)."""
+    chosen = form_marks or {}
     return AttendanceView(
         session_id=sheet.session_id, title=sheet.title, starts_at=sheet.starts_at, ends_at=sheet.ends_at,
-        lines=tuple(AttendanceLine(entry.invitation_id, entry.display_name, entry.email, entry.attended)
+        lines=tuple(AttendanceLine(entry.invitation_id, entry.display_name, entry.email,
+                                   chosen.get(entry.invitation_id, entry.attended))
                     for entry in sheet.entries),
         page=sheet.page, pages=sheet.pages, total=sheet.total, feedback_url=sheet.feedback_url,
         errors=errors or {}, form_feedback_url=form_feedback_url, note=note)
@@ -108,7 +112,8 @@ class AttendanceFeature:
         assert result.sheet is not None
         if result.outcome == "errors":
             await turn.reply_card(attendance_card(attendance_view(result.sheet, errors=result.errors,
-                                                                  form_feedback_url=payload.feedback_url)))
+                                                                  form_feedback_url=payload.feedback_url,
+                                                                  form_marks=payload.marks())))
         elif result.outcome == "next_page":
             await turn.reply_card(attendance_card(attendance_view(result.sheet, note=PAGE_SAVED)))
         else:
