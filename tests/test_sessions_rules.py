@@ -22,7 +22,7 @@ from cards.invitation import InvitationView, calendar_link, invitation_card
 from cards.sessions import Figures, SessionView, change_card, session_form, sessions_list
 from storage.db import Database
 from storage.models import Person, PrivacyNotice, TrainingSession, Volunteer
-from storage.repositories.sessions import InvitationRepository, SessionRepository
+from storage.repositories.sessions import InvitationRepository, SessionRepository, StatusCounts
 from tests.app_fixtures import BotHarness
 from tests.doubles.teams import make_member
 from tests.test_sessions_helpers import add_volunteer, press_execute, publish
@@ -207,6 +207,27 @@ async def test_the_counts_snapshot_has_each_upcoming_sessions_figures(harness: B
     counts = rows[0].counts
     assert (counts.invited.text, counts.accepted.value, counts.waiting.value) == ("10", 2, 1)
     assert (counts.declined.text, counts.no_reply.text) == ("fewer than 8", "fewer than 8")
+
+
+async def test_a_sessions_raw_figures_count_each_reply_and_each_attendance_mark(harness: BotHarness) -> None:
+    members = [make_member(2050 + index) for index in range(6)]
+    for member in members:
+        await add_volunteer(harness, member, ally=True)
+    session_id = await publish(harness, capacity=3)
+    for member in members[:4]:  # three places, then one waiting
+        await press_execute(harness, "invitation_accept", {"session_id": session_id}, member)
+    await press_execute(harness, "invitation_decline", {"session_id": session_id}, members[4])
+    marks = {members[0]: True, members[1]: False, members[3]: True}  # the last is waiting: not counted
+    async with harness.core.database.transaction() as session:
+        for member, attended in marks.items():
+            invitation = await InvitationRepository(session).get(session_id, member.aad_object_id)
+            assert invitation is not None
+            invitation.attended = attended
+    async with harness.core.database.read() as session:
+        figures = (await InvitationRepository(session).counts([session_id, session_id + 1000]))
+    assert figures[session_id] == StatusCounts(invited=6, accepted=3, waiting=1, declined=1, no_reply=1,
+                                               attended=1, absent=1)
+    assert figures[session_id + 1000] == StatusCounts(0, 0, 0, 0, 0)
 
 
 # -- many invitations at once --------------------------------------------------------------------------------

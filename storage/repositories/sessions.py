@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -230,34 +231,30 @@ class InvitationRepository:
         return int(result.scalar_one())
 
     async def counts(self, session_ids: Sequence[int]) -> dict[int, StatusCounts]:
-        """Raw figures per session, from one grouped query."""
+        """Raw figures per session, attendance marks included, from one grouped query."""
         if not session_ids:
             return {}
         result = await self.session.execute(
-            select(Invitation.session_id, Invitation.status, func.count())
+            select(Invitation.session_id, Invitation.status, Invitation.attended, func.count())
             .where(Invitation.session_id.in_(session_ids))
-            .group_by(Invitation.session_id, Invitation.status))
-        by_session: dict[int, dict[str, int]] = {session_id: {} for session_id in session_ids}
-        for session_id, status, number in result.all():
-            by_session[int(session_id)][str(status)] = int(number)
-        marks = await self.session.execute(
-            select(Invitation.session_id, Invitation.attended, func.count())
-            .where(Invitation.session_id.in_(session_ids), Invitation.status == "accepted",
-                   Invitation.attended.is_not(None))
-            .group_by(Invitation.session_id, Invitation.attended))
-        for session_id, attended, number in marks.all():
-            by_session[int(session_id)]["_attended" if attended else "_absent"] = int(number)
+            .group_by(Invitation.session_id, Invitation.status, Invitation.attended))
+        by_status: dict[int, Counter[str]] = {session_id: Counter() for session_id in session_ids}
+        marks: dict[int, Counter[bool]] = {session_id: Counter() for session_id in session_ids}
+        for session_id, status, attended, number in result.all():
+            by_status[session_id][status] += number
+            if status == "accepted" and attended is not None:
+                marks[session_id][attended] += number
         return {
             session_id: StatusCounts(
-                invited=sum(number for status, number in figures.items() if not status.startswith("_")),
-                accepted=figures.get("accepted", 0),
-                waiting=figures.get("waiting", 0),
-                declined=figures.get("declined", 0),
-                no_reply=figures.get("invited", 0),
-                attended=figures.get("_attended", 0),
-                absent=figures.get("_absent", 0),
+                invited=figures.total(),
+                accepted=figures["accepted"],
+                waiting=figures["waiting"],
+                declined=figures["declined"],
+                no_reply=figures["invited"],
+                attended=marks[session_id][True],
+                absent=marks[session_id][False],
             )
-            for session_id, figures in by_session.items()
+            for session_id, figures in by_status.items()
         }
 
     async def first_waiting(self, session_id: int) -> Invitation | None:
