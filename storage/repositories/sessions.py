@@ -127,10 +127,6 @@ class SessionRepository:
             .order_by(Volunteer.person_id))
         return [(person_id, teams_user_id) for person_id, teams_user_id in result.tuples()]
 
-    async def eligible_people(self, row: TrainingSession, notice_version: int) -> list[str]:
-        """Ids of the people `eligible_recipients` gives."""
-        return [person_id for person_id, _ in await self.eligible_recipients(row, notice_version)]
-
     async def count_eligible(self, *, space: str, phase: str, communities: Sequence[str],
                              notice_version: int) -> int:
         query = (select(func.count()).select_from(Volunteer).join(Person, Person.id == Volunteer.person_id)
