@@ -27,6 +27,7 @@ from cards.common import (
     open_url,
     para,
     submit,
+    uk_day,
 )
 
 NEXT = "Next"
@@ -116,8 +117,7 @@ class ProgressView:
 
 def uk_moment(moment: datetime) -> str:
     """e.g. "Friday 27 November 2026 at 08:00 (UK time)"."""
-    local = moment.astimezone(UK)
-    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M} (UK time)"
+    return f"{uk_day(moment)} at {uk_clock(moment)} (UK time)"
 
 
 def uk_clock(moment: datetime) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cards.common import HELP, UK, Card, card, facts, heading, para, submit
+from cards.common import HELP, UK, Card, card, facts, heading, para, submit, uk_day
 
 MAX_CARD_BYTES = 80 * 1024  # design §9: payloads stay under 80 KB
 
@@ -60,8 +60,7 @@ class CountsView:
 
 def uk_time(when: datetime) -> str:
     """E.g. "Thursday 26 November 2026, 10:00" in UK time (design: UK time only for display)."""
-    local = when.astimezone(UK)
-    return f"{local:%A} {local.day} {local:%B %Y}, {local:%H:%M}"
+    return f"{uk_day(when)}, {when.astimezone(UK):%H:%M}"
 
 
 def figure_text(row: FigureRow) -> str:
