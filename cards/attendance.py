@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cards.common import BACK, Card, card, heading, open_url, para, submit, uk_day
+from cards.common import BACK, Card, card, field_error, heading, input_label, open_url, para, submit, uk_day
 from cards.invitation import uk_when
+from cards.sessions import see_sessions
 
 ACTION_OPEN = "session_attendance"
 ACTION_SAVE = "session_attendance_save"
@@ -18,10 +19,8 @@ CAME = "attended"
 DID_NOT_COME = "absent"
 SAVE = "Save"
 NEXT_PAGE = "Save and show the next people"
-SEE_SESSIONS = "See my sessions"
 PAGE_SAVED = "Saved. Here are the next people."
 GIVE_FEEDBACK = "Give feedback"
-MARK_ATTENDANCE = "Mark who came"
 
 
 @dataclass(frozen=True)
@@ -84,21 +83,18 @@ def attendance_card(view: AttendanceView) -> Card:
         body.append(para("No one had a place at this session, so there is no one to mark."))
     for line in view.lines:
         body.append({
-            "type": "Input.ChoiceSet", "id": mark_id(line.invitation_id), "label": f"{_who(line)} (optional)",
+            "type": "Input.ChoiceSet", "id": mark_id(line.invitation_id), "label": input_label(_who(line), False),
             "style": "expanded", "value": _mark_value(line.attended), "isRequired": False, "wrap": True,
             "choices": [{"title": "Came", "value": CAME}, {"title": "Did not come", "value": DID_NOT_COME}],
         })
     feedback = view.form_feedback_url if view.form_feedback_url is not None else view.feedback_url or ""
     body += [
-        {"type": "Input.Text", "id": "feedback_url", "label": "Feedback form link (optional)", "style": "Url",
+        {"type": "Input.Text", "id": "feedback_url", "label": input_label("Feedback form link", False), "style": "Url",
          "value": feedback, "placeholder": "https://forms.office.com/...", "maxLength": 1000,
          "isRequired": False},
         para("The thank-you message links to it. It must start with https://.", subtle=True),
     ]
-    if "feedback_url" in view.errors:
-        # Words, not only colour, say what is wrong (design §9).
-        body.append({"type": "TextBlock", "text": f"Please fix: {view.errors['feedback_url']}", "wrap": True,
-                     "color": "Attention"})
+    body += field_error(view.errors, "feedback_url")
     last_page = view.page + 1 >= view.pages
     return card(body, [
         submit(SAVE if last_page else NEXT_PAGE, ACTION_SAVE, style="positive", session_id=view.session_id,
@@ -116,18 +112,18 @@ def attendance_saved(title: str, *, attended: int, absent: int, not_marked: int,
     if thanked:
         body.append(para(f"I'm sending a thank-you message to {thanked} "
                          f"{'person' if thanked == 1 else 'people'} who came."))
-    return card(body, [submit(SEE_SESSIONS, "sessions_list")])
+    return card(body, [see_sessions()])
 
 
 def attendance_too_early(title: str, starts_at: datetime, ends_at: datetime) -> Card:
     return card([heading(title),
                  para("You can mark who came once the session has started. It is on "
-                      f"{uk_when(starts_at, ends_at)}.")], [submit(SEE_SESSIONS, "sessions_list")])
+                      f"{uk_when(starts_at, ends_at)}.")], [see_sessions()])
 
 
 def attendance_closed(title: str) -> Card:
     return card([heading(title), para("This session was not held, so there is no one to mark.")],
-                [submit(SEE_SESSIONS, "sessions_list")])
+                [see_sessions()])
 
 
 def thanks_card(view: ThanksView) -> Card:

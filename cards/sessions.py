@@ -108,6 +108,11 @@ class RosterLine:
     email: str | None
 
 
+def see_sessions() -> dict[str, Any]:
+    """The button back to the facilitator's list of sessions."""
+    return submit(SEE_SESSIONS, "sessions_list")
+
+
 def _choices(labels: dict[str, str]) -> list[dict[str, str]]:
     return [{"title": title, "value": value} for value, title in labels.items()]
 
@@ -248,7 +253,7 @@ def created_card(title: str, *, published: bool, invited: str | None, invited_is
     body = [heading(title), para(text)]
     if published and not invited_is_zero:
         body.append(para(ROUNDING_NOTE, subtle=True))
-    return card(body, [submit(SEE_SESSIONS, "sessions_list")])
+    return card(body, [see_sessions()])
 
 
 def journey_stopped() -> Card:
@@ -330,7 +335,7 @@ def changed_done(view: SessionView, *, unchanged: bool = False) -> Card:
     text = "Nothing was different, so nothing changed." if unchanged else (
         "Your changes are saved. People who accepted or are waiting will be told about a new time or link.")
     return card([heading(view.title), para(text), para(uk_when(view.starts_at, view.ends_at))],
-                [submit(SEE_SESSIONS, "sessions_list")])
+                [see_sessions()])
 
 
 def cancel_confirm(view: SessionView) -> Card:
@@ -352,7 +357,7 @@ def cancel_confirm(view: SessionView) -> Card:
 def cancelled_done(view: SessionView) -> Card:
     return card([heading(f"Cancelled: {view.title}"),
                  para("The session is cancelled. Everyone who accepted or was waiting will be told.")],
-                [submit(SEE_SESSIONS, "sessions_list")])
+                [see_sessions()])
 
 
 def roster_card(view: SessionView, lines: list[RosterLine]) -> Card:
@@ -374,24 +379,24 @@ def roster_card(view: SessionView, lines: list[RosterLine]) -> Card:
     body.append(para("\"Download the list\" sends the same names and e-mails as a CSV file for a spreadsheet. "
                      "Teams asks you where to save it first.", subtle=True))
     return card(body, [submit(ROSTER_FILE, "session_roster_csv", session_id=view.session_id),
-                       submit(SEE_SESSIONS, "sessions_list")])
+                       see_sessions()])
 
 
 def not_yours() -> Card:
     return card([heading("Sorry, you can't do that"),
                  para("Only the session's facilitators can manage it. If you think you should, ask them to add "
-                      f"you, or contact {CONTACT_EMAIL}.")], [submit(SEE_SESSIONS, "sessions_list")])
+                      f"you, or contact {CONTACT_EMAIL}.")], [see_sessions()])
 
 
 def session_gone() -> Card:
     return card([heading("That session was not found"),
-                 para("That card is out of date, so nothing was changed.")], [submit(SEE_SESSIONS, "sessions_list")])
+                 para("That card is out of date, so nothing was changed.")], [see_sessions()])
 
 
 def closed_for_changes(view: SessionView) -> Card:
     text = "This session is cancelled, so it can't change." if view.status == "cancelled" else (
         "This session has started, so it can't change now.")
-    return card([heading(view.title), para(text)], [submit(SEE_SESSIONS, "sessions_list")])
+    return card([heading(view.title), para(text)], [see_sessions()])
 
 
 def stale_change(view: SessionView) -> Card:
@@ -399,4 +404,4 @@ def stale_change(view: SessionView) -> Card:
                  para("Someone changed this session after your card was made, so nothing was changed. "
                       "Here it is as it is now.")], [submit(CHANGE, "session_change_start",
                                                            session_id=view.session_id),
-                                                    submit(SEE_SESSIONS, "sessions_list")])
+                                                    see_sessions()])
