@@ -15,6 +15,7 @@ from bot.features.counts import COUNTS
 from bot.services.counts import report_from
 from bot.services.eligibility import COMMUNITIES, PHASES, SPACES, Answers, Criteria, is_eligible
 from bot.services.sessions import InvitationState
+from bot.services.sessions.co_facilitators import CoFacilitators
 from bot.services.sessions.forms import is_teams_meeting_link
 from bot.services.sessions.views import invitation_state, invitation_states
 from bot.services.uk_time import TimeProblem, uk_to_utc
@@ -25,7 +26,7 @@ from storage.models import Person, PrivacyNotice, TrainingSession, Volunteer
 from storage.repositories.sessions import InvitationRepository, SessionRepository, StatusCounts
 from tests.app_fixtures import BotHarness
 from tests.doubles.teams import make_member
-from tests.test_sessions_helpers import add_volunteer, press_execute, publish
+from tests.test_sessions_helpers import FACILITATOR, add_person, add_volunteer, make_facilitator, press_execute, publish
 
 # -- UK time -------------------------------------------------------------------------------------------------
 
@@ -190,6 +191,23 @@ def test_the_calendar_link_is_neutral_and_in_utc() -> None:
     link = calendar_link(start, start + timedelta(hours=1), None)
     assert "subject=HNY%20Inc.%20allyship%20session" in link
     assert "startdt=2026-07-01T09%3A00%3A00Z" in link and "enddt=2026-07-01T10%3A00%3A00Z" in link
+
+
+# -- co-facilitators -----------------------------------------------------------------------------------------
+
+async def test_every_co_facilitator_to_fix_is_named_once_in_one_message(harness: BotHarness) -> None:
+    await make_facilitator(harness)
+    first, second = make_member(2060), make_member(2061)
+    for member in (first, second):
+        await add_person(harness, member)
+    typed = f"stranger@nhs.net, {first.email}; STRANGER@nhs.net {second.email}"
+    errors: dict[str, str] = {}
+    await CoFacilitators(harness.core.database, harness.core.roles).check(
+        FACILITATOR.aad_object_id, typed, (), errors)
+    assert errors["co_facilitators"] == (
+        "I don't know stranger@nhs.net yet. Check the e-mail, or ask them to send me a message first. "
+        f"{first.email.lower()} and {second.email.lower()} are not facilitators yet. An admin can make them "
+        "facilitators.")
 
 
 # -- counts --------------------------------------------------------------------------------------------------

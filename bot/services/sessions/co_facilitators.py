@@ -17,6 +17,24 @@ MAX_CO_FACILITATORS = 20
 _EMAILS = re.compile(r"[\s,;]+")
 
 
+def _listed(items: Sequence[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _what_to_fix(unknown: Sequence[str], not_facilitators: Sequence[str]) -> str:
+    """Every e-mail to fix, in one message, so the form comes back once."""
+    problems = []
+    if unknown:
+        problems.append(f"I don't know {_listed(unknown)} yet. Check the e-mail, or ask them to send me a message "
+                        "first.")
+    if len(not_facilitators) == 1:
+        problems.append(f"{not_facilitators[0]} is not a facilitator yet. An admin can make them one.")
+    elif not_facilitators:
+        problems.append(f"{_listed(not_facilitators)} are not facilitators yet. An admin can make them facilitators.")
+    return " ".join(problems)
+
+
 class CoFacilitators:
     def __init__(self, database: Database, roles: RoleService) -> None:
         self._database = database
@@ -27,7 +45,7 @@ class CoFacilitators:
         """Person ids of the facilitators named by e-mail (`emails_text`, separated by commas, semicolons or
         spaces) and of those in `extra_ids` (@mentions), leaving out the actor; what to fix goes to `errors`.
         Roles come from RoleService, so facilitators through an Entra group count too."""
-        emails = [email.lower() for email in _EMAILS.split(emails_text) if email]
+        emails = list(dict.fromkeys(email.lower() for email in _EMAILS.split(emails_text) if email))
         async with self._database.read() as session:
             people = PeopleRepository(session)
             named = [(email, await people.by_email(email) if "@" in email else None)
@@ -47,12 +65,8 @@ class CoFacilitators:
                 found.append(person_id)
         if len(emails) > MAX_CO_FACILITATORS:
             errors["co_facilitators"] = f"Add {MAX_CO_FACILITATORS} co-facilitators at most."
-        elif unknown:
-            errors["co_facilitators"] = (f"I don't know {', '.join(unknown)} yet. Check the e-mail, or ask them to "
-                                         "send me a message first.")
-        elif not_facilitators:
-            errors["co_facilitators"] = (f"{', '.join(not_facilitators)} is not a facilitator yet. An admin can "
-                                         "make them one.")
+        elif unknown or not_facilitators:
+            errors["co_facilitators"] = _what_to_fix(unknown, not_facilitators)
         return tuple(person_id for person_id in found if person_id != actor_id)
 
     async def _is_facilitator(self, person_id: str) -> bool:
