@@ -8,22 +8,19 @@ from datetime import timedelta
 from typing import Any
 
 from bot.services.attendance import PAGE_SIZE
-from cards.invitation import VERB_ACCEPT
 from tests.app_fixtures import BotHarness, card_text, cards_in, nodes, only_card
 from tests.doubles.teams import Member, make_member
-from tests.test_reminders_support import chat_activities, chat_cards, drain
+from tests.test_reminders_support import booked_session, chat_activities, chat_cards, drain
 from tests.test_roster_e2e import add_co_facilitator
 from tests.test_sessions_helpers import (
     CO_FACILITATOR,
     COLLEAGUE,
     FACILITATOR,
     add_person,
-    add_volunteer,
     audit_rows,
     invitation,
     make_facilitator,
     outbox,
-    press_execute,
     publish,
     service_of,
     session_row,
@@ -50,11 +47,8 @@ async def mark_id(harness: BotHarness, session_id: int, member: Member) -> str:
 
 async def held_session(harness: BotHarness, people: list[Member], *, capacity: int) -> int:
     """A session that has finished, with `capacity` of `people` booked and the rest waiting."""
-    for member in people:
-        await add_volunteer(harness, member, ally=True)
-    session_id = await publish(harness, capacity=capacity, starts_in=timedelta(days=2))
-    for member in people:
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
+    session_id, _ = await booked_session(harness, people, capacity=capacity, starts_in=timedelta(days=2),
+                                         join_url=None)
     await add_co_facilitator(harness, session_id)
     return session_id
 

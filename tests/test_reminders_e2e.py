@@ -10,12 +10,13 @@ from typing import Any
 
 from bot.clock import FixedClock
 from bot.services.reminders import start_iso
-from cards.invitation import VERB_ACCEPT, VERB_DECLINE
+from cards.invitation import VERB_DECLINE
 from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble, make_member
 from tests.test_reminders_support import (
     LINK,
+    booked_session,
     chat_activities,
     drain,
     reminders_of,
@@ -25,10 +26,8 @@ from tests.test_reminders_support import (
 )
 from tests.test_sessions_helpers import (
     FACILITATOR,
-    add_volunteer,
     outbox,
     press_execute,
-    publish,
     session_row,
 )
 
@@ -57,12 +56,7 @@ async def test_reminders_survive_restarts_and_each_reaches_a_person_once(
         db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
     booked, also_booked, silent = make_member(7100), make_member(7101), make_member(7102)
     async with running(db_url, token_issuer, teams_double, clock) as harness:
-        for member in (booked, also_booked, silent):
-            await add_volunteer(harness, member, ally=True)
-        session_id = await publish(harness, capacity=5, starts_in=timedelta(days=3), join_url=LINK)
-        for member in (booked, also_booked):
-            await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
-        starts_at = (await session_row(harness, session_id)).starts_at
+        session_id, starts_at = await booked_session(harness, [booked, also_booked], others=[silent])
         assert await reminders_of(harness).tick() == 0  # three days ahead: nothing is due
         await drain(harness)  # the invitations
 
@@ -105,10 +99,7 @@ async def test_the_running_bot_sends_due_reminders_by_itself_after_a_restart(
         db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
     booked = make_member(7110)
     async with running(db_url, token_issuer, teams_double, clock) as harness:
-        await add_volunteer(harness, booked, minoritised=True)
-        session_id = await publish(harness, capacity=5, starts_in=timedelta(days=2), join_url=LINK)
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, booked)
-        starts_at = (await session_row(harness, session_id)).starts_at
+        _, starts_at = await booked_session(harness, [booked], starts_in=timedelta(days=2))
     clock.set(starts_at - timedelta(hours=20))
     # RUN_WORKER on: the reminders tick runs when the bot starts, and the worker sends what it enqueued.
     async with running_with_worker(db_url, token_issuer, teams_double, clock):
@@ -131,10 +122,7 @@ async def test_a_moved_session_gets_reminders_for_its_new_time_only(
         db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
     booked = make_member(7120)
     async with running(db_url, token_issuer, teams_double, clock) as harness:
-        await add_volunteer(harness, booked, ally=True)
-        session_id = await publish(harness, capacity=5, starts_in=timedelta(days=3), join_url=LINK)
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, booked)
-        first = (await session_row(harness, session_id)).starts_at
+        session_id, first = await booked_session(harness, [booked])
         await drain(harness)
 
         clock.set(first - timedelta(hours=23))
@@ -172,12 +160,7 @@ async def test_a_place_given_late_is_owed_only_reminders_still_to_come_and_a_fre
         db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
     leaver, waiting = make_member(7130), make_member(7131)
     async with running(db_url, token_issuer, teams_double, clock) as harness:
-        for member in (leaver, waiting):
-            await add_volunteer(harness, member, ally=True)
-        session_id = await publish(harness, capacity=1, starts_in=timedelta(days=3), join_url=LINK)
-        for member in (leaver, waiting):
-            await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
-        starts_at = (await session_row(harness, session_id)).starts_at
+        session_id, starts_at = await booked_session(harness, [leaver, waiting], capacity=1)
         await drain(harness)
 
         clock.set(starts_at - timedelta(hours=20))
@@ -204,10 +187,7 @@ async def test_when_both_are_due_at_once_only_the_1_hour_reminder_goes(
         db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
     booked = make_member(7140)
     async with running(db_url, token_issuer, teams_double, clock) as harness:
-        await add_volunteer(harness, booked, ally=True)
-        session_id = await publish(harness, capacity=5, starts_in=timedelta(days=3))  # no join link yet
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, booked)
-        starts_at = (await session_row(harness, session_id)).starts_at
+        session_id, starts_at = await booked_session(harness, [booked], join_url=None)  # no join link yet
     clock.set(starts_at - timedelta(minutes=30))  # the bot was stopped for days
     async with running(db_url, token_issuer, teams_double, clock) as harness:
         assert await reminders_of(harness).tick() == 1
@@ -225,10 +205,7 @@ async def test_a_reminder_still_waiting_when_the_session_starts_is_withdrawn(
         db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
     booked = make_member(7150)
     async with running(db_url, token_issuer, teams_double, clock) as harness:
-        await add_volunteer(harness, booked, ally=True)
-        session_id = await publish(harness, capacity=5, starts_in=timedelta(days=3), join_url=LINK)
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, booked)
-        starts_at = (await session_row(harness, session_id)).starts_at
+        session_id, starts_at = await booked_session(harness, [booked])
         clock.set(starts_at - timedelta(minutes=45))
         assert await reminders_of(harness).tick() == 1
         # Nothing was sent (say Teams refused the bot's credentials) until after the start.

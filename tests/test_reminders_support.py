@@ -3,10 +3,10 @@ the same database, a delivery worker drained on demand, and what reached each pe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -22,9 +22,11 @@ from bot.features.delivery import DELIVERY, TOKENS
 from bot.features.sessions import ATTENDANCE, REMINDERS
 from bot.services.attendance import AttendanceService
 from bot.services.reminders import ReminderService
+from cards.invitation import VERB_ACCEPT
 from tests.app_fixtures import BotHarness, bot_settings, card_text, start_harness
 from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble
+from tests.test_sessions_helpers import add_volunteer, press_execute, publish, session_row
 
 LINK = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_reminder%40thread.v2/0"
 CONFIG = WorkerConfig(rate_per_second=500.0, max_attempts=4, lease_seconds=30.0, backoff_base_seconds=1.0,
@@ -73,6 +75,19 @@ async def drain(harness: BotHarness) -> None:
     finally:
         await worker.stop()
         await connector.close()
+
+
+async def booked_session(harness: BotHarness, booked: Sequence[Member], *, others: Sequence[Member] = (),
+                         capacity: int = 5, starts_in: timedelta = timedelta(days=3),
+                         join_url: str | None = LINK) -> tuple[int, datetime]:
+    """A published session open to both spaces: (its id, its start). Everyone in `booked` and `others` is
+    invited; `booked` accept in order (past the capacity, onto the waiting list), `others` do not reply."""
+    for member in (*booked, *others):
+        await add_volunteer(harness, member, ally=True)
+    session_id = await publish(harness, capacity=capacity, starts_in=starts_in, join_url=join_url)
+    for member in booked:
+        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
+    return session_id, (await session_row(harness, session_id)).starts_at
 
 
 def reminders_of(harness: BotHarness) -> ReminderService:
