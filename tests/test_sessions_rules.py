@@ -65,6 +65,9 @@ def test_every_minute_of_the_clock_change_nights_is_either_exact_or_refused() ->
     ("https://evil.example/l/meetup-join/x", False),
     ("https://user@teams.microsoft.com/l/meetup-join/x", False),
     ("https://teams.microsoft.com:8443/l/meetup-join/x", False),
+    ("https://teams.microsoft.com:abc/l/meetup-join/x", False),  # a broken link is refused, never a crash
+    ("https://teams.microsoft.com:99999/l/meetup-join/x", False),
+    ("https://[teams.microsoft.com/l/meetup-join/x", False),
     ("https://teams.microsoft.com/l/meetup-join/", False),
     ("https://teams.microsoft.com/l/chat/0/0", False),
     ("https://teams.microsoft.com/l/meetup-join/x y", False),

@@ -88,8 +88,12 @@ class Preview:
 def is_teams_meeting_link(url: str) -> bool:
     if len(url) > MAX_LINK or any(ch.isspace() for ch in url):
         return False
-    parts = urlsplit(url)
-    return (parts.scheme == "https" and parts.hostname == TEAMS_HOST and parts.port is None
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port that is not a number raises here, as a broken "[" does above
+    except ValueError:
+        return False
+    return (parts.scheme == "https" and parts.hostname == TEAMS_HOST and port is None
             and not parts.username and any(parts.path.startswith(path) for path in TEAMS_PATHS)
             and len(parts.path) > max(len(path) for path in TEAMS_PATHS if parts.path.startswith(path)))
 
