@@ -24,6 +24,7 @@ from cards.announcements import (
     progress_bar,
     progress_card,
 )
+from tests.app_fixtures import nodes
 
 EIGHT_PM, EIGHT_AM = time(20, 0), time(8, 0)
 
@@ -122,32 +123,6 @@ def test_progress_card_shows_tens_and_only_undelivered_exactly() -> None:
     assert all(action["type"] != "Action.Execute" for action in final["actions"])
 
 
-def _all_text_blocks(node: object) -> list[dict[str, object]]:
-    found: list[dict[str, object]] = []
-    if isinstance(node, dict):
-        if node.get("type") in ("TextBlock",):
-            found.append(node)
-        for value in node.values():
-            found += _all_text_blocks(value)
-    elif isinstance(node, list):
-        for item in node:
-            found += _all_text_blocks(item)
-    return found
-
-
-def _all_inputs(node: object) -> list[dict[str, object]]:
-    found: list[dict[str, object]] = []
-    if isinstance(node, dict):
-        if str(node.get("type", "")).startswith("Input."):
-            found.append(node)
-        for value in node.values():
-            found += _all_inputs(value)
-    elif isinstance(node, list):
-        for item in node:
-            found += _all_inputs(item)
-    return found
-
-
 def test_cards_wrap_text_label_inputs_and_stay_small() -> None:
     announcement = AnnouncementView("T" * 100, "B" * 2000, "https://www.nhs.uk/" + "x" * 900, "L" * 40)
     summary = AudienceSummary(channels=tuple(f"Team {n} › Channel" for n in range(50)), people="1,250",
@@ -165,8 +140,8 @@ def test_cards_wrap_text_label_inputs_and_stay_small() -> None:
     for card in cards:
         assert card["version"] == "1.5"
         assert len(json.dumps(card).encode()) < 80 * 1024
-        assert all(block.get("wrap") is True for block in _all_text_blocks(card))
-        for element in _all_inputs(card):
+        assert all(node.get("wrap") is True for node in nodes(card) if node.get("type") == "TextBlock")
+        for element in (node for node in nodes(card) if str(node.get("type", "")).startswith("Input.")):
             label = str(element["label"])
             assert label.endswith(("(required)", "(optional)")), label
             if element.get("isRequired"):
