@@ -70,7 +70,7 @@ class Claimed:
 @dataclass(frozen=True)
 class Attempt:
     at: datetime
-    operation: str  # create | send | update
+    operation: str  # create | send | update | install | claim (a lease that ran out)
     status: int | None
     error: str | None
     duration_ms: int | None
@@ -163,16 +163,15 @@ class OutboxRepository:
         # A lease that ran out means an attempt may have been made and its answer lost (a crash): count it,
         # so a message that kills its worker every time still ends.
         expired = [row.id for row in rows if row.status == SENDING]
-        exhausted = [row.id for row in rows if row.status == SENDING and row.attempts + 1 >= max_attempts]
-        for message_id in expired:
-            self.session.add(OutboxAttempt(message_id=message_id, at=now, operation="claim", status=None,
-                                           error="LeaseExpired", duration_ms=None))
+        exhausted = {row.id for row in rows if row.status == SENDING and row.attempts + 1 >= max_attempts}
+        await self.add_attempts([dict(message_id=message_id, at=now, operation="claim", status=None,
+                                      error="LeaseExpired", duration_ms=None) for message_id in expired])
         if exhausted:
             await self.session.execute(
                 update(M).where(M.id.in_(exhausted)).values(
                     status=FAILED, attempts=M.attempts + 1, last_status=None, last_error="LeaseExpired",
                     lease_until=None, lease_owner=None, finished_at=now))
-        resumed = [message_id for message_id in expired if message_id not in set(exhausted)]
+        resumed = [message_id for message_id in expired if message_id not in exhausted]
         if resumed:
             await self.session.execute(
                 update(M).where(M.id.in_(resumed)).values(
@@ -199,12 +198,11 @@ class OutboxRepository:
                        Person.tenant_id).where(Person.id.in_(person_ids)))
             people = {p.id: PersonRoute(p.undeliverable_code, p.teams_user_id, p.service_url, p.tenant_id)
                       for p in found_people.all()}
-        targets: dict[int, tuple[str, str | None, str | None]] = {}
-        if target_ids:
-            found_targets = await self.session.execute(
-                select(M.id, M.status, M.activity_id, M.sent_conversation_id).where(M.id.in_(target_ids)))
-            targets = {t.id: (t.status, t.activity_id, t.sent_conversation_id) for t in found_targets.all()}
-            conversation_ids |= {t[2] for t in targets.values() if t[2]}
+        found_targets = (await self.session.execute(
+            select(M.id, M.status, M.activity_id, M.sent_conversation_id).where(M.id.in_(target_ids)))
+        ).all() if target_ids else []
+        targets = {t.id: t for t in found_targets}
+        conversation_ids |= {t.sent_conversation_id for t in found_targets if t.sent_conversation_id}
 
         personal: dict[str, Route] = {}
         by_conversation: dict[str, Route] = {}
@@ -227,7 +225,7 @@ class OutboxRepository:
         for m in messages:
             ref = personal.get(m.person_id) if m.person_id else by_conversation.get(m.conversation_id or "")
             target = targets.get(m.updates_id) if m.updates_id is not None else None
-            target_ref = by_conversation.get(target[2] or "") if target else None
+            target_ref = by_conversation.get(target.sent_conversation_id or "") if target else None
             claimed.append(Claimed(
                 id=m.id,
                 kind=m.kind,
@@ -239,7 +237,7 @@ class OutboxRepository:
                 person=people.get(m.person_id) if m.person_id else None,
                 route=ref,
                 target=UpdateTarget(
-                    target[0], target[1], target[2],
+                    target.status, target.activity_id, target.sent_conversation_id,
                     target_ref.service_url if target_ref else (ref.service_url if ref else None),
                 ) if target else None,
             ))
