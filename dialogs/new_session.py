@@ -87,7 +87,7 @@ def saved_card(title: str, *, published: bool, invited: Shown | None) -> Card:
 class _CardStep(CardDialog):
     """Shows one card and waits for a press of it. Typed "cancel" stops; other typing gets a hint."""
 
-    step = ""
+    steps: tuple[str, ...] = ()  # the steps named by the cards this dialog shows
 
     def __init__(self, dialog_id: str, service: SessionService) -> None:
         super().__init__(dialog_id)
@@ -101,7 +101,7 @@ class _CardStep(CardDialog):
                 return await _end(dialog_context, {"nav": "cancel"})
             await context.send_activity(MessageFactory.text(USE_THE_CARD))
             return Dialog.end_of_turn
-        if value.get("journey") != options["journey"] or value.get("step") != self.step:
+        if value.get("journey") != options["journey"] or value.get("step") not in self.steps:
             await context.send_activity(MessageFactory.text(STALE))
             return Dialog.end_of_turn
         return await self.on_press(dialog_context, options, value)
@@ -114,7 +114,7 @@ class _CardStep(CardDialog):
 class FormStep(_CardStep):
     """Options: {"journey", "form": {field: text}, "errors": {field: text}, "mentions": [person ids]}."""
 
-    step = "form"
+    steps = ("form",)
 
     async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
         await context.send_activity(card_activity(session_form(options["journey"], options["form"],
@@ -138,9 +138,11 @@ class FormStep(_CardStep):
 
 
 class PreviewStep(_CardStep):
-    """Options: {"journey", "form", "mentions"}. Ends with nav publish | draft | back | cancel."""
+    """Options: {"journey", "form", "mentions"}. Ends with nav publish | draft | back | cancel, and the form as
+    it was previewed. When the preview no longer holds (time passed while it waited), it shows the form with
+    what to fix, and that card's Preview leads on from here."""
 
-    step = "preview"
+    steps = ("preview", "form")
 
     async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
         checked = await self._service.check(person_id_of(context.activity),
@@ -159,10 +161,15 @@ class PreviewStep(_CardStep):
     async def on_press(self, dialog_context: DialogContext, options: dict[str, Any],
                        value: dict[str, Any]) -> DialogTurnResult:
         nav = value.get("nav")
+        if value.get("step") == "form" and nav == "next":
+            options = {**options, "form": SessionForm.from_dict(value).to_dict()}
+            dialog_context.active_dialog.state["options"] = options
+            await self.show(dialog_context.context, options)
+            return Dialog.end_of_turn
         if nav not in ("publish", "draft", "back", "cancel"):
             await dialog_context.context.send_activity(MessageFactory.text(STALE))
             return Dialog.end_of_turn
-        return await _end(dialog_context, {"nav": nav})
+        return await _end(dialog_context, {"nav": nav, "form": options["form"]})
 
 
 class NewSessionDialog(ComponentDialog):
@@ -207,6 +214,7 @@ class NewSessionDialog(ComponentDialog):
     async def _finish(self, step: WaterfallStepContext) -> DialogTurnResult:
         result = step.result if isinstance(step.result, dict) else {"nav": "cancel"}
         nav = result.get("nav")
+        step.values["form"] = result.get("form") or step.values["form"]
         if nav == "back":
             return await _restart(step)
         if nav not in ("publish", "draft"):

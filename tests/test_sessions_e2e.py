@@ -139,6 +139,23 @@ async def test_back_keeps_the_answers_and_save_as_draft_sends_nothing(harness: B
     assert len(await outbox(harness, "invite:")) == 1
 
 
+async def test_a_preview_gone_out_of_date_comes_back_as_a_form_that_leads_on(harness: BotHarness) -> None:
+    await make_facilitator(harness)
+    preview = only_card(await start_and_fill(harness, form()))
+    assert "Check your session" in card_text(preview)
+    harness.clock.set(datetime(2026, 12, 11, 9, 0, tzinfo=UTC))  # the chosen day has gone by
+    replies = await harness.say("help", FACILITATOR)  # the journey's card is shown again after the help
+    fix = cards_in(replies)[-1]
+    assert "This time has already passed." in card_text(fix)
+    # The form it shows is the latest card: pressing Preview on it leads on, never "out of date".
+    again = only_card(await harness.press({**envelope(fix, "Preview"), **form(date="2026-12-17")}, FACILITATOR))
+    assert "Check your session" in card_text(again) and "Thursday 17 December 2026" in card_text(again)
+    done = only_card(await harness.press(envelope(again, "Publish"), FACILITATOR))
+    assert "Your session is published." in card_text(done)
+    [published] = await service_of(harness).list_for(FACILITATOR.aad_object_id)
+    assert published.starts_at == datetime(2026, 12, 17, 14, 0, tzinfo=UTC)  # the fixed form, not the old one
+
+
 async def test_typing_cancel_stops_the_journey(harness: BotHarness) -> None:
     await make_facilitator(harness)
     await harness.say("new session", FACILITATOR)
