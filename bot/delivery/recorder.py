@@ -121,11 +121,10 @@ class OutcomeRecorder:
             updates = []
             for entry in batch:
                 entry.held = entry.message.id in held
-                values = self._values(entry, now, still_unreachable)
-                if not entry.held:
+                if not entry.held:  # another worker reclaimed it: its outcome is that worker's to write
                     entry.metric, entry.finished = None, False
                     continue
-                updates.append(values)
+                updates.append(self._values(entry, now, still_unreachable))
                 if entry.metric == "undeliverable" and entry.outcome.mark_recipient:
                     await self._unreachable(session, repo, entry.message, entry.outcome.code or "Unreachable", now)
             await repo.update_many(updates)
