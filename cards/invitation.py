@@ -121,6 +121,14 @@ def _summary(view: InvitationView) -> str:
     return line
 
 
+def place_actions(view: InvitationView) -> list[dict[str, Any]]:
+    """For someone with a place: add it to their calendar, and join, once there is a link."""
+    actions = [open_url(ADD_TO_CALENDAR, calendar_link(view.starts_at, view.ends_at, view.join_url))]
+    if view.join_url:
+        actions.append(open_url(JOIN, view.join_url))
+    return actions
+
+
 def invitation_card(view: InvitationView) -> Card:
     body: list[dict[str, Any]] = [
         heading(f"You're invited: {view.title}"),
@@ -138,9 +146,7 @@ def invitation_card(view: InvitationView) -> Card:
         actions += [execute_or_submit(ACCEPT, VERB_ACCEPT, style="positive", session_id=view.session_id),
                     execute_or_submit(DECLINE, VERB_DECLINE, session_id=view.session_id)]
     if view.status == "accepted" and not view.cancelled:
-        actions.append(open_url(ADD_TO_CALENDAR, calendar_link(view.starts_at, view.ends_at, view.join_url)))
-        if view.join_url:
-            actions.append(open_url(JOIN, view.join_url))
+        actions += place_actions(view)
     result = card(body, actions, speak=f"You're invited: {view.title}. {status_text(view)}")
     if view.refresh_user_id and not view.cancelled:
         # Teams asks for the person's current card whenever they look at it (Universal Actions).
@@ -173,12 +179,7 @@ def changed_card(view: InvitationView, *, time_changed: bool, link_changed: bool
     if view.status in ("accepted", "waiting"):
         body.append(para("If you can't come at the new time, press Decline on your invitation."
                          if time_changed else "Nothing else has changed."))
-    actions = []
-    if view.status == "accepted":
-        actions.append(open_url(ADD_TO_CALENDAR, calendar_link(view.starts_at, view.ends_at, view.join_url)))
-        if view.join_url:
-            actions.append(open_url(JOIN, view.join_url))
-    return card(body, actions)
+    return card(body, place_actions(view) if view.status == "accepted" else [])
 
 
 def cancelled_card(view: InvitationView) -> Card:
@@ -194,15 +195,12 @@ def no_longer_matching_card(view: InvitationView) -> Card:
     card is replaced by this one, without buttons. Accepted: their place is kept, and this says so."""
     when = para(uk_when(view.starts_at, view.ends_at))
     if view.status == "accepted":
-        actions = [open_url(ADD_TO_CALENDAR, calendar_link(view.starts_at, view.ends_at, view.join_url))]
-        if view.join_url:
-            actions.append(open_url(JOIN, view.join_url))
         return card([
             heading(f"Your place is kept: {view.title}"), when,
             para("You changed your answers, and this session no longer matches them. Your place is kept. "
                  "Nothing changes for your booking."),
             para("If you can't come, press Decline on your invitation."),
-        ], actions)
+        ], place_actions(view))
     waiting = " You're no longer on its waiting list." if view.status == "waiting" else ""
     return card([
         heading(f"Invitation closed: {view.title}"), when,
