@@ -10,7 +10,7 @@ from typing import Any
 
 from cards.common import BACK, Card, card, field_error, heading, input_label, open_url, para, submit, uk_day
 from cards.invitation import uk_when
-from cards.sessions import see_sessions
+from cards.sessions import KEEP_PRIVATE, name_and_email, see_sessions
 
 ACTION_OPEN = "session_attendance"
 ACTION_SAVE = "session_attendance_save"
@@ -58,10 +58,6 @@ def mark_id(invitation_id: int) -> str:
     return f"{MARK_PREFIX}{invitation_id}"
 
 
-def _who(line: AttendanceLine) -> str:
-    return f"{line.name or 'Name not known'} ({line.email or 'e-mail not known'})"
-
-
 def _mark_value(attended: bool | None) -> str:
     return "" if attended is None else CAME if attended else DID_NOT_COME
 
@@ -74,7 +70,7 @@ def attendance_card(view: AttendanceView) -> Card:
         para(uk_when(view.starts_at, view.ends_at)),
         para("Choose for each person. Leave it empty if you don't know yet. When you save, people you marked "
              "as came get a thank-you message, with the feedback link if you add one."),
-        para("Please keep this list private. It shows names and e-mails only.", subtle=True),
+        para(KEEP_PRIVATE, subtle=True),
     ]
     if view.pages > 1:
         body.append(para(f"Page {view.page + 1} of {view.pages}. {view.total} people have a place.",
@@ -83,7 +79,8 @@ def attendance_card(view: AttendanceView) -> Card:
         body.append(para("No one had a place at this session, so there is no one to mark."))
     for line in view.lines:
         body.append({
-            "type": "Input.ChoiceSet", "id": mark_id(line.invitation_id), "label": input_label(_who(line), False),
+            "type": "Input.ChoiceSet", "id": mark_id(line.invitation_id),
+            "label": input_label(name_and_email(line.name, line.email), False),
             "style": "expanded", "value": _mark_value(line.attended), "isRequired": False, "wrap": True,
             "choices": [{"title": "Came", "value": CAME}, {"title": "Did not come", "value": DID_NOT_COME}],
         })

@@ -38,6 +38,7 @@ EXACT_NOTE = ("Accepted, waiting, places left and who came are exact, because th
 JOURNEY_FIELDS = ("title", "phase", "space", "communities", "date", "start", "end", "join_url", "capacity",
                   "co_facilitators")
 MAX_LISTED = 15
+KEEP_PRIVATE = "Please keep this list private. It shows names and e-mails only."
 
 PREVIEW = "Preview"
 PUBLISH = "Publish"
@@ -106,6 +107,11 @@ class RosterLine:
     position: int | None
     name: str | None
     email: str | None
+
+
+def name_and_email(name: str | None, email: str | None) -> str:
+    """A person on a list for the facilitators (roster, attendance): never anything else about them."""
+    return f"{name or 'Name not known'} ({email or 'e-mail not known'})"
 
 
 def see_sessions() -> dict[str, Any]:
@@ -365,12 +371,12 @@ def roster_card(view: SessionView, lines: list[RosterLine]) -> Card:
     waiting = [line for line in lines if line.status == "waiting"]
 
     def who(line: RosterLine) -> str:
-        return f"{line.name or 'Name not known'} ({line.email or 'e-mail not known'})"
+        return name_and_email(line.name, line.email)
 
     body: list[dict[str, Any]] = [
         heading(f"Who is coming: {view.title}"),
         para(uk_when(view.starts_at, view.ends_at)),
-        para("Please keep this list private. It shows names and e-mails only.", subtle=True),
+        para(KEEP_PRIVATE, subtle=True),
         para(f"Accepted ({len(accepted)} of {view.capacity} places)", weight="Bolder"),
     ]
     body += [para(who(line)) for line in accepted] or [para("No one yet.")]
