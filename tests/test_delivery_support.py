@@ -19,6 +19,7 @@ from bot.delivery.leader import Leadership, leadership_for
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.tokens import StaticTokenProvider, TokenProvider
 from bot.delivery.worker import DeliveryWorker, WorkerConfig
+from bot.features.delivery import graph_installer
 from bot.graph.install import AppInstaller
 from storage.db import Database
 from storage.models import ConversationRef, OutboxAttempt, OutboxMessage, Person
@@ -131,7 +132,7 @@ async def make_worker(db: Database, clock: FixedClock) -> AsyncIterator[WorkerFa
         worker = DeliveryWorker(
             database, clock, connector, tokens or StaticTokenProvider(), replace(TEST_CONFIG, **config),
             metrics=metrics, leadership=leadership or leadership_for(database.is_postgres, database.engine),
-            installer=installer)
+            installer=graph_installer(installer) if installer is not None else None)
         made.append((worker, connector))
         return worker
 

@@ -30,8 +30,6 @@ from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.ratelimit import ConversationWindows, Halted, Pacer
 from bot.delivery.recorder import NO_CONVERSATION, Outcome, OutcomeRecorder
 from bot.delivery.tokens import TokenProvider, TokenRefused
-from bot.graph.errors import GraphError
-from bot.graph.install import AppInstaller
 from storage.db import Database
 from storage.models.outbox import SENT, UNDELIVERABLE
 from storage.repositories.outbox import Attempt, Claimed, OutboxRepository, Route
@@ -72,6 +70,23 @@ class WorkerConfig:
     install_retry_seconds: float = 60.0
 
 
+@dataclass(frozen=True)
+class Installation:
+    """What installing the app for someone gave (Graph's proactive install, wired in bot/features/delivery.py):
+    their 1:1 chat with the bot, or why not. None of it set: installed, but Graph does not show the chat yet."""
+
+    chat_id: str | None = None
+    refused: str | None = None  # a code: the person cannot be reached this way
+    error: str | None = None  # a code: the call failed rather than the person
+    status: int | None = None  # with `error`, Graph's HTTP status
+    retryable: bool = False  # with `error`: the same call may work later (throttled, unavailable, credentials)
+    retry_after: float | None = None
+
+
+# (person id, tenant id or None) -> what installing the app for them gave
+Installer = Callable[[str, str | None], Awaitable[Installation]]
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -110,7 +125,7 @@ class DeliveryWorker:
         worker_id: str | None = None,
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
-        installer: AppInstaller | None = None,
+        installer: Installer | None = None,
     ) -> None:
         """`installer` (Graph on) reaches people with no stored conversation and no known Teams user id."""
         self.id = worker_id or new_worker_id()
@@ -442,7 +457,7 @@ class DeliveryWorker:
         await self._save_conversation(person_id, teams_user_id, tenant_id, route)
         return route
 
-    async def _install(self, job: _Job, installer: AppInstaller, person_id: str, tenant_id: str, *, known: bool,
+    async def _install(self, job: _Job, installer: Installer, person_id: str, tenant_id: str, *, known: bool,
                        service_url: str | None) -> Route | Outcome:
         """Someone the bot has never talked to (design §8, proactive install): install the app in their personal
         scope through Graph and send to the 1:1 chat that gives. Graph has its own limits and the client its own
@@ -454,15 +469,14 @@ class DeliveryWorker:
             job.attempts.append(Attempt(at=at, operation="install", status=status, error=code,
                                         duration_ms=round((self._time() - started) * 1000)))
 
-        try:
-            result = await installer.install_for(person_id, tenant_id=tenant_id or None)
-        except GraphError as exc:
-            code = safe_code(exc.code or type(exc).__name__)
-            attempt(exc.status, code)
-            if exc.retryable:  # throttled, unavailable, or the bot's Graph credentials: the same call may work later
-                return Outcome(Verdict.RETRY, status=exc.status, code=code, retry_after=exc.retry_after)
+        result = await installer(person_id, tenant_id or None)
+        if result.error is not None:
+            code = safe_code(result.error)
+            attempt(result.status, code)
+            if result.retryable:
+                return Outcome(Verdict.RETRY, status=result.status, code=code, retry_after=result.retry_after)
             # Graph refused the call rather than the person: later messages ask again.
-            return Outcome(Verdict.UNDELIVERABLE, status=exc.status, code=code, mark_recipient=False)
+            return Outcome(Verdict.UNDELIVERABLE, status=result.status, code=code, mark_recipient=False)
         if result.refused:  # not in the bot's tenant, not found, or the app is blocked for them
             attempt(None, result.refused)
             return Outcome(Verdict.UNDELIVERABLE, code=result.refused)

@@ -24,8 +24,9 @@ from bot.delivery.health import delivery_health
 from bot.delivery.leader import leadership_for
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.tokens import AnonymousTokenProvider, TokenProvider
-from bot.delivery.worker import DeliveryWorker, WorkerConfig
+from bot.delivery.worker import DeliveryWorker, Installation, Installer, WorkerConfig
 from bot.features import Wiring
+from bot.graph.errors import GraphError
 from bot.graph.install import AppInstaller
 from bot.graph.services import get_graph
 from bot.settings import Settings
@@ -86,8 +87,24 @@ def build_worker(database: Database, clock: Clock, tokens: TokenProvider, config
     """`installer`: Graph's proactive install (None when Graph is off) for people the bot has never met."""
     connector = ConnectorClient(timeout_seconds=REQUEST_TIMEOUT_SECONDS)
     worker = DeliveryWorker(database, clock, connector, tokens, config, metrics=metrics,
-                            leadership=leadership_for(database.is_postgres, database.engine), installer=installer)
+                            leadership=leadership_for(database.is_postgres, database.engine),
+                            installer=graph_installer(installer) if installer is not None else None)
     return worker, connector
+
+
+def graph_installer(installer: AppInstaller) -> Installer:
+    """Graph's proactive install as the delivery worker takes it: bot/delivery knows nothing of Graph, so Graph's
+    failures reach it as codes."""
+
+    async def install(person_id: str, tenant_id: str | None) -> Installation:
+        try:
+            result = await installer.install_for(person_id, tenant_id=tenant_id)
+        except GraphError as exc:
+            return Installation(error=exc.code or type(exc).__name__, status=exc.status, retryable=exc.retryable,
+                                retry_after=exc.retry_after)
+        return Installation(chat_id=result.chat_id, refused=result.refused)
+
+    return install
 
 
 def metrics_handler(database: Database, clock: Clock, registry: CollectorRegistry,
