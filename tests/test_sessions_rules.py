@@ -16,7 +16,7 @@ from bot.services.counts import report_from
 from bot.services.eligibility import COMMUNITIES, PHASES, SPACES, Answers, Criteria, is_eligible
 from bot.services.sessions import InvitationState
 from bot.services.sessions.co_facilitators import CoFacilitators
-from bot.services.sessions.forms import is_teams_meeting_link
+from bot.services.sessions.forms import SessionForm, check_times, is_teams_meeting_link
 from bot.services.sessions.views import invitation_state, invitation_states
 from bot.services.uk_time import TimeProblem, uk_to_utc
 from cards.invitation import InvitationView, calendar_link, invitation_card
@@ -76,6 +76,16 @@ def test_every_minute_of_the_clock_change_nights_is_either_exact_or_refused() ->
 ])
 def test_only_https_teams_meeting_links_are_taken(url: str, ok: bool) -> None:
     assert is_teams_meeting_link(url) is ok
+
+
+def test_a_date_typed_the_uk_way_is_the_same_day_as_the_date_pickers() -> None:
+    """Input.Date sends 2026-12-10; a client that shows a text box instead may get 10/12/2026."""
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    expected = (datetime(2026, 12, 10, 14, tzinfo=UTC), datetime(2026, 12, 10, 15, 30, tzinfo=UTC))
+    for typed in ("2026-12-10", "10/12/2026"):
+        errors: dict[str, str] = {}
+        assert check_times(SessionForm(date=typed, start="14:00", end="15:30"), now, errors) == expected
+        assert errors == {}
 
 
 # -- eligibility: pure rules and SQL agree -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from bot.services.eligibility import COMMUNITIES, PHASES, SPACES
 from bot.services.sessions.co_facilitators import CoFacilitators
 from bot.services.sessions.deps import Deps
 from bot.services.suppression import Shown, shown
-from bot.services.uk_time import TimeProblem, parse_date, parse_time, time_problem_text, uk_to_utc
+from bot.services.uk_time import TimeProblem, parse_time, parse_uk_date, time_problem_text, uk_to_utc
 from storage.repositories.sessions import SessionRepository
 
 MAX_TITLE = 120
@@ -102,7 +102,7 @@ def is_teams_meeting_link(url: str) -> bool:
 
 def check_times(form: SessionForm, now: datetime, errors: dict[str, str]) -> tuple[datetime | None, datetime | None]:
     """Date, start and end (UK time) as UTC instants: in the future, in order, and 8 hours at most."""
-    day = parse_date(form.date)
+    day = parse_uk_date(form.date)
     start = parse_time(form.start)
     end = parse_time(form.end)
     if day is None:
