@@ -19,12 +19,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, batch_progress, cancel, enqueue
+from bot.services.links import is_https_link
 from bot.services.roles import Audit, Role, RoleService, satisfies
 from bot.services.suppression import Shown, shown
 from bot.services.uk_time import (
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 MAX_TITLE = 100
 MAX_BODY = 2000
-MAX_LINK = 1000
 MAX_LINK_TITLE = 40
 DEFAULT_LINK_TITLE = "Find out more"
 MAX_AHEAD = timedelta(days=90)
@@ -77,18 +76,6 @@ class Draft:
     body: str
     link_url: str | None = None
     link_title: str | None = None
-
-
-def is_https_link(url: str) -> bool:
-    if len(url) > MAX_LINK or any(ch.isspace() for ch in url):
-        return False
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return False
-    return parts.scheme == "https" and bool(parts.hostname) and "." in (parts.hostname or "") \
-        and not parts.username and not parts.password and port in (None, 443)
 
 
 def check_draft(title: str, body: str, link_url: str, link_title: str) -> tuple[Draft | None, dict[str, str]]:

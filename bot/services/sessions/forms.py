@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from bot.services.eligibility import COMMUNITIES, PHASES, SPACES
+from bot.services.links import https_link
 from bot.services.sessions.co_facilitators import CoFacilitators
 from bot.services.sessions.deps import Deps
 from bot.services.suppression import Shown, shown
@@ -19,7 +19,6 @@ from storage.repositories.sessions import SessionRepository
 MAX_TITLE = 120
 MAX_CAPACITY = 1000
 MAX_LENGTH = timedelta(hours=8)
-MAX_LINK = 1000
 TEAMS_HOST = "teams.microsoft.com"
 # Meeting links Teams makes: the classic "meetup-join" link and the newer short "meet" link.
 TEAMS_PATHS = ("/l/meetup-join/", "/meet/")
@@ -86,16 +85,9 @@ class Preview:
 
 
 def is_teams_meeting_link(url: str) -> bool:
-    if len(url) > MAX_LINK or any(ch.isspace() for ch in url):
-        return False
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # a port that is not a number raises here, as a broken "[" does above
-    except ValueError:
-        return False
-    return (parts.scheme == "https" and parts.hostname == TEAMS_HOST and port is None
-            and not parts.username and any(parts.path.startswith(path) for path in TEAMS_PATHS)
-            and len(parts.path) > max(len(path) for path in TEAMS_PATHS if parts.path.startswith(path)))
+    parts = https_link(url)
+    return (parts is not None and parts.hostname == TEAMS_HOST and parts.port is None
+            and any(parts.path.startswith(path) and len(parts.path) > len(path) for path in TEAMS_PATHS))
 
 
 # -- one check a field (what to fix goes to `errors`, by field name) ------------------------------------------
