@@ -109,6 +109,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"'{item}' is not an Entra id (a GUID like 00000000-0000-0000-0000-000000000000)")
         return [item.lower() for item in value]
 
+    @field_validator("microsoft_app_tenant_id")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        # Teams sends tenant ids in lower case, and they are stored that way: a tenant configured in capitals
+        # must still match them (e.g. the conversations of a person reached by proactive install).
+        return value.strip().lower()
+
     @field_validator("database_url")
     @classmethod
     def _database(cls, value: str) -> str:

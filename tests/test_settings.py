@@ -72,6 +72,14 @@ def test_an_app_id_needs_a_secret_and_a_tenant(monkeypatch: pytest.MonkeyPatch) 
     assert load_settings().authenticated
 
 
+def test_a_tenant_id_in_capitals_is_read_as_teams_sends_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Teams sends tenant ids in lower case; the bot's own must match them (stored conversations, Graph)."""
+    monkeypatch.setenv("MICROSOFT_APP_ID", ADMIN)
+    monkeypatch.setenv("MICROSOFT_APP_PASSWORD", "secret")
+    monkeypatch.setenv("MICROSOFT_APP_TENANT_ID", f" {ADMIN.upper()} ")
+    assert load_settings().microsoft_app_tenant_id == ADMIN
+
+
 def test_the_command_line_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, capture_output=True, text=True,
                             env={"PYTHONPATH": str(ROOT), "PORT": "nope", "PATH": "/usr/bin:/bin"}, timeout=60)
