@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema import Activity, ActivityTypes, ErrorResponseException, ResourceResponse
 from botframework.connector.auth import (
     CertificateServiceClientCredentialsFactory,
     PasswordServiceClientCredentialFactory,
@@ -74,9 +75,47 @@ def _fast_msrest_retry_policy() -> None:
         ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
 
 
+# A reply Teams throttles is tried again this many times, waiting as its Retry-After says (at most this long).
+REPLY_ATTEMPTS = 4
+REPLY_WAIT_CAP_SECONDS = 3.0
+
+
+def _retry_after(error: ErrorResponseException) -> float | None:
+    """How long Teams asks to wait when it throttled a reply (429), or None for any other error."""
+    response = getattr(error, "response", None)
+    if getattr(response, "status_code", None) != 429:
+        return None
+    try:
+        seconds = float(getattr(response, "headers", {}).get("Retry-After", 1))
+    except (TypeError, ValueError):
+        seconds = 1.0
+    return min(max(seconds, 0.0), REPLY_WAIT_CAP_SECONDS)
+
+
+class RetryingCloudAdapter(CloudAdapter):
+    """Replies within a turn, each tried again when Teams answers 429. A person pressing quickly can pass a
+    chat's limits (7 messages a second, 8 in 2 s, design §7); msrest retries 5xx but not 429, so the whole turn
+    failed. Proactive messages do not come here: they go through the outbox, which has its own pacing."""
+
+    async def send_activities(self, context: TurnContext, activities: list[Activity]) -> list[ResourceResponse]:
+        sent: list[ResourceResponse] = []
+        for activity in activities:  # one at a time, so a retry never sends an earlier one twice
+            for attempt in range(1, REPLY_ATTEMPTS + 1):
+                try:
+                    sent.extend(await super().send_activities(context, [activity]))
+                    break
+                except ErrorResponseException as error:
+                    wait = _retry_after(error)
+                    if wait is None or attempt == REPLY_ATTEMPTS:
+                        raise
+                    log.info("reply throttled by Teams (429), trying again in %.1f s", wait)
+                    await asyncio.sleep(wait)
+        return sent
+
+
 def build_adapter(authentication: ConfigurationBotFrameworkAuthentication) -> CloudAdapter:
     _fast_msrest_retry_policy()
-    adapter = CloudAdapter(authentication)
+    adapter = RetryingCloudAdapter(authentication)
     adapter.on_turn_error = on_turn_error
     return adapter
 

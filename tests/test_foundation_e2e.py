@@ -198,3 +198,14 @@ async def test_channel_data_of_the_wrong_shape_still_gets_an_answer(harness: Bot
     assert response.status == 201
     text = card_text(cards_in(harness.teams.sent())[0])
     assert "Type one of these words" in text and "something went wrong" not in text
+
+
+async def test_a_reply_teams_throttles_is_sent_when_teams_allows(harness: BotHarness) -> None:
+    """Teams answers 429 when a chat gets messages too fast (a person pressing quickly): the reply waits as
+    Retry-After says and goes, instead of the turn failing."""
+    harness.teams.fail_next(429, retry_after=0.05, method="POST", path_contains="/activities", times=2)
+    response = await harness.post(make_activity(harness.teams.url, text="help"))
+    assert response.status == 201
+    [card] = cards_in(harness.teams.sent())
+    assert "Type one of these words" in card_text(card)
+    assert "something went wrong" not in card_text(card)
