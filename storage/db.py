@@ -8,10 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def dialect_insert(session: AsyncSession, model: Any) -> PostgresInsert | SqliteInsert:
+    """An INSERT into `model` in the session's SQL dialect, for `.on_conflict_do_nothing(...)`: both databases
+    have it, but SQLAlchemy builds it per dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgres_insert(model)
+    return sqlite_insert(model)
 
 
 def make_engine(url: str, *, pool_size: int = 10, read_only: bool = False) -> AsyncEngine:

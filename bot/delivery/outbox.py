@@ -11,10 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import OutboxMessage
 from storage.repositories.outbox import FailedMessage, OutboxRepository
 
@@ -100,9 +99,8 @@ async def enqueue(
         attempts=0,
         created_at=now,
     )
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
-                 .returning(OutboxMessage.id))
+    statement = (dialect_insert(session, OutboxMessage).values(**values)
+                 .on_conflict_do_nothing(index_elements=["key"]).returning(OutboxMessage.id))
     new_id = (await session.execute(statement)).scalar_one_or_none()
     if new_id is not None:  # the usual case: one statement, where a look-up by key after every insert made two
         return int(new_id)

@@ -9,11 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, and_, false, func, literal, or_, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from storage.db import dialect_insert
 from storage.models import Announcement, ConversationRef, Invitation, OutboxMessage, Person, TrainingSession, Volunteer
 from storage.models.announcements import SCHEDULED, SENDING, STOPPED
 from storage.models.outbox import PENDING
@@ -151,9 +150,9 @@ class AnnouncementRepository:
             **{name: literal(value, OutboxMessage.__table__.c[name].type) for name, value in same_for_all.items()},
         }
         rows = audience.with_only_columns(*values.values()).order_by(person_id)
-        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         await self.session.execute(
-            insert(OutboxMessage).from_select(list(values), rows).on_conflict_do_nothing(index_elements=["key"]))
+            dialect_insert(self.session, OutboxMessage).from_select(list(values), rows)
+            .on_conflict_do_nothing(index_elements=["key"]))
 
     # -- people who stop announcements ---------------------------------------------------------------------------
 

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from storage.db import dialect_insert
 from storage.models import (
     Erasure,
     Organisation,
@@ -59,9 +58,8 @@ class SettingsRepository:
         """Move `key` forward to `value` only if its stored value sorts before it (ISO dates sort as text).
         True for exactly one caller, however many instances try at once: the row lock makes a second
         PostgreSQL transaction wait and then see the new value."""
-        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         await self.session.execute(
-            insert(ProgrammeSetting).values(key=key, value="", updated_at=at, updated_by=by)
+            dialect_insert(self.session, ProgrammeSetting).values(key=key, value="", updated_at=at, updated_by=by)
             .on_conflict_do_nothing(index_elements=["key"]))
         result = await self.session.execute(
             update(ProgrammeSetting).where(ProgrammeSetting.key == key, ProgrammeSetting.value < value)

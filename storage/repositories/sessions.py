@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, true
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import (
     Invitation,
     OutboxMessage,
@@ -209,8 +208,7 @@ class InvitationRepository:
 
     async def add_if_missing(self, session_id: int, person_id: str, now: datetime) -> Invitation | None:
         """Insert the invitation unless it exists (a publish and a sign-up may race); None if it existed."""
-        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        statement = (insert(Invitation)
+        statement = (dialect_insert(self.session, Invitation)
                      .values(session_id=session_id, person_id=person_id, status="invited", rev=0, invited_at=now)
                      .on_conflict_do_nothing(index_elements=["session_id", "person_id"])
                      .returning(Invitation))

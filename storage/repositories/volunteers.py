@@ -6,10 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, Text, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import (
     Base,
     ConsentRecord,
@@ -85,11 +84,10 @@ class OrganisationRepository:
         added: 0 when the list was not empty, or when another instance seeded it at the same moment."""
         if (await self.session.execute(select(Organisation.id).limit(1))).first() is not None:
             return 0
-        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         added = 0
         for position, name in enumerate(dict.fromkeys(names), start=1):
             result = await self.session.execute(
-                insert(Organisation).values(name=name, position=position, retired=False)
+                dialect_insert(self.session, Organisation).values(name=name, position=position, retired=False)
                 .on_conflict_do_nothing(index_elements=["name"]))
             added += int(result.rowcount)  # type: ignore[attr-defined]
         return added
