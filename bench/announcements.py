@@ -25,7 +25,7 @@ taken from the current directory). So the same script measures an older commit c
 
 Only public calls that did not change in 73ec333 are used (tick, preview, the models, CardMessages), so both
 trees run it; the output names the code's commit and which way it queues people (per-person `enqueue()` or
-`queue_people`'s INSERT … SELECT).
+one INSERT … SELECT: `AnnouncementRepository.queue_people` at first, `bot.delivery.outbox.enqueue_to_people` later).
 """
 
 from __future__ import annotations
@@ -201,9 +201,9 @@ async def measure(url: str, args: argparse.Namespace) -> None:
     from storage.db import Database
     from storage.repositories.announcements import AnnouncementRepository
 
+    bulk = hasattr(AnnouncementRepository, "queue_people") or hasattr(service_module, "enqueue_to_people")
     backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-    way = ("INSERT … SELECT (queue_people)" if hasattr(AnnouncementRepository, "queue_people")
-           else "one enqueue() per person")
+    way = "one INSERT … SELECT" if bulk else "one enqueue() per person"
     print(f"{backend}; code {code_commit(args.code_dir)} from {Path(service_module.__file__).parent.parent.parent}"
           f": {way}; median of {args.rounds} rounds (preview {args.preview_rounds})", flush=True)
     database = Database(url, pool_size=2)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
@@ -25,8 +25,12 @@ __all__ = [
     "batch_progress",
     "cancel",
     "enqueue",
+    "enqueue_to_people",
     "rearm",
 ]
+
+
+PERSON_ORDER_PREFIX = "p:"  # a person's messages go out in order, whichever chat reaches them
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class Recipient:
 
     @property
     def order_key(self) -> str:
-        return f"p:{self.person_id}" if self.person_id else f"c:{self.conversation_id}"
+        return f"{PERSON_ORDER_PREFIX}{self.person_id}" if self.person_id else f"c:{self.conversation_id}"
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,16 @@ async def enqueue(
         return int(new_id)
     result = await session.execute(select(OutboxMessage.id).where(OutboxMessage.key == key))
     return int(result.scalar_one())
+
+
+async def enqueue_to_people(session: AsyncSession, people: Select[str], *, key_prefix: str, message: Message,
+                            purpose: str, now: datetime, batch: str | None = None, author_id: str | None = None,
+                            ) -> None:
+    """`enqueue` to every person `people` selects (a query of person ids), in one statement however many they
+    are: key `key_prefix` followed by the person id, the rest as `enqueue` writes it."""
+    await OutboxRepository(session).add_for_people(
+        people, key_prefix=key_prefix, order_key_prefix=PERSON_ORDER_PREFIX, payload=message.to_json(),
+        purpose=purpose, batch=batch, author_id=author_id, now=now)
 
 
 async def batch_progress(session: AsyncSession, batch: str) -> dict[str, int]:

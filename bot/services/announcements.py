@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.delivery.outbox import Message, Recipient, batch_progress, cancel, enqueue
+from bot.delivery.outbox import Message, Recipient, batch_progress, cancel, enqueue, enqueue_to_people
 from bot.services.links import is_https_link
 from bot.services.roles import Audit, Role, RoleService, satisfies
 from bot.services.suppression import Shown, shown
@@ -41,7 +41,7 @@ from storage.models import Announcement
 from storage.models.announcements import DONE, SCHEDULED, SENDING, STOPPED
 from storage.models.outbox import CANCELLED, FAILED, PENDING, SENT, UNDELIVERABLE
 from storage.models.outbox import SENDING as OUTBOX_SENDING
-from storage.repositories.announcements import ANNOUNCEMENT_PURPOSE, AnnouncementRepository
+from storage.repositories.announcements import ANNOUNCEMENT_PURPOSE, AnnouncementRepository, audience
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,6 @@ GRACE = timedelta(minutes=2)
 SESSIONS_LISTED = 20
 SESSIONS_SINCE = timedelta(days=14)
 PROGRESS_PURPOSE = "announcement-progress"
-# Recipient.person(id).order_key is this and the id: the bulk path of `_start` writes it in SQL. (Checked by
-# tests/test_announcements.py against rows enqueue() writes.)
-PERSON_ORDER_KEY_PREFIX = "p:"
 CANCEL_CHUNK = 500
 
 SPACES = {"minoritised": "Minoritised colleagues", "ally": "Active allies"}
@@ -539,10 +536,11 @@ class AnnouncementService:
                                   purpose=ANNOUNCEMENT_PURPOSE, now=now, batch=batch, author_id=row.author_person_id)
             if choice.chooses_people:
                 card = Message(card=self._messages.announcement(draft, to_people=True))
-                await repo.queue_people(
-                    spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions,
-                    key_prefix=f"{batch}:person:", order_key_prefix=PERSON_ORDER_KEY_PREFIX, payload=card.to_json(),
-                    purpose=ANNOUNCEMENT_PURPOSE, batch=batch, author_id=row.author_person_id, now=now)
+                people = audience(choice.spaces, choice.phases, choice.sessions)
+                if people is not None:
+                    await enqueue_to_people(session, people, key_prefix=f"{batch}:person:", message=card,
+                                            purpose=ANNOUNCEMENT_PURPOSE, now=now, batch=batch,
+                                            author_id=row.author_person_id)
             counts = await batch_progress(session, batch)
             row.recipients = sum(counts.values())
             row.status = SENDING

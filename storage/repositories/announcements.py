@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, false, func, literal, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from storage.db import dialect_insert
 from storage.models import Announcement, ConversationRef, Invitation, OutboxMessage, Person, TrainingSession, Volunteer
 from storage.models.announcements import SCHEDULED, SENDING, STOPPED
 from storage.models.outbox import PENDING
@@ -48,7 +46,7 @@ def _any_true(columns: Sequence[InstrumentedAttribute[bool]]) -> ColumnElement[b
     return or_(false(), *[column.is_(True) for column in columns])
 
 
-def _audience(spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int]) -> Select[Any] | None:
+def audience(spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int]) -> Select[str] | None:
     """Person ids of the audience, each once: volunteers in any chosen space and (when phases are chosen)
     interested in any chosen phase, plus everyone with a place on a chosen session. Only volunteers whose
     consent covers the current privacy notice, and never anyone who stopped announcements. None when no people
@@ -123,36 +121,10 @@ class AnnouncementRepository:
     async def count_people(self, *, spaces: Sequence[str], phases: Sequence[str],
                            session_ids: Sequence[int]) -> int:
         """How many people the audience holds now (raw: show it only through bot.services.suppression)."""
-        audience = _audience(spaces, phases, session_ids)
-        if audience is None:
+        people = audience(spaces, phases, session_ids)
+        if people is None:
             return 0
-        return int(await self.session.scalar(select(func.count()).select_from(audience.subquery())) or 0)
-
-    async def queue_people(self, *, spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int],
-                           key_prefix: str, order_key_prefix: str, payload: str, purpose: str, batch: str,
-                           author_id: str | None, now: datetime) -> None:
-        """One outbox message to each person of the audience, in one INSERT … SELECT: the rows
-        bot.delivery.outbox.enqueue writes (key `key_prefix` + person id, order key `order_key_prefix` + person
-        id), with a key already there left as it is. Done in the database because an audience can be every
-        volunteer: one statement instead of an INSERT and a SELECT per person, and the card is sent to the
-        database once rather than once a person."""
-        audience = _audience(spaces, phases, session_ids)
-        if audience is None:
-            return
-        person_id = Volunteer.person_id
-        same_for_all = {"kind": "send", "payload": payload, "batch": batch, "author_id": author_id, "purpose": purpose,
-                        "status": PENDING, "due_at": now, "attempts": 0, "created_at": now}
-        # Each value is bound with its column's type, so it is stored exactly as an ORM insert would store it.
-        values: dict[str, ColumnElement[Any] | InstrumentedAttribute[Any]] = {
-            "key": literal(key_prefix, String) + person_id,
-            "person_id": person_id,
-            "order_key": literal(order_key_prefix, String) + person_id,
-            **{name: literal(value, OutboxMessage.__table__.c[name].type) for name, value in same_for_all.items()},
-        }
-        rows = audience.with_only_columns(*values.values()).order_by(person_id)
-        await self.session.execute(
-            dialect_insert(self.session, OutboxMessage).from_select(list(values), rows)
-            .on_conflict_do_nothing(index_elements=["key"]))
+        return int(await self.session.scalar(select(func.count()).select_from(people.subquery())) or 0)
 
     # -- people who stop announcements ---------------------------------------------------------------------------
 

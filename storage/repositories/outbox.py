@@ -6,11 +6,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Select, String, and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from storage.db import dialect_insert
 from storage.models import ConversationRef, Person
 from storage.models.outbox import (
     CANCELLED,
@@ -242,6 +244,27 @@ class OutboxRepository:
                 ) if target else None,
             ))
         return claimed
+
+    async def add_for_people(self, people: Select[str], *, key_prefix: str, order_key_prefix: str,
+                             payload: str, purpose: str, batch: str | None, author_id: str | None,
+                             now: datetime) -> None:
+        """One pending message to each person id `people` selects, in one INSERT … SELECT: key `key_prefix` and
+        order key `order_key_prefix` followed by the person id; a key already there is left as it is. An
+        audience can be every volunteer: one statement, with the payload sent to the database once."""
+        person_id = people.selected_columns[0]
+        same_for_all = {"kind": "send", "payload": payload, "batch": batch, "author_id": author_id, "purpose": purpose,
+                        "status": PENDING, "due_at": now, "attempts": 0, "created_at": now}
+        # Each value is bound with its column's type, so it is stored exactly as an ORM insert would store it.
+        values: dict[str, Any] = {
+            "key": literal(key_prefix, String) + person_id,
+            "person_id": person_id,
+            "order_key": literal(order_key_prefix, String) + person_id,
+            **{name: literal(value, M.__table__.c[name].type) for name, value in same_for_all.items()},
+        }
+        rows = people.with_only_columns(*values.values()).order_by(person_id)
+        await self.session.execute(
+            dialect_insert(self.session, M).from_select(list(values), rows)
+            .on_conflict_do_nothing(index_elements=["key"]))
 
     async def service_url_in(self, tenant_id: str) -> str | None:
         """The service URL of the conversation stored last in this tenant (in any tenant when ""). Teams' service
