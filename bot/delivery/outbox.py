@@ -26,7 +26,11 @@ __all__ = [
     "cancel",
     "enqueue",
     "enqueue_to_people",
+    "is_enqueued",
+    "keys_starting",
+    "pending_keys_like",
     "rearm",
+    "statuses_starting",
 ]
 
 
@@ -120,6 +124,26 @@ async def enqueue_to_people(session: AsyncSession, people: Select[str], *, key_p
     await OutboxRepository(session).add_for_people(
         people, key_prefix=key_prefix, order_key_prefix=PERSON_ORDER_PREFIX, payload=message.to_json(),
         purpose=purpose, batch=batch, author_id=author_id, now=now)
+
+
+async def is_enqueued(session: AsyncSession, key: str) -> bool:
+    """Whether a message with this key was ever enqueued (sent, pending or withdrawn alike)."""
+    return await OutboxRepository(session).has_key(key)
+
+
+async def keys_starting(session: AsyncSession, prefix: str) -> set[str]:
+    """Keys of every message whose key starts with `prefix`, whatever became of it."""
+    return await OutboxRepository(session).keys_starting(prefix)
+
+
+async def statuses_starting(session: AsyncSession, prefix: str) -> list[str]:
+    """What became of each message whose key starts with `prefix` (pending, sent, cancelled, …)."""
+    return await OutboxRepository(session).statuses_starting(prefix)
+
+
+async def pending_keys_like(session: AsyncSession, pattern: str) -> list[str]:
+    """Keys of messages that have not started to go and match a LIKE pattern (`%`: any run of characters)."""
+    return await OutboxRepository(session).pending_keys_like(pattern)
 
 
 async def batch_progress(session: AsyncSession, batch: str) -> dict[str, int]:

@@ -17,13 +17,13 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.delivery.outbox import Message, Recipient, cancel, enqueue
+from bot.delivery.outbox import Message, Recipient, cancel, enqueue, pending_keys_like, statuses_starting
 from bot.services.links import is_https_link
 from bot.services.roles import Audit, RoleService
 from bot.services.sessions.access import Actor, managed_session
 from storage.db import Database
 from storage.models import TrainingSession
-from storage.repositories.sessions import AttendanceEntry, InvitationRepository, SessionRepository
+from storage.repositories.sessions import AttendanceEntry, InvitationRepository
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +149,11 @@ class AttendanceService:
                                  attended: bool | None, now: datetime) -> int:
         """One thank-you per person who came. Marked otherwise before it went: it is withdrawn, and marking
         them as came again sends a new one."""
-        repository = SessionRepository(session)
         prefix = thanks_prefix(row.id, person_id)
         if not attended:
-            await cancel(session, list(await repository.pending_outbox_keys(prefix + "%")), now)
+            await cancel(session, await pending_keys_like(session, prefix + "%"), now)
             return 0
-        statuses = await repository.outbox_statuses(prefix)
+        statuses = await statuses_starting(session, prefix)
         if any(status != "cancelled" for status in statuses):
             return 0
         state = ThanksState(session_id=row.id, title=row.title, starts_at=row.starts_at, feedback_url=row.feedback_url)

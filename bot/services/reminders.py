@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.delivery.outbox import Message, Recipient, cancel, enqueue
+from bot.delivery.outbox import Message, Recipient, cancel, enqueue, keys_starting, pending_keys_like
 from storage.db import Database
 from storage.models import Invitation, TrainingSession
 from storage.repositories.sessions import InvitationRepository, SessionRepository
@@ -87,7 +87,7 @@ async def cancel_pending(session: AsyncSession, session_id: int, starts_at: date
     of everyone (the time changed, or the session was cancelled). Returns how many were withdrawn."""
     # The key ends with ":<start>:<session>:<person>", so the pattern cannot match another session's keys.
     pattern = f"reminder:%:{start_iso(starts_at)}:{session_id}:{person_id or '%'}"
-    keys = await SessionRepository(session).pending_outbox_keys(pattern)
+    keys = await pending_keys_like(session, pattern)
     return await cancel(session, keys, now) if keys else 0
 
 
@@ -124,8 +124,8 @@ class ReminderService:
             late = []
             for session_id in await repository.starting_between(now - timedelta(days=1), now):
                 row = await repository.get(session_id)
-                if row is not None and await repository.pending_outbox_keys(
-                        f"reminder:%:{start_iso(row.starts_at)}:{row.id}:%"):
+                if row is not None and await pending_keys_like(
+                        session, f"reminder:%:{start_iso(row.starts_at)}:{row.id}:%"):
                     late.append((row.id, row.starts_at))
         for session_id, starts_at in late:
             async with self._database.transaction() as session:
@@ -142,7 +142,7 @@ class ReminderService:
         if offset is None:
             return []
         prefix = f"reminder:{offset}:{start_iso(row.starts_at)}:{row.id}:"
-        already = await SessionRepository(session).outbox_keys(prefix)
+        already = await keys_starting(session, prefix)
         time_set = row.time_set_at or row.created_at
         missing = []
         for invitation in await InvitationRepository(session).with_status(row.id, ("accepted",)):

@@ -266,6 +266,25 @@ class OutboxRepository:
             dialect_insert(self.session, M).from_select(list(values), rows)
             .on_conflict_do_nothing(index_elements=["key"]))
 
+    async def keys_starting(self, prefix: str) -> set[str]:
+        """Keys that start with `prefix`, whatever their status (a key is one message, ever)."""
+        result = await self.session.execute(select(M.key).where(M.key.startswith(prefix, autoescape=True)))
+        return set(result.scalars())
+
+    async def statuses_starting(self, prefix: str) -> list[str]:
+        """Statuses of the messages whose key starts with `prefix`."""
+        result = await self.session.execute(select(M.status).where(M.key.startswith(prefix, autoescape=True)))
+        return list(result.scalars())
+
+    async def pending_keys_like(self, pattern: str) -> list[str]:
+        """Keys of messages not sent yet that match a LIKE pattern (`%` for any run of characters), oldest first."""
+        result = await self.session.execute(
+            select(M.key).where(M.key.like(pattern), M.status == PENDING).order_by(M.id))
+        return list(result.scalars())
+
+    async def has_key(self, key: str) -> bool:
+        return (await self.session.execute(select(M.id).where(M.key == key))).first() is not None
+
     async def service_url_in(self, tenant_id: str) -> str | None:
         """The service URL of the conversation stored last in this tenant (in any tenant when ""). Teams' service
         URL follows the tenant (its region), so it also serves a chat the bot has just been installed into."""

@@ -149,24 +149,6 @@ class SessionRepository:
             .order_by(TrainingSession.starts_at, TrainingSession.id))
         return list(result.scalars())
 
-    async def outbox_keys(self, prefix: str) -> set[str]:
-        """Outbox keys that start with `prefix`, whatever their status (a key is one message, ever)."""
-        result = await self.session.execute(select(OutboxMessage.key).where(OutboxMessage.key.startswith(
-            prefix, autoescape=True)))
-        return set(result.scalars())
-
-    async def pending_outbox_keys(self, pattern: str) -> list[str]:
-        """Keys of messages not sent yet that match a LIKE pattern (`%` for any run of characters)."""
-        result = await self.session.execute(select(OutboxMessage.key).where(
-            OutboxMessage.key.like(pattern), OutboxMessage.status == "pending").order_by(OutboxMessage.id))
-        return list(result.scalars())
-
-    async def outbox_statuses(self, prefix: str) -> list[str]:
-        """Statuses of the messages whose key starts with `prefix`."""
-        result = await self.session.execute(select(OutboxMessage.status).where(OutboxMessage.key.startswith(
-            prefix, autoescape=True)))
-        return list(result.scalars())
-
     async def managed_by(self, person_id: str | None, since: datetime) -> list[TrainingSession]:
         """Sessions this person manages (None: every session, for admins), not yet ended, soonest first."""
         query = select(TrainingSession).where(TrainingSession.ends_at > since)

@@ -8,7 +8,7 @@ import logging
 from dataclasses import replace
 from datetime import timedelta
 
-from bot.delivery.outbox import Message, Recipient, enqueue
+from bot.delivery.outbox import Message, Recipient, enqueue, is_enqueued
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.views import InvitationState, invitation_state
 from storage.repositories.sessions import InvitationRepository, SessionRepository
@@ -56,7 +56,7 @@ class MyInvitations:
                 return "not_invited"
             if row.status != "published" or row.starts_at <= now:
                 return "closed"
-            if await SessionRepository(session).outbox_keys(key):
+            if await is_enqueued(session, key):
                 return "done"  # this very request was taken already
             if await invitations.resends_since(person_id, now - timedelta(hours=1)) >= limit_per_hour:
                 await audit.record(session, person_id, "invitation.resend", str(session_id), "refused")
