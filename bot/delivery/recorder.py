@@ -55,6 +55,11 @@ class _Entry:
     finished: bool = False
 
 
+def _fail(entry: _Entry, error: Exception) -> None:
+    if not entry.done.done():  # see OutcomeRecorder._settle
+        entry.done.set_exception(error)
+
+
 class OutcomeRecorder:
     def __init__(self, database: Database, clock: Clock, owner: str, *, max_attempts: int,
                  backoff: Callable[[int], float], metrics: DeliveryMetrics | None = None,
@@ -88,7 +93,7 @@ class OutcomeRecorder:
                 successors = await self._apply(batch)
             except Exception as exc:
                 if len(batch) == 1:
-                    batch[0].done.set_exception(exc)
+                    _fail(batch[0], exc)
                     continue
                 # Keep one bad outcome from sinking the others: write them one by one.
                 log.warning("recording %d outcomes together failed (%s); one by one", len(batch), type(exc).__name__)
@@ -96,7 +101,7 @@ class OutcomeRecorder:
                     try:
                         successors = await self._apply([entry])
                     except Exception as alone:
-                        entry.done.set_exception(alone)
+                        _fail(entry, alone)
                         continue
                     self._settle(entry, successors)
                 continue
@@ -105,7 +110,8 @@ class OutcomeRecorder:
 
     def _settle(self, entry: _Entry, successors: set[str]) -> None:
         self._report(entry)
-        entry.done.set_result(entry.finished and entry.held and entry.message.order_key in successors)
+        if not entry.done.done():  # its sender may have been cancelled meanwhile: the writer carries on
+            entry.done.set_result(entry.finished and entry.held and entry.message.order_key in successors)
 
     async def _apply(self, batch: list[_Entry]) -> set[str]:
         """One transaction for the whole batch: a handful of statements, however many messages."""
