@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,9 +17,15 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot.app import CORE, create_app
-from bot.clock import FixedClock
+from bot.clock import Clock, FixedClock
 from bot.core import Core
+from bot.delivery.connector import ConnectorClient
+from bot.delivery.leader import leadership_for
+from bot.delivery.tokens import StaticTokenProvider
+from bot.delivery.worker import DeliveryWorker, WorkerConfig
+from bot.features.delivery import DELIVERY, TOKENS
 from bot.settings import Settings
+from storage.db import Database
 from storage.models import AuditEntry
 from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
 from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
@@ -183,3 +190,34 @@ async def start_harness(db_url: str, issuer: TokenIssuer, teams: TeamsDouble, cl
     async with aiohttp.ClientSession() as http:
         yield BotHarness(server=server, http=http, issuer=issuer, teams=teams, clock=clock, app=app)
     await server.close()
+
+
+@asynccontextmanager
+async def served(db_url: str, issuer: TokenIssuer, clock: FixedClock, tokens: StaticTokenProvider | None = None,
+                 **settings: Any) -> AsyncIterator[tuple[web.Application, aiohttp.ClientSession, TestServer]]:
+    """The whole app served on a local port, its delivery worker polling fast (when `run_worker=True`)."""
+    app = create_app(bot_settings(db_url, issuer, **settings), clock=clock,
+                     credentials_factory=StaticCredentialsFactory(issuer.app_id))
+    if tokens is not None:
+        app[TOKENS] = tokens
+    runtime = app[DELIVERY]
+    runtime.config = replace(runtime.config, poll_seconds=0.02, heartbeat_seconds=0.1, probe_seconds=0.05)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield app, http, server
+    finally:
+        await server.close()
+
+
+async def deliver_due(database: Database, clock: Clock, config: WorkerConfig) -> None:
+    """Send everything due now through the real delivery worker to the Teams double."""
+    connector = ConnectorClient(timeout_seconds=10.0)
+    worker = DeliveryWorker(database, clock, connector, StaticTokenProvider(), config,
+                            leadership=leadership_for(database.is_postgres, database.engine))
+    try:
+        await worker.run_until_idle()
+    finally:
+        await worker.stop()
+        await connector.close()

@@ -4,6 +4,7 @@ journey pressed through as Teams would, the background tick, and a delivery work
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FixedClock
-from bot.delivery.connector import ConnectorClient
-from bot.delivery.leader import leadership_for
-from bot.delivery.tokens import StaticTokenProvider
-from bot.delivery.worker import DeliveryWorker, WorkerConfig
+from bot.delivery.worker import WorkerConfig
 from bot.features.announcements import ANNOUNCEMENTS
 from bot.services.announcements import AnnouncementService
 from bot.services.roles import Role
@@ -28,7 +26,7 @@ from storage.models import (
     TrainingSession,
     Volunteer,
 )
-from tests.app_fixtures import BotHarness, card_text, cards_in, start_harness
+from tests.app_fixtures import BotHarness, card_text, cards_in, deliver_due, start_harness
 from tests.app_fixtures import audit_rows as audit_rows
 from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
 from tests.doubles.issuer import TokenIssuer
@@ -229,15 +227,6 @@ async def deliver(bot: BotHarness) -> Deliver:
     """Run the delivery worker until nothing more is due now."""
 
     async def run() -> None:
-        database = bot.core.database
-        connector = ConnectorClient(timeout_seconds=10.0)
-        worker = DeliveryWorker(database, bot.clock, connector, StaticTokenProvider(),
-                                WorkerConfig(**{**WORKER_CONFIG.__dict__, "bot_id": f"28:{bot.issuer.app_id}"}),
-                                leadership=leadership_for(database.is_postgres, database.engine))
-        try:
-            await worker.run_until_idle()
-        finally:
-            await worker.stop()
-            await connector.close()
+        await deliver_due(bot.core.database, bot.clock, replace(WORKER_CONFIG, bot_id=f"28:{bot.issuer.app_id}"))
 
     return run

@@ -3,48 +3,25 @@ again, and reports through /healthz and /metrics."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import update
 
-from bot.app import CORE, create_app
+from bot.app import CORE
 from bot.clock import FixedClock
 from bot.delivery.tokens import StaticTokenProvider
-from bot.features.delivery import DELIVERY, TOKENS
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.repositories.outbox import OutboxRepository
-from tests.app_fixtures import BotHarness, bot_settings, start_harness
+from tests.app_fixtures import BotHarness, served, start_harness
 from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import TeamsDouble
 from tests.test_delivery_support import add_person, chat_id, eventually, put, rows, texts
-
-
-@asynccontextmanager
-async def served(db_url: str, issuer: TokenIssuer, clock: FixedClock, tokens: StaticTokenProvider | None = None,
-                 **settings: Any) -> AsyncIterator[tuple[web.Application, aiohttp.ClientSession, TestServer]]:
-    app = create_app(bot_settings(db_url, issuer, **settings), clock=clock,
-                     credentials_factory=StaticCredentialsFactory(issuer.app_id))
-    if tokens is not None:
-        app[TOKENS] = tokens
-    runtime = app[DELIVERY]
-    runtime.config = replace(runtime.config, poll_seconds=0.02, heartbeat_seconds=0.1, probe_seconds=0.05)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield app, http, server
-    finally:
-        await server.close()
 
 
 async def get_json(http: aiohttp.ClientSession, server: TestServer, path: str) -> tuple[int, dict[str, Any]]:

@@ -18,11 +18,11 @@ from bot.graph.client import GraphClient
 from bot.graph.install import AppInstaller
 from storage.db import Database
 from storage.models import ConversationRef, Person
+from tests.app_fixtures import served
 from tests.doubles.graph import DEFAULT_CATALOG_APP_ID, DEFAULT_MANIFEST_APP_ID, GraphDouble
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, TeamsDouble
 from tests.graph_fixtures import client
-from tests.test_delivery_app import served
 from tests.test_delivery_support import (
     WorkerFactory,
     add_people,

@@ -11,15 +11,12 @@ import pytest
 from bot.delivery.connector import ConnectorClient
 from bot.delivery.leader import leadership_for
 from bot.delivery.tokens import StaticTokenProvider
-from bot.delivery.worker import DeliveryWorker, WorkerConfig
+from bot.delivery.worker import DeliveryWorker
 from cards.invitation import VERB_ACCEPT, VERB_DECLINE
 from tests.app_fixtures import BotHarness, card_text
-from tests.doubles.teams import DEFAULT_TENANT_ID, make_member
+from tests.doubles.teams import make_member
+from tests.test_reminders_support import CONFIG
 from tests.test_sessions_helpers import add_volunteer, invitation, outbox, press_execute, publish
-
-CONFIG = WorkerConfig(rate_per_second=500.0, max_attempts=4, lease_seconds=30.0, backoff_base_seconds=1.0,
-                      backoff_cap_seconds=10.0, max_in_flight=50, poll_seconds=0.05, heartbeat_seconds=0.2,
-                      probe_seconds=0.05, bot_id="28:test-bot", default_tenant_id=DEFAULT_TENANT_ID)
 
 
 @pytest.fixture

@@ -5,26 +5,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiohttp
-from aiohttp.test_utils import TestServer
-
-from bot.app import create_app
 from bot.clock import UK, FixedClock
-from bot.delivery.connector import ConnectorClient
-from bot.delivery.leader import leadership_for
 from bot.delivery.tokens import StaticTokenProvider
-from bot.delivery.worker import DeliveryWorker, WorkerConfig
-from bot.features.delivery import DELIVERY, TOKENS
+from bot.delivery.worker import WorkerConfig
 from bot.features.sessions import ATTENDANCE, REMINDERS
 from bot.services.attendance import AttendanceService
 from bot.services.reminders import ReminderService
 from cards.invitation import VERB_ACCEPT
-from tests.app_fixtures import BotHarness, bot_settings, card_text, start_harness
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.app_fixtures import BotHarness, card_text, deliver_due, served, start_harness
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble
 from tests.test_sessions_helpers import add_volunteer, press_execute, publish, session_row
 
@@ -50,31 +42,13 @@ async def running(db_url: str, issuer: TokenIssuer, teams: TeamsDouble, clock: F
 async def running_with_worker(db_url: str, issuer: TokenIssuer, teams: TeamsDouble,
                               clock: FixedClock) -> AsyncIterator[BotHarness]:
     """The bot with its background jobs on (RUN_WORKER): the delivery worker and the reminders tick."""
-    app = create_app(bot_settings(db_url, issuer, run_worker=True), clock=clock,
-                     credentials_factory=StaticCredentialsFactory(issuer.app_id))
-    app[TOKENS] = StaticTokenProvider()
-    runtime = app[DELIVERY]
-    runtime.config = replace(runtime.config, poll_seconds=0.02, heartbeat_seconds=0.1, probe_seconds=0.05)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield BotHarness(server=server, http=http, issuer=issuer, teams=teams, clock=clock, app=app)
-    finally:
-        await server.close()
+    async with served(db_url, issuer, clock, StaticTokenProvider(), run_worker=True) as (app, http, server):
+        yield BotHarness(server=server, http=http, issuer=issuer, teams=teams, clock=clock, app=app)
 
 
 async def drain(harness: BotHarness) -> None:
     """Send everything due now through the real delivery worker to the Teams double."""
-    database = harness.core.database
-    connector = ConnectorClient(timeout_seconds=10.0)
-    worker = DeliveryWorker(database, harness.clock, connector, StaticTokenProvider(), CONFIG,
-                            leadership=leadership_for(database.is_postgres, database.engine))
-    try:
-        await worker.run_until_idle()
-    finally:
-        await worker.stop()
-        await connector.close()
+    await deliver_due(harness.core.database, harness.clock, CONFIG)
 
 
 async def booked_session(harness: BotHarness, booked: Sequence[Member], *, others: Sequence[Member] = (),
