@@ -38,7 +38,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
+from scratch_db import scratch_database  # noqa: E402  (bench/, beside this script)
 from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -97,27 +97,14 @@ def peak_rss_mb(pid: int) -> float:
 
 @asynccontextmanager
 async def database_for(run: str, base_url: str | None) -> AsyncIterator[str]:
-    """A new, migrated database for one run."""
-    if base_url is None:
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite+aiosqlite:///{folder}/bench.db"
-            await asyncio.to_thread(upgrade_sync, url)  # Alembic's env runs its own event loop
-            yield url
-        return
-    name = f"hny_bench_delivery_{run}_{uuid.uuid4().hex[:6]}"
-    admin = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(admin)
-    await connection.execute(f'CREATE DATABASE "{name}"')
-    await connection.close()
-    url = make_url(base_url).set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False)
-    try:
-        await asyncio.to_thread(upgrade_sync, url)
-        yield url
-    finally:
-        connection = await asyncpg.connect(admin)
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.close()
+    """A new, migrated database for one run (on the PostgreSQL server of `base_url`, or a SQLite file)."""
+    url = None
+    if base_url is not None:
+        url = make_url(base_url).set(drivername="postgresql+asyncpg", database=f"hny_bench_delivery_{run}_"
+                                     f"{uuid.uuid4().hex[:6]}").render_as_string(hide_password=False)
+    async with scratch_database(url) as new_url:
+        await asyncio.to_thread(upgrade_sync, new_url)  # Alembic's env runs its own event loop
+        yield new_url
 
 
 async def seed(url: str, service_url: str, recipients: int) -> None:

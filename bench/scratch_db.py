@@ -5,25 +5,34 @@ real data."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
 
-async def on_scratch_database(url: str | None, measure: Callable[[str], Awaitable[None]]) -> None:
-    """Run `measure` on a new database: SQLite when `url` is None, else the PostgreSQL database `url` names."""
+@asynccontextmanager
+async def scratch_database(url: str | None) -> AsyncIterator[str]:
+    """A new, empty database: a temporary SQLite file when `url` is None, else the PostgreSQL database `url`
+    names, created now and dropped afterwards."""
     if url is None:
         with tempfile.TemporaryDirectory() as folder:
-            await measure(f"sqlite+aiosqlite:///{folder}/bench.db")
+            yield f"sqlite+aiosqlite:///{folder}/bench.db"
         return
     if not url.startswith("postgresql+asyncpg://"):
         raise SystemExit("give postgresql+asyncpg://user@host:port/new_database_name, or nothing for SQLite")
     admin = await _create_database(url)
     try:
-        await measure(url)
+        yield url
     finally:
         await _drop_database(admin, make_url(url).database or "")
+
+
+async def on_scratch_database(url: str | None, measure: Callable[[str], Awaitable[None]]) -> None:
+    """Run `measure` on a new database (see scratch_database)."""
+    async with scratch_database(url) as new_url:
+        await measure(new_url)
 
 
 async def _create_database(url: str) -> str:
