@@ -4,6 +4,7 @@ who came are thanked through the outbox with the feedback link, and colleagues a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -159,6 +160,17 @@ async def test_a_big_session_is_marked_page_by_page(harness: BotHarness) -> None
         choice_sets(second), "absent"), "feedback_url": FEEDBACK}, FACILITATOR))
     assert f"Came: {PAGE_SIZE}. Did not come: 3. Not marked yet: 0." in card_text(saved)
     assert len(await outbox(harness, "thanks:")) == PAGE_SIZE
+
+
+async def test_people_are_listed_by_name_as_a_person_reads_a_list(harness: BotHarness) -> None:
+    """Capitals do not decide the order (SQLite compares bytes, so 'Carol' came before 'ben')."""
+    people = [replace(make_member(7500 + index), name=name)
+              for index, name in enumerate(["Carol Cole", "ben Baker", "Ada Able"])]
+    session_id = await held_session(harness, people, capacity=len(people))
+    harness.clock.advance(timedelta(days=3))
+    text = card_text(only_card(await harness.press({"action": "session_attendance", "session_id": session_id},
+                                                   FACILITATOR)))
+    assert text.index("Ada Able") < text.index("ben Baker") < text.index("Carol Cole")
 
 
 async def test_colleagues_and_other_facilitators_are_refused_and_audited(harness: BotHarness) -> None:

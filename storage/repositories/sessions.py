@@ -291,12 +291,13 @@ class InvitationRepository:
         return list(result.scalars())
 
     async def attendance(self, session_id: int) -> list[AttendanceEntry]:
-        """Accepted people with their marks, by name (then id, so the order is stable)."""
+        """Accepted people with their marks, by name as a person reads a list (capitals or not, the same on
+        both databases; anyone without a name last), then id, so the order is stable."""
         result = await self.session.execute(
             select(Invitation.id, Invitation.person_id, Person.display_name, Person.email, Invitation.attended)
             .join(Person, Person.id == Invitation.person_id)
             .where(Invitation.session_id == session_id, Invitation.status == "accepted")
-            .order_by(Person.display_name, Invitation.person_id))
+            .order_by(Person.display_name.is_(None), func.lower(Person.display_name), Invitation.person_id))
         return [AttendanceEntry(*row) for row in result.all()]
 
     async def resends_since(self, person_id: str, since: datetime) -> int:
