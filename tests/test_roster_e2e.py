@@ -9,7 +9,6 @@ import csv
 import io
 from typing import Any
 
-from bot.services.sessions.roster import csv_cell
 from cards.invitation import VERB_ACCEPT, VERB_DECLINE
 from storage.repositories.sessions import SessionRepository
 from tests.app_fixtures import BotHarness, card_text, cards_in
@@ -155,10 +154,3 @@ async def test_a_colleague_or_another_facilitator_gets_no_file_and_is_audited(ha
     assert refused == [(COLLEAGUE.aad_object_id, "session_roster_csv"),
                        (COLLEAGUE.aad_object_id, "session.roster.export"),
                        (other.aad_object_id, "session.roster.export.offer")]
-
-
-def test_csv_cells_that_would_run_as_formulas_become_text() -> None:
-    for risky in ("=1+1", "+44 1482", "-2", "@SUM(A1)", "\t=1", "\r=1", "\uff1d1"):
-        assert csv_cell(risky) == "'" + risky
-    for safe in ("Ada Lovelace", "ada@nhs.net", "O'Brien", ""):
-        assert csv_cell(safe) == safe

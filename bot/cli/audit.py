@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 from typing import Any
 
 from bot.clock import UK, SystemClock
 from bot.core import Core
+from bot.services.csv_export import write_csv
 from bot.services.roles import CLI_ACTOR
 from bot.settings import Settings
 from storage.db import Database
@@ -24,24 +24,14 @@ def add_parser(subparsers: Any) -> None:
     export.set_defaults(handler=run_export)
 
 
-def cell(value: str | None) -> str:
-    """Spreadsheets run a cell that starts with = + - @ as a formula; a leading ' keeps it text."""
-    text = value or ""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 async def run_export(args: argparse.Namespace, settings: Settings) -> int:
     path: Path = args.csv
     database = Database(settings.database_url, pool_size=1)
     try:
         core = Core.build(settings, database, SystemClock())
         entries = await core.roles.audit_entries()
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(HEADER)
-            for entry in entries:
-                writer.writerow((entry.at.isoformat(), entry.at.astimezone(UK).isoformat(), cell(entry.actor_id),
-                                 cell(entry.action), cell(entry.record_id), cell(entry.outcome)))
+        write_csv(path, HEADER, [(entry.at.isoformat(), entry.at.astimezone(UK).isoformat(), entry.actor_id,
+                                  entry.action, entry.record_id, entry.outcome) for entry in entries])
         # Taking a copy of the log is itself recorded, once the file is written.
         async with database.transaction() as session:
             await core.audit.record(session, CLI_ACTOR, "audit.export")

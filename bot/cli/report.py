@@ -8,13 +8,13 @@ included. Each run writes an audit row (actor "cli", action "report.counts").
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot.clock import SystemClock
 from bot.services.counts import CountsReport, CountsService
+from bot.services.csv_export import write_csv
 from bot.services.roles import Audit
 from bot.services.suppression import Table
 from bot.settings import Settings
@@ -87,13 +87,6 @@ def print_table(rows: list[Row], out: TextIO) -> None:
             print(f"  {label:<{label_width}}  {figure:>{figure_width}}  {percent:>4}".rstrip(), file=out)
 
 
-def write_csv(rows: list[Row], path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        writer.writerows(rows)
-
-
 async def run_counts(args: argparse.Namespace, settings: Settings) -> int:
     database = Database(settings.database_url, pool_size=1)
     try:
@@ -105,6 +98,6 @@ async def run_counts(args: argparse.Namespace, settings: Settings) -> int:
     rows = report_rows(report)
     print_table(rows, sys.stdout)
     if args.csv:
-        write_csv(rows, Path(args.csv))
+        write_csv(Path(args.csv), HEADER, rows)
         print(f"\nCSV written to {args.csv}")
     return 0

@@ -4,8 +4,6 @@ counts (design §4 "Counts"). Every read by a facilitator is audited."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -13,33 +11,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import UK
 from bot.services.counts import SessionFigures
+from bot.services.csv_export import csv_bytes
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.views import ActionResult, Roster, RosterFile, SessionInfo, info_from, session_info
 from storage.repositories.sessions import InvitationRepository, RosterEntry, SessionRepository
 
 # Finished sessions stay in the facilitators' list this long, so they can mark who came.
 RECENT_DAYS = 30
-# Spreadsheets run a cell that starts with one of these as a formula (CSV injection, OWASP), including the
-# full-width forms some spreadsheets also accept.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
-
-
-def csv_cell(value: str) -> str:
-    """A cell a spreadsheet shows as text: a leading apostrophe stops a formula from running."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def roster_csv(entries: Sequence[RosterEntry]) -> bytes:
-    """Status, waiting position, name and e-mail of each person (never communities). UTF-8 with a byte order
-    mark, so spreadsheets read names with accents correctly."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["Status", "Waiting list position", "Name", "E-mail"])
-    for entry in entries:
-        writer.writerow([csv_cell(value) for value in (
-            "Accepted" if entry.status == "accepted" else "Waiting",
-            str(entry.position) if entry.position is not None else "", entry.display_name or "", entry.email or "")])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    """Status, waiting position, name and e-mail of each person (never communities)."""
+    return csv_bytes(["Status", "Waiting list position", "Name", "E-mail"], [
+        ("Accepted" if entry.status == "accepted" else "Waiting",
+         str(entry.position) if entry.position is not None else "", entry.display_name, entry.email)
+        for entry in entries])
 
 
 class FacilitatorViews:
