@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.clock import Clock
-from storage.db import Database
+from storage.db import Database, dialect_insert
 from storage.models import PrivacyNotice
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
@@ -45,11 +45,11 @@ class NoticeService:
     async def publish_repo_versions(self) -> None:
         """At start-up: every version shipped in the repo and not yet in the database is published."""
         async with self._database.transaction() as session:
-            known = set((await session.execute(select(PrivacyNotice.version))).scalars())
+            # Several instances start at once: a version another one just published is left as it is.
             for notice in repo_notices():
-                if notice.version not in known:
-                    session.add(PrivacyNotice(version=notice.version, sha256=notice.sha256, text=notice.text,
-                                              published_at=self._clock.now()))
+                await session.execute(dialect_insert(session, PrivacyNotice).values(
+                    version=notice.version, sha256=notice.sha256, text=notice.text, published_at=self._clock.now(),
+                ).on_conflict_do_nothing(index_elements=["version"]))
 
     async def current(self) -> Notice:
         async with self._database.read() as session:

@@ -396,15 +396,10 @@ class OutboxRepository:
 
     async def heartbeat(self, worker_id: str, now: datetime, *, started_at: datetime, leader: bool, state: str,
                         problem: str | None, problem_since: datetime | None) -> None:
-        row = await self.session.get(DeliveryWorker, worker_id)
-        if row is None:
-            row = DeliveryWorker(id=worker_id, started_at=started_at)
-            self.session.add(row)
-        row.heartbeat_at = now
-        row.leader = leader
-        row.state = state
-        row.problem = problem
-        row.problem_since = problem_since
+        values = {"heartbeat_at": now, "leader": leader, "state": state, "problem": problem,
+                  "problem_since": problem_since}
+        statement = dialect_insert(self.session, DeliveryWorker).values(id=worker_id, started_at=started_at, **values)
+        await self.session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
 
     async def workers(self) -> list[WorkerRow]:
         result = await self.session.execute(select(DeliveryWorker).order_by(DeliveryWorker.heartbeat_at.desc()))

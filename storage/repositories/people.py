@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import ConversationRef, Person
 
 
@@ -43,11 +44,12 @@ class PeopleRepository:
         return result.scalars().first()
 
     async def upsert_seen(self, contact: Contact, now: datetime) -> tuple[Person, bool]:
-        """Create or refresh the person; returns (person, was_undeliverable) so callers can re-arm sends."""
+        """Create or refresh the person; returns (person, was_undeliverable) so callers can re-arm sends.
+        A new person's first activities arrive together (install sends two; people double-press): the insert
+        is one INSERT ... ON CONFLICT, so the turns that lose the race update the row instead of failing."""
         assert contact.person_id
-        person = await self.session.get(Person, contact.person_id, with_for_update=True)
-        if person is None:
-            person = Person(
+        inserted = await self.session.execute(
+            dialect_insert(self.session, Person).values(
                 id=contact.person_id,
                 tenant_id=contact.tenant_id,
                 display_name=contact.display_name,
@@ -56,9 +58,10 @@ class PeopleRepository:
                 announcements_stopped=False,
                 teams_user_id=contact.teams_user_id,
                 service_url=contact.service_url,
-            )
-            self.session.add(person)
-            await self.session.flush()
+            ).on_conflict_do_nothing(index_elements=["id"]))
+        person = await self.session.get(Person, contact.person_id, with_for_update=True, populate_existing=True)
+        assert person is not None
+        if inserted.rowcount:  # type: ignore[attr-defined]
             return person, False
         was_undeliverable = person.undeliverable_code is not None
         person.last_seen_at = now
@@ -98,10 +101,15 @@ class ConversationRepository:
         return result.scalars().first()
 
     async def save(self, contact: Contact, now: datetime) -> ConversationRef:
-        ref = await self.by_conversation(contact.conversation_id)
-        if ref is None:
-            ref = ConversationRef(conversation_id=contact.conversation_id, kind=contact.kind)
-            self.session.add(ref)
+        # INSERT ... ON CONFLICT first, so concurrent first activities in one chat never collide on its id.
+        await self.session.execute(
+            dialect_insert(self.session, ConversationRef).values(
+                conversation_id=contact.conversation_id, kind=contact.kind, service_url=contact.service_url,
+                updated_at=now,
+            ).on_conflict_do_nothing(index_elements=["conversation_id"]))
+        ref = (await self.session.execute(
+            select(ConversationRef).where(ConversationRef.conversation_id == contact.conversation_id)
+            .with_for_update().execution_options(populate_existing=True))).scalars().one()
         ref.kind = contact.kind
         ref.service_url = contact.service_url
         ref.tenant_id = contact.tenant_id

@@ -36,13 +36,17 @@ class SettingsRepository:
 
     async def put(self, key: str, value: str, at: datetime, by: str) -> bool:
         """Store a value; False (and nothing written) when it is already the stored one."""
-        row = await self.session.get(ProgrammeSetting, key, with_for_update=True)
-        if row is None:
-            self.session.add(ProgrammeSetting(key=key, value=value, updated_at=at, updated_by=by))
-        elif row.value == value:
+        # Two admins saving at once must not collide on a missing row: insert or do nothing, then compare.
+        inserted = await self.session.execute(
+            dialect_insert(self.session, ProgrammeSetting).values(key=key, value=value, updated_at=at, updated_by=by)
+            .on_conflict_do_nothing(index_elements=["key"]))
+        if inserted.rowcount:  # type: ignore[attr-defined]
+            return True
+        row = await self.session.get(ProgrammeSetting, key, with_for_update=True, populate_existing=True)
+        assert row is not None
+        if row.value == value:
             return False
-        else:
-            row.value, row.updated_at, row.updated_by = value, at, by
+        row.value, row.updated_at, row.updated_by = value, at, by
         await self.session.flush()
         return True
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import AuditEntry, RoleGrant
 
 
@@ -17,11 +18,11 @@ class RoleRepository:
         return set(result.scalars())
 
     async def grant(self, person_id: str, role: str, by: str, now: datetime) -> bool:
-        if await self.session.get(RoleGrant, (person_id, role)):
-            return False
-        self.session.add(RoleGrant(person_id=person_id, role=role, granted_at=now, granted_by=by))
-        await self.session.flush()
-        return True
+        result = await self.session.execute(
+            dialect_insert(self.session, RoleGrant)
+            .values(person_id=person_id, role=role, granted_at=now, granted_by=by)
+            .on_conflict_do_nothing(index_elements=["person_id", "role"]))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def revoke(self, person_id: str, role: str) -> bool:
         result = await self.session.execute(

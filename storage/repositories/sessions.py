@@ -162,11 +162,11 @@ class SessionRepository:
         return await self.session.get(SessionFacilitator, (session_id, person_id)) is not None
 
     async def add_facilitator(self, session_id: int, person_id: str, by: str, now: datetime) -> bool:
-        if await self.is_manager(session_id, person_id):
-            return False
-        self.session.add(SessionFacilitator(session_id=session_id, person_id=person_id, added_by=by, added_at=now))
-        await self.session.flush()
-        return True
+        result = await self.session.execute(
+            dialect_insert(self.session, SessionFacilitator)
+            .values(session_id=session_id, person_id=person_id, added_by=by, added_at=now)
+            .on_conflict_do_nothing(index_elements=["session_id", "person_id"]))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def facilitator_ids(self, session_id: int) -> list[str]:
         result = await self.session.execute(

@@ -133,6 +133,8 @@ class ErasureRepository:
         self.session = session
 
     async def record(self, person_id: str, at: datetime, reason: str) -> None:
+        # An ORM write, not an upsert: the erasure log (bot/services/retention.py) listens for Erasure objects.
+        # Erasures of one person are serialised by the lock on their people row.
         row = await self.session.get(Erasure, person_id)
         if row is None:
             self.session.add(Erasure(person_id=person_id, erased_at=at, reason=reason))
