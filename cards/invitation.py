@@ -28,7 +28,7 @@ VERB_SHOW = "invitation_show"
 
 PHASE_LABELS = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
 
-BOOKED = "You're booked. I'll remind you the day before and an hour before."
+BOOKED = "You're booked."
 NOT_REPLIED = "You have not replied yet."
 DECLINED = "You said you can't come. You can still accept until the session starts."
 CANCELLED = "This session has been cancelled. We're sorry. You don't need to do anything."
@@ -52,6 +52,7 @@ class InvitationView:
     closed: bool
     refresh_user_id: str | None = None
     note: str | None = None
+    reminders: tuple[int, ...] = ()  # minutes before the start of each reminder still to come
 
 
 def uk_when(starts_at: datetime, ends_at: datetime) -> str:
@@ -76,6 +77,38 @@ def places_text(seats_left: int) -> str:
     return f"{seats_left} place{'s' if seats_left != 1 else ''} left"
 
 
+def seats_text(view: InvitationView) -> str:
+    """The seat figure as it reads for this person: someone with the last place has no waiting list to join."""
+    if view.seats_left > 0:
+        return places_text(view.seats_left)
+    if view.status == "accepted":
+        return "no other places left"
+    if view.status == "waiting":
+        return "no places left"
+    return places_text(0)
+
+
+def _before(minutes: int) -> str:
+    if minutes == 24 * 60:
+        return "the day before"
+    if minutes == 60:
+        return "an hour before"
+    for size, unit in ((24 * 60, "day"), (60, "hour")):
+        if minutes % size == 0:
+            return f"{minutes // size} {unit}s before"
+    return f"{minutes} minute{'s' if minutes != 1 else ''} before"
+
+
+def booked_text(reminders: tuple[int, ...]) -> str:
+    """"You're booked.", promising only the reminders that will really be sent (none when too little time is
+    left for any)."""
+    if not reminders:
+        return BOOKED
+    phrases = [_before(minutes) for minutes in sorted(set(reminders), reverse=True)]
+    joined = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return f"{BOOKED} I'll remind you {joined}."
+
+
 def calendar_link(starts_at: datetime, ends_at: datetime, join_url: str | None) -> str:
     """An Outlook on the web 'new event' link. The subject is neutral; the body is only the join link."""
     query = urlencode({
@@ -91,7 +124,7 @@ def status_text(view: InvitationView) -> str:
     if view.cancelled:
         return CANCELLED
     if view.status == "accepted":
-        text = BOOKED
+        text = booked_text(view.reminders)
     elif view.status == "waiting":
         text = (f"This session is full. You're number {view.position} on the waiting list. "
                 "I'll tell you if a place opens up.")
@@ -117,7 +150,7 @@ def execute_or_submit(title: str, verb: str, *, style: str | None = None, **data
 def _summary(view: InvitationView) -> str:
     line = f"{uk_when(view.starts_at, view.ends_at)} · on Microsoft Teams"
     if not view.cancelled and not view.closed:
-        line += f" · {places_text(view.seats_left)}"
+        line += f" · {seats_text(view)}"
     return line
 
 
@@ -130,14 +163,16 @@ def place_actions(view: InvitationView) -> list[dict[str, Any]]:
 
 
 def invitation_card(view: InvitationView) -> Card:
+    # The reader's own status first, then the session and its seats (a seat figure reads differently for
+    # someone who has a place).
     body: list[dict[str, Any]] = [
         heading(f"You're invited: {view.title}"),
+        para(f"Your reply: {status_text(view)}", weight="Bolder"),
         para(_summary(view)),
         facts([
             ("Phase", PHASE_LABELS.get(view.phase, view.phase)),
             ("Length", length_text(view.starts_at, view.ends_at)),
         ]),
-        para(f"Your reply: {status_text(view)}", weight="Bolder"),
     ]
     if view.note:
         body.append(para(view.note))
@@ -162,7 +197,7 @@ def promoted_card(view: InvitationView) -> Card:
     return card([
         heading(f"A place opened up: {view.title}"),
         para(uk_when(view.starts_at, view.ends_at)),
-        para(f"You were on the waiting list, and now you have a place. {BOOKED}"),
+        para(f"You were on the waiting list, and now you have a place. {booked_text(view.reminders)}"),
         para("If you can't come any more, press Decline on your invitation."),
     ], actions)
 

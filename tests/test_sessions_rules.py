@@ -278,7 +278,9 @@ async def test_the_states_of_many_invitations_match_each_ones_own(harness: BotHa
         row = await session.get(TrainingSession, session_id)
         assert row is not None
         invitations = await InvitationRepository(session).with_status(row.id, ("invited", "accepted", "waiting"))
-        each = [await invitation_state(session, row, invitation, now) for invitation in invitations]
-        assert await invitation_states(session, row, invitations, now) == each
+        each = [await invitation_state(session, row, invitation, now, offsets=(1440, 60))
+                for invitation in invitations]
+        assert await invitation_states(session, row, invitations, now, offsets=(1440, 60)) == each
+    assert [state.reminders for state in each if state.status == "accepted"] == [(1440, 60)]
     assert sorted(state.position for state in each if state.position) == [1, 2, 3]
     assert all(state.refresh_user_id for state in each)

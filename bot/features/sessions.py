@@ -201,7 +201,8 @@ def register(wiring: Wiring) -> None:
     core = wiring.core
     messages = CardMessages()
     service = SessionService(core.database, core.clock, core.audit, core.roles, messages,
-                             calendar=core.settings.graph_enabled)
+                             calendar=core.settings.graph_enabled,
+                             reminder_offsets=core.settings.reminder_offsets_minutes)
     attendance_service = AttendanceService(core.database, core.clock, core.audit, core.roles, messages)
     reminders = ReminderService(core.database, core.clock, messages, core.settings.reminder_offsets_minutes)
     feature = SessionsFeature(service)

@@ -215,14 +215,17 @@ def session_counts(
     §5 makes accepted and waiting exact (they are about the session's seats) and rounds "invited".
     Declined and no reply are not seat figures, and are rounded: if all four parts were exact, their sum
     would give the exact number invited, which for a session filtered by community is the exact number of
-    eligible people in that community.
+    eligible people in that community. When "invited" reads "fewer than 8", declined and no reply read so
+    too, even at 0: beside exact seat figures, a 0 would still let the parts add up to the number invited.
     """
     if accepted + waiting + declined + no_reply > invited:
         raise ValueError("a session's replies cannot outnumber its invitations")
+    invited_shown = shown(invited)
+    hidden = invited_shown.suppressed
     return SessionCounts(
-        invited=shown(invited),
+        invited=invited_shown,
         accepted=exact(accepted),
         waiting=exact(waiting),
-        declined=shown(declined),
-        no_reply=shown(no_reply),
+        declined=Shown(None) if hidden else shown(declined),
+        no_reply=Shown(None) if hidden else shown(no_reply),
     )

@@ -152,8 +152,8 @@ class Changes:
         """Every invitation card is updated in place, and people who accepted or are waiting are sent `card`,
         keyed `key` and the person, so each is told once."""
         invitations = await InvitationRepository(session).with_status(row.id, REPLIES)
-        for invitation, state in zip(invitations, await invitation_states(session, row, invitations, now),
-                                     strict=True):
+        states = await invitation_states(session, row, invitations, now, offsets=self._deps.reminder_offsets)
+        for invitation, state in zip(invitations, states, strict=True):
             invitation.rev += 1
             if invitation.status in ("accepted", "waiting"):
                 await enqueue(session, key=f"{key}:{invitation.person_id}",

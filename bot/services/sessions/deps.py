@@ -29,6 +29,8 @@ class Deps:
     # made for it, and accepted people are added to its calendar event (attendees hidden). The jobs are
     # written in the same transaction as the change; bot/graph/calendar_sync.py carries them out later.
     calendar: bool = False
+    # The configured reminders, minutes before the start (largest first): cards promise only those still due.
+    reminder_offsets: tuple[int, ...] = ()
 
     async def actor(self, actor_id: str) -> Actor:
         """Who acts, with their roles from RoleService (Entra groups too); ask before opening a transaction."""

@@ -84,7 +84,8 @@ class Invitations:
         invitation = await InvitationRepository(session).add_if_missing(row.id, person_id, now)
         if invitation is None:
             return False
-        state = state_of(row, invitation, seats_left=seats, position=None, now=now, refresh_user_id=teams_user_id)
+        state = state_of(row, invitation, seats_left=seats, position=None, now=now, refresh_user_id=teams_user_id,
+                         offsets=self._deps.reminder_offsets)
         invitation.card_outbox_id = await enqueue(
             session, key=f"invite:{row.id}:{person_id}", recipient=Recipient.person(person_id),
             message=Message(card=self._deps.messages.invitation(state)), purpose="invitation", now=now,
@@ -119,7 +120,8 @@ class Invitations:
             invitation = await invitations.get(session_id, person_id)
             if row is None or invitation is None:
                 continue
-            card = self._deps.messages.no_longer_matching(await invitation_state(session, row, invitation, now))
+            card = self._deps.messages.no_longer_matching(await invitation_state(
+                session, row, invitation, now, offsets=self._deps.reminder_offsets))
             if invitation.status == "accepted":
                 await enqueue(session, key=f"place-kept:{row.id}:{person_id}", recipient=Recipient.person(
                     person_id), message=Message(card=card), purpose="place-kept", now=now,

@@ -29,14 +29,14 @@ class MyInvitations:
             invitation = await InvitationRepository(session).get(session_id, person_id) if row and person_id else None
             if row is None or invitation is None:
                 return None
-            state = await invitation_state(session, row, invitation, now)
+            state = await invitation_state(session, row, invitation, now, offsets=self._deps.reminder_offsets)
         return replace(state, note=note) if note else state
 
     async def my_sessions(self, person_id: str) -> list[InvitationState]:
         """The person's invitations to upcoming published sessions, soonest first ("my sessions")."""
         now = self._deps.clock.now()
         async with self._deps.database.read() as session:
-            return [await invitation_state(session, row, invitation, now)
+            return [await invitation_state(session, row, invitation, now, offsets=self._deps.reminder_offsets)
                     for row, invitation in await InvitationRepository(session).upcoming_of_person(person_id, now)]
 
     async def resend(self, person_id: str, session_id: int, limit_per_hour: int, request_id: str) -> str:
@@ -62,7 +62,7 @@ class MyInvitations:
                 await audit.record(session, person_id, "invitation.resend", str(session_id), "refused")
                 return "limit"
             invitation.rev += 1
-            state = await invitation_state(session, row, invitation, now)
+            state = await invitation_state(session, row, invitation, now, offsets=self._deps.reminder_offsets)
             invitation.card_outbox_id = await enqueue(
                 session, key=key, recipient=Recipient.person(person_id),
                 message=Message(card=self._deps.messages.invitation(state)), purpose="invitation", now=now,

@@ -48,7 +48,7 @@ class Seats:
                 outcome = await self._accept(session, row, invitation, now)
             else:
                 outcome = await self._decline(session, row, invitation, now)
-            state = await invitation_state(session, row, invitation, now)
+            state = await invitation_state(session, row, invitation, now, offsets=self._deps.reminder_offsets)
             if outcome == "done" and update_card:
                 await self._deps.update_card(session, invitation, state, now)
         if outcome == "done":
@@ -112,7 +112,7 @@ class Seats:
             free -= 1
             promoted += 1
             await self._deps.calendar_job(session, "add_attendee", row, now, person_id=invitation.person_id)
-            state = await invitation_state(session, row, invitation, now)
+            state = await invitation_state(session, row, invitation, now, offsets=self._deps.reminder_offsets)
             await enqueue(session, key=f"promoted:{row.id}:{invitation.person_id}:{invitation.rev}",
                           recipient=Recipient.person(invitation.person_id),
                           message=Message(card=self._deps.messages.promoted(state)), purpose="promotion", now=now,

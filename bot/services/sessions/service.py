@@ -3,7 +3,10 @@ builds the parts (each module of this package does one thing) and offers their m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.clock import Clock
+from bot.services.reminders import clean_offsets
 from bot.services.roles import Audit, RoleService
 from bot.services.sessions.changes import Changes
 from bot.services.sessions.co_facilitators import CoFacilitators
@@ -20,10 +23,11 @@ from storage.db import Database
 
 class SessionService:
     def __init__(self, database: Database, clock: Clock, audit: Audit, roles: RoleService,
-                 messages: SessionMessages, *, calendar: bool = False) -> None:
+                 messages: SessionMessages, *, calendar: bool = False, reminder_offsets: Sequence[int] = ()) -> None:
         """`roles`: every role check, with roles from Entra groups. `calendar`: Microsoft Graph is configured
-        (design §8); see `Deps.calendar`."""
-        deps = Deps(database, clock, audit, roles, messages, calendar)
+        (design §8); see `Deps.calendar`. `reminder_offsets`: the reminders the reminder service sends (minutes
+        before the start), so invitation cards promise only those."""
+        deps = Deps(database, clock, audit, roles, messages, calendar, clean_offsets(reminder_offsets))
         co_facilitators = CoFacilitators(database, roles)
         forms = SessionForms(deps, co_facilitators)
         seats = Seats(deps)

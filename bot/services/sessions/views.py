@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services.reminders import is_owed
 from bot.services.suppression import SessionCounts, Shown, session_counts
 from storage.models import Invitation, Person, TrainingSession
 from storage.repositories.sessions import InvitationRepository, RosterEntry, StatusCounts, session_communities
@@ -32,6 +33,9 @@ class InvitationState:
     closed: bool  # the session has started: replies are closed
     refresh_user_id: str | None = None  # the person's Teams user id, for the card's refresh
     note: str | None = None  # a one-off message for this answer ("Nothing changed: ...")
+    # Minutes before the start of each reminder this person will still get (largest first): the card promises
+    # only these.
+    reminders: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,28 +133,43 @@ def info_from(row: TrainingSession, figures: StatusCounts, now: datetime) -> Ses
 
 
 async def invitation_state(session: AsyncSession, row: TrainingSession, invitation: Invitation,
-                           now: datetime) -> InvitationState:
+                           now: datetime, *, offsets: Sequence[int]) -> InvitationState:
+    """`offsets`: the configured reminders (minutes before the start), to promise only those still to come."""
     seats = await seats_left(session, row)
     position = await InvitationRepository(session).waiting_position(invitation)
     person = await session.get(Person, invitation.person_id)
     return state_of(row, invitation, seats_left=seats, position=position, now=now,
-                    refresh_user_id=person.teams_user_id if person else None)
+                    refresh_user_id=person.teams_user_id if person else None, offsets=offsets)
 
 
 async def invitation_states(session: AsyncSession, row: TrainingSession, invitations: Sequence[Invitation],
-                            now: datetime) -> list[InvitationState]:
+                            now: datetime, *, offsets: Sequence[int]) -> list[InvitationState]:
     """The states of many invitations to one session, from three queries however many there are."""
     repository = InvitationRepository(session)
     seats = await seats_left(session, row)
     positions = await repository.waiting_positions(row.id)
     chats = await repository.teams_user_ids(row.id)
     return [state_of(row, invitation, seats_left=seats, position=positions.get(invitation.id), now=now,
-                     refresh_user_id=chats.get(invitation.person_id)) for invitation in invitations]
+                     refresh_user_id=chats.get(invitation.person_id), offsets=offsets)
+            for invitation in invitations]
+
+
+def reminders_ahead(row: TrainingSession, invitation: Invitation, offsets: Sequence[int],
+                    now: datetime) -> tuple[int, ...]:
+    """The reminders the person will still get: only people with a place get any, each one whose time is still
+    ahead and which bot/services/reminders.py owes them (someone booked 5 hours before gets no "24 hour" one)."""
+    if invitation.status != "accepted" or row.status != "published":
+        return ()
+    seated = invitation.seated_at or invitation.replied_at or invitation.invited_at
+    since = max(seated, row.time_set_at or row.created_at)
+    return tuple(offset for offset in offsets
+                 if row.starts_at - timedelta(minutes=offset) > now and is_owed(offset, offsets, row.starts_at, since))
 
 
 def state_of(row: TrainingSession, invitation: Invitation, *, seats_left: int, position: int | None,
-             now: datetime, refresh_user_id: str | None) -> InvitationState:
+             now: datetime, refresh_user_id: str | None, offsets: Sequence[int]) -> InvitationState:
     return InvitationState(
         session_id=row.id, title=row.title, phase=row.phase, starts_at=row.starts_at, ends_at=row.ends_at,
         seats_left=seats_left, status=invitation.status, position=position, join_url=row.join_url,
-        cancelled=row.status == "cancelled", closed=row.starts_at <= now, refresh_user_id=refresh_user_id)
+        cancelled=row.status == "cancelled", closed=row.starts_at <= now, refresh_user_id=refresh_user_id,
+        reminders=reminders_ahead(row, invitation, offsets, now))
