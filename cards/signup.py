@@ -18,8 +18,9 @@ from cards.announcements import (
 )
 from cards.common import BACK, CANCEL, CONTACT_EMAIL, HELP, PRIVACY, Card, card, heading, para, submit
 
-TOTAL_QUESTIONS = 6
-START_TEXT = "There are 6 short questions. It takes about 2 minutes. You can go back or stop at any time."
+# Allies are not asked about communities (design §4), so the start says both lengths.
+START_TEXT = ("There are 5 short questions. If you join the space for minoritised colleagues, there is 1 more. "
+              "It takes about 2 minutes. You can go back or stop at any time.")
 NEXT = "Next"
 CONFIRM = "Confirm"
 CHANGE = "Change"
@@ -29,8 +30,6 @@ KEEP_MY_DETAILS = "Keep my details"
 GET_MY_DATA = "Get a copy of my data"
 WITHDRAW = "Withdraw"
 CONTINUE = "Continue"
-
-QUESTION_NUMBERS = {"consent": 1, "space": 2, "communities": 3, "organisation": 4, "phases": 5, "adjustments": 6}
 
 SPACE_CHOICES = (
     ("minoritised", "Minoritised colleague"),
@@ -71,6 +70,10 @@ class Frame:
     step: str
     ack: str | None = None  # confirms the answer just given (design §9: a confirmation after each submit)
     changing: bool = False  # reached from "Your details" or the review's Change: no question numbers
+    # "Question 3 of 5": this question's place among the ones this person is asked, given their answers so far
+    # (allies skip communities). None: not numbered.
+    number: int | None = None
+    total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,12 +126,15 @@ def _question_heading(frame: Frame, title: str) -> list[dict[str, Any]]:
     body: list[dict[str, Any]] = []
     if frame.ack:
         body.append(para(frame.ack, weight="Bolder"))
-    number = QUESTION_NUMBERS.get(frame.step)
-    if frame.changing or number is None:
-        body.append(heading(title))
-    else:
-        body.append(heading(f"Question {number} of {TOTAL_QUESTIONS}: {title}"))
+    numbered = _numbered(frame)
+    body.append(heading(f"{numbered}: {title}" if numbered else title))
     return body
+
+
+def _numbered(frame: Frame) -> str | None:
+    if frame.changing or frame.number is None or frame.total is None:
+        return None
+    return f"Question {frame.number} of {frame.total}"
 
 
 def choice_set(input_id: str, label: str, choices: tuple[tuple[str, str], ...] | list[tuple[str, str]], *,
@@ -177,7 +183,8 @@ def consent_card(frame: Frame, notice_text: str, notice_version: int, *, agreed:
         "isRequired": True,
         "errorMessage": "To sign up, tick \"I agree\". If you'd rather not, press Cancel.",
     })
-    return card(body, _buttons(frame), speak="Question 1 of 6. Your permission.")
+    numbered = _numbered(frame)
+    return card(body, _buttons(frame), speak=f"{numbered}. Your permission." if numbered else "Your permission.")
 
 
 def _notice_action_set(notice_text: str, version: int) -> dict[str, Any]:

@@ -239,6 +239,10 @@ class ExpressInterestDialog(ComponentDialog):
         """The card's view data for the current question, prefilled with the answers known so far."""
         at, answers = state["at"], state["answers"]
         view: dict[str, Any] = {"ack": state.get("ack"), "changing": state["mode"] == "change" or state["editing"]}
+        # Numbered among the questions this person is asked (allies skip communities), as their answers stand.
+        questions = [step for step in self._steps(state) if step != "review"]
+        if at in questions:
+            view.update(number=questions.index(at) + 1, total=len(questions))
         if at == "consent":
             notice = await self._notices.current()
             state["notice_version"] = notice.version

@@ -176,7 +176,8 @@ def review_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _frame(journey: str, step: str, view: dict[str, Any]) -> Frame:
-    return Frame(journey=journey, step=step, ack=view.get("ack"), changing=bool(view.get("changing")))
+    return Frame(journey=journey, step=step, ack=view.get("ack"), changing=bool(view.get("changing")),
+                 number=view.get("number"), total=view.get("total"))
 
 
 def _organisation_check(answer: OrganisationAnswer, view: dict[str, Any]) -> str | None:

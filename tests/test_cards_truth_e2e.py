@@ -18,6 +18,7 @@ from bot.delivery.worker import DeliveryWorker
 from cards.invitation import VERB_ACCEPT, VERB_DECLINE, VERB_SHOW
 from tests.app_fixtures import BotHarness, card_text, only_card
 from tests.doubles.teams import make_member
+from tests.signup_helpers import answer, last_card, navigate, organisation_id, step_of
 from tests.test_reminders_support import CONFIG, reminders_of
 from tests.test_sessions_helpers import FACILITATOR, add_volunteer, outbox, press_execute, publish
 
@@ -124,6 +125,55 @@ async def test_a_booking_days_ahead_promises_both_reminders(harness: BotHarness)
     session_id = await publish(harness, capacity=2, starts_in=timedelta(days=3))
     text = card_text(answer_card(await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)))
     assert "You're booked. I'll remind you the day before and an hour before." in text
+
+
+# -- 3. questions numbered among the ones this person is asked ------------------------------------------------------
+
+def question_heading(card: dict[str, Any]) -> str:
+    return next(block["text"] for block in card["body"] if block.get("size") == "Large")
+
+
+async def walk(harness: BotHarness, space: str, card: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """(step, heading) of every question of a sign-up in `space`, by the buttons, from its first card."""
+    card = card or last_card(await harness.say("express interest"))
+    seen = []
+    values: dict[str, dict[str, str]] = {"consent": {"agree": "true"}, "space": {"space": space},
+                                         "communities": {"communities": "lgbtq"}, "phases": {"phases": "codesign"},
+                                         "adjustments": {"adjustments": "no"}}
+    while (step := step_of(card)) != "review":
+        seen.append((step, question_heading(card)))
+        given = values.get(step) or {"organisation": await organisation_id(card, "Navigo")}
+        card = last_card(await answer(harness, card, **given))
+    return seen
+
+
+async def test_an_ally_is_told_5_questions_and_each_is_numbered_of_5(harness: BotHarness) -> None:
+    first = last_card(await harness.say("express interest"))
+    text = card_text(first)
+    assert "There are 5 short questions. If you join the space for minoritised colleagues, there is 1 more." in text
+    assert "6 short questions" not in text
+    assert await walk(harness, "ally", first) == [
+        ("consent", "Question 1 of 5: Your permission"), ("space", "Question 2 of 5: Your space"),
+        ("organisation", "Question 3 of 5: Your organisation"),
+        ("phases", "Question 4 of 5: What you'd like to do"), ("adjustments", "Question 5 of 5: Adjustments")]
+
+
+async def test_someone_joining_the_minoritised_space_gets_6_questions_in_order(harness: BotHarness) -> None:
+    assert [heading for _, heading in await walk(harness, "minoritised")] == [
+        "Question 1 of 5: Your permission", "Question 2 of 5: Your space", "Question 3 of 6: Communities",
+        "Question 4 of 6: Your organisation", "Question 5 of 6: What you'd like to do",
+        "Question 6 of 6: Adjustments"]
+
+
+async def test_going_back_and_choosing_the_ally_space_numbers_the_rest_again(harness: BotHarness) -> None:
+    card = last_card(await harness.say("express interest"))
+    card = last_card(await answer(harness, card, agree="true"))
+    card = last_card(await answer(harness, card, space="both"))
+    assert question_heading(card) == "Question 3 of 6: Communities"
+    card = last_card(await navigate(harness, card, "back"))
+    assert question_heading(card) == "Question 2 of 6: Your space"
+    card = last_card(await answer(harness, card, space="ally"))
+    assert question_heading(card) == "Question 3 of 5: Your organisation"
 
 
 # -- 5. declined and no reply are suppressed with invited ----------------------------------------------------------
