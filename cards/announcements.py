@@ -38,12 +38,18 @@ STOP_SENDING = "Stop sending"
 STOP_ANNOUNCEMENTS = "Stop announcements"
 RESUME_ANNOUNCEMENTS = "Turn announcements back on"
 SEND_ANOTHER = "Send another announcement"
+EDIT_ANNOUNCEMENT = "Edit announcement"
+WITHDRAW_ANNOUNCEMENT = "Withdraw announcement"
+WITHDRAWN_TEXT = "This announcement was withdrawn by its author."
 
 VERB_STOP = "announcement_stop"
 ACTION_STOP_ANNOUNCEMENTS = "announcements_stop"
 ACTION_RESUME_ANNOUNCEMENTS = "announcements_resume"
 ACTION_ANNOUNCE = "announce"
 JOURNEY_ACTION = "announce_journey"
+# Issue 24: edit or withdraw a delivered announcement (the cards are in cards/announcement_changes.py).
+ACTION_EDIT = "announcement_edit"
+ACTION_RECALL = "announcement_recall"
 
 SPACE_CHOICES = (("minoritised", "Minoritised colleagues"), ("ally", "Active allies"))
 PHASE_CHOICES = (("codesign", "Co-design"), ("train_the_trainer", "Train the trainer"))
@@ -60,6 +66,7 @@ class AnnouncementView:
     body: str
     link_url: str | None = None
     link_title: str | None = None
+    updated_at: datetime | None = None  # when its author last edited it after sending
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,14 @@ class ProgressView:
     nobody: bool
     due: bool  # a scheduled one whose time has come: it starts in a moment
     can_stop: bool
+    # Issue 24: the latest edit or recall of the delivered copies (None: there was none), shown like sending.
+    change_kind: str | None = None  # edit | recall
+    change_percent: int = 0
+    change_done_percent: int = 0
+    change_not_done: int = 0
+    change_finished: bool = False
+    change_small: bool = False  # fewer than 8 copies: no percentage and no figure (design §5)
+    can_change: bool = False  # offer "Edit announcement" and "Withdraw announcement"
 
 
 # -- small helpers -------------------------------------------------------------------------------------------------
@@ -173,7 +188,10 @@ def announcement_card(view: AnnouncementView, *, to_people: bool,
                       stop_button: dict[str, Any] | None = None) -> Card:
     """What people and channels see. People also get "Stop announcements" (the preview passes a harmless
     `stop_button` with the same title)."""
-    body: list[dict[str, Any]] = [heading(view.title), para(view.body)]
+    body: list[dict[str, Any]] = [heading(view.title)]
+    if view.updated_at is not None:
+        body.append(para(f"Updated on {uk_moment(view.updated_at)}.", subtle=True))
+    body.append(para(view.body))
     actions: list[dict[str, Any]] = []
     if view.link_url:
         actions.append(open_url(view.link_title or "Find out more", view.link_url))
@@ -184,6 +202,15 @@ def announcement_card(view: AnnouncementView, *, to_people: bool,
     else:
         body.append(para("An announcement from HNY Inc.", subtle=True))
     return card(body, actions, speak=f"Announcement: {view.title}")
+
+
+def withdrawn_card(*, to_people: bool) -> Card:
+    """What replaces every delivered copy of a withdrawn announcement: nothing of what it said."""
+    footer = "An announcement from HNY Inc."
+    if to_people:
+        footer += " You'll still get your session invitations and reminders."
+    return card([heading("Announcement withdrawn"), para(WITHDRAWN_TEXT), para(footer, subtle=True)],
+                speak="Announcement withdrawn")
 
 
 # -- the journey ---------------------------------------------------------------------------------------------------
@@ -384,6 +411,7 @@ def progress_card(view: ProgressView) -> Card:
                 {"type": "TextBlock", "text": progress_bar(100), "wrap": True, "fontType": "Monospace",
                  "size": "Large"},
                 para("Final report:", weight="Bolder"), facts(rows), *_undelivered_rows(view)]
+    body += _change_rows(view)
     actions: list[dict[str, Any]] = []
     if view.can_stop:
         body.append(para("Stop sending cancels the messages that have not gone yet. Messages already delivered "
@@ -393,8 +421,44 @@ def progress_card(view: ProgressView) -> Card:
                                     announcement_id=view.announcement_id)
         actions.append(action)
     else:
+        if view.can_change:
+            actions += [submit(EDIT_ANNOUNCEMENT, ACTION_EDIT, announcement_id=view.announcement_id),
+                        submit(WITHDRAW_ANNOUNCEMENT, ACTION_RECALL, style="destructive",
+                               announcement_id=view.announcement_id)]
         actions.append(submit(SEND_ANOTHER, ACTION_ANNOUNCE))
     return card(body, actions, speak=f"{body[0]['text']}: {view.title}")
+
+
+def _change_rows(view: ProgressView) -> list[dict[str, Any]]:
+    """The latest edit or recall, below the sending report: a bar while it goes, then its own final report.
+    Figures as for sending (design §5), and none at all for fewer than 8 copies."""
+    if view.change_kind is None:
+        return []
+    edit = view.change_kind == "edit"
+    rows: list[dict[str, Any]] = []
+    if not view.change_finished:
+        rows.append({"type": "TextBlock", "text": "Updating the copies people got" if edit else
+                     "Withdrawing the copies people got", "wrap": True, "weight": "Bolder", "size": "Medium",
+                     "separator": True})
+        if not view.change_small:
+            rows += [{"type": "TextBlock", "text": progress_bar(view.change_percent), "wrap": True,
+                      "fontType": "Monospace", "size": "Large"},
+                     para(f"{view.change_percent}% done. This card updates as it goes.")]
+        else:
+            rows.append(para("This card updates as it goes."))
+        return rows
+    rows.append({"type": "TextBlock", "text": "Your changes are in place" if edit else "Announcement withdrawn",
+                 "wrap": True, "weight": "Bolder", "size": "Medium", "separator": True})
+    rows.append(para("The copies people got now show your changes, marked \"Updated\" with the time. Nobody got "
+                     "a new message." if edit else
+                     "The copies people got now say: \"" + WITHDRAWN_TEXT + "\""))
+    if view.change_small:
+        rows.append(para("Some copies could not be changed, because the person or channel can't be reached, or "
+                         "Teams refused." if view.change_not_done else "Every copy was changed."))
+    else:
+        rows.append(facts([("Changed", _about(view.change_done_percent)),
+                           ("Could not be changed", str(view.change_not_done))]))
+    return rows
 
 
 # -- people who stop or resume announcements -----------------------------------------------------------------------

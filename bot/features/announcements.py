@@ -8,6 +8,7 @@ Facilitator actions are checked by the command router and the action registry (r
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from pydantic import Field
 
 from bot.actions import ActionPayload
 from bot.features import Wiring
+from bot.features.announcement_changes import register_changes
 from bot.features.ticker import ticker
 from bot.services.announcements import AnnouncementService, Draft, Progress
 from bot.services.roles import Role
@@ -30,6 +32,7 @@ from cards.announcements import (
     announcements_resumed_card,
     announcements_stopped_card,
     progress_card,
+    withdrawn_card,
 )
 from cards.basics import notice
 from dialogs.announce import AnnounceDialog, start_announce
@@ -60,15 +63,29 @@ def progress_view(progress: Progress) -> ProgressView:
         send_at=progress.send_at, waits_for_quiet_hours=progress.waits_for_quiet_hours, percent=progress.percent,
         delivered_percent=progress.delivered_percent, stopped_percent=progress.stopped_percent,
         unreachable=progress.unreachable, failed=progress.failed, finished=progress.finished,
-        nobody=progress.nobody, due=progress.due, can_stop=progress.can_stop)
+        nobody=progress.nobody, due=progress.due, can_stop=progress.can_stop, **_change_view(progress))
+
+
+def _change_view(progress: Progress) -> dict[str, Any]:
+    """The latest edit or recall (issue 24), as ProgressView's change_* fields."""
+    change = progress.change
+    fields: dict[str, Any] = {"can_change": progress.can_change}
+    if change is not None:
+        fields.update(change_kind=change.kind, change_percent=change.percent,
+                      change_done_percent=change.changed_percent, change_not_done=change.not_changed,
+                      change_finished=change.finished, change_small=change.small)
+    return fields
 
 
 class CardMessages:
     """The service's AnnouncementMessages, drawn with cards/announcements.py."""
 
-    def announcement(self, draft: Draft, *, to_people: bool) -> dict[str, Any]:
-        return announcement_card(AnnouncementView(draft.title, draft.body, draft.link_url, draft.link_title),
-                                 to_people=to_people)
+    def announcement(self, draft: Draft, *, to_people: bool, updated_at: datetime | None = None) -> dict[str, Any]:
+        return announcement_card(AnnouncementView(draft.title, draft.body, draft.link_url, draft.link_title,
+                                                  updated_at), to_people=to_people)
+
+    def withdrawn(self, *, to_people: bool) -> dict[str, Any]:
+        return withdrawn_card(to_people=to_people)
 
     def progress(self, progress: Progress) -> dict[str, Any]:
         return progress_card(progress_view(progress))
@@ -151,6 +168,8 @@ def register(wiring: Wiring) -> None:
     actions.register(ACTION_STOP_ANNOUNCEMENTS, NoFields, feature.stop_announcements_action)
     # "Your details" (the colleague journey) links this action so people can turn announcements back on.
     actions.register(ACTION_RESUME_ANNOUNCEMENTS, NoFields, feature.resume_announcements_action)
+
+    register_changes(wiring, service)  # edit and withdraw after sending (issue 24)
 
     core.hooks.person_erased.append(service.on_person_erased)
 

@@ -38,7 +38,7 @@ from bot.services.uk_time import (
 )
 from storage.db import Database
 from storage.models import Announcement
-from storage.models.announcements import DONE, SCHEDULED, SENDING, STOPPED
+from storage.models.announcements import DONE, EDIT, RECALL, SCHEDULED, SENDING, STOPPED, AnnouncementChange
 from storage.models.outbox import CANCELLED, FAILED, PENDING, SENT, UNDELIVERABLE
 from storage.models.outbox import SENDING as OUTBOX_SENDING
 from storage.repositories.announcements import ANNOUNCEMENT_PURPOSE, AnnouncementRepository, audience
@@ -55,6 +55,10 @@ GRACE = timedelta(minutes=2)
 SESSIONS_LISTED = 20
 SESSIONS_SINCE = timedelta(days=14)
 PROGRESS_PURPOSE = "announcement-progress"
+# In-place updates of delivered copies (issue 24): not "announcement", so "Stop announcements" never withdraws
+# a correction or a recall of a copy the person already has.
+EDIT_PURPOSE = "announcement-edit"
+RECALL_PURPOSE = "announcement-recall"
 CANCEL_CHUNK = 500
 
 SPACES = {"minoritised": "Minoritised colleagues", "ally": "Active allies"}
@@ -63,6 +67,10 @@ PHASES = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
 
 def batch_of(announcement_id: int) -> str:
     return f"announcement:{announcement_id}"
+
+
+def change_batch_of(change_id: int) -> str:
+    return f"announcement-change:{change_id}"
 
 
 # -- what the author writes ----------------------------------------------------------------------------------------
@@ -206,6 +214,35 @@ def about_percent(part: int, total: int) -> int:
 
 
 @dataclass(frozen=True)
+class ChangeProgress:
+    """How far an edit or a recall of the delivered copies has got, shown like sending (design §5): tens of
+    per cent, and exact numbers only of copies that could not be changed; for fewer than 8 copies neither."""
+
+    kind: str  # edit | recall
+    percent: int  # dealt with, in tens, rounded down
+    changed_percent: int
+    not_changed: int  # the copy could not be updated (the person blocked the app, Teams refused)
+    finished: bool
+    small: bool  # fewer than 8 copies: no percentage and no figure, only "done" or "some could not be"
+
+    def signature(self) -> str:
+        return f"{self.kind}|{self.percent}|{self.changed_percent}|{self.not_changed}|{int(self.finished)}"
+
+
+def change_progress_of(change: AnnouncementChange, counts: dict[str, int]) -> ChangeProgress:
+    total = change.recipients
+    dealt = max(0, total - still_to_go(counts))
+    small = shown(total).suppressed
+    return ChangeProgress(
+        kind=change.kind,
+        percent=0 if small else (100 if not total else dealt * 10 // total * 10),
+        changed_percent=0 if small else about_percent(counts.get(SENT, 0), total),
+        not_changed=counts.get(UNDELIVERABLE, 0) + counts.get(FAILED, 0),
+        finished=change.finished_at is not None,
+        small=small)
+
+
+@dataclass(frozen=True)
 class Progress:
     """What the author's progress card shows. Percentages in tens; exact numbers only of messages that could
     not be delivered (design §5)."""
@@ -225,6 +262,11 @@ class Progress:
     nobody: bool  # there was no one to send it to
     due: bool  # its start time has come (a scheduled one starts at the next tick)
     can_stop: bool = field(init=False)
+    # Issue 24: the latest edit or recall of the delivered copies, whether it was withdrawn, and whether the
+    # author may edit or withdraw it now (it has finished, something was delivered, no change is on its way).
+    change: ChangeProgress | None = None
+    recalled: bool = False
+    can_change: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "can_stop", not self.finished and self.state in (SCHEDULED, SENDING))
@@ -236,7 +278,14 @@ class Progress:
     def signature(self) -> str:
         """Everything the card shows that can change."""
         return (f"{self.state}|{self.send_at.isoformat()}|{self.percent}|{self.delivered_percent}|"
-                f"{self.stopped_percent}|{self.unreachable}|{self.failed}|{int(self.finished)}|{int(self.nobody)}|{int(self.due)}")
+                f"{self.stopped_percent}|{self.unreachable}|{self.failed}|{int(self.finished)}|{int(self.nobody)}|{int(self.due)}"
+                f"{self._change_signature()}")
+
+    def _change_signature(self) -> str:
+        if self.change is None and not self.can_change:
+            return ""  # as before issue 24, so cards shown then are not sent again
+        change = self.change.signature() if self.change is not None else "-"
+        return f"|{change}|{int(self.recalled)}|{int(self.can_change)}"
 
 
 def still_to_go(counts: dict[str, int]) -> int:
@@ -244,7 +293,8 @@ def still_to_go(counts: dict[str, int]) -> int:
     return counts.get(PENDING, 0) + counts.get(OUTBOX_SENDING, 0)
 
 
-def progress_of(row: Announcement, counts: dict[str, int], now: datetime) -> Progress:
+def progress_of(row: Announcement, counts: dict[str, int], now: datetime,
+                change: ChangeProgress | None = None) -> Progress:
     total = row.recipients
     dealt = max(0, total - still_to_go(counts))
     started = row.status in (SENDING, DONE) or (row.status == STOPPED and row.started_at is not None)
@@ -264,6 +314,10 @@ def progress_of(row: Announcement, counts: dict[str, int], now: datetime) -> Pro
         finished=row.finished_at is not None,
         nobody=row.finished_at is not None and started and total == 0,
         due=row.send_at <= now,
+        change=change,
+        recalled=row.recalled_at is not None,
+        can_change=(row.finished_at is not None and row.recalled_at is None and counts.get(SENT, 0) > 0
+                    and (change is None or change.finished)),
     )
 
 
@@ -272,7 +326,12 @@ def progress_of(row: Announcement, counts: dict[str, int], now: datetime) -> Pro
 class AnnouncementMessages(Protocol):
     """Draws the cards (the feature implements it with cards/announcements.py)."""
 
-    def announcement(self, draft: Draft, *, to_people: bool) -> dict[str, Any]: ...
+    def announcement(self, draft: Draft, *, to_people: bool, updated_at: datetime | None = None) -> dict[str, Any]:
+        ...
+
+    def withdrawn(self, *, to_people: bool) -> dict[str, Any]:
+        """What replaces every delivered copy of a recalled announcement."""
+        ...
 
     def progress(self, progress: Progress) -> dict[str, Any]: ...
 
@@ -290,6 +349,30 @@ class Created:
 class Stopped:
     outcome: Literal["stopped", "already", "missing", "not_yours"]
     progress: Progress | None = None
+
+
+# Why a delivered announcement cannot be edited or withdrawn now (issue 24).
+ChangeRefusal = Literal["missing", "not_yours", "recalled", "sending", "nothing", "changed"]
+
+
+@dataclass(frozen=True)
+class Changeable:
+    """A delivered announcement as its author (or an admin) may edit or withdraw it: what it says now, and the
+    revision the edit card starts from, so an edit made meanwhile is not overwritten."""
+
+    outcome: Literal["ok"] | ChangeRefusal
+    announcement_id: int = 0
+    title: str = ""
+    body: str = ""
+    link_url: str | None = None
+    link_title: str | None = None
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class Changed:
+    outcome: Literal["done", "unchanged", "invalid"] | ChangeRefusal
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 class AnnouncementService:
@@ -437,8 +520,7 @@ class AnnouncementService:
                 await self._audit.record(session, actor, "announcement.stop", str(row.id), outcome="refused")
                 return Stopped("not_yours")
             if row.status not in (SCHEDULED, SENDING) or row.finished_at is not None:
-                counts = await batch_progress(session, batch_of(row.id))
-                return Stopped("already", progress_of(row, counts, now))
+                return Stopped("already", await self._progress_now(session, row, now))
             keys = await repo.pending_keys(batch=batch_of(row.id))
             for start in range(0, len(keys), CANCEL_CHUNK):
                 await cancel(session, keys[start:start + CANCEL_CHUNK], now)
@@ -456,7 +538,137 @@ class AnnouncementService:
             row = await AnnouncementRepository(session).get(announcement_id)
             if row is None:
                 return None
-            return progress_of(row, await batch_progress(session, batch_of(row.id)), self._clock.now())
+            return await self._progress_now(session, row, self._clock.now())
+
+    # -- edit and recall after sending (issue 24) ----------------------------------------------------------------
+
+    async def changeable(self, actor: str, announcement_id: int, action: str) -> Changeable:
+        """Whether `actor` may edit or withdraw this announcement now, checked on every press: only its author
+        or an admin (a refusal is audited), once sending has finished and while it has not been withdrawn."""
+        held = await self._roles.roles_of(actor)
+        async with self._database.read() as session:
+            repo = AnnouncementRepository(session)
+            row = await repo.get(announcement_id)
+            refusal = await self._change_refusal(repo, row, actor, held)
+        if refusal == "not_yours":
+            async with self._database.transaction() as session:
+                await self._audit.record(session, actor, action, str(announcement_id), outcome="refused")
+        if refusal is not None or row is None:
+            return Changeable(refusal or "missing")
+        return Changeable("ok", row.id, row.title, row.body, row.link_url, row.link_title, row.revision)
+
+    async def _change_refusal(self, repo: AnnouncementRepository, row: Announcement | None, actor: str,
+                              held: set[str]) -> ChangeRefusal | None:
+        if row is None:
+            return "missing"
+        if row.author_person_id != actor and not satisfies(held, Role.ADMIN):
+            return "not_yours"
+        if row.recalled_at is not None:
+            return "recalled"
+        if row.finished_at is None:
+            return "sending"
+        if not await repo.delivered_copies(batch_of(row.id)):
+            return "nothing"
+        return None
+
+    async def edit(self, actor: str, announcement_id: int, revision: int, title: str, body: str) -> Changed:
+        """Change the title or text of a delivered announcement: every delivered copy is updated in place
+        through the outbox and says "Updated" with the time. `revision` is the one the edit card started
+        from: an edit made meanwhile (by the author or an admin) is not overwritten."""
+        draft, errors = check_draft(title, body, "", "")
+        if draft is None:
+            return Changed("invalid", errors)
+        held = await self._roles.roles_of(actor)
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            repo = AnnouncementRepository(session)
+            row = await repo.get(announcement_id, lock=True)
+            refusal = await self._change_refusal(repo, row, actor, held)
+            if refusal == "not_yours":
+                await self._audit.record(session, actor, "announcement.edit", str(announcement_id),
+                                         outcome="refused")
+            if refusal is not None or row is None:
+                return Changed(refusal or "missing")
+            if row.revision != revision:
+                return Changed("changed")
+            if (draft.title, draft.body) == (row.title, row.body):
+                return Changed("unchanged")
+            row.title, row.body = draft.title, draft.body
+            row.revision += 1
+            row.edited_at = now
+            kept = Draft(row.title, row.body, row.link_url, row.link_title)
+            await self._change_copies(session, row, EDIT, now,
+                                      to_people=self._messages.announcement(kept, to_people=True, updated_at=now),
+                                      to_channels=self._messages.announcement(kept, to_people=False,
+                                                                              updated_at=now))
+            await self._audit.record(session, actor, "announcement.edit", str(row.id))
+        log.info("announcement %d edited by person=%s (revision %d)", announcement_id, actor, revision + 1)
+        return Changed("done")
+
+    async def recall(self, actor: str, announcement_id: int) -> Changed:
+        """Withdraw a delivered announcement: every delivered copy is replaced in place by a short note that
+        its author withdrew it. Pressing twice has one effect."""
+        held = await self._roles.roles_of(actor)
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            repo = AnnouncementRepository(session)
+            row = await repo.get(announcement_id, lock=True)
+            refusal = await self._change_refusal(repo, row, actor, held)
+            if refusal == "not_yours":
+                await self._audit.record(session, actor, "announcement.recall", str(announcement_id),
+                                         outcome="refused")
+            if refusal is not None or row is None:
+                return Changed(refusal or "missing")
+            row.recalled_at = now
+            await self._change_copies(session, row, RECALL, now,
+                                      to_people=self._messages.withdrawn(to_people=True),
+                                      to_channels=self._messages.withdrawn(to_people=False))
+            await self._audit.record(session, actor, "announcement.recall", str(row.id))
+        log.info("announcement %d withdrawn by person=%s", announcement_id, actor)
+        return Changed("done")
+
+    async def _change_copies(self, session: AsyncSession, row: Announcement, kind: str, now: datetime, *,
+                             to_people: dict[str, Any], to_channels: dict[str, Any]) -> None:
+        """Queue the in-place update of every delivered copy and show it on the author's progress card."""
+        repo = AnnouncementRepository(session)
+        change = await repo.add_change(AnnouncementChange(
+            announcement_id=row.id, kind=kind, revision=row.revision, created_at=now, recipients=0,
+            finished_at=None))
+        batch = change_batch_of(change.id)
+        await repo.enqueue_copy_updates(
+            batch=batch_of(row.id), change_batch=batch, purpose=EDIT_PURPOSE if kind == EDIT else RECALL_PURPOSE,
+            person_payload=Message(card=to_people).to_json(), channel_payload=Message(card=to_channels).to_json(),
+            author_id=row.author_person_id, now=now)
+        counts = await batch_progress(session, batch)
+        change.recipients = sum(counts.values())
+        if not change.recipients:  # every copy went away meanwhile (erased people)
+            change.finished_at = now
+        await self._show_progress(session, row, now)
+
+    async def _change_progress(self, session: AsyncSession, row: Announcement) -> ChangeProgress | None:
+        change = await AnnouncementRepository(session).latest_change(row.id)
+        if change is None:
+            return None
+        return change_progress_of(change, await batch_progress(session, change_batch_of(change.id)))
+
+    async def _progress_now(self, session: AsyncSession, row: Announcement, now: datetime,
+                            counts: dict[str, int] | None = None) -> Progress:
+        if counts is None:
+            counts = await batch_progress(session, batch_of(row.id))
+        return progress_of(row, counts, now, await self._change_progress(session, row))
+
+    async def _report_change(self, change_id: int, announcement_id: int) -> None:
+        """Finish an edit or recall when every copy has been dealt with, and bring the author's card up to date."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            repo = AnnouncementRepository(session)
+            row = await repo.get(announcement_id, lock=True)  # the same lock as every other change to it
+            change = await session.get(AnnouncementChange, change_id)
+            if row is None or change is None or change.finished_at is not None:
+                return
+            if not still_to_go(await batch_progress(session, change_batch_of(change.id))):
+                change.finished_at = now
+            await self._show_progress(session, row, now)
 
     # -- people who stop announcements ---------------------------------------------------------------------------
 
@@ -496,10 +708,15 @@ class AnnouncementService:
             # every write transaction waits for the one write lock the delivery worker and every turn need too.
             changed = [row.id for row in await repo.in_flight()
                        if self._report_due(row, await batch_progress(session, batch_of(row.id)), now)]
+            # Edits and recalls on their way: the same rule, only those whose card would change.
+            changing = [(change.id, change.announcement_id) for change in await repo.open_changes()
+                        if await self._change_report_due(session, change, now)]
         for announcement_id in due:
             await self._start(announcement_id)
         for announcement_id in changed:
             await self._report(announcement_id)
+        for change_id, announcement_id in changing:
+            await self._report_change(change_id, announcement_id)
 
     @staticmethod
     def _report_due(row: Announcement, counts: dict[str, int], now: datetime) -> bool:
@@ -507,6 +724,14 @@ class AnnouncementService:
         if not still_to_go(counts):
             return True
         return row.author_person_id is not None and progress_of(row, counts, now).signature() != row.progress_shown
+
+    async def _change_report_due(self, session: AsyncSession, change: AnnouncementChange, now: datetime) -> bool:
+        if not still_to_go(await batch_progress(session, change_batch_of(change.id))):
+            return True
+        row = await AnnouncementRepository(session).get(change.announcement_id)
+        if row is None or row.author_person_id is None:
+            return False
+        return (await self._progress_now(session, row, now)).signature() != row.progress_shown
 
     async def _start(self, announcement_id: int) -> None:
         now = self._clock.now()
@@ -573,9 +798,7 @@ class AnnouncementService:
     async def _show_progress(self, session: AsyncSession, row: Announcement, now: datetime,
                              counts: dict[str, int] | None = None) -> Progress:
         """Queue the progress card the first time, then an in-place update whenever what it shows changes."""
-        if counts is None:
-            counts = await batch_progress(session, batch_of(row.id))
-        progress = progress_of(row, counts, now)
+        progress = await self._progress_now(session, row, now, counts)
         if row.author_person_id is None:
             return progress  # the author's data was erased
         signature = progress.signature()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
@@ -53,5 +53,33 @@ class Announcement(Base):
     progress_updates: Mapped[int] = mapped_column(Integer, default=0)
     # What the progress card shows now, so an update is sent only when it would look different.
     progress_shown: Mapped[str | None] = mapped_column(String(200))
+    # Edits after sending (issue 24): how many, and when the last one was made (its copies say "Updated").
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    edited_at: Mapped[datetime | None]
+    # Withdrawn by its author or an admin: every delivered copy was replaced by a short note. Final.
+    recalled_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_announcements_status_send_at", "status", "send_at"),)
+
+
+# Kinds of change made to a delivered announcement.
+EDIT = "edit"
+RECALL = "recall"
+
+
+class AnnouncementChange(Base):
+    """An edit or a recall of a delivered announcement: one in-place update per delivered copy, in the outbox
+    (batch "announcement-change:<id>"), tracked on the author's progress card like the sending itself."""
+
+    __tablename__ = "announcement_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # edit | recall
+    # The announcement's revision this change shows (an edit's number; a recall keeps the last one).
+    revision: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    # Raw number of copies being changed: the base of the percentage, never shown (design §5).
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when every update has been dealt with: the progress card then shows this change's final report.
+    finished_at: Mapped[datetime | None]

@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, String, and_, cast, false, func, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from storage.db import dialect_insert
 from storage.models import Announcement, ConversationRef, Invitation, OutboxMessage, Person, TrainingSession, Volunteer
-from storage.models.announcements import SCHEDULED, SENDING, STOPPED
-from storage.models.outbox import PENDING
+from storage.models.announcements import SCHEDULED, SENDING, STOPPED, AnnouncementChange
+from storage.models.outbox import PENDING, SENT
 from storage.repositories.volunteers import consented
 
 ANNOUNCEMENT_PURPOSE = "announcement"
@@ -99,6 +101,59 @@ class AnnouncementRepository:
         await self.session.execute(
             update(Announcement).where(Announcement.author_person_id == person_id)
             .values(author_person_id=None, progress_outbox_id=None))
+
+    # -- edits and recalls after sending -------------------------------------------------------------------------
+
+    async def add_change(self, row: AnnouncementChange) -> AnnouncementChange:
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def latest_change(self, announcement_id: int) -> AnnouncementChange | None:
+        result = await self.session.execute(
+            select(AnnouncementChange).where(AnnouncementChange.announcement_id == announcement_id)
+            .order_by(AnnouncementChange.id.desc()).limit(1))
+        return result.scalar_one_or_none()
+
+    async def open_changes(self) -> list[AnnouncementChange]:
+        """Edits and recalls whose copies are still being updated, oldest first."""
+        result = await self.session.execute(
+            select(AnnouncementChange).where(AnnouncementChange.finished_at.is_(None)).order_by(AnnouncementChange.id))
+        return list(result.scalars())
+
+    async def delivered_copies(self, batch: str) -> int:
+        """How many copies of an announcement reached Teams (raw: never shown)."""
+        return int(await self.session.scalar(
+            select(func.count()).where(OutboxMessage.batch == batch, OutboxMessage.purpose == ANNOUNCEMENT_PURPOSE,
+                                       OutboxMessage.status == SENT)) or 0)
+
+    async def enqueue_copy_updates(self, *, batch: str, change_batch: str, purpose: str, person_payload: str,
+                                   channel_payload: str, author_id: str | None, now: datetime) -> None:
+        """One in-place update (an outbox "update" of that message) for every delivered copy of an announcement,
+        in one INSERT … SELECT per kind of recipient however many copies there are. Each update keeps its copy's
+        order key, so it never overtakes anything else queued to that chat, and an edit made after another one
+        reaches each copy after it. Keys name the change and the copy, so enqueueing twice sends once."""
+        original = OutboxMessage.__table__.alias("original")
+        for to_people, payload in ((True, person_payload), (False, channel_payload)):
+            same_for_all: dict[str, Any] = {"kind": "update", "payload": payload, "batch": change_batch,
+                                            "author_id": author_id, "purpose": purpose, "status": PENDING,
+                                            "due_at": now, "attempts": 0, "created_at": now}
+            values: dict[str, Any] = {
+                "key": literal(f"{change_batch}:", String) + cast(original.c.id, String),
+                "person_id": original.c.person_id,
+                "conversation_id": original.c.conversation_id,
+                "order_key": original.c.order_key,
+                "updates_id": original.c.id,
+                **{name: literal(value, OutboxMessage.__table__.c[name].type) for name, value in same_for_all.items()},
+            }
+            recipient = original.c.person_id.is_not(None) if to_people else original.c.person_id.is_(None)
+            rows = (select(*values.values())
+                    .where(original.c.batch == batch, original.c.purpose == ANNOUNCEMENT_PURPOSE,
+                           original.c.status == SENT, recipient)
+                    .order_by(original.c.id))
+            await self.session.execute(
+                dialect_insert(self.session, OutboxMessage).from_select(list(values), rows)
+                .on_conflict_do_nothing(index_elements=["key"]))
 
     # -- audiences -----------------------------------------------------------------------------------------------
 
