@@ -5,22 +5,29 @@ announcements show no figures, and nothing of a person is kept again after they 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from bot.clock import FixedClock
 from bot.delivery.connector import ConnectorClient
 from bot.delivery.leader import leadership_for
 from bot.delivery.tokens import StaticTokenProvider
 from bot.delivery.worker import DeliveryWorker
 from cards.invitation import VERB_ACCEPT, VERB_DECLINE, VERB_SHOW
-from tests.app_fixtures import BotHarness, card_text, only_card
-from tests.doubles.teams import make_member
-from tests.signup_helpers import answer, last_card, navigate, organisation_id, step_of
-from tests.test_reminders_support import CONFIG, reminders_of
-from tests.test_sessions_helpers import FACILITATOR, add_volunteer, outbox, press_execute, publish
+from storage.models import Erasure, Person
+from storage.repositories.roles import RoleRepository
+from tests.app_fixtures import BotHarness, all_text, card_text, only_card, texts_in
+from tests.doubles.fixtures import DEFAULT_MEMBER
+from tests.doubles.issuer import TokenIssuer
+from tests.doubles.teams import Member, TeamsDouble, make_member
+from tests.signup_helpers import answer, button_data, last_card, navigate, organisation_id, sign_up, step_of
+from tests.test_reminders_support import CONFIG, reminders_of, running
+from tests.test_sessions_helpers import FACILITATOR, add_person, add_volunteer, outbox, press_execute, publish
 
 
 @pytest.fixture
@@ -191,3 +198,71 @@ async def test_session_figures_never_add_up_to_an_exact_number_invited(harness: 
                      "Declined\nfewer than 8", "No reply\nfewer than 8"):
         assert expected in text, expected
     assert "Declined\n0" not in text and "No reply\n0" not in text
+
+
+# -- 7. nothing of a person is kept again after they withdraw -----------------------------------------------------
+
+async def person_row(harness: BotHarness, person_id: str) -> Person | None:
+    async with harness.core.database.read() as session:
+        return await session.get(Person, person_id)
+
+
+async def my_data(harness: BotHarness, member: Member = DEFAULT_MEMBER) -> dict[str, Any]:
+    replies = await harness.say("my data", member)
+    payload = re.search(r"```json\n(.*)\n```", "\n".join(texts_in(replies)[1:]), re.DOTALL)
+    assert payload is not None
+    data: dict[str, Any] = json.loads(payload.group(1))
+    return data
+
+
+async def test_after_withdrawing_the_next_message_keeps_no_name_until_they_sign_up_again(
+        harness: BotHarness) -> None:
+    harness.teams.set_limits(per_conversation=False, global_per_second=None)
+    harness.teams.add_member(DEFAULT_MEMBER)  # Teams would tell the bot their name and e-mail if asked
+    me = DEFAULT_MEMBER.aad_object_id
+    await sign_up(harness)
+    withdraw = last_card(await harness.say("withdraw"))
+    assert "Your answers have been deleted" in all_text(
+        await harness.press(button_data(withdraw, action="withdraw_confirm")))
+
+    await harness.say("hello")  # answered, so their chat is kept: nothing else
+    row = await person_row(harness, me)
+    assert row is not None and row.display_name is None and row.email is None
+    data = await my_data(harness)
+    assert data["person"]["display_name"] is None and data["person"]["email"] is None
+    assert data["sign_up"] is None
+    assert "You withdrew, so your answers were deleted." in data["what_we_keep"]
+    assert "not your name" in data["what_we_keep"]
+    assert [record["action"] for record in data["consent_history"]] == ["given", "withdrawn"]
+
+    # Signing up again brings their name back with their next message, as for anyone signed up.
+    await sign_up(harness)
+    await harness.say("my details")
+    row = await person_row(harness, me)
+    assert row is not None and row.display_name == DEFAULT_MEMBER.name
+    assert "everything we hold about you" in (await my_data(harness))["what_we_keep"]
+
+
+async def test_names_that_came_back_after_a_withdrawal_are_forgotten_at_start_up(
+        db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
+    came_back, signed_up_again, facilitator, never_left = (make_member(19700 + index) for index in range(4))
+    async with running(db_url, token_issuer, teams_double, clock) as harness:
+        for member in (came_back, signed_up_again, facilitator, never_left):
+            await add_person(harness, member)
+        await add_volunteer(harness, signed_up_again, ally=True)
+        now = harness.clock.now()
+        async with harness.core.database.transaction() as session:
+            # Erased earlier; the old code then stored their name again when they next wrote to the bot.
+            for member in (came_back, signed_up_again, facilitator):
+                session.add(Erasure(person_id=member.aad_object_id, erased_at=now - timedelta(days=1),
+                                    reason="withdrawn"))
+            await RoleRepository(session).grant(facilitator.aad_object_id, "facilitator", "test", now)
+    async with running(db_url, token_issuer, teams_double, clock) as harness:
+        row = await person_row(harness, came_back.aad_object_id)
+        assert row is not None and row.display_name is None and row.email is None
+        for member in (signed_up_again, facilitator, never_left):
+            kept = await person_row(harness, member.aad_object_id)
+            assert kept is not None and kept.display_name == member.name and kept.email == member.email
+        harness.teams.set_limits(per_conversation=False, global_per_second=None)
+        data = await my_data(harness, came_back)
+        assert data["person"]["display_name"] is None and "not your name" in data["what_we_keep"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.services.contacts import keeps_identity
 from storage.db import Database
 from storage.repositories.people import PeopleRepository
 
@@ -25,18 +26,20 @@ class Directory:
         self._database = database
 
     async def needs_identity(self, person_id: str) -> bool:
-        """True when we have met this person but do not know their e-mail yet."""
+        """True when we have met this person but do not know their e-mail yet (and may keep it: not after
+        they withdrew, until they sign up again or hold a role)."""
         async with self._database.read() as session:
             person = await PeopleRepository(session).get(person_id)
-            return person is not None and not person.email
+            return person is not None and not person.email and await keeps_identity(session, person_id)
 
     async def remember(self, person_id: str, display_name: str | None, email: str | None) -> bool:
-        """Store what Teams told us about someone we have met; never creates a person. True if stored."""
+        """Store what Teams told us about someone we have met; never creates a person, nor keeps the name of
+        someone who withdrew (bot/services/contacts.py). True if stored."""
         email = (email or "").strip().lower()
         display_name = (display_name or "").strip()
         async with self._database.transaction() as session:
             person = await PeopleRepository(session).get(person_id)
-            if person is None:
+            if person is None or not await keeps_identity(session, person_id):
                 return False
             if email and len(email) <= MAX_EMAIL and "@" in email:
                 person.email = email

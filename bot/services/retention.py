@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from bot.clock import UK
 from bot.core import Core
 from bot.delivery.outbox import Message, Recipient, enqueue
+from bot.services.contacts import forget_identities_of_erased
 from bot.services.programme import END_DATE_KEY, RETENTION_RUN_KEY, ProgrammeService
 from bot.services.roles import SYSTEM_ACTOR, Role
 from bot.services.volunteers import ErasureReason, VolunteerService
@@ -214,7 +215,14 @@ class RetentionService:
     # -- after a restore --------------------------------------------------------------------------------
 
     async def replay(self) -> int:
-        """At start-up: re-apply every logged erasure the database lacks. Returns how many."""
+        """At start-up: re-apply every logged erasure the database lacks. Returns how many. Then forget any name
+        or e-mail that came back for someone erased who has not signed up again (bot/services/contacts.py)."""
+        replayed = await self._replay()
+        async with self._database.transaction() as session:
+            await forget_identities_of_erased(session)
+        return replayed
+
+    async def _replay(self) -> int:
         newest = await asyncio.to_thread(self._log.latest)
         if not newest:
             return 0

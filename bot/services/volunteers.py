@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.core import Core
 from bot.services.notices import Notice
-from storage.models import Person, Volunteer
+from storage.models import Erasure, Person, Volunteer
 from storage.repositories.programme import NoticeRepository
 from storage.repositories.volunteers import (
     ConsentRepository,
@@ -314,7 +314,10 @@ class VolunteerService:
             history = await ConsentRepository(session).history(person_id)
             others = await PersonalRecords(session).rows_about(
                 person_id, tables_done=frozenset({"people", "volunteers", "consent_records"}))
+            erased = await session.get(Erasure, person_id) is not None
         data: dict[str, Any] = {
+            "what_we_keep": what_we_keep(signed_up=volunteer is not None, erased=erased,
+                                         has_name=bool(person and (person.display_name or person.email))),
             "person": _columns(person) if person else None,
             "sign_up": None,
             "consent_history": [_columns(record, skip={"id", "person_id"}) for record in history],
@@ -337,6 +340,22 @@ class VolunteerService:
             added = await OrganisationRepository(session).seed(names)
         if added:
             log.info("added %d organisations from the shipped list", added)
+
+
+def what_we_keep(*, signed_up: bool, erased: bool, has_name: bool) -> str:
+    """Said at the top of "my data": what is held and why, in plain words (docs/privacy.md says the same)."""
+    if signed_up:
+        return ("This is everything we hold about you: your details from Teams, your answers and your consent "
+                "history. We use them to invite you to sessions. To delete your answers, type \"withdraw\".")
+    reach = "We keep only what we need to reply to you here in Teams: your Teams ids and where to reach you"
+    if erased:
+        # After a withdrawal a name comes back only with a role in the bot (bot/services/contacts.py).
+        name = (", and your name and e-mail from Teams, because you help run the programme." if has_name
+                else ", not your name.")
+        return (f"You withdrew, so your answers were deleted. {reach}{name} We also keep the record that you "
+                "gave and then withdrew permission, because the law asks us to.")
+    return (f"You haven't signed up, so we hold no answers from you. {reach}"
+            + (", and your name and e-mail from Teams." if has_name else "."))
 
 
 def _columns(row: Any, *, skip: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
