@@ -56,6 +56,8 @@ PHASE_CHOICES = (("codesign", "Co-design"), ("train_the_trainer", "Train the tra
 ROUNDING_NOTE = ("Numbers are rounded to the nearest 5. Numbers from 1 to 7 show as 'fewer than 8'. "
                  "This protects people's privacy.")
 BAR_STEPS = 10
+SOME_UNDELIVERED = "Some could not be delivered."
+SMALL_NOTE = "It went to fewer than 8 people, so this card shows no numbers. This protects people's privacy."
 
 
 # -- view data -----------------------------------------------------------------------------------------------------
@@ -126,6 +128,7 @@ class ProgressView:
     change_finished: bool = False
     change_small: bool = False  # fewer than 8 copies: no percentage and no figure (design §5)
     can_change: bool = False  # offer "Edit announcement" and "Withdraw announcement"
+    small: bool = False  # it goes to fewer than 8 people: no percentage and no figure at all (design §5)
 
 
 # -- small helpers -------------------------------------------------------------------------------------------------
@@ -387,6 +390,13 @@ def progress_card(view: ProgressView) -> Card:
                 para(f"It will start on {uk_moment(view.send_at)}.")]
         if view.waits_for_quiet_hours:
             body.append(para("The time you chose is in quiet hours, so it will start when they end."))
+    elif not view.finished and view.small:
+        body = [heading("Sending your announcement"), title,
+                para("It's on its way. This card will say when it has been sent.")]
+        if undelivered:
+            body.append(para(SOME_UNDELIVERED, weight="Bolder"))
+        if view.state == "stopped":
+            body.append(para("You stopped sending. Messages already on their way will finish."))
     elif not view.finished:
         body = [heading("Sending your announcement"), title,
                 {"type": "TextBlock", "text": progress_bar(view.percent), "wrap": True, "fontType": "Monospace",
@@ -401,6 +411,16 @@ def progress_card(view: ProgressView) -> Card:
     elif view.nobody:
         body = [heading("Nothing to send"), title,
                 para("There was no one to send it to: no channel or volunteer matched when it started.")]
+    elif view.small:
+        heading_text = "You stopped this announcement" if view.state == "stopped" else "Your announcement has gone"
+        body = [heading(heading_text), title, para("Final report:", weight="Bolder"),
+                para("It has been sent." if view.delivered_percent else "It could not be sent.")]
+        if undelivered and view.delivered_percent:
+            body.append(para(f"{SOME_UNDELIVERED} The person or channel may not be reachable, or Teams refused "
+                             "the message."))
+        if view.stopped_percent:
+            body.append(para("Some were not sent, because you stopped it."))
+        body.append(para(SMALL_NOTE, subtle=True))
     else:
         heading_text = "You stopped this announcement" if view.state == "stopped" else "Your announcement has gone"
         rows = [("Delivered", _about(view.delivered_percent)),

@@ -26,8 +26,21 @@ from tests.doubles.fixtures import DEFAULT_MEMBER
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble, make_member
 from tests.signup_helpers import answer, button_data, last_card, navigate, organisation_id, sign_up, step_of
+from tests.test_announcements_helpers import (
+    AUTHOR,
+    Deliver,
+    add_volunteers,
+    announce,
+    bot,
+    deliver,
+    personal_chat,
+    progress_card,
+    tick,
+)
 from tests.test_reminders_support import CONFIG, reminders_of, running
 from tests.test_sessions_helpers import FACILITATOR, add_person, add_volunteer, outbox, press_execute, publish
+
+__all__ = ["bot", "deliver"]  # fixtures, imported for pytest
 
 
 @pytest.fixture
@@ -198,6 +211,58 @@ async def test_session_figures_never_add_up_to_an_exact_number_invited(harness: 
                      "Declined\nfewer than 8", "No reply\nfewer than 8"):
         assert expected in text, expected
     assert "Declined\n0" not in text and "No reply\n0" not in text
+
+
+# -- 6. no figures for an announcement to fewer than 8 people ------------------------------------------------------
+
+def no_figures(text: str) -> None:
+    assert "%" not in text and "▓" not in text, text
+    assert not re.search(r"\d", text.replace("fewer than 8", "")), text  # not one exact figure
+
+
+async def test_an_announcement_to_fewer_than_8_people_shows_no_percentage_and_no_figure(
+        bot: BotHarness, deliver: Deliver) -> None:
+    volunteers = await add_volunteers(bot, 5, first=19600)
+    bot.teams.block(personal_chat(volunteers[0]))
+    bot.teams.fail_next(503, path_contains=personal_chat(volunteers[1]), times=1)
+    await announce(bot, spaces="minoritised", title="Co-design day in Hull")
+    await tick(bot)
+    await deliver()  # one cannot be reached, one waits to retry
+    await tick(bot)
+    await deliver()
+    middle = card_text(await progress_card(bot))
+    assert "Sending your announcement" in middle and "Some could not be delivered." in middle
+    no_figures(middle)
+
+    bot.clock.advance(timedelta(minutes=5))
+    await deliver()
+    await tick(bot)
+    await deliver()
+    final = card_text(await progress_card(bot))
+    assert "Your announcement has gone" in final and "It has been sent." in final
+    assert "Some could not be delivered." in final and "fewer than 8 people" in final
+    no_figures(final)
+    # The card changed only when its words did, so its updates cannot be counted either.
+    author_chat = personal_chat(AUTHOR)
+    puts = [request for request in bot.teams.requests if request.method == "PUT"
+            and request.conversation_id == author_chat]
+    assert len(puts) <= 3
+
+
+async def test_stopping_an_announcement_to_fewer_than_8_people_reports_no_figure(
+        bot: BotHarness, deliver: Deliver) -> None:
+    volunteers = await add_volunteers(bot, 4, first=19650)
+    for member in volunteers[:2]:
+        bot.teams.fail_next(503, path_contains=personal_chat(member), times=1)
+    await announce(bot, spaces="minoritised", title="Co-design day in Hull")
+    await tick(bot)
+    await deliver()
+    card = await progress_card(bot)
+    stop = next(action for action in card["actions"] if action["title"] == "Stop sending")
+    answer = await press_execute(bot, stop["verb"], stop["data"], AUTHOR)
+    text = card_text(answer["value"])
+    assert "You stopped this announcement" in text and "Some were not sent, because you stopped it." in text
+    no_figures(text)
 
 
 # -- 7. nothing of a person is kept again after they withdraw -----------------------------------------------------

@@ -63,7 +63,8 @@ def progress_view(progress: Progress) -> ProgressView:
         send_at=progress.send_at, waits_for_quiet_hours=progress.waits_for_quiet_hours, percent=progress.percent,
         delivered_percent=progress.delivered_percent, stopped_percent=progress.stopped_percent,
         unreachable=progress.unreachable, failed=progress.failed, finished=progress.finished,
-        nobody=progress.nobody, due=progress.due, can_stop=progress.can_stop, **_change_view(progress))
+        nobody=progress.nobody, due=progress.due, can_stop=progress.can_stop, small=progress.small,
+        **_change_view(progress))
 
 
 def _change_view(progress: Progress) -> dict[str, Any]:

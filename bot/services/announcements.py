@@ -267,6 +267,9 @@ class Progress:
     change: ChangeProgress | None = None
     recalled: bool = False
     can_change: bool = False
+    # The people it goes to read "fewer than 8" (design §5): the card shows no percentage and no figure at all,
+    # only "sent" or "some could not be delivered", and changes only when those words do.
+    small: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "can_stop", not self.finished and self.state in (SCHEDULED, SENDING))
@@ -277,6 +280,12 @@ class Progress:
 
     def signature(self) -> str:
         """Everything the card shows that can change."""
+        if self.small:
+            # Only the words: an update at every step would let the author count the people.
+            nothing_sent = self.percent == 0 and not self.delivered_percent
+            return (f"small|{self.state}|{self.send_at.isoformat()}|{int(nothing_sent)}|{int(self.undelivered > 0)}|"
+                    f"{int(self.stopped_percent > 0)}|{int(self.finished)}|{int(self.nobody)}|{int(self.due)}"
+                    f"{self._change_signature()}")
         return (f"{self.state}|{self.send_at.isoformat()}|{self.percent}|{self.delivered_percent}|"
                 f"{self.stopped_percent}|{self.unreachable}|{self.failed}|{int(self.finished)}|{int(self.nobody)}|{int(self.due)}"
                 f"{self._change_signature()}")
@@ -291,6 +300,17 @@ class Progress:
 def still_to_go(counts: dict[str, int]) -> int:
     """Messages of a batch not dealt with yet: waiting, or on their way."""
     return counts.get(PENDING, 0) + counts.get(OUTBOX_SENDING, 0)
+
+
+def few_people(row: Announcement) -> bool:
+    """The volunteers it goes to number fewer than 8 (they would read "fewer than 8", design §5). Channels are
+    not people: the author chose them by name. Counted as its messages less the channels chosen, so a channel
+    removed since can only make it read as fewer, never as more."""
+    choice = AudienceChoice.from_json(json.loads(row.audience))
+    if not choice.chooses_people:
+        return False
+    people = row.recipients - len(choice.channels)
+    return people <= 0 or shown(people).suppressed
 
 
 def progress_of(row: Announcement, counts: dict[str, int], now: datetime,
@@ -318,6 +338,7 @@ def progress_of(row: Announcement, counts: dict[str, int], now: datetime,
         recalled=row.recalled_at is not None,
         can_change=(row.finished_at is not None and row.recalled_at is None and counts.get(SENT, 0) > 0
                     and (change is None or change.finished)),
+        small=few_people(row),
     )
 
 
