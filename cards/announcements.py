@@ -52,6 +52,10 @@ ACTION_EDIT = "announcement_edit"
 ACTION_RECALL = "announcement_recall"
 
 SPACE_CHOICES = (("minoritised", "Minoritised colleagues"), ("ally", "Active allies"))
+# Who of the chosen sessions' people get it (issue 24); "booked" is what the card chose before.
+SESSION_PEOPLE_CHOICES = (("booked", "People booked on them"), ("invited", "Everyone invited to them"),
+                          ("attended", "People who came to them"))
+_SESSION_ROW = {"booked": "Booked on", "invited": "Invited to", "attended": "Came to"}
 PHASE_CHOICES = (("codesign", "Co-design"), ("train_the_trainer", "Train the trainer"))
 ROUNDING_NOTE = ("Numbers are rounded to the nearest 5. Numbers from 1 to 7 show as 'fewer than 8'. "
                  "This protects people's privacy.")
@@ -81,6 +85,7 @@ class Option:
 class AudienceView:
     channels: tuple[Option, ...]
     sessions: tuple[Option, ...]
+    organisations: tuple[Option, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,8 @@ class AudienceSummary:
     spaces: tuple[str, ...]
     phases: tuple[str, ...]
     sessions: tuple[str, ...]
+    organisations: tuple[str, ...] = ()
+    session_people: str = "booked"  # invited | booked | attended
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,9 @@ def _who_rows(summary: AudienceSummary) -> list[tuple[str, str]]:
     if summary.phases:
         rows.append(("Interested in", " or ".join(summary.phases)))
     if summary.sessions:
-        rows.append(("Booked on", "; ".join(summary.sessions)))
+        rows.append((_SESSION_ROW.get(summary.session_people, "Booked on"), "; ".join(summary.sessions)))
+    if summary.organisations:
+        rows.append(("From", "; ".join(summary.organisations)))
     people = _people_text(summary)
     if people:
         rows.append(("People", people))
@@ -265,12 +274,30 @@ def audience_card(journey: str, view: AudienceView, chosen: dict[str, list[str]]
         *field_error(errors, "phases"),
     ]
     if view.sessions:
-        body.append(_multi("sessions", "People booked on these sessions", [(o.value, o.title) for o in view.sessions],
+        body.append(_multi("sessions", "People from these sessions", [(o.value, o.title) for o in view.sessions],
                            chosen.get("sessions", [])))
+        body += [
+            *field_error(errors, "sessions"),
+            {"type": "Input.ChoiceSet", "id": "session_people", "label": input_label("Who from those sessions", False),
+             "style": "expanded", "wrap": True, "value": (chosen.get("session_people") or ["booked"])[0],
+             "choices": [{"title": title, "value": value} for value, title in SESSION_PEOPLE_CHOICES]},
+            *field_error(errors, "session_people"),
+        ]
     else:
-        body.append(para("People booked on a session: there are no sessions to choose from right now."))
+        body.append(para("People from a session: there are no sessions to choose from right now."))
+        body += field_error(errors, "sessions")
+    if view.organisations:
+        organisations = _multi("organisations", "Volunteers from these organisations",
+                               [(o.value, o.title) for o in view.organisations], chosen.get("organisations", []))
+        if len(view.organisations) > 8:
+            organisations["style"] = "compact"  # a long list: a drop-down, not a wall of ticks
+        body += [organisations,
+                 para("If you choose organisations, only volunteers from them get it. To reach everyone from an "
+                      "organisation, choose it and nothing else.", subtle=True),
+                 *field_error(errors, "organisations")]
     body += [
-        *field_error(errors, "sessions"),
+        para("To protect people's privacy, a message to fewer than 8 people chosen by organisation, or by who "
+             "came to a session, can't be sent.", subtle=True),
         para("People who stopped announcements don't get them.", subtle=True),
     ]
     return card(body, [_journey_button(PREVIEW, journey, "audience", "next", style="positive"),

@@ -82,6 +82,8 @@ class AudienceInputs(_Inputs):
     spaces: str = ""
     phases: str = ""
     sessions: str = ""
+    organisations: str = ""
+    session_people: str = ""
 
 
 class WhenInputs(_Inputs):
@@ -110,7 +112,8 @@ def _summary(preview: AudiencePreview) -> AudienceSummary:
     people = preview.people
     return AudienceSummary(channels=preview.channels, people=people.text if people is not None else None,
                            people_is_zero=people is not None and people.value == 0, spaces=preview.spaces,
-                           phases=preview.phases, sessions=preview.sessions)
+                           phases=preview.phases, sessions=preview.sessions, organisations=preview.organisations,
+                           session_people=preview.session_people)
 
 
 def _when(state: dict[str, Any]) -> When:
@@ -208,9 +211,11 @@ class AnnounceFlow(Dialog):
 
     async def _audience(self, context: TurnContext, state: dict[str, Any], inputs: AudienceInputs) -> None:
         state["audience"] = {name: _list(getattr(inputs, name)) for name in ("channels", "spaces", "phases",
-                                                                              "sessions")}
+                                                                              "sessions", "organisations",
+                                                                              "session_people")}
         choice, errors = await self._service.check_audience(inputs.channels, inputs.spaces, inputs.phases,
-                                                            inputs.sessions)
+                                                            inputs.sessions, inputs.organisations,
+                                                            inputs.session_people)
         state["errors"] = errors
         if choice is not None:
             state["choice"] = choice.to_json()
@@ -258,7 +263,8 @@ class AnnounceFlow(Dialog):
             view = AudienceView(
                 channels=tuple(Option(str(c.ref_id), c.label) for c in options.channels),
                 sessions=tuple(Option(str(s.session_id), f"{s.title} ({_day(s.starts_at)})")
-                               for s in options.sessions))
+                               for s in options.sessions),
+                organisations=tuple(Option(str(o.organisation_id), o.name) for o in options.organisations))
             card = audience_card(journey, view, state["audience"], errors)
         else:
             choice = AudienceChoice.from_json(state["choice"])

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Literal, Protocol
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -41,7 +42,13 @@ from storage.models import Announcement
 from storage.models.announcements import DONE, EDIT, RECALL, SCHEDULED, SENDING, STOPPED, AnnouncementChange
 from storage.models.outbox import CANCELLED, FAILED, PENDING, SENT, UNDELIVERABLE
 from storage.models.outbox import SENDING as OUTBOX_SENDING
-from storage.repositories.announcements import ANNOUNCEMENT_PURPOSE, AnnouncementRepository, audience
+from storage.repositories.announcements import (
+    ANNOUNCEMENT_PURPOSE,
+    BOOKED,
+    SESSION_PEOPLE,
+    AnnouncementRepository,
+    audience,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,9 @@ CANCEL_CHUNK = 500
 
 SPACES = {"minoritised": "Minoritised colleagues", "ally": "Active allies"}
 PHASES = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
+TOO_FEW = ("Fewer than 8 people match this. A message to so few people, chosen by their organisation or by who "
+           "came to a session, could show who they are, so I can't send it. Please choose more organisations or "
+           "sessions, or fewer limits.")
 
 
 def batch_of(announcement_id: int) -> str:
@@ -110,29 +120,46 @@ def check_draft(title: str, body: str, link_url: str, link_title: str) -> tuple[
 
 @dataclass(frozen=True)
 class AudienceChoice:
-    """Channels by conversation reference id; volunteers by space and phase; people booked on sessions."""
+    """Channels by conversation reference id; volunteers by space and phase; a session's people (invited, booked
+    or attended); and organisations, which narrow the volunteers chosen, or alone choose everyone from them."""
 
     channels: tuple[int, ...] = ()
     spaces: tuple[str, ...] = ()
     phases: tuple[str, ...] = ()
     sessions: tuple[int, ...] = ()
+    organisations: tuple[int, ...] = ()
+    session_people: str = BOOKED
 
     @property
     def chooses_people(self) -> bool:
-        return bool(self.spaces or self.phases or self.sessions)
+        return bool(self.spaces or self.phases or self.sessions or self.organisations)
 
     @property
     def empty(self) -> bool:
         return not self.channels and not self.chooses_people
 
-    def to_json(self) -> dict[str, list[Any]]:
+    @property
+    def narrowed(self) -> bool:
+        """Chosen by organisation or by who came: 1 to 7 such people could be told apart, so it is refused."""
+        return bool(self.organisations) or (bool(self.sessions) and self.session_people == "attended")
+
+    def to_json(self) -> dict[str, Any]:
         return {"channels": list(self.channels), "spaces": list(self.spaces), "phases": list(self.phases),
-                "sessions": list(self.sessions)}
+                "sessions": list(self.sessions), "organisations": list(self.organisations),
+                "session_people": self.session_people}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AudienceChoice:
+        # Announcements stored before issue 24 have neither organisations nor session_people: booked, as then.
         return cls(tuple(int(x) for x in data.get("channels", [])), tuple(str(x) for x in data.get("spaces", [])),
-                   tuple(str(x) for x in data.get("phases", [])), tuple(int(x) for x in data.get("sessions", [])))
+                   tuple(str(x) for x in data.get("phases", [])), tuple(int(x) for x in data.get("sessions", [])),
+                   tuple(int(x) for x in data.get("organisations", [])),
+                   str(data.get("session_people") or BOOKED))
+
+    def people(self) -> Select[str] | None:
+        """The person-id query of this choice (built by the repository: services write no SQL)."""
+        return audience(self.spaces, self.phases, self.sessions, organisations=self.organisations,
+                        session_people=self.session_people)
 
 
 @dataclass(frozen=True)
@@ -149,9 +176,16 @@ class SessionOption:
 
 
 @dataclass(frozen=True)
+class OrganisationOption:
+    organisation_id: int
+    name: str
+
+
+@dataclass(frozen=True)
 class AudienceOptions:
     channels: tuple[ChannelOption, ...]
     sessions: tuple[SessionOption, ...]
+    organisations: tuple[OrganisationOption, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,6 +195,8 @@ class AudiencePreview:
     spaces: tuple[str, ...]
     phases: tuple[str, ...]
     sessions: tuple[str, ...]  # titles
+    organisations: tuple[str, ...] = ()  # names
+    session_people: str = BOOKED  # invited | booked | attended
 
 
 def channel_label(team_name: str | None, channel_name: str | None) -> str:
@@ -419,16 +455,20 @@ class AnnouncementService:
             repo = AnnouncementRepository(session)
             channels = await repo.channels()
             sessions = await repo.sessions(since, SESSIONS_LISTED)
+            organisations = await repo.organisations()
         # Sorted by the label people read (databases order a missing channel name differently).
         labelled = sorted((ChannelOption(c.ref_id, channel_label(c.team_name, c.channel_name)) for c in channels),
                           key=lambda option: (option.label.casefold(), option.ref_id))
         return AudienceOptions(
             tuple(labelled),
-            tuple(SessionOption(s.session_id, s.title, s.starts_at) for s in sessions))
+            tuple(SessionOption(s.session_id, s.title, s.starts_at) for s in sessions),
+            tuple(OrganisationOption(o.organisation_id, o.name) for o in organisations))
 
-    async def check_audience(self, channels: str, spaces: str, phases: str,
-                             sessions: str) -> tuple[AudienceChoice | None, dict[str, str]]:
-        """Check the audience card's answers against what may be chosen now (never trust a card's ids)."""
+    async def check_audience(self, channels: str, spaces: str, phases: str, sessions: str, organisations: str = "",
+                             session_people: str = BOOKED) -> tuple[AudienceChoice | None, dict[str, str]]:
+        """Check the audience card's answers against what may be chosen now (never trust a card's ids). An
+        audience narrowed by organisation or by who came to a session that holds 1 to 7 people is refused: it
+        could single them out (audiences by space alone, and session invitations, are not narrowed)."""
         options = await self.options()
         errors: dict[str, str] = {}
         channel_ids = _ids(channels)
@@ -443,28 +483,42 @@ class AnnouncementService:
         chosen_phases = sorted(set(_split(phases)))
         if not set(chosen_phases) <= set(PHASES):
             errors["phases"] = "Choose a phase from the list."
+        organisation_ids = _ids(organisations)
+        if organisation_ids is None or not set(organisation_ids) <= {o.organisation_id for o in options.organisations}:
+            errors["organisations"] = "One of those organisations can't be chosen any more. Choose again from the list."
+        which = session_people.strip() or BOOKED
+        if which not in SESSION_PEOPLE:
+            errors["session_people"] = "Choose who from the sessions should get it."
         if errors:
             return None, errors
         choice = AudienceChoice(tuple(channel_ids or ()), tuple(chosen_spaces), tuple(chosen_phases),
-                                tuple(session_ids or ()))
+                                tuple(session_ids or ()), tuple(organisation_ids or ()), which)
         if choice.empty:
             return None, {"audience": "Choose at least one channel, or the volunteers who should get it."}
+        if choice.narrowed and (await self._people(choice)).suppressed:
+            return None, {"audience": TOO_FEW}
         return choice, {}
+
+    async def _people(self, choice: AudienceChoice) -> Shown:
+        """How many people the choice holds now, as it may be shown (design §5, the one suppression function)."""
+        async with self._database.read() as session:
+            return shown(await AnnouncementRepository(session).count_people(
+                spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions,
+                organisations=choice.organisations, session_people=choice.session_people))
 
     async def preview(self, choice: AudienceChoice) -> AudiencePreview:
         """The audience as the author may see it: channel names, and people rounded (design §5)."""
         options = await self.options()
         labels = {c.ref_id: c.label for c in options.channels}
         titles = {s.session_id: s.title for s in options.sessions}
-        people: Shown | None = None
-        if choice.chooses_people:
-            async with self._database.read() as session:
-                people = shown(await AnnouncementRepository(session).count_people(
-                    spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions))
+        names = {o.organisation_id: o.name for o in options.organisations}
+        people = await self._people(choice) if choice.chooses_people else None
         return AudiencePreview(
             channels=tuple(labels[ref] for ref in choice.channels if ref in labels), people=people,
             spaces=tuple(SPACES[s] for s in choice.spaces), phases=tuple(PHASES[p] for p in choice.phases),
-            sessions=tuple(titles[s] for s in choice.sessions if s in titles))
+            sessions=tuple(titles[s] for s in choice.sessions if s in titles),
+            organisations=tuple(names[o] for o in choice.organisations if o in names),
+            session_people=choice.session_people)
 
     def timing(self, when: When) -> tuple[Timing | None, dict[str, str]]:
         now = self._clock.now()
@@ -504,7 +558,7 @@ class AnnouncementService:
             return Created("time", errors=errors)
         checked, errors = await self.check_audience(
             ",".join(map(str, choice.channels)), ",".join(choice.spaces), ",".join(choice.phases),
-            ",".join(map(str, choice.sessions)))
+            ",".join(map(str, choice.sessions)), ",".join(map(str, choice.organisations)), choice.session_people)
         if checked is None:
             return Created("audience", errors=errors)
         if timing.quiet and quiet_choice not in ("wait", "confirm"):
@@ -780,13 +834,19 @@ class AnnouncementService:
                     await enqueue(session, key=f"{batch}:channel:{ref_id}",
                                   recipient=Recipient.channel(channel.conversation_id), message=card,
                                   purpose=ANNOUNCEMENT_PURPOSE, now=now, batch=batch, author_id=row.author_person_id)
-            if choice.chooses_people:
+            people = choice.people() if choice.chooses_people else None
+            if people is not None and choice.narrowed and shown(await repo.count_people(
+                    spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions,
+                    organisations=choice.organisations, session_people=choice.session_people)).suppressed:
+                # Fewer than 8 are left of an audience by organisation or attendance (people withdrew since it
+                # was checked): still nobody is singled out. Channels get it as chosen.
+                log.info("announcement %d: its narrowed audience fell below 8, so no people get it", row.id)
+                people = None
+            if people is not None:
                 card = Message(card=self._messages.announcement(draft, to_people=True))
-                people = audience(choice.spaces, choice.phases, choice.sessions)
-                if people is not None:
-                    await enqueue_to_people(session, people, key_prefix=f"{batch}:person:", message=card,
-                                            purpose=ANNOUNCEMENT_PURPOSE, now=now, batch=batch,
-                                            author_id=row.author_person_id)
+                await enqueue_to_people(session, people, key_prefix=f"{batch}:person:", message=card,
+                                        purpose=ANNOUNCEMENT_PURPOSE, now=now, batch=batch,
+                                        author_id=row.author_person_id)
             counts = await batch_progress(session, batch)
             row.recipients = sum(counts.values())
             row.status = SENDING

@@ -13,7 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.db import dialect_insert
-from storage.models import Announcement, ConversationRef, Invitation, OutboxMessage, Person, TrainingSession, Volunteer
+from storage.models import (
+    Announcement,
+    ConversationRef,
+    Invitation,
+    Organisation,
+    OutboxMessage,
+    Person,
+    TrainingSession,
+    Volunteer,
+)
 from storage.models.announcements import SCHEDULED, SENDING, STOPPED, AnnouncementChange
 from storage.models.outbox import PENDING, SENT
 from storage.repositories.volunteers import consented
@@ -33,6 +42,20 @@ class ChannelRow:
 
 
 @dataclass(frozen=True)
+class OrganisationRow:
+    organisation_id: int
+    name: str
+
+
+# Who of a session's people an announcement reaches (issue 24): everyone invited (whatever they replied), the
+# people with a place, or those marked as having come.
+INVITED = "invited"
+BOOKED = "booked"
+ATTENDED = "attended"
+SESSION_PEOPLE = (INVITED, BOOKED, ATTENDED)
+
+
+@dataclass(frozen=True)
 class SessionRow:
     session_id: int
     title: str
@@ -48,24 +71,38 @@ def _any_true(columns: Sequence[InstrumentedAttribute[bool]]) -> ColumnElement[b
     return or_(false(), *[column.is_(True) for column in columns])
 
 
-def audience(spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int]) -> Select[str] | None:
+def _session_people(session_ids: Sequence[int], which: str) -> Select[str]:
+    query = select(Invitation.person_id).where(Invitation.session_id.in_(session_ids))
+    if which == BOOKED:
+        return query.where(Invitation.status == "accepted")
+    if which == ATTENDED:
+        return query.where(Invitation.attended.is_(True))
+    return query  # invited: every invitation, whatever the reply
+
+
+def audience(spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int], *,
+             organisations: Sequence[int] = (), session_people: str = BOOKED) -> Select[str] | None:
     """Person ids of the audience, each once: volunteers in any chosen space and (when phases are chosen)
-    interested in any chosen phase, plus everyone with a place on a chosen session. Only volunteers whose
-    consent covers the current privacy notice, and never anyone who stopped announcements. None when no people
-    were chosen."""
+    interested in any chosen phase, plus the chosen sessions' people (`session_people`: invited, booked or
+    attended). Chosen organisations narrow all of that to volunteers from them, or alone choose everyone from
+    them, across spaces. Only volunteers whose consent covers the current privacy notice, and never anyone who
+    stopped announcements. None when no people were chosen."""
     chosen: list[ColumnElement[bool]] = []
     if spaces or phases:
         space_ok = _any_true([_SPACE_COLUMNS[s] for s in spaces]) if spaces else true()
         phase_ok = _any_true([_PHASE_COLUMNS[p] for p in phases]) if phases else true()
         chosen.append(and_(space_ok, phase_ok))
     if session_ids:
-        booked = select(Invitation.person_id).where(Invitation.session_id.in_(session_ids),
-                                                    Invitation.status == "accepted")
-        chosen.append(Volunteer.person_id.in_(booked))
+        chosen.append(Volunteer.person_id.in_(_session_people(session_ids, session_people)))
+    if not chosen and organisations:
+        chosen.append(true())
     if not chosen:
         return None
-    return (select(Volunteer.person_id).join(Person, Person.id == Volunteer.person_id)
-            .where(or_(*chosen), consented(), Person.announcements_stopped.is_(False)))
+    query = (select(Volunteer.person_id).join(Person, Person.id == Volunteer.person_id)
+             .where(or_(*chosen), consented(), Person.announcements_stopped.is_(False)))
+    if organisations:
+        query = query.where(Volunteer.organisation_id.in_(organisations))
+    return query
 
 
 class AnnouncementRepository:
@@ -173,10 +210,17 @@ class AnnouncementRepository:
             .order_by(TrainingSession.starts_at, TrainingSession.id).limit(limit))
         return [SessionRow(*row) for row in result.all()]
 
-    async def count_people(self, *, spaces: Sequence[str], phases: Sequence[str],
-                           session_ids: Sequence[int]) -> int:
+    async def organisations(self) -> list[OrganisationRow]:
+        """Partner organisations an announcement may be sent to, in the order the sign-up card lists them."""
+        result = await self.session.execute(
+            select(Organisation.id, Organisation.name).where(Organisation.retired.is_(False))
+            .order_by(Organisation.position, Organisation.id))
+        return [OrganisationRow(*row) for row in result.all()]
+
+    async def count_people(self, *, spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int],
+                           organisations: Sequence[int] = (), session_people: str = BOOKED) -> int:
         """How many people the audience holds now (raw: show it only through bot.services.suppression)."""
-        people = audience(spaces, phases, session_ids)
+        people = audience(spaces, phases, session_ids, organisations=organisations, session_people=session_people)
         if people is None:
             return 0
         return int(await self.session.scalar(select(func.count()).select_from(people.subquery())) or 0)
