@@ -7,11 +7,31 @@ from datetime import time
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.loopback import is_loopback_host
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Microsoft 365 Agents Playground's users: zeros and 13 digits in the last group, so not a GUID. Accepted only in
+# local mode (no MICROSOFT_APP_ID, loopback host), so that someone trying the bot can reach every role.
+_PLAYGROUND_ID = re.compile(r"^00000000-0000-0000-0000-[0-9]{13}$")
+PLAYGROUND_USER_ID = "00000000-0000-0000-0000-0000000000020"  # the Playground's default user
+NOT_AN_ENTRA_ID = "'{value}' is not an Entra id (a GUID like 00000000-0000-0000-0000-000000000000)"
+
+
+def is_entra_id(value: str) -> bool:
+    return bool(_UUID.match(value))
+
+
+def is_playground_id(value: str) -> bool:
+    return bool(_PLAYGROUND_ID.match(value))
+
+
+def is_local(microsoft_app_id: str, host: str) -> bool:
+    """Local mode: no authentication, so the bot listens only on this machine."""
+    return not microsoft_app_id and is_loopback_host(host)
+
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -101,12 +121,21 @@ class Settings(BaseSettings):
     def _offsets(cls, value: object) -> object:
         return _split(value)
 
-    @field_validator("bootstrap_admins", "allowed_tenants", "facilitator_group_ids", "admin_group_ids")
+    @field_validator("allowed_tenants", "facilitator_group_ids", "admin_group_ids")
     @classmethod
     def _uuids(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not _UUID.match(item):
-                raise ValueError(f"'{item}' is not an Entra id (a GUID like 00000000-0000-0000-0000-000000000000)")
+            if not is_entra_id(item):
+                raise ValueError(NOT_AN_ENTRA_ID.format(value=item))
+        return [item.lower() for item in value]
+
+    @field_validator("bootstrap_admins")
+    @classmethod
+    def _admin_ids(cls, value: list[str]) -> list[str]:
+        # A Playground id passes here; _credentials_or_loopback refuses it outside local mode.
+        for item in value:
+            if not (is_entra_id(item) or is_playground_id(item)):
+                raise ValueError(NOT_AN_ENTRA_ID.format(value=item))
         return [item.lower() for item in value]
 
     @field_validator("microsoft_app_tenant_id")
@@ -128,21 +157,41 @@ class Settings(BaseSettings):
         if self.microsoft_app_id and not (
             self.microsoft_app_password or self.microsoft_app_certificate_thumbprint
         ) and self.microsoft_app_type != "UserAssignedMSI":
-            raise ValueError(
-                "MICROSOFT_APP_PASSWORD (or MICROSOFT_APP_CERTIFICATE_THUMBPRINT) is needed with MICROSOFT_APP_ID"
+            raise _setting_error(
+                "MICROSOFT_APP_PASSWORD",
+                "MICROSOFT_APP_PASSWORD (or MICROSOFT_APP_CERTIFICATE_THUMBPRINT) is needed with MICROSOFT_APP_ID",
             )
         if self.microsoft_app_type == "SingleTenant" and self.microsoft_app_id and not self.microsoft_app_tenant_id:
-            raise ValueError("MICROSOFT_APP_TENANT_ID is needed when MICROSOFT_APP_TYPE is SingleTenant")
+            raise _setting_error("MICROSOFT_APP_TENANT_ID",
+                                 "MICROSOFT_APP_TENANT_ID is needed when MICROSOFT_APP_TYPE is SingleTenant")
         if not self.microsoft_app_id and not is_loopback_host(self.host):
-            raise ValueError(
+            raise _setting_error(
+                "HOST",
                 f"HOST={self.host} is not a loopback address: without MICROSOFT_APP_ID the bot has no "
-                "authentication and listens only on 127.0.0.1 or localhost"
+                "authentication and listens only on 127.0.0.1 or localhost",
             )
+        for admin_id in self.bootstrap_admins:
+            if not self.local and not is_entra_id(admin_id):
+                raise _setting_error("BOOTSTRAP_ADMINS", NOT_AN_ENTRA_ID.format(value=admin_id)
+                                     + "; a Playground id is accepted only without MICROSOFT_APP_ID")
+            if not is_entra_id(admin_id) and self.database_url.startswith("postgresql"):
+                # People's ids are stored in 36 characters, a GUID's length; the Playground's has 37.
+                raise _setting_error("BOOTSTRAP_ADMINS", f"the Playground id '{admin_id}' does not fit the "
+                                     "PostgreSQL schema; try the Playground with the default SQLite database")
         return self
 
     @property
     def authenticated(self) -> bool:
         return bool(self.microsoft_app_id)
+
+    @property
+    def local(self) -> bool:
+        return is_local(self.microsoft_app_id, self.host)
+
+
+def _setting_error(setting: str, message: str) -> PydanticCustomError:
+    """A rule across settings, reported under the setting to fix: pydantic names no field for such an error."""
+    return PydanticCustomError("setting", "{message}", {"setting": setting, "message": message})
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -151,6 +200,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        setting = (error.get("ctx") or {}).get("setting", "settings")
+        name = "_".join(str(part) for part in error["loc"]).upper() or str(setting)
         message = str(error["msg"]).removeprefix("Value error, ")
         raise SettingsError(f"Setting {name}: {message}") from None

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from bot.cli.checks import csv_error, require_migrated, require_writable_csv
 from bot.clock import UK, SystemClock
 from bot.core import Core
 from bot.services.csv_export import write_csv
@@ -26,12 +27,17 @@ def add_parser(subparsers: Any) -> None:
 
 async def run_export(args: argparse.Namespace, settings: Settings) -> int:
     path: Path = args.csv
+    require_writable_csv(path)
+    await require_migrated(settings.database_url)
     database = Database(settings.database_url, pool_size=1)
     try:
         core = Core.build(settings, database, SystemClock())
         entries = await core.roles.audit_entries()
-        write_csv(path, HEADER, [(entry.at.isoformat(), entry.at.astimezone(UK).isoformat(), entry.actor_id,
-                                  entry.action, entry.record_id, entry.outcome) for entry in entries])
+        try:
+            write_csv(path, HEADER, [(entry.at.isoformat(), entry.at.astimezone(UK).isoformat(), entry.actor_id,
+                                      entry.action, entry.record_id, entry.outcome) for entry in entries])
+        except OSError as exc:
+            raise csv_error(path, exc) from None
         # Taking a copy of the log is itself recorded, once the file is written.
         async with database.transaction() as session:
             await core.audit.record(session, CLI_ACTOR, "audit.export")

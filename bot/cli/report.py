@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.cli.checks import csv_error, require_migrated, require_writable_csv
 from bot.clock import SystemClock
 from bot.services.counts import CountsReport, CountsService
 from bot.services.csv_export import write_csv
@@ -88,6 +89,10 @@ def print_table(rows: list[Row], out: TextIO) -> None:
 
 
 async def run_counts(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.csv) if args.csv else None
+    if path is not None:
+        require_writable_csv(path)  # before the report is made and audited
+    await require_migrated(settings.database_url)
     database = Database(settings.database_url, pool_size=1)
     try:
         clock = SystemClock()
@@ -97,7 +102,10 @@ async def run_counts(args: argparse.Namespace, settings: Settings) -> int:
         await database.dispose()
     rows = report_rows(report)
     print_table(rows, sys.stdout)
-    if args.csv:
-        write_csv(Path(args.csv), HEADER, rows)
-        print(f"\nCSV written to {args.csv}")
+    if path is not None:
+        try:
+            write_csv(path, HEADER, rows)
+        except OSError as exc:
+            raise csv_error(path, exc) from None
+        print(f"\nCSV written to {path}")
     return 0

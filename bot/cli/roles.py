@@ -7,16 +7,15 @@ terminal); every change is audited with actor "cli", and the last admin cannot b
 from __future__ import annotations
 
 import argparse
-import re
+import sys
 from typing import Any
 
+from bot.cli.checks import require_migrated
 from bot.clock import SystemClock
 from bot.core import Core
 from bot.services.roles import CLI_ACTOR, Outcome, Role
-from bot.settings import Settings
+from bot.settings import NOT_AN_ENTRA_ID, Settings, is_entra_id, is_playground_id
 from storage.db import Database
-
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 MESSAGES = {
     ("grant", Outcome.DONE): "{id} is now {a_role}.",
@@ -29,9 +28,9 @@ MESSAGES = {
 
 
 def entra_id(value: str) -> str:
-    if not _GUID.match(value):
-        raise argparse.ArgumentTypeError(f"'{value}' is not an Entra object id (a GUID like "
-                                         "00000000-0000-0000-0000-000000000000)")
+    """A GUID, or an Agents Playground id: whether the settings allow that one is checked in run_change."""
+    if not (is_entra_id(value) or is_playground_id(value)):
+        raise argparse.ArgumentTypeError(NOT_AN_ENTRA_ID.format(value=value))
     return value.lower()
 
 
@@ -48,6 +47,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def run_list(args: argparse.Namespace, settings: Settings) -> int:
+    await require_migrated(settings.database_url)
     database = Database(settings.database_url, pool_size=1)
     try:
         holders = await Core.build(settings, database, SystemClock()).roles.holders()
@@ -61,6 +61,16 @@ async def run_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def run_change(args: argparse.Namespace, settings: Settings) -> int:
+    if not is_entra_id(args.person_id) and not settings.local:
+        print(NOT_AN_ENTRA_ID.format(value=args.person_id) + "; a Playground id is accepted only in local mode "
+              "(no MICROSOFT_APP_ID)", file=sys.stderr)
+        return 2
+    if is_playground_id(args.person_id) and settings.database_url.startswith("postgresql"):
+        # People's ids are stored in 36 characters, a GUID's length; the Playground's is 37.
+        print("The Playground's id is longer than a GUID and does not fit the PostgreSQL schema. Try the "
+              "Playground with the default SQLite database (leave DATABASE_URL unset).", file=sys.stderr)
+        return 2
+    await require_migrated(settings.database_url)
     role = Role(args.role)
     database = Database(settings.database_url, pool_size=1)
     try:

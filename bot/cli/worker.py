@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from bot.cli.checks import require_certificate_key, require_free_port, require_migrated
 from bot.clock import SystemClock
 from bot.core import Core
 from bot.delivery.health import delivery_health
@@ -50,10 +51,16 @@ def add_parser(subparsers: Any) -> None:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.static_token and settings.authenticated:
         print("--static-token is for local doubles only; unset MICROSOFT_APP_ID to use it", file=sys.stderr)
         return 2
+    # Found before anything starts: with PostgreSQL down the worker would otherwise wait for it for ever.
+    if not args.static_token:
+        require_certificate_key(settings)
+    if args.port:
+        require_free_port(args.host, args.port, option="--port", host_option="--host")
+    await require_migrated(settings.database_url)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     tokens: TokenProvider = StaticTokenProvider(args.static_token) if args.static_token else production_tokens(
         settings)
     overrides = {name: value for name, value in (("max_in_flight", args.max_in_flight),

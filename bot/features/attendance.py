@@ -11,7 +11,9 @@ from pydantic import ConfigDict, Field, model_validator
 from bot.actions import ActionPayload
 from bot.features import Wiring
 from bot.features.session_cards import CHANNEL_ONLY_PRIVATE, SessionRef
+from bot.graph.services import get_graph
 from bot.services.attendance import PAGE_SIZE, AttendanceResult, AttendanceService, Sheet
+from bot.services.meeting_attendance import MeetingAttendanceService
 from bot.services.roles import Role
 from bot.turns import Turn
 from cards.attendance import (
@@ -76,9 +78,31 @@ def attendance_view(sheet: Sheet, *, errors: dict[str, str] | None = None, form_
         errors=errors or {}, form_feedback_url=form_feedback_url, note=note)
 
 
+# Issue 24: what the card says when the Teams meeting's attendance report was looked at.
+FROM_MEETING = {
+    "suggested": "The Teams meeting's attendance report lists {n} of these people, so they show as \"Came\". "
+                 "Please check everyone, then press Save. Nothing is saved until you do.",
+    "none_listed": "The Teams meeting's attendance report lists none of these people. Please mark who came.",
+    "no_report": "The Teams meeting has no attendance report yet. Please mark who came, or try again later.",
+    "unavailable": "I couldn't read the Teams meeting's attendance report just now. Please mark who came.",
+}
+
+
 class AttendanceFeature:
-    def __init__(self, attendance: AttendanceService) -> None:
+    def __init__(self, attendance: AttendanceService, meetings: MeetingAttendanceService | None = None) -> None:
         self.attendance = attendance
+        self.meetings = meetings  # Graph on: pre-fill from the meeting's attendance report (issue 24)
+
+    async def _prefilled(self, turn: Turn, sheet: Sheet, note: str | None = None) -> AttendanceView:
+        """The page, with the people the meeting's report lists shown as came, for the facilitator to confirm."""
+        if self.meetings is None:
+            return attendance_view(sheet, note=note)
+        suggestion = await self.meetings.suggest(turn.person_id, sheet.session_id, sheet.entries)
+        said = FROM_MEETING.get(suggestion.outcome)
+        if said is None:
+            return attendance_view(sheet, note=note)
+        said = said.format(n=len(suggestion.marks))
+        return attendance_view(sheet, form_marks=dict(suggestion.marks), note=f"{note} {said}" if note else said)
 
     async def _problem(self, turn: Turn, result: AttendanceResult) -> bool:
         """Answers a refusal, a missing session or one that cannot be marked (yet); True when it did."""
@@ -102,7 +126,7 @@ class AttendanceFeature:
         if await self._problem(turn, result):
             return
         assert result.sheet is not None
-        await turn.reply_card(attendance_card(attendance_view(result.sheet)))
+        await turn.reply_card(attendance_card(await self._prefilled(turn, result.sheet)))
 
     async def save_action(self, turn: Turn, payload: AttendancePayload) -> None:
         result = await self.attendance.save(turn.person_id, payload.session_id, payload.page, payload.marks(),
@@ -115,7 +139,7 @@ class AttendanceFeature:
                                                                   form_feedback_url=payload.feedback_url,
                                                                   form_marks=payload.marks())))
         elif result.outcome == "next_page":
-            await turn.reply_card(attendance_card(attendance_view(result.sheet, note=PAGE_SAVED)))
+            await turn.reply_card(attendance_card(await self._prefilled(turn, result.sheet, PAGE_SAVED)))
         else:
             await turn.reply_card(attendance_saved(result.sheet.title, attended=result.attended,
                                                    absent=result.absent, not_marked=result.not_marked,
@@ -123,6 +147,10 @@ class AttendanceFeature:
 
 
 def register_actions(wiring: Wiring, attendance: AttendanceService) -> None:
-    feature = AttendanceFeature(attendance)
+    core = wiring.core
+    graph = get_graph(wiring.app, core)
+    meetings = (MeetingAttendanceService(core.database, core.clock, core.audit, graph.meetings)
+                if graph is not None else None)
+    feature = AttendanceFeature(attendance, meetings)
     wiring.actions.register(ACTION_OPEN, SessionRef, feature.open_action, Role.FACILITATOR)
     wiring.actions.register(ACTION_SAVE, AttendancePayload, feature.save_action, Role.FACILITATOR)

@@ -14,6 +14,7 @@ from bot.graph.client import GraphClient
 from bot.graph.directory import DirectoryUser, resolve_user_by_email
 from bot.graph.group_roles import GroupRoleSource
 from bot.graph.install import AppInstaller
+from bot.graph.meeting_attendance import MeetingAttendance
 from bot.graph.tokens import TokenSource, build_token_source
 from bot.services.roles import Role
 
@@ -25,6 +26,7 @@ class GraphServices:
     sync: CalendarSync
     installer: AppInstaller
     group_roles: GroupRoleSource
+    meetings: MeetingAttendance  # who came to a session's Teams meeting (issue 24)
 
     async def resolve_user_by_email(self, email: str) -> DirectoryUser | None:
         """Anyone in the tenant by e-mail (id, name, mail), e.g. to give them a role. Needs User.Read.All."""
@@ -50,6 +52,7 @@ def build_graph(core: Core, tokens: TokenSource | None = None) -> GraphServices:
                                home_tenant_id=settings.microsoft_app_tenant_id),
         group_roles=GroupRoleSource(client, core.clock, {Role.FACILITATOR.value: settings.facilitator_group_ids,
                                                          Role.ADMIN.value: settings.admin_group_ids}),
+        meetings=MeetingAttendance(client, settings.graph_organiser_mailbox),
     )
 
 

@@ -5,7 +5,10 @@ It serves, on one loopback port (plain http, or https with its own CA for msal, 
   endpoint ``/{tenant}/oauth2/v2.0/token`` (checks the client id and secret, issues opaque tokens);
 - Graph v1.0 under ``/v1.0``: users (by id or principal name, and ``$filter=mail eq '…'``), group transitive
   members (nested groups flattened, paged with ``@odata.nextLink``), calendar events (create with
-  ``transactionId``, get, patch, cancel), the app catalog, and a user's installed apps with their chat.
+  ``transactionId``, get, patch, cancel), the app catalog, and a user's installed apps with their chat;
+- online meetings found by join URL (``/users/{organiser id}/onlineMeetings?$filter=JoinWebUrl eq '…'``) and
+  their attendance reports and records, paged, as Graph v1.0 shapes them; app-only calls for an organiser
+  without an application access policy answer 403, as Graph does.
 
 Every Graph call needs a token the double issued (401 otherwise). ``fail(...)`` injects faults (429 with a
 Retry-After, 503, 403, ...) for matching requests; every request is recorded with its status.
@@ -81,6 +84,24 @@ class _Event:
     patches: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class _Meeting:
+    id: str
+    organiser_id: str
+    join_url: str
+    # Each report: Graph's meetingAttendanceReport fields, plus "records" (its attendanceRecords).
+    reports: list[dict[str, Any]] = field(default_factory=list)
+
+
+def attendance_record(user_id: str | None, name: str, mail: str, seconds: int = 3000,
+                      role: str = "Attendee") -> dict[str, Any]:
+    """An attendanceRecord as Graph v1.0 returns it (a guest from outside the tenant has no user id)."""
+    return {"id": mail or name, "emailAddress": mail, "totalAttendanceInSeconds": seconds, "role": role,
+            "identity": {"id": user_id, "displayName": name, "tenantId": None},
+            "attendanceIntervals": [{"joinDateTime": "2026-11-29T10:01:00Z", "leaveDateTime": "2026-11-29T11:51:00Z",
+                                     "durationInSeconds": seconds}]}
+
+
 def _error(status: int, code: str, message: str = "", retry_after: str | None = None) -> web.Response:
     headers = {"Retry-After": retry_after} if retry_after is not None else None
     return web.json_response({"error": {"code": code, "message": message or code}}, status=status, headers=headers)
@@ -113,6 +134,9 @@ class GraphDouble:
         self.installation_lag = 0
         self._hidden_listings: dict[str, int] = {}
         self.join_url_after_gets = 0
+        self.meetings: dict[str, _Meeting] = {}
+        # Organisers (user ids) an application access policy lets this app read online meetings for.
+        self.meeting_access: set[str] = set()
         self.requests: list[GraphRequest] = []
         self.token_requests = 0
         self.issued_tokens: list[str] = []
@@ -200,6 +224,21 @@ class GraphDouble:
 
     def graph_requests(self, method: str | None = None, contains: str = "") -> list[GraphRequest]:
         return [r for r in self.requests if (method is None or r.method == method) and contains in r.path]
+
+    def add_meeting(self, organiser_id: str, join_url: str, *reports: list[dict[str, Any]],
+                    policy: bool = True) -> _Meeting:
+        """An online meeting and its attendance reports (one list of attendance records per report: a meeting
+        used twice has two). `policy`: the app may read this organiser's meetings (an application access
+        policy was granted)."""
+        meeting = _Meeting(f"MSo{next(self._ids):06d}", organiser_id, join_url)
+        for records in reports:
+            meeting.reports.append({"id": str(uuid.uuid4()), "totalParticipantCount": len(records),
+                                    "meetingStartDateTime": "2026-11-29T10:00:00Z",
+                                    "meetingEndDateTime": "2026-11-29T12:00:00Z", "records": records})
+        self.meetings[meeting.id] = meeting
+        if policy:
+            self.meeting_access.add(organiser_id)
+        return meeting
 
     def live_events(self) -> list[_Event]:
         return [event for event in self.events.values() if not event.cancelled]
@@ -296,10 +335,46 @@ class GraphDouble:
                 return self._install(user_id, body)
             case ["users", user_id, "teamwork", "installedApps"] if method == "GET":
                 return self._installed(user_id, query)
+            case ["users", user_id, "onlineMeetings", *rest] if method == "GET":
+                return self._meetings(user_id, rest, query)
             case ["users", user_id, "teamwork", "installedApps", installation_id, "chat"] if method == "GET":
                 if self.installations.get(user_id) != installation_id:
                     return _error(404, "NotFound")
                 return web.json_response({"id": f"19:{user_id}_{self.catalog_app_id}@unq.gbl.spaces"})
+        return _error(400, "BadRequest", "the double does not know this call")
+
+    def _meetings(self, user_id: str, rest: list[str], query: dict[str, str]) -> web.Response:
+        if user_id not in self.users:
+            return _error(404, "NotFound", "user not found")
+        if user_id not in self.meeting_access:
+            return _error(403, "Forbidden", "No application access policy found for this app.")
+        mine = [m for m in self.meetings.values() if m.organiser_id == user_id]
+        match rest:
+            case []:
+                join_url = _filter_value(query.get("$filter", ""), "JoinWebUrl")
+                if join_url is None:
+                    return _error(400, "BadRequest", "Filter by JoinWebUrl")
+                return web.json_response({"value": [{"id": m.id, "joinWebUrl": m.join_url, "subject": None}
+                                                    for m in mine if m.join_url == join_url]})
+            case [meeting_id, "attendanceReports"]:
+                meeting = next((m for m in mine if m.id == meeting_id), None)
+                if meeting is None:
+                    return _error(404, "NotFound")
+                return web.json_response({"value": [{k: v for k, v in r.items() if k != "records"}
+                                                    for r in meeting.reports]})
+            case [meeting_id, "attendanceReports", report_id, "attendanceRecords"]:
+                meeting = next((m for m in mine if m.id == meeting_id), None)
+                report = next((r for r in meeting.reports if r["id"] == report_id), None) if meeting else None
+                if report is None:
+                    return _error(404, "NotFound")
+                records = report["records"]
+                start = int(query.get("$skiptoken", "0"))
+                page: dict[str, Any] = {"value": records[start:start + self.page_size]}
+                if start + self.page_size < len(records):
+                    page["@odata.nextLink"] = (f"{self.base_url}/users/{user_id}/onlineMeetings/{meeting_id}/"
+                                               f"attendanceReports/{report_id}/attendanceRecords"
+                                               f"?$skiptoken={start + self.page_size}")
+                return web.json_response(page)
         return _error(400, "BadRequest", "the double does not know this call")
 
     def _take_fault(self, method: str, path: str, *, token: bool = False) -> _Fault | None:

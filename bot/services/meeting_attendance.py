@@ -1,0 +1,80 @@
+"""Pre-filling "Mark who came" from the session's Teams meeting (issue 24, part 3). No botbuilder, no Graph here:
+the feature passes a `MeetingAttendanceSource` (bot/graph/meeting_attendance.py when Graph is on).
+
+Once a session with a Teams meeting link has ended, the meeting's attendance reports say who joined. People with
+a place who are listed (by Entra object id, or by e-mail) are suggested as "came" on the facilitator's card, for
+them to check and save. Nothing is marked here: only the facilitator's Save marks anyone (and sends thank-yous).
+A mark already saved is never changed. Reading a report is audited with the session id only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.clock import Clock
+from bot.services.roles import Audit
+from storage.db import Database
+from storage.models import TrainingSession
+from storage.repositories.sessions import AttendanceEntry
+
+log = logging.getLogger(__name__)
+
+TEAMS_MEETING_PREFIX = "https://teams.microsoft.com/"
+
+
+@dataclass(frozen=True)
+class Attendees:
+    person_ids: frozenset[str]
+    emails: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    outcome: str  # found | no_meeting | no_report | not_allowed | unavailable
+    attendees: Attendees | None = None
+
+
+class MeetingAttendanceSource(Protocol):
+    async def attendees(self, join_url: str) -> Lookup: ...
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What the card shows: `marks` (invitation id -> came) for the page's unmarked people the report lists."""
+
+    outcome: str  # suggested | none_listed | no_report | unavailable | not_applicable
+    marks: dict[int, bool] = field(default_factory=dict)
+
+
+class MeetingAttendanceService:
+    def __init__(self, database: Database, clock: Clock, audit: Audit, source: MeetingAttendanceSource) -> None:
+        self._database = database
+        self._clock = clock
+        self._audit = audit
+        self._source = source
+
+    async def suggest(self, actor_id: str, session_id: int, entries: Sequence[AttendanceEntry]) -> Suggestion:
+        """Call only after the attendance service let `actor_id` open this session's card."""
+        if not any(entry.attended is None for entry in entries):
+            return Suggestion("not_applicable")  # everyone on this page is marked already
+        async with self._database.read() as session:
+            row = await session.get(TrainingSession, session_id)
+            join_url = row.join_url if row is not None else None
+            ended = row is not None and row.ends_at <= self._clock.now()
+        if not ended or not join_url or not join_url.startswith(TEAMS_MEETING_PREFIX):
+            return Suggestion("not_applicable")
+        lookup = await self._source.attendees(join_url)
+        async with self._database.transaction() as session:
+            await self._audit.record(session, actor_id, "session.attendance.report", str(session_id),
+                                     outcome="done" if lookup.outcome == "found" else lookup.outcome)
+        if lookup.attendees is None:
+            return Suggestion("no_report" if lookup.outcome in ("no_meeting", "no_report") else "unavailable")
+        listed = lookup.attendees
+        marks = {entry.invitation_id: True for entry in entries if entry.attended is None and (
+            entry.person_id.lower() in listed.person_ids
+            or (entry.email is not None and entry.email.strip().lower() in listed.emails))}
+        log.info("attendance report read: session=%d suggested=%d", session_id, len(marks))
+        return Suggestion("suggested" if marks else "none_listed", marks)
