@@ -58,6 +58,7 @@ def create_app(
     endpoint = MessagesEndpoint(adapter, authentication, bot, settings.allowed_tenants)
     app.router.add_post("/api/messages", endpoint.handle)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", home)
     app.cleanup_ctx.append(_lifecycle)
     for background in wiring.background:
         app.cleanup_ctx.append(background)
@@ -71,6 +72,26 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     log.info("bot started")
     yield
     await app[CORE].database.dispose()
+
+
+# Someone who opens the bot's address in a browser learns what it is and where to go, instead of a 404.
+HOME_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>HNY Inc. volunteers bot</title></head>
+<body><main>
+<h1>HNY Inc. volunteers bot</h1>
+<p>This is the Microsoft Teams bot of HNY Inc., the inclusion programme of the Humber and North Yorkshire Health
+and Care Partnership. There is nothing to do on this page.</p>
+<p>To talk to the bot, open it in Microsoft Teams. To try it on your own computer without Teams, run
+<code>make playground</code> in its folder (see the README).</p>
+<p>Teams sends messages to <code>/api/messages</code>. The bot's health is at <a href="/healthz">/healthz</a>.</p>
+<p>Questions: <a href="mailto:HNY.Inc@nhs.net">HNY.Inc@nhs.net</a></p>
+</main></body></html>
+"""
+
+
+async def home(request: web.Request) -> web.Response:
+    return web.Response(text=HOME_PAGE, content_type="text/html")
 
 
 async def healthz(request: web.Request) -> web.Response:
