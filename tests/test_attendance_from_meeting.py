@@ -7,6 +7,7 @@ nothing; reading a report is audited with the session id only."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 
 from bot.clock import FixedClock
+from bot.services.meeting_attendance import Lookup, MeetingAttendanceService
+from storage.repositories.sessions import AttendanceEntry, InvitationRepository
 from tests.app_fixtures import BotHarness, card_text, only_card, start_harness
 from tests.doubles.graph import DEFAULT_MAILBOX, GraphDouble, attendance_record
 from tests.doubles.issuer import TokenIssuer
@@ -57,6 +60,11 @@ async def ended_session(harness: BotHarness, people: list[Member]) -> int:
     session_id, _ = await booked_session(harness, people, capacity=5, starts_in=timedelta(days=2), join_url=JOIN)
     harness.clock.advance(timedelta(days=2, hours=3))
     return session_id
+
+
+async def attendance_entries(harness: BotHarness, session_id: int) -> list[AttendanceEntry]:
+    async with harness.core.database.read() as session:
+        return await InvitationRepository(session).attendance(session_id)
 
 
 async def open_sheet(harness: BotHarness, session_id: int) -> dict[str, Any]:
@@ -124,3 +132,25 @@ async def test_without_an_access_policy_or_a_report_the_card_says_so_and_prefill
     assert graph.graph_requests("GET", "/onlineMeetings")[-1].status == 403
     rows = [(r.action, r.record_id, r.outcome) for r in await audit_rows(harness)]
     assert ("session.attendance.report", str(session_id), "not_allowed") in rows
+
+
+async def test_a_report_that_takes_too_long_leaves_the_card_to_the_facilitator(
+        graph_harness: BotHarness) -> None:
+    """The report is read inside the facilitator's turn: a Graph that does not answer in time costs only the
+    pre-fill (checked on the service, with a source that never answers)."""
+    harness = graph_harness
+    came = make_member(7600)
+    session_id = await ended_session(harness, [came])
+    never = asyncio.Event()
+
+    class Silent:
+        async def attendees(self, join_url: str) -> Lookup:
+            await never.wait()
+            raise AssertionError("unreachable")
+
+    service = MeetingAttendanceService(harness.core.database, harness.clock, harness.core.audit, Silent(),
+                                       timeout=0.05)
+    [entry] = await attendance_entries(harness, session_id)
+    suggestion = await service.suggest(FACILITATOR.aad_object_id, session_id, [entry])
+    assert (suggestion.outcome, suggestion.marks) == ("unavailable", {})
+    assert [(await invitation(harness, session_id, came)).attended] == [None]  # type: ignore[union-attr]

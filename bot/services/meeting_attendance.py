@@ -9,6 +9,7 @@ A mark already saved is never changed. Reading a report is audited with the sess
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ from storage.repositories.sessions import AttendanceEntry
 log = logging.getLogger(__name__)
 
 TEAMS_MEETING_PREFIX = "https://teams.microsoft.com/"
+# The report is read inside the facilitator's turn, which Teams gives about 15 seconds: a slow or throttled Graph
+# (its client waits out Retry-After) must not cost the card, which then opens without the pre-fill.
+LOOKUP_SECONDS = 8.0
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,13 @@ class Suggestion:
 
 
 class MeetingAttendanceService:
-    def __init__(self, database: Database, clock: Clock, audit: Audit, source: MeetingAttendanceSource) -> None:
+    def __init__(self, database: Database, clock: Clock, audit: Audit, source: MeetingAttendanceSource, *,
+                 timeout: float = LOOKUP_SECONDS) -> None:
         self._database = database
         self._clock = clock
         self._audit = audit
         self._source = source
+        self._timeout = timeout
 
     async def suggest(self, actor_id: str, session_id: int, entries: Sequence[AttendanceEntry]) -> Suggestion:
         """Call only after the attendance service let `actor_id` open this session's card."""
@@ -66,7 +72,11 @@ class MeetingAttendanceService:
             ended = row is not None and row.ends_at <= self._clock.now()
         if not ended or not join_url or not join_url.startswith(TEAMS_MEETING_PREFIX):
             return Suggestion("not_applicable")
-        lookup = await self._source.attendees(join_url)
+        try:
+            lookup = await asyncio.wait_for(self._source.attendees(join_url), self._timeout)
+        except TimeoutError:
+            log.warning("attendance report not read in time: session=%d", session_id)
+            lookup = Lookup("unavailable")
         async with self._database.transaction() as session:
             await self._audit.record(session, actor_id, "session.attendance.report", str(session_id),
                                      outcome="done" if lookup.outcome == "found" else lookup.outcome)
