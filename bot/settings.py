@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.loopback import is_loopback_host
+from storage.models.people import ENTRA_ID
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Microsoft 365 Agents Playground's users: zeros and 13 digits in the last group, so not a GUID. Accepted only in
@@ -26,6 +27,11 @@ def is_entra_id(value: str) -> bool:
 
 def is_playground_id(value: str) -> bool:
     return bool(_PLAYGROUND_ID.match(value))
+
+
+def fits_id_columns(person_id: str, database_url: str) -> bool:
+    """SQLite keeps an id of any length; PostgreSQL only as many characters as the schema's id columns hold."""
+    return not database_url.startswith("postgresql") or len(person_id) <= (ENTRA_ID.length or len(person_id))
 
 
 def is_local(microsoft_app_id: str, host: str) -> bool:
@@ -174,8 +180,7 @@ class Settings(BaseSettings):
             if not self.local and not is_entra_id(admin_id):
                 raise _setting_error("BOOTSTRAP_ADMINS", NOT_AN_ENTRA_ID.format(value=admin_id)
                                      + "; a Playground id is accepted only without MICROSOFT_APP_ID")
-            if not is_entra_id(admin_id) and self.database_url.startswith("postgresql"):
-                # People's ids are stored in 36 characters, a GUID's length; the Playground's has 37.
+            if not fits_id_columns(admin_id, self.database_url):
                 raise _setting_error("BOOTSTRAP_ADMINS", f"the Playground id '{admin_id}' does not fit the "
                                      "PostgreSQL schema; try the Playground with the default SQLite database")
         return self

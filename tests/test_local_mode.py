@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
-from bot.settings import PLAYGROUND_USER_ID, Settings, SettingsError, load_settings
+from bot.settings import PLAYGROUND_USER_ID, Settings, SettingsError, fits_id_columns, load_settings
 from tests.cli_helpers import BASE_ENV, ROOT, run_cli
 from tests.doubles.fixtures import make_activity
 from tests.doubles.teams import Member
@@ -38,9 +38,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def sqlite_only(db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the Playground runs on the default SQLite database (its id does not fit PostgreSQL's schema)")
+def playground_database(db_url: str) -> None:
+    if not fits_id_columns(PLAYGROUND_USER_ID, db_url):
+        pytest.skip("the Playground's id does not fit this PostgreSQL schema; the Playground runs on SQLite")
 
 
 # --- the Playground's id ---------------------------------------------------------------------------------------
@@ -48,7 +48,7 @@ def sqlite_only(db_url: str) -> None:
 
 async def test_roles_grant_accepts_the_playground_id_in_local_mode(db_url: str, tmp_path: Path) -> None:
     granted = await run_cli(tmp_path, "roles", "grant", "admin", PLAYGROUND_USER_ID, DATABASE_URL=db_url)
-    if db_url.startswith("postgresql"):
+    if not fits_id_columns(PLAYGROUND_USER_ID, db_url):
         assert granted.code == 2 and len(granted.lines) == 1
         assert "does not fit the PostgreSQL schema" in granted.err
         return
@@ -177,7 +177,7 @@ class LocalBot:
 @pytest.fixture
 async def local_bot(db_url: str, tmp_path: Path) -> AsyncIterator[LocalBot]:
     """The bot in local mode (no credentials), the Playground's user in BOOTSTRAP_ADMINS."""
-    sqlite_only(db_url)
+    playground_database(db_url)
     connector = PlaygroundConnector()
     connector_server = TestServer(connector.app(), host="127.0.0.1")
     await connector_server.start_server()

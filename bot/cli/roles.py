@@ -14,7 +14,7 @@ from bot.cli.checks import require_migrated
 from bot.clock import SystemClock
 from bot.core import Core
 from bot.services.roles import CLI_ACTOR, Outcome, Role
-from bot.settings import NOT_AN_ENTRA_ID, Settings, is_entra_id, is_playground_id
+from bot.settings import NOT_AN_ENTRA_ID, Settings, fits_id_columns, is_entra_id, is_playground_id
 from storage.db import Database
 
 MESSAGES = {
@@ -65,8 +65,7 @@ async def run_change(args: argparse.Namespace, settings: Settings) -> int:
         print(NOT_AN_ENTRA_ID.format(value=args.person_id) + "; a Playground id is accepted only in local mode "
               "(no MICROSOFT_APP_ID)", file=sys.stderr)
         return 2
-    if is_playground_id(args.person_id) and settings.database_url.startswith("postgresql"):
-        # People's ids are stored in 36 characters, a GUID's length; the Playground's is 37.
+    if not fits_id_columns(args.person_id, settings.database_url):
         print("The Playground's id is longer than a GUID and does not fit the PostgreSQL schema. Try the "
               "Playground with the default SQLite database (leave DATABASE_URL unset).", file=sys.stderr)
         return 2
