@@ -95,6 +95,13 @@ async def test_sqlite_file_missing_is_not_created_empty(tmp_path: Path) -> None:
     assert not (tmp_path / "var" / "bot.db").exists()
 
 
+async def test_sqlite_folder_that_cannot_be_made(tmp_path: Path) -> None:
+    (tmp_path / "var").write_text("a file where the folder should be")
+    result = await run_cli(tmp_path, "db", "upgrade", DATABASE_URL="sqlite+aiosqlite:///var/data/bot.db")
+    assert one_line(result) == ("Cannot use var/data (not a directory). Check the path, and that this user may "
+                                "read and write there.")
+
+
 @pytest.mark.parametrize("argv", [("roles", "list"), ("report", "counts"), ("run",), ("worker",)])
 async def test_database_not_migrated(tmp_path: Path, closed_port: int, argv: tuple[str, ...]) -> None:
     empty = tmp_path / "empty.db"

@@ -81,6 +81,10 @@ def explain(exc: BaseException, database_url: str) -> str | None:
         if backend == "sqlite" and "unable to open database file" in str(current):
             return (f"The SQLite database file {where} cannot be opened. Check the path in DATABASE_URL and "
                     "that this user may write to its folder.")
+        if isinstance(current, OSError) and current.filename:
+            reason = (current.strerror or type(current).__name__).lower()
+            return (f"Cannot use {current.filename} ({reason}). Check the path, and that this user may read and "
+                    "write there.")
     return None
 
 
