@@ -200,7 +200,7 @@ async def test_the_playground_user_is_admin_and_facilitator_in_the_bot(local_bot
     assert "Numbers are rounded to the nearest 5" in counts
     assert "Only admins can do that" not in counts
     new_session = await local_bot.say("new session")
-    assert new_session != "[]" and "Only facilitators can do that" not in new_session
+    assert '"text": "New session"' in new_session and "Only facilitators can do that" not in new_session
 
 
 # --- python -m bot run -----------------------------------------------------------------------------------------
