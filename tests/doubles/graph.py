@@ -8,7 +8,9 @@ It serves, on one loopback port (plain http, or https with its own CA for msal, 
   ``transactionId``, get, patch, cancel), the app catalog, and a user's installed apps with their chat;
 - online meetings found by join URL (``/users/{organiser id}/onlineMeetings?$filter=JoinWebUrl eq '…'``) and
   their attendance reports and records, paged, as Graph v1.0 shapes them; app-only calls for an organiser
-  without an application access policy answer 403, as Graph does.
+  without an application access policy answer 403, as Graph does;
+- activity-feed notifications (``/users/{id}/teamwork/sendActivityNotification``): 204 for a user who has the
+  app installed and an activity type the app declares, 403 for someone without the app, 400 otherwise.
 
 Every Graph call needs a token the double issued (401 otherwise). ``fail(...)`` injects faults (429 with a
 Retry-After, 503, 403, ...) for matching requests; every request is recorded with its status.
@@ -135,6 +137,9 @@ class GraphDouble:
         self._hidden_listings: dict[str, int] = {}
         self.join_url_after_gets = 0
         self.meetings: dict[str, _Meeting] = {}
+        # Activity types the app's manifest declares (set by the test from the manifest), and what was sent.
+        self.activity_types: set[str] = set()
+        self.notifications: list[tuple[str, dict[str, Any]]] = []  # (user id, request body)
         # Organisers (user ids) an application access policy lets this app read online meetings for.
         self.meeting_access: set[str] = set()
         self.requests: list[GraphRequest] = []
@@ -335,6 +340,8 @@ class GraphDouble:
                 return self._install(user_id, body)
             case ["users", user_id, "teamwork", "installedApps"] if method == "GET":
                 return self._installed(user_id, query)
+            case ["users", user_id, "teamwork", "sendActivityNotification"] if method == "POST":
+                return self._notify(user_id, body)
             case ["users", user_id, "onlineMeetings", *rest] if method == "GET":
                 return self._meetings(user_id, rest, query)
             case ["users", user_id, "teamwork", "installedApps", installation_id, "chat"] if method == "GET":
@@ -342,6 +349,23 @@ class GraphDouble:
                     return _error(404, "NotFound")
                 return web.json_response({"id": f"19:{user_id}_{self.catalog_app_id}@unq.gbl.spaces"})
         return _error(400, "BadRequest", "the double does not know this call")
+
+    def _notify(self, user_id: str, body: Any) -> web.Response:
+        if user_id not in self.users:
+            return _error(404, "NotFound", "user not found")
+        if user_id not in self.installations:
+            return _error(403, "Forbidden", "The app must be installed for the recipient.")
+        if not isinstance(body, dict) or body.get("activityType") not in self.activity_types:
+            return _error(400, "BadRequest", "Activity type is not declared in the app manifest.")
+        topic = body.get("topic")
+        if not isinstance(topic, dict) or topic.get("source") not in ("text", "entityUrl") or (
+                topic.get("source") == "text" and not str(topic.get("webUrl", "")).startswith("https://")):
+            return _error(400, "BadRequest", "A text topic needs a webUrl.")
+        preview = (body.get("previewText") or {}).get("content", "")
+        if not isinstance(preview, str) or len(preview) > 150:
+            return _error(400, "BadRequest", "previewText is limited to 150 characters.")
+        self.notifications.append((user_id, body))
+        return web.Response(status=204)
 
     def _meetings(self, user_id: str, rest: list[str], query: dict[str, str]) -> web.Response:
         if user_id not in self.users:
