@@ -57,6 +57,7 @@ def real_app(args: argparse.Namespace) -> web.Application:
         microsoft_app_id=args.app_id, microsoft_app_password="bench-password", microsoft_app_tenant_id=args.tenant,
         to_bot_from_channel_openid_metadata_url=args.metadata_url, to_bot_from_channel_token_issuer=args.issuer,
         database_url=args.database_url, run_worker=False,
+        allowed_service_url_hosts=["http://127.0.0.1"],  # the benchmark's Teams double
     )
     return create_app(settings, credentials_factory=StaticCredentialsFactory(args.app_id))
 

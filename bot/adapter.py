@@ -15,6 +15,7 @@ from botframework.connector.auth import (
     PasswordServiceClientCredentialFactory,
     ServiceClientCredentialsFactory,
 )
+from prometheus_client import CollectorRegistry, Counter
 
 from bot.settings import Settings
 from bot.state_storage import StateConflict
@@ -113,10 +114,10 @@ class RetryingCloudAdapter(CloudAdapter):
         return sent
 
 
-def build_adapter(authentication: ConfigurationBotFrameworkAuthentication) -> CloudAdapter:
+def build_adapter(authentication: ConfigurationBotFrameworkAuthentication, failures: TurnFailures) -> CloudAdapter:
     _fast_msrest_retry_policy()
     adapter = RetryingCloudAdapter(authentication)
-    adapter.on_turn_error = on_turn_error
+    adapter.on_turn_error = failures.on_turn_error
     return adapter
 
 
@@ -124,20 +125,34 @@ def _card_reply(content: dict[str, Any]) -> Activity:
     return Activity(type=ActivityTypes.message, attachments=[attachment(content)])
 
 
-async def on_turn_error(context: TurnContext, error: Exception) -> None:
-    """Log with the stack (ids only, no message content) and answer kindly. The journey is kept:
-    a lost concurrency race means the other turn already did the work."""
-    activity = context.activity
-    if isinstance(error, StateConflict):
-        log.info("turn lost a state race in conversation %s", _conversation_id(activity))
-        await context.send_activity(_card_reply(notice(
-            "That was already done",
-            "That was already done. You can carry on from the latest card.")))
-        return
-    log.error("turn failed: type=%s conversation=%s", activity.type, _conversation_id(activity),
-              exc_info=error)
-    if activity.type in (ActivityTypes.message, ActivityTypes.invoke):
-        await context.send_activity(_card_reply(something_went_wrong()))
+# The kind counted for a turn that lost a race to another turn of the same chat (answered kindly, not a fault).
+LOST_RACE = "lost_race"
+
+
+class TurnFailures:
+    """The turn-error handler, counting every failed turn in /metrics (`turn_failures_total` by kind: the error's
+    type, or lost_race), so an operator sees failures that people met without reading the logs."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._counter = Counter("turn_failures", "Turns that ended in an error, by kind", ["kind"],
+                                registry=registry)
+
+    async def on_turn_error(self, context: TurnContext, error: Exception) -> None:
+        """Log with the stack (ids only, no message content) and answer kindly. The journey is kept:
+        a lost concurrency race means the other turn already did the work."""
+        activity = context.activity
+        if isinstance(error, StateConflict):
+            self._counter.labels(LOST_RACE).inc()
+            log.info("turn lost a state race in conversation %s", _conversation_id(activity))
+            await context.send_activity(_card_reply(notice(
+                "That was already done",
+                "That was already done. You can carry on from the latest card.")))
+            return
+        self._counter.labels(type(error).__name__).inc()
+        log.error("turn failed: type=%s conversation=%s", activity.type, _conversation_id(activity),
+                  exc_info=error)
+        if activity.type in (ActivityTypes.message, ActivityTypes.invoke):
+            await context.send_activity(_card_reply(something_went_wrong()))
 
 
 def _conversation_id(activity: Activity) -> str:

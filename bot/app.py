@@ -10,13 +10,15 @@ from aiohttp import web
 from botbuilder.core import ConversationState
 from botbuilder.dialogs import DialogSet
 from botframework.connector.auth import ServiceClientCredentialsFactory
+from prometheus_client import CollectorRegistry
 
 from bot.actions import ActionRegistry
-from bot.adapter import build_adapter, build_authentication
+from bot.adapter import TurnFailures, build_adapter, build_authentication
 from bot.clock import Clock, SystemClock
 from bot.commands import CommandRouter
 from bot.core import Core
 from bot.features import FEATURES, Wiring
+from bot.features.delivery import METRICS_REGISTRY
 from bot.handler import VolunteersBot
 from bot.messages import MessagesEndpoint
 from bot.settings import Settings
@@ -41,7 +43,9 @@ def create_app(
     core = Core.build(settings, database, clock)
 
     authentication = build_authentication(settings, credentials_factory)
-    adapter = build_adapter(authentication)
+    # One metrics registry per app: the turn-error handler counts into it, features add theirs (/metrics).
+    registry = CollectorRegistry()
+    adapter = build_adapter(authentication, TurnFailures(registry))
     conversation_state = ConversationState(DatabaseStorage(database, clock))
     dialogs = DialogSet(conversation_state.create_property("DialogState"))
     commands = CommandRouter()
@@ -49,13 +53,16 @@ def create_app(
     bot = VolunteersBot(core, conversation_state, dialogs, commands, actions)
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[METRICS_REGISTRY] = registry
     wiring = Wiring(core=core, bot=bot, commands=commands, actions=actions, dialogs=dialogs, app=app)
     for name in FEATURES:
         importlib.import_module(name).register(wiring)
     app[CORE] = core
     app[WIRING] = wiring
 
-    endpoint = MessagesEndpoint(adapter, authentication, bot, settings.allowed_tenants)
+    endpoint = MessagesEndpoint(adapter, authentication, bot, settings.allowed_tenants,
+                                service_url_hosts=settings.allowed_service_url_hosts,
+                                local_mode=not settings.authenticated)
     app.router.add_post("/api/messages", endpoint.handle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", home)

@@ -40,6 +40,8 @@ def is_local(microsoft_app_id: str, host: str) -> bool:
 
 
 CommaList = Annotated[list[str], NoDecode]
+# Teams' public-cloud Bot Connector. Sovereign clouds (e.g. smba.infra.gcc.teams.microsoft.com) are configured.
+DEFAULT_SERVICE_URL_HOST = "smba.trafficmanager.net"
 
 
 def _split(value: object) -> object:
@@ -70,6 +72,11 @@ class Settings(BaseSettings):
     to_bot_from_channel_token_issuer: str | None = None
     to_channel_from_bot_login_url: str | None = None
     to_channel_from_bot_oauth_scope: str | None = None
+
+    # Where replies may go (design §8, docs/deploy.md): Teams' Bot Connector hosts, https only, each host matched
+    # exactly (any path: /emea/, /uk/, /amer/, /teams/). An entry written http://HOST allows plain http to a
+    # loopback HOST (the tests' Teams double); local mode allows http on loopback anyway.
+    allowed_service_url_hosts: CommaList = Field(default_factory=lambda: [DEFAULT_SERVICE_URL_HOST])
 
     database_url: str = "sqlite+aiosqlite:///var/hny-inc-bot.db"
     allowed_tenants: CommaList = Field(default_factory=list)
@@ -121,6 +128,23 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("allowed_service_url_hosts", mode="before")
+    @classmethod
+    def _service_hosts_list(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("allowed_service_url_hosts")
+    @classmethod
+    def _service_hosts(cls, value: list[str]) -> list[str]:
+        hosts = [item.lower().removeprefix("https://").rstrip("/") for item in value]
+        for host in hosts:
+            bare = host.removeprefix("http://")
+            if not bare or any(mark in bare for mark in "/:@?# "):
+                raise ValueError(f"'{host}' is not a host name (write it like smba.trafficmanager.net)")
+            if host.startswith("http://") and not is_loopback_host(bare):
+                raise ValueError(f"'{host}': plain http is allowed only to this machine (127.0.0.1, localhost)")
+        return hosts
 
     @field_validator("reminder_offsets_minutes", mode="before")
     @classmethod

@@ -41,6 +41,15 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# Names are kept as long as their columns; Teams' own limits are shorter, so only a forged name is cut.
+NAME_MAX_LENGTH = 256
+
+
+def _name(value: object) -> str | None:
+    text = _text(value)
+    return text[:NAME_MAX_LENGTH] if text else None
+
+
 def contact_from(activity: Activity) -> Contact | None:
     conversation = activity.conversation
     if conversation is None or not activity.service_url:
@@ -60,10 +69,10 @@ def contact_from(activity: Activity) -> Contact | None:
         bot_id=activity.recipient.id if activity.recipient else "",
         person_id=person_id,
         teams_user_id=sender.id if sender else None,
-        display_name=sender.name if sender else None,
+        display_name=_name(sender.name) if sender else None,
         team_id=_text(team.get("id")),
-        team_name=_text(team.get("name")),
-        channel_name=_text(channel.get("name")),
+        team_name=_name(team.get("name")),
+        channel_name=_name(channel.get("name")),
     )
 
 

@@ -44,6 +44,8 @@ def bot_settings(db_url: str, issuer: TokenIssuer, **overrides: Any) -> Settings
         to_bot_from_channel_token_issuer=issuer.issuer,
         database_url=db_url,
         allowed_tenants=[DEFAULT_TENANT_ID],
+        # The Teams double listens on plain http on loopback.
+        allowed_service_url_hosts=["smba.trafficmanager.net", "http://127.0.0.1"],
         run_worker=False,
         # Each bot gets its own erasure log, so one test's withdrawals are never replayed into another's database.
         erasure_log_path=f"{tempfile.mkdtemp(prefix='hny-erasures-')}/erasures.log",

@@ -18,6 +18,7 @@ from bot.cli.checks import (
     require_free_port,
     require_migrated,
 )
+from bot.log_format import configure_logging
 from bot.settings import Settings
 
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     require_erasure_log(settings)
     require_free_port(settings.host, settings.port, option="PORT", host_option="HOST")
     asyncio.run(require_migrated(settings.database_url))
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     if not settings.authenticated:
         logging.getLogger("bot").warning(
             "no MICROSOFT_APP_ID: authentication is off; listening on %s only", settings.host)

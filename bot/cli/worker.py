@@ -30,6 +30,7 @@ from bot.features.delivery import (
     worker_config,
 )
 from bot.graph.services import build_graph
+from bot.log_format import configure_logging
 from bot.settings import Settings
 from storage.db import Database
 
@@ -60,7 +61,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.port:
         require_free_port(args.host, args.port, option="--port", host_option="--host")
     await require_migrated(settings.database_url)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     tokens: TokenProvider = StaticTokenProvider(args.static_token) if args.static_token else production_tokens(
         settings)
     overrides = {name: value for name, value in (("max_in_flight", args.max_in_flight),

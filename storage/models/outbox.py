@@ -26,7 +26,7 @@ class OutboxMessage(Base):
     # Names the cause and the recipient, e.g. "invite:s42:p<entra id>"; the same key is one message, ever.
     key: Mapped[str] = mapped_column(String(255), unique=True)
     # Exactly one of person_id (their 1:1 chat) or conversation_id (a channel or chat).
-    person_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    person_id: Mapped[str | None] = mapped_column(String(64), index=True)
     conversation_id: Mapped[str | None] = mapped_column(String(512))
     # Messages to one recipient leave in enqueue order: an open message with a lower id and the same order_key
     # (whose due time has come) holds back every later one.
@@ -38,7 +38,7 @@ class OutboxMessage(Base):
     payload: Mapped[str] = mapped_column(Text)  # JSON: {"card": {...}} or {"text": "..."}
     # Who asked for it and as part of what (an announcement, a session), for progress and reports.
     batch: Mapped[str | None] = mapped_column(String(64), index=True)
-    author_id: Mapped[str | None] = mapped_column(String(36))
+    author_id: Mapped[str | None] = mapped_column(String(64))
     purpose: Mapped[str] = mapped_column(String(32))  # invitation | reminder | update | announcement | ...
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     # pending | sending | sent | failed | undeliverable | cancelled

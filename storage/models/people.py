@@ -9,7 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
 
-ENTRA_ID = String(36)
+# Entra object ids are 36 characters; the Playground's local user id is 37. The edge refuses anything longer.
+ENTRA_ID = String(64)
 
 
 class Person(Base):
@@ -18,7 +19,7 @@ class Person(Base):
     __tablename__ = "people"
 
     id: Mapped[str] = mapped_column(ENTRA_ID, primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(String(36), default="")
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
     display_name: Mapped[str | None] = mapped_column(String(256))
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     created_at: Mapped[datetime]
@@ -44,7 +45,7 @@ class ConversationRef(Base):
     person_id: Mapped[str | None] = mapped_column(ENTRA_ID, ForeignKey("people.id", ondelete="CASCADE"))
     teams_user_id: Mapped[str | None] = mapped_column(String(256))
     service_url: Mapped[str] = mapped_column(String(512))
-    tenant_id: Mapped[str] = mapped_column(String(36), default="")
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
     bot_id: Mapped[str] = mapped_column(String(256), default="")
     team_id: Mapped[str | None] = mapped_column(String(512))
     team_name: Mapped[str | None] = mapped_column(String(256))
