@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bot.services.roles import Role
 from bot.turns import Turn
@@ -21,8 +21,27 @@ from cards.common import CONTACT_EMAIL
 log = logging.getLogger(__name__)
 
 
+# Every id column is a 32-bit integer on PostgreSQL: an id outside it would fail the query, so it is refused as
+# a stale card before any query runs.
+RECORD_ID_MAX = 2**31 - 1
+
+
+def _not_a_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("an id is a number, not true or false")
+    return value
+
+
+# The id of a stored record (session, invitation, organisation, announcement) as a card may carry it.
+RecordId = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=1, le=RECORD_ID_MAX)]
+# A counter stored beside a record (a session's change number): the same range, from 0.
+RecordCount = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=0, le=RECORD_ID_MAX)]
+
+
 class ActionPayload(BaseModel):
-    """Base of every card payload: unknown fields are refused, strings are bounded."""
+    """Base of every card payload: unknown fields are refused, strings are bounded, every id is in range. Teams
+    sends all of a card's inputs with any of its buttons, so a button that takes none of them says so
+    (cards.common.submit(..., inputs=False))."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=2000, frozen=True)
     action: str
@@ -97,6 +116,14 @@ class ActionRegistry:
         if name in self._specs:
             raise ValueError(f"action {name} is registered twice")
         self._specs[name] = ActionSpec(name, model, handler, role)
+
+    def submit_specs(self) -> list[ActionSpec[Any]]:
+        """Every Action.Submit action, in registration order (the fuzz and button tests read them)."""
+        return list(self._specs.values())
+
+    def execute_specs(self) -> list[ExecuteSpec[Any]]:
+        """Every Action.Execute verb, in registration order."""
+        return list(self._execute.values())
 
     def knows(self, name: object) -> bool:
         return isinstance(name, str) and name in self._specs

@@ -41,6 +41,9 @@ class CommandRouter:
                     best = (len(phrase), command)
         return best[1] if best else None
 
+    def all(self) -> list[Command]:
+        return list(self._commands)
+
     def names(self) -> list[str]:
         return [command.name for command in self._commands]
 

@@ -34,6 +34,15 @@ class MessageInvokeResponse(AdaptiveCardInvokeResponse):
     _attribute_map = {**AdaptiveCardInvokeResponse._attribute_map, "value": {"key": "value", "type": "str"}}  # noqa: RUF012 (msrest reads it)
 
 
+# The fields that route a card's submit (to a journey, a question, a button, an action). Any JSON can arrive in
+# a submit; these must be text or absent before anything compares or looks them up.
+ROUTING_FIELDS = ("action", "journey", "step", "nav", "field")
+
+
+def _routing_is_text(value: dict[str, Any]) -> bool:
+    return all(isinstance(value.get(name), str) for name in ROUTING_FIELDS if name in value)
+
+
 class VolunteersBot(TeamsActivityHandler):
     def __init__(self, core: Core, conversation_state: ConversationState, dialogs: DialogSet,
                  commands: CommandRouter, actions: ActionRegistry) -> None:
@@ -45,6 +54,8 @@ class VolunteersBot(TeamsActivityHandler):
         self.gates: list[TurnGate] = []
         self.rearm_hooks: list[RearmHook] = []
         self.invoke_handlers: dict[str, InvokeHandler] = {}
+        # Whether a person has signed up (set by the colleague journey), so help offers "My details" to them.
+        self.is_signed_up: Callable[[str], Awaitable[bool]] | None = None
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         contact = contact_from(turn_context.activity)
@@ -91,7 +102,14 @@ class VolunteersBot(TeamsActivityHandler):
         await command.handler(turn)
 
     async def _on_card_submit(self, turn: Turn, value: dict[str, Any]) -> None:
-        if "journey" in value:
+        if not _routing_is_text(value):
+            # A forged or broken submit: it changes nothing, and an open question is asked again.
+            await stale(turn)
+            if turn.dialogs.active_dialog is not None:
+                await turn.dialogs.reprompt_dialog()
+            return
+        if "journey" in value or (turn.dialogs.active_dialog is not None and not self.actions.knows(
+                value.get("action"))):
             # An answer to a dialog's card: only the journey that sent it may take it.
             if turn.dialogs.active_dialog is None:
                 await stale(turn)
@@ -128,8 +146,11 @@ class VolunteersBot(TeamsActivityHandler):
 
     async def send_help(self, turn: Turn, *, not_understood: bool = False) -> None:
         roles = await turn.roles()
+        signed_up = bool(turn.person_id) and self.is_signed_up is not None and await self.is_signed_up(
+            turn.person_id)
         await turn.reply_card(help_card(HelpView(
-            is_facilitator="facilitator" in roles, is_admin="admin" in roles, not_understood=not_understood)))
+            is_facilitator="facilitator" in roles, is_admin="admin" in roles, not_understood=not_understood,
+            signed_up=signed_up)))
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await self._welcome(turn_context)

@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field
 
-from bot.actions import ActionPayload
+from bot.actions import ActionPayload, RecordId
 from bot.features import Wiring
 from bot.features.announcement_changes import register_changes
 from bot.features.ticker import ticker
@@ -54,7 +53,7 @@ class NoFields(ActionPayload):
 
 
 class StopPayload(ActionPayload):
-    announcement_id: int = Field(ge=1, le=2_000_000_000)
+    announcement_id: RecordId
 
 
 def progress_view(progress: Progress) -> ProgressView:

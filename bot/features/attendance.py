@@ -8,7 +8,7 @@ import re
 
 from pydantic import ConfigDict, Field, model_validator
 
-from bot.actions import ActionPayload
+from bot.actions import RECORD_ID_MAX, ActionPayload, RecordId
 from bot.features import Wiring
 from bot.features.session_cards import CHANNEL_ONLY_PRIVATE, SessionRef
 from bot.graph.services import get_graph
@@ -40,7 +40,7 @@ class AttendancePayload(ActionPayload):
     fields, but only those, with only the card's values."""
 
     model_config = ConfigDict(extra="allow", str_max_length=2000, frozen=True)
-    session_id: int = Field(ge=1)
+    session_id: RecordId
     page: int = Field(default=0, ge=0, le=1000)
     feedback_url: str = ""
 
@@ -50,7 +50,8 @@ class AttendancePayload(ActionPayload):
         if len(extra) > PAGE_SIZE:
             raise ValueError("more marks than one card holds")
         for key, value in extra.items():
-            if not _MARK_KEY.match(key) or value not in ("", CAME, DID_NOT_COME):
+            match = _MARK_KEY.match(key)
+            if not match or int(match.group(1)) > RECORD_ID_MAX or value not in ("", CAME, DID_NOT_COME):
                 raise ValueError("a field the attendance card does not have")
         return self
 

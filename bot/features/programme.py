@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import ConfigDict, StringConstraints
 
-from bot.actions import ActionPayload
+from bot.actions import ActionPayload, RecordId
 from bot.clock import UK
 from bot.features import Wiring
 from bot.services.programme import (
@@ -111,16 +111,16 @@ class AddOrganisation(ActionPayload):
 
 
 class RenameOrganisation(ActionPayload):
-    rename_id: int
+    rename_id: RecordId
     rename_name: OrganisationName
 
 
 class RetireOrganisation(ActionPayload):
-    retire_id: int
+    retire_id: RecordId
 
 
 class RestoreOrganisation(ActionPayload):
-    restore_id: int
+    restore_id: RecordId
 
 
 class PublishNotice(ActionPayload):

@@ -14,6 +14,7 @@ from botbuilder.core import InvokeResponse
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.actions import RecordId
 from bot.features import Wiring
 from bot.features.session_cards import CHANNEL_ONLY_PRIVATE, SessionRef, answered_refusal
 from bot.loopback import is_loopback_http
@@ -39,7 +40,7 @@ class FileContext(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["roster_csv"]
-    session_id: int = Field(ge=1)
+    session_id: RecordId
 
 
 class UploadInfo(BaseModel):

@@ -7,9 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from pydantic import Field
-
-from bot.actions import ActionPayload
+from bot.actions import ActionPayload, RecordId
 from bot.clock import UK
 from bot.services.attendance import ThanksState
 from bot.services.reminders import ReminderState
@@ -35,7 +33,7 @@ CHANNEL_ONLY_PRIVATE = "Let's do this in our private chat, so only you see it. M
 class SessionRef(ActionPayload):
     """A button about one session: its id only (who pressed comes from Teams)."""
 
-    session_id: int = Field(ge=1)
+    session_id: RecordId
 
 
 async def answered_refusal(turn: Turn, result: ActionResult) -> bool:

@@ -11,9 +11,8 @@ registry (a refusal is audited there), then "manages this session" by the servic
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import Field
 
-from bot.actions import ActionPayload
+from bot.actions import ActionPayload, RecordCount, RecordId
 from bot.features import Wiring, attendance, invitations, roster_file
 from bot.features.session_cards import (
     CHANNEL_ONLY_PRIVATE,
@@ -57,15 +56,15 @@ class NoFields(ActionPayload):
 
 
 class CancelPayload(ActionPayload):
-    session_id: int = Field(ge=1)
-    change_no: int = Field(ge=0)
+    session_id: RecordId
+    change_no: RecordCount
 
 
 class ChangePayload(ActionPayload):
     """The change card: its inputs arrive as strings (Input.Number may arrive as a number)."""
 
-    session_id: int = Field(ge=1)
-    change_no: int = Field(ge=0)
+    session_id: RecordId
+    change_no: RecordCount
     date: str = ""
     start: str = ""
     end: str = ""

@@ -210,7 +210,8 @@ def register(wiring: Wiring) -> None:
             return False
         value = turn.activity.value
         if isinstance(value, dict):
-            if "journey" not in value and value.get("action") in OPEN_DURING_CONSENT:
+            action = value.get("action")
+            if "journey" not in value and isinstance(action, str) and action in OPEN_DURING_CONSENT:
                 return False
         else:
             command = commands.match(plain_text(turn.activity))
@@ -269,6 +270,7 @@ def register(wiring: Wiring) -> None:
     wiring.actions.register("withdraw_keep", NoFields, withdraw_keep)
     wiring.actions.register("consent_again", ConsentAgain, consent_again)
     wiring.bot.gates.append(consent_gate)
+    wiring.bot.is_signed_up = volunteers.is_signed_up
     wiring.startup.append(volunteers.seed_organisations)
     # Erasures a restored database lacks are re-applied from the erasure log by the programme feature
     # (bot/services/retention.py): the database itself cannot remember what happened after its backup.

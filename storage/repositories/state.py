@@ -33,7 +33,7 @@ class StateRepository:
                         insert(StateDocument).values(key=key, etag=1, data=data, updated_at=now)
                     )
             except IntegrityError:
-                raise StateConflict(key) from None
+                return await self._same_or_conflict(key, data)
             return 1
         result = await self.session.execute(
             update(StateDocument)
@@ -41,8 +41,16 @@ class StateRepository:
             .values(etag=expected_etag + 1, data=data, updated_at=now)
         )
         if not result.rowcount:  # type: ignore[attr-defined]
-            raise StateConflict(key)
+            return await self._same_or_conflict(key, data)
         return expected_etag + 1
+
+    async def _same_or_conflict(self, key: str, data: str) -> int:
+        """Another turn wrote first. If it stored exactly this state (a new person's first messages arriving
+        together all start the same empty state), nothing was lost: keep its version. Otherwise a race was lost."""
+        current = (await self.read([key])).get(key)
+        if current is not None and current[1] == data:
+            return current[0]
+        raise StateConflict(key)
 
     async def overwrite(self, key: str, data: str, now: datetime) -> int:
         current = await self.read([key])
