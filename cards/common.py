@@ -58,6 +58,12 @@ def submit(title: str, action: str, *, style: str | None = None, **data: Any) ->
     return result
 
 
+def no_inputs(action: dict[str, Any]) -> dict[str, Any]:
+    """A button that sends none of its card's inputs: Teams sends them all with every button unless told not to,
+    and the action behind this one would refuse them (or be held back by a required one)."""
+    return {**action, "associatedInputs": "none"}
+
+
 def execute(title: str, verb: str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
     """An Action.Execute (Universal Actions) for cards updated in place; Teams sends it as an invoke."""
     result: dict[str, Any] = {"type": "Action.Execute", "title": title, "verb": verb,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from cards.common import BACK, HELP, PRIVACY, UK, Card, card, facts, heading, para, submit, uk_day
+from cards.common import BACK, HELP, PRIVACY, UK, Card, card, facts, heading, no_inputs, para, submit, uk_day
 
 PHASE_CHOICES = (("codesign", "Co-design"), ("train_the_trainer", "Train the trainer"))
 ORGANISATION_NAME_MAX = 200
@@ -27,10 +27,6 @@ def uk_moment(moment: datetime) -> str:
     local = moment.astimezone(UK)
     return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} (UK time)"
 
-
-def no_inputs(action: dict[str, Any]) -> dict[str, Any]:
-    """A button that sends no inputs of the card it is on."""
-    return {**action, "associatedInputs": "none"}
 
 
 def _subheading(text: str) -> dict[str, Any]:

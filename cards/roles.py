@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cards.common import HELP, Card, card, heading, para, submit
+from cards.common import HELP, Card, card, heading, no_inputs, para, submit
 
 # Keeps the card well under Teams' 80 KB (design §9); the command line lists everyone.
 MAX_ROWS_PER_ROLE = 60
@@ -35,10 +35,6 @@ def person_label(person_id: str, display_name: str | None, email: str | None) ->
         return f"{display_name} ({email})"
     return display_name or email or person_id
 
-
-def no_inputs(action: dict[str, Any]) -> dict[str, Any]:
-    """A button that must not send (or be held back by) the e-mail box on the same card."""
-    return {**action, "associatedInputs": "none"}
 
 
 def _subheading(text: str) -> dict[str, Any]:

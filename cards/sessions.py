@@ -18,6 +18,7 @@ from cards.common import (
     fix_count,
     heading,
     input_label,
+    no_inputs,
     para,
     submit,
 )
@@ -333,7 +334,7 @@ def change_card(view: SessionView, errors: dict[str, str], form: dict[str, str])
     data = {"session_id": view.session_id, "change_no": view.change_no}
     return card(body, [
         submit(SAVE_CHANGES, "session_change", style="positive", **data),
-        {**submit(BACK, "sessions_list"), "associatedInputs": "none"},
+        no_inputs(submit(BACK, "sessions_list")),
     ])
 
 

@@ -16,7 +16,7 @@ from cards.announcements import (
     RESUME_ANNOUNCEMENTS,
     STOP_ANNOUNCEMENTS,
 )
-from cards.common import BACK, CANCEL, CONTACT_EMAIL, HELP, PRIVACY, Card, card, heading, para, submit
+from cards.common import BACK, CANCEL, CONTACT_EMAIL, HELP, PRIVACY, Card, card, heading, no_inputs, para, submit
 
 # Allies are not asked about communities (design §4), so the start says both lengths.
 START_TEXT = ("There are 5 short questions. If you join the space for minoritised colleagues, there is 1 more. "
@@ -369,7 +369,7 @@ def consent_again_card(notice_text: str, notice_version: int) -> Card:
             "errorMessage": "To carry on, tick \"I agree\". If you'd rather not, press Withdraw.",
         },
     ], [submit(CONTINUE, "consent_again", style="positive", version=notice_version),
-        submit(WITHDRAW, "withdraw")])
+        no_inputs(submit(WITHDRAW, "withdraw"))])
 
 
 def start_card() -> Card:
