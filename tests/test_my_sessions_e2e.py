@@ -101,10 +101,15 @@ async def test_each_press_of_send_again_is_its_own_resend_within_the_hourly_limi
     # Teams delivered the same press twice: still one card.
     assert "I've sent your invitation again." in await press_as(harness, button["data"], me, "press-1")
     assert len(await outbox(harness, "resend:")) == 1
+    # A double press (a second press a moment later, with its own id) is one request too.
+    assert "I've sent your invitation again." in await press_as(harness, button["data"], me, "press-1-again")
+    assert len(await outbox(harness, "resend:")) == 1
     for number in range(2, limit + 1):
+        harness.clock.advance(timedelta(seconds=11))
         assert "I've sent your invitation again." in await press_as(harness, button["data"], me, f"press-{number}")
     resends = await outbox(harness, "resend:")
     assert len(resends) == limit and len({message.key for message in resends}) == limit
+    harness.clock.advance(timedelta(seconds=11))
     answer = await press_as(harness, button["data"], me, "press-over")
     assert answer == ("You've asked for this a few times in the last hour, so I didn't send it again. Please try "
                       "later, or contact HNY.Inc@nhs.net.")

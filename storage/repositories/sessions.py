@@ -300,11 +300,13 @@ class InvitationRepository:
             .order_by(Person.display_name.is_(None), func.lower(Person.display_name), Invitation.person_id))
         return [AttendanceEntry(*row) for row in result.all()]
 
-    async def resends_since(self, person_id: str, since: datetime) -> int:
-        """How many invitation cards were sent again to this person since then (a limit per hour)."""
+    async def resends_since(self, person_id: str, since: datetime, session_id: int | None = None) -> int:
+        """How many invitation cards were sent again to this person since then (a limit per hour), of one
+        session's when `session_id` is given."""
+        prefix = f"resend:{session_id}:{person_id}:" if session_id is not None else "resend:"
         result = await self.session.execute(
             select(func.count()).select_from(OutboxMessage)
-            .where(OutboxMessage.person_id == person_id, OutboxMessage.key.startswith("resend:"),
+            .where(OutboxMessage.person_id == person_id, OutboxMessage.key.startswith(prefix),
                    OutboxMessage.created_at >= since))
         return int(result.scalar_one())
 

@@ -13,6 +13,9 @@ from bot.services.sessions.deps import Deps
 from bot.services.sessions.views import InvitationState, invitation_state
 from storage.repositories.sessions import InvitationRepository, SessionRepository
 
+# Presses of "Send again" this close together are one request pressed twice: it sends one card.
+DOUBLE_PRESS = timedelta(seconds=10)
+
 log = logging.getLogger(__name__)
 
 
@@ -58,6 +61,8 @@ class MyInvitations:
                 return "closed"
             if await is_enqueued(session, key):
                 return "done"  # this very request was taken already
+            if await invitations.resends_since(person_id, now - DOUBLE_PRESS, session_id):
+                return "done"  # a double press: Teams sends each press with its own id
             if await invitations.resends_since(person_id, now - timedelta(hours=1)) >= limit_per_hour:
                 await audit.record(session, person_id, "invitation.resend", str(session_id), "refused")
                 return "limit"
