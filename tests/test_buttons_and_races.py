@@ -1,0 +1,278 @@
+"""Every button of every card the bot sends, pressed as Teams would press it, by the person it was sent to.
+
+Starting from every typed command said by a colleague, two facilitators and an admin, the crawler reads each
+card that reaches Teams (replies, invitations and other proactive messages, and the cards Action.Execute
+answers with), fills its inputs as a person would, and presses each button it has not pressed yet. It checks:
+- every button names a registered action (Submit) or verb (Execute), and its data fits that action's payload
+  model (a card cannot send what its handler refuses);
+- no press is answered 5xx and no turn fails (/metrics turn_failures_total);
+- every registered action and verb is on some card the bot sends (no handler without a button);
+- a press that changes anything is pressed again from the same state, three times at once (a double press, the
+  fastest a person can press): the outcome is the same as one press.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from bot.adapter import LOST_RACE
+from tests.app_fixtures import cards_in
+from tests.live_bot import ACTORS, LiveBot, World
+from tests.live_bot import live_bot as live_bot  # the module's served bot
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+CONCURRENT_PRESSES = 3
+PRESSES_PER_BUTTON_KIND = 2
+# Columns whose values differ between two runs of the same press for reasons that are not its effect: ids that
+# Teams (the double) hands out in arrival order, a worker's own random id, how long a send took, and outbox keys
+# that name the press itself (a resend's key holds the id of the activity Teams sent, and each copy has its own).
+VOLATILE_COLUMNS = frozenset({"key", "activity_id", "lease_owner", "lease_until", "duration_ms", "heartbeat_at",
+                              "started_at", "card_activity_id", "progress_activity_id"})
+VOLATILE_TABLES = frozenset({"delivery_workers"})
+# Pressed after everything else: it erases the person who presses it, and with them what the rest would show.
+ERASES_THE_PRESSER = frozenset({"withdraw_confirm"})
+
+
+@dataclass
+class Press:
+    actor: str
+    activity: dict[str, Any]
+    what: str  # for messages: "submit action", "execute verb", "say text"
+
+
+@dataclass
+class CrawlReport:
+    pressed: Counter[str] = field(default_factory=Counter)
+    seen_submit: set[str] = field(default_factory=set)
+    seen_execute: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+    races: int = 0
+
+
+def _own_nodes(value: Any) -> Iterator[dict[str, Any]]:
+    """The nodes of one card, not those of the ShowCards it opens (each is a card of its own)."""
+    if isinstance(value, dict):
+        yield value
+        for key, item in value.items():
+            if not (value.get("type") == "Action.ShowCard" and key == "card"):
+                yield from _own_nodes(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _own_nodes(item)
+
+
+def _buttons(card: dict[str, Any], live: LiveBot,
+             inherited: dict[str, Any] | None = None) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each Submit and Execute button with the inputs Teams sends with it: those of its own card and of the
+    cards that opened it (a ShowCard's parents), none with associatedInputs "none"."""
+    scope = {**(inherited or {}), **_filled_inputs(card, live)}
+    for node in _own_nodes(card):
+        if node.get("type") == "Action.ShowCard" and isinstance(node.get("card"), dict):
+            yield from _buttons(node["card"], live, scope)
+        elif node.get("type") in ("Action.Submit", "Action.Execute"):
+            sends_inputs = str(node.get("associatedInputs", "auto")).lower() != "none"
+            yield node, scope if sends_inputs else {}
+
+
+def _filled_inputs(card: dict[str, Any], live: LiveBot) -> dict[str, Any]:
+    """What a person would enter: the first choice, toggles on, a date next week, a meeting link."""
+    values: dict[str, Any] = {}
+    for node in _own_nodes(card):
+        kind, name = str(node.get("type", "")), node.get("id")
+        if not kind.startswith("Input.") or not isinstance(name, str):
+            continue
+        if kind == "Input.ChoiceSet":
+            choices = node.get("choices") or []
+            values[name] = node.get("value") or (choices[0]["value"] if choices else "")
+        elif kind == "Input.Toggle":
+            values[name] = node.get("valueOn", "true")
+        elif kind == "Input.Date":
+            values[name] = node.get("value") or (live.clock.now() + timedelta(days=10)).date().isoformat()
+        elif kind == "Input.Time":
+            values[name] = node.get("value") or ("12:00" if "end" in name else "10:00")
+        elif kind == "Input.Number":
+            values[name] = node.get("value") or "2"
+        elif "url" in name or "link" in name:
+            values[name] = node.get("value") or "https://teams.microsoft.com/l/meetup-join/19%3ameeting_x/0"
+        elif "email" in name or "co_facilitators" in name:
+            values[name] = node.get("value") or ""
+        else:
+            values[name] = node.get("value") or "A short text for the test"
+    return values
+
+
+def _button_key(actor: str, button: dict[str, Any]) -> tuple[Any, ...]:
+    data = button.get("data") if isinstance(button.get("data"), dict) else {}
+    route = button.get("verb") or data.get("action") or f"journey:{data.get('step')}:{data.get('nav')}"
+    return actor, button["type"], route, data.get("field"), tuple(sorted(data))
+
+
+class Crawler:
+    def __init__(self, live: LiveBot, world: World) -> None:
+        self.live = live
+        self.world = world
+        self.report = CrawlReport()
+        self.queue: deque[Press] = deque()
+        self.last: list[Press] = []
+        self.keys: Counter[tuple[Any, ...]] = Counter()
+        self.submit_models = {spec.name: spec.model for spec in live.wiring.actions.submit_specs()}
+        self.execute_models = {spec.name: spec.model for spec in live.wiring.actions.execute_specs()}
+
+    def _actor_of(self, conversation_id: str) -> str | None:
+        teams = self.live.h.teams
+        for name, member in ACTORS.items():
+            if conversation_id in (f"a:personal-{member.aad_object_id}", teams.conversation_for(member.teams_user_id),
+                                   teams.conversation_for(member.aad_object_id)):
+                return name
+        return None
+
+    def _check_button(self, button: dict[str, Any], filled: dict[str, Any]) -> None:
+        """The button's data with the card's inputs, as Teams sends them, against the handler's model."""
+        data = {**(button.get("data") if isinstance(button.get("data"), dict) else {}), **filled}
+        if button["type"] == "Action.Execute":
+            verb = button.get("verb")
+            self.report.seen_execute.add(str(verb))
+            model = self.execute_models.get(str(verb))
+            if model is None:
+                self.report.problems.append(f"a card's Action.Execute names {verb}, which has no handler")
+                return
+            candidate = {**data, "action": verb}
+        elif "journey" in data:
+            return  # a journey's own buttons are read by its dialog
+        else:
+            action = data.get("action")
+            self.report.seen_submit.add(str(action))
+            model = self.submit_models.get(str(action))
+            if model is None:
+                self.report.problems.append(f"a card's button names {action}, which has no handler")
+                return
+            candidate = data
+        try:
+            model.model_validate(candidate)
+        except ValidationError as exc:
+            self.report.problems.append(f"a {candidate.get('action')} button's data does not fit its payload: "
+                                        f"{exc.errors()[0]['loc']} {exc.errors()[0]['type']}")
+
+    def enqueue_cards(self, actor: str, cards: list[dict[str, Any]]) -> None:
+        for card in cards:
+            for button, filled in _buttons(card, self.live):
+                self._check_button(button, filled)
+                key = _button_key(actor, button)
+                if self.keys[key] >= PRESSES_PER_BUTTON_KIND:
+                    continue
+                self.keys[key] += 1
+                data = dict(button.get("data") or {})
+                if button["type"] == "Action.Execute":
+                    activity = self.live.execute(actor, button["verb"], {**data, **filled})
+                    self.queue.append(Press(actor, activity, f"execute {button['verb']}"))
+                else:
+                    activity = self.live.submit(actor, {**data, **filled})
+                    press = Press(actor, activity, f"submit {data.get('action') or data.get('step')}")
+                    (self.last if data.get("action") in ERASES_THE_PRESSER else self.queue).append(press)
+
+    async def press(self, press: Press) -> None:
+        live = self.live
+        failures = live.failed_turns()
+        before_dump = await live.dump()
+        before = await live.outcome(volatile=VOLATILE_COLUMNS)
+        seen = len(live.h.teams.requests)
+        status, body = await live.post(press.activity)
+        await live.deliver()
+        self.report.pressed[press.what] += 1
+        if status >= 500:
+            self.report.problems.append(f"{press.actor}: {press.what} answered {status}")
+        if live.failed_turns() != failures:
+            self.report.problems.append(f"{press.actor}: {press.what} failed its turn ({live.failed_turns()})")
+        once = _comparable(await live.outcome(volatile=VOLATILE_COLUMNS))
+        if once != _comparable(before) and press.activity.get("text") is None:
+            await self._press_together(press, before_dump, once)
+        self._collect(press.actor, seen, body)
+
+    async def _press_together(self, press: Press, before_dump: dict[str, Any], once: Any) -> None:
+        """The same press from the same state, several at once: one effect, and no turn fails."""
+        live = self.live
+        after_once = await live.dump()
+        await live.restore(before_dump)
+        failures = live.failed_turns()
+        copies = [{**press.activity, "id": uuid.uuid4().hex} for _ in range(CONCURRENT_PRESSES)]
+        answers = await asyncio.gather(*(live.post(copy) for copy in copies))
+        await live.deliver()
+        self.report.races += 1
+        together = _comparable(await live.outcome(volatile=VOLATILE_COLUMNS))
+        new_failures = {kind: count - failures.get(kind, 0) for kind, count in live.failed_turns().items()
+                        if kind != LOST_RACE and count != failures.get(kind, 0)}
+        if any(status >= 500 for status, _ in answers) or new_failures:
+            self.report.problems.append(f"{press.actor}: {press.what} pressed {CONCURRENT_PRESSES} times at once: "
+                                        f"{[status for status, _ in answers]} {new_failures}")
+        if together != once:
+            tables = sorted(name for name in once if once[name] != together.get(name))
+            self.report.problems.append(f"{press.actor}: {press.what} pressed {CONCURRENT_PRESSES} times at once "
+                                        f"did not have the effect of one press, in {tables}")
+        await live.restore(after_once)
+
+    def _collect(self, actor: str, seen: int, body: Any) -> None:
+        """Cards that reached Teams since request number `seen`: sent, or updated in place (PUT)."""
+        for request in self.live.h.teams.requests[seen:]:
+            if request.route not in ("send", "reply", "update") or request.status >= 300 or \
+                    not isinstance(request.body, dict):
+                continue
+            recipient = self._actor_of(request.conversation_id or "") or actor
+            self.enqueue_cards(recipient, cards_in([request.body]))
+        if isinstance(body, dict) and isinstance(body.get("value"), dict) and body.get("type", "").endswith(
+                "card.adaptive"):
+            self.enqueue_cards(actor, [body["value"]])
+
+    async def run(self, commands: list[tuple[str, str]], limit: int) -> CrawlReport:
+        """Each command in turn, with every button it leads to, then "cancel" so that a journey it opened does
+        not take the next command as an answer. The invitations the world's sessions sent come first."""
+        self._collect("colleague", 0, None)
+        for actor, said in commands:
+            self.queue.append(Press(actor, self.live.say(actor, said), f"say {said}"))
+            while self.queue and sum(self.report.pressed.values()) < limit:
+                await self.press(self.queue.popleft())
+            for name in ACTORS:
+                await self.live.post(self.live.say(name, "cancel"))
+        for press in self.last:
+            await self.press(press)
+        return self.report
+
+
+def _comparable(outcome: dict[str, list[tuple[Any, ...]]]) -> dict[str, Any]:
+    return {name: rows for name, rows in outcome.items() if name not in VOLATILE_TABLES}
+
+
+@pytest.fixture(scope="module")
+def crawl(live_bot: LiveBot) -> CrawlReport:
+    world = live_bot.run(live_bot.build_world())
+    # Withdrawal last: it erases the colleague, and with them the invitations the other commands show.
+    said = sorted((" ".join(command.phrases[0]) for command in live_bot.wiring.commands.all()),
+                  key=lambda text: text == "withdraw")
+    commands = [(actor, text) for text in said for actor in ACTORS]
+    return live_bot.run(Crawler(live_bot, world).run(commands, limit=600), timeout=600)
+
+
+def test_every_button_names_a_handler_and_sends_what_it_accepts(crawl: CrawlReport) -> None:
+    assert crawl.problems == []
+    assert sum(crawl.pressed.values()) > 100
+
+
+def test_every_registered_action_is_on_a_card_the_bot_sends(live_bot: LiveBot, crawl: CrawlReport) -> None:
+    submit = {spec.name for spec in live_bot.wiring.actions.submit_specs()}
+    execute = {spec.name for spec in live_bot.wiring.actions.execute_specs()}
+    assert sorted(submit - crawl.seen_submit) == []
+    assert sorted(execute - crawl.seen_execute) == []
+
+
+def test_presses_that_change_something_have_one_effect_when_pressed_together(crawl: CrawlReport) -> None:
+    assert crawl.races > 10
+    assert [problem for problem in crawl.problems if "at once" in problem] == []
