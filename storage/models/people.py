@@ -84,6 +84,9 @@ class Volunteer(Base):
     adjustments_contact: Mapped[bool] = mapped_column(Boolean, default=False)
     adjustments_contacted_at: Mapped[datetime | None]
     adjustments_contacted_by: Mapped[str | None] = mapped_column(ENTRA_ID)
+    # "Also tell me in my Teams activity feed" (issue 24): invitations and reminders also arrive as Teams
+    # activity-feed notifications, when Graph is on. Off unless they turn it on in "Your details".
+    feed_notifications: Mapped[bool] = mapped_column(Boolean, default=False)
     # Version of the privacy notice the person last agreed to; invitations wait while it is behind.
     consent_version: Mapped[int] = mapped_column(Integer)
     signed_up_at: Mapped[datetime]

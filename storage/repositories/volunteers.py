@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,15 @@ class VolunteerRepository:
     async def consented_ids(self) -> list[str]:
         result = await self.session.execute(select(Volunteer.person_id).where(consented()))
         return list(result.scalars())
+
+    async def feed_wanted(self, person_ids: Sequence[str]) -> set[str]:
+        """Those of `person_ids` who chose "Also tell me in my Teams activity feed"."""
+        if not person_ids:
+            return set()
+        query = select(Volunteer.person_id).where(Volunteer.feed_notifications.is_(True))
+        if len(person_ids) <= 500:  # a session's people; for a whole programme's, no list of bound ids
+            query = query.where(Volunteer.person_id.in_(list(person_ids)))
+        return set((await self.session.execute(query)).scalars()) & set(person_ids)
 
 
 class OrganisationRepository:
