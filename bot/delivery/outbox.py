@@ -26,6 +26,8 @@ __all__ = [
     "cancel",
     "enqueue",
     "enqueue_to_people",
+    "feed_key",
+    "feed_of",
     "is_enqueued",
     "keys_starting",
     "pending_keys_like",
@@ -35,6 +37,15 @@ __all__ = [
 
 
 PERSON_ORDER_PREFIX = "p:"  # a person's messages go out in order, whichever chat reaches them
+# A Teams activity-feed notification that goes with a chat message (issue 24): its key is the chat message's key
+# with this in front, so each cause reaches the feed once too, and cancelling the one cancels the other.
+FEED_PREFIX = "feed:"
+FEED_CAUSES = ("invite:", "reminder:")  # the chat messages that may have one: invitations and reminders
+
+
+def feed_key(key: str) -> str:
+    """The key of the activity-feed notification that goes with the chat message keyed `key`."""
+    return f"{FEED_PREFIX}{key}"
 
 
 @dataclass(frozen=True)
@@ -63,13 +74,28 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Message:
+    """A card or a text for the person's chat, or (`feed`) a Teams activity-feed notification: its activity type,
+    preview line and template parameters, e.g. {"activity_type": "sessionReminder", "preview": "...",
+    "template": {"sessionTitle": "..."}}. The worker sends a feed message through Graph, not the Connector."""
+
     card: dict[str, Any] | None = None
     text: str | None = None
+    feed: dict[str, Any] | None = None
 
     def to_json(self) -> str:
-        if (self.card is None) == (self.text is None):
-            raise ValueError("a message is a card or a text")
-        return json.dumps({"card": self.card} if self.card is not None else {"text": self.text})
+        given = [name for name in ("card", "text", "feed") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("a message is a card, a text or a feed notification")
+        return json.dumps({given[0]: getattr(self, given[0])})
+
+
+def feed_of(payload: str) -> dict[str, Any] | None:
+    """The activity-feed notification an outbox payload holds, or None for a chat message."""
+    if not payload.startswith('{"feed"'):  # as to_json writes it: most messages are not parsed twice
+        return None
+    data = json.loads(payload)
+    feed = data.get("feed") if isinstance(data, dict) else None
+    return feed if isinstance(feed, dict) else None
 
 
 async def enqueue(
@@ -159,8 +185,14 @@ async def batch_failures(session: AsyncSession, batch: str) -> list[FailedMessag
 
 
 async def cancel(session: AsyncSession, keys: list[str], now: datetime) -> int:
-    """Withdraw messages that have not started to go (by key); returns how many were withdrawn."""
-    return await OutboxRepository(session).cancel(keys, now)
+    """Withdraw messages that have not started to go (by key); returns how many were withdrawn. The activity-feed
+    notification that goes with each (if any, and not gone yet) is withdrawn too, and not counted."""
+    repository = OutboxRepository(session)
+    withdrawn = await repository.cancel(keys, now)
+    feed_keys = [feed_key(key) for key in keys if key.startswith(FEED_CAUSES)]
+    if feed_keys:
+        await repository.cancel(feed_keys, now)
+    return withdrawn
 
 
 async def rearm(session: AsyncSession, person_id: str, now: datetime) -> int:

@@ -20,13 +20,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from bot.clock import Clock
 from bot.delivery.classify import Classified, Verdict, classify, retry_after_seconds, safe_code
 from bot.delivery.connector import ConnectorClient, Reply, activity_from_payload
 from bot.delivery.leader import Leadership, SoleInstance
 from bot.delivery.metrics import DeliveryMetrics
+from bot.delivery.outbox import feed_of
 from bot.delivery.ratelimit import ConversationWindows, Halted, Pacer
 from bot.delivery.recorder import NO_CONVERSATION, Outcome, OutcomeRecorder
 from bot.delivery.tokens import TokenProvider, TokenRefused
@@ -87,6 +88,23 @@ class Installation:
 Installer = Callable[[str, str | None], Awaitable[Installation]]
 
 
+@dataclass(frozen=True)
+class FeedResult:
+    """What became of one Teams activity-feed notification (Graph, wired in bot/features/delivery.py):
+    sent; retry later; the person cannot get it (e.g. the app is not installed for them); or the message is at
+    fault. `status` and `code` are Graph's, never a body."""
+
+    verdict: Literal["sent", "retry", "unreachable", "failed"]
+    status: int | None = None
+    code: str | None = None
+    retry_after: float | None = None
+
+
+# (person id, the outbox payload's "feed" object) -> what became of that notification
+FeedSender = Callable[[str, dict[str, Any]], Awaitable[FeedResult]]
+FEED_OFF = "FeedOff"  # a feed message with no feed to send it through (Graph was turned off meanwhile)
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -126,8 +144,10 @@ class DeliveryWorker:
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         installer: Installer | None = None,
+        feed: FeedSender | None = None,
     ) -> None:
-        """`installer` (Graph on) reaches people with no stored conversation and no known Teams user id."""
+        """`installer` (Graph on) reaches people with no stored conversation and no known Teams user id.
+        `feed` (Graph on) sends the outbox's activity-feed notifications (issue 24)."""
         self.id = worker_id or new_worker_id()
         self._db = database
         self._clock = clock
@@ -139,6 +159,7 @@ class DeliveryWorker:
         self._rng = rng or random.Random()
         self._time = monotonic
         self._installer = installer
+        self._feed = feed
         self._pacer = Pacer(config.rate_per_second * config.rate_headroom, margin=config.global_margin_seconds,
                             monotonic=monotonic)
         self._windows = ConversationWindows(margin=config.conversation_margin_seconds)
@@ -400,6 +421,9 @@ class DeliveryWorker:
         if message.person is not None and message.person.undeliverable_code:
             return Outcome(Verdict.UNDELIVERABLE, code=message.person.undeliverable_code, skipped=True,
                            counts_as_attempt=False)
+        notification = feed_of(message.payload)
+        if notification is not None:
+            return await self._notify(job, notification)
         activity = activity_from_payload(message.payload)
         if message.kind == "update":
             return await self._update(job, activity)
@@ -491,6 +515,28 @@ class DeliveryWorker:
         if known:  # a reference needs the person's row; for others the handler stores Teams' conversationUpdate
             await self._save_conversation(person_id, None, tenant_id, route)
         return route
+
+    async def _notify(self, job: _Job, notification: dict[str, Any]) -> Outcome:
+        """A Teams activity-feed notification, through Graph: it takes its turn at the same global pacer as the
+        Connector's requests and waits, like them, while sending is stopped. What Graph answers is recorded as
+        an attempt. A person the feed cannot reach fails this message only: their chat is not marked."""
+        person_id = job.claimed.person_id
+        if self._feed is None or person_id is None:
+            return Outcome(Verdict.FAILED, code=FEED_OFF, counts_as_attempt=False)
+        async with self._pacer.turn() as turn:
+            if self._stopping.is_set() or self._problem is not None:
+                raise Halted()  # a trial after refused credentials is the Connector's to make
+            at, started = self._clock.now(), self._time()
+            turn.depart()
+            result = await self._feed(person_id, notification)
+        code = safe_code(result.code) if result.code else None
+        job.attempts.append(Attempt(at=at, operation="feed", status=result.status, error=code,
+                                    duration_ms=round((self._time() - started) * 1000)))
+        if result.verdict == "sent":
+            return Outcome(Verdict.SENT, status=result.status)
+        if result.verdict == "retry":
+            return Outcome(Verdict.RETRY, status=result.status, code=code, retry_after=result.retry_after)
+        return Outcome(Verdict.FAILED, status=result.status, code=code)
 
     async def _service_url_in(self, tenant_id: str) -> str | None:
         async with self._db.read() as session:

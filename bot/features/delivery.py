@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -24,11 +25,12 @@ from bot.delivery.health import delivery_health
 from bot.delivery.leader import leadership_for
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.tokens import AnonymousTokenProvider, TokenProvider
-from bot.delivery.worker import DeliveryWorker, Installation, Installer, WorkerConfig
+from bot.delivery.worker import DeliveryWorker, FeedResult, FeedSender, Installation, Installer, WorkerConfig
 from bot.features import Wiring
+from bot.graph.activity_feed import ActivityFeed, FeedNotification
 from bot.graph.errors import GraphError
 from bot.graph.install import AppInstaller
-from bot.graph.services import get_graph
+from bot.graph.services import GraphServices, get_graph
 from bot.settings import Settings
 from storage.db import Database
 
@@ -82,14 +84,43 @@ def stale_after(config: WorkerConfig) -> timedelta:
 
 
 def build_worker(database: Database, clock: Clock, tokens: TokenProvider, config: WorkerConfig,
-                 metrics: DeliveryMetrics | None, *,
-                 installer: AppInstaller | None = None) -> tuple[DeliveryWorker, ConnectorClient]:
-    """`installer`: Graph's proactive install (None when Graph is off) for people the bot has never met."""
+                 metrics: DeliveryMetrics | None, *, installer: AppInstaller | None = None,
+                 feed: FeedSender | None = None) -> tuple[DeliveryWorker, ConnectorClient]:
+    """`installer`: Graph's proactive install (None when Graph is off) for people the bot has never met;
+    `feed`: Graph's activity-feed notifications (None when Graph is off)."""
     connector = ConnectorClient(timeout_seconds=REQUEST_TIMEOUT_SECONDS)
     worker = DeliveryWorker(database, clock, connector, tokens, config, metrics=metrics,
                             leadership=leadership_for(database.is_postgres, database.engine),
-                            installer=graph_installer(installer) if installer is not None else None)
+                            installer=graph_installer(installer) if installer is not None else None, feed=feed)
     return worker, connector
+
+
+def bot_chat_link(app_id: str) -> str:
+    """A Teams deep link that opens the person's chat with the bot: where pressing a feed notification leads."""
+    return f"https://teams.microsoft.com/l/chat/0/0?users=28:{app_id}"
+
+
+def graph_feed(feed: ActivityFeed, web_url: str) -> FeedSender:
+    """Graph's activity feed as the delivery worker takes it: the outbox payload's "feed" object in, the outcome
+    in the worker's words out (bot/delivery knows nothing of Graph)."""
+
+    async def send(person_id: str, notification: dict[str, Any]) -> FeedResult:
+        template = notification.get("template")
+        outcome = await feed.send(person_id, FeedNotification(
+            activity_type=str(notification.get("activity_type", "")),
+            preview=str(notification.get("preview", "")),
+            template={str(k): str(v) for k, v in template.items()} if isinstance(template, dict) else {},
+            web_url=web_url))
+        return FeedResult(outcome.verdict, outcome.status, outcome.code, outcome.retry_after)
+
+    return send
+
+
+def feed_sender(graph: GraphServices | None, settings: Settings) -> FeedSender | None:
+    """What the worker sends activity-feed notifications with: Graph's, when Graph is on."""
+    if graph is None:
+        return None
+    return graph_feed(ActivityFeed(graph.client), bot_chat_link(settings.microsoft_app_id))
 
 
 def graph_installer(installer: AppInstaller) -> Installer:
@@ -148,7 +179,8 @@ def register(wiring: Wiring) -> None:
     async def worker_task(app: web.Application) -> AsyncIterator[None]:
         tokens = app.get(TOKENS) or production_tokens(settings)
         worker, connector = build_worker(core.database, core.clock, tokens, runtime.config, runtime.metrics,
-                                         installer=graph.installer if graph is not None else None)
+                                         installer=graph.installer if graph is not None else None,
+                                         feed=feed_sender(graph, settings))
         runtime.worker = worker
         worker.start()
         try:

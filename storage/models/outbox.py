@@ -74,6 +74,7 @@ class OutboxAttempt(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime]
     # create | send | update | claim | install (Graph's proactive install, for someone the bot has never met)
+    # | feed (a Teams activity-feed notification through Graph)
     operation: Mapped[str] = mapped_column(String(8), default="send")
     # None for a timeout or connection error, and for an install Graph answered (its outcome is in `error`)
     status: Mapped[int | None] = mapped_column(Integer)
