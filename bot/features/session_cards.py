@@ -5,6 +5,7 @@ one session sends back."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from bot.actions import ActionPayload, RecordId
@@ -14,6 +15,7 @@ from bot.services.reminders import ReminderState
 from bot.services.sessions import ActionResult, InvitationState, SessionInfo
 from bot.turns import Turn
 from cards.attendance import ThanksView, thanks_card
+from cards.feed import invitation_feed, reminder_feed
 from cards.invitation import (
     InvitationView,
     ReminderView,
@@ -69,6 +71,16 @@ def change_form(info: SessionInfo) -> dict[str, str]:
     starts, ends = info.starts_at.astimezone(UK), info.ends_at.astimezone(UK)
     return {"date": starts.strftime("%Y-%m-%d"), "start": starts.strftime("%H:%M"), "end": ends.strftime("%H:%M"),
             "join_url": info.join_url or "", "capacity": str(info.capacity), "co_facilitators": ""}
+
+
+class FeedTexts:
+    """The services' FeedMessages (bot/services/feed.py), drawn by cards/feed.py: what the activity feed says."""
+
+    def invitation(self, title: str, starts_at: datetime, ends_at: datetime) -> dict[str, Any]:
+        return invitation_feed(title, starts_at, ends_at)
+
+    def reminder(self, title: str, starts_at: datetime, ends_at: datetime, *, has_link: bool) -> dict[str, Any]:
+        return reminder_feed(title, starts_at, ends_at, has_link=has_link)
 
 
 class CardMessages:

@@ -17,6 +17,7 @@ from bot.features import Wiring, attendance, invitations, roster_file
 from bot.features.session_cards import (
     CHANNEL_ONLY_PRIVATE,
     CardMessages,
+    FeedTexts,
     SessionRef,
     answered_refusal,
     change_form,
@@ -199,11 +200,14 @@ class SessionsFeature:
 def register(wiring: Wiring) -> None:
     core = wiring.core
     messages = CardMessages()
+    # Graph on: invitations and reminders also go to the activity feed of people who chose it (issue 24).
+    feed = FeedTexts() if core.settings.graph_enabled else None
     service = SessionService(core.database, core.clock, core.audit, core.roles, messages,
                              calendar=core.settings.graph_enabled,
-                             reminder_offsets=core.settings.reminder_offsets_minutes)
+                             reminder_offsets=core.settings.reminder_offsets_minutes, feed=feed)
     attendance_service = AttendanceService(core.database, core.clock, core.audit, core.roles, messages)
-    reminders = ReminderService(core.database, core.clock, messages, core.settings.reminder_offsets_minutes)
+    reminders = ReminderService(core.database, core.clock, messages, core.settings.reminder_offsets_minutes,
+                                feed=feed)
     feature = SessionsFeature(service)
     wiring.app[SESSIONS] = service
     wiring.app[REMINDERS] = reminders

@@ -25,7 +25,8 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.delivery.outbox import Message, Recipient, cancel, enqueue, keys_starting, pending_keys_like
+from bot.delivery.outbox import Message, Recipient, cancel, enqueue, feed_key, keys_starting, pending_keys_like
+from bot.services.feed import FeedMessages, enqueue_feed, wanting_feed
 from storage.db import Database
 from storage.models import Invitation, TrainingSession
 from storage.repositories.sessions import InvitationRepository, SessionRepository
@@ -87,16 +88,19 @@ async def cancel_pending(session: AsyncSession, session_id: int, starts_at: date
     of everyone (the time changed, or the session was cancelled). Returns how many were withdrawn."""
     # The key ends with ":<start>:<session>:<person>", so the pattern cannot match another session's keys.
     pattern = f"reminder:%:{start_iso(starts_at)}:{session_id}:{person_id or '%'}"
-    keys = await pending_keys_like(session, pattern)
+    # Their activity-feed notifications too, also those whose chat reminder has gone already.
+    keys = await pending_keys_like(session, pattern) + await pending_keys_like(session, feed_key(pattern))
     return await cancel(session, keys, now) if keys else 0
 
 
 class ReminderService:
     def __init__(self, database: Database, clock: Clock, messages: ReminderMessages,
-                 offsets_minutes: Sequence[int]) -> None:
+                 offsets_minutes: Sequence[int], *, feed: FeedMessages | None = None) -> None:
+        """`feed`: Graph is on, so reminders also go to the activity feed of people who chose it."""
         self._database = database
         self._clock = clock
         self._messages = messages
+        self._feed = feed
         self.offsets = clean_offsets(offsets_minutes)
 
     async def tick(self) -> int:
@@ -124,8 +128,9 @@ class ReminderService:
             late = []
             for session_id in await repository.starting_between(now - timedelta(days=1), now):
                 row = await repository.get(session_id)
-                if row is not None and await pending_keys_like(
-                        session, f"reminder:%:{start_iso(row.starts_at)}:{row.id}:%"):
+                pattern = f"reminder:%:{start_iso(row.starts_at)}:{row.id}:%" if row is not None else ""
+                if row is not None and (await pending_keys_like(session, pattern)
+                                        or await pending_keys_like(session, feed_key(pattern))):
                     late.append((row.id, row.starts_at))
         for session_id, starts_at in late:
             async with self._database.transaction() as session:
@@ -166,10 +171,16 @@ class ReminderService:
                                   join_url=row.join_url,
                                   minutes_left=int((row.starts_at - now).total_seconds() // 60))
             card = self._messages.reminder(state)
+            feed = (await wanting_feed(session, [invitation.person_id for _, invitation in missing])
+                    if self._feed is not None and missing else set())
             for offset, invitation in missing:
-                await enqueue(session, key=reminder_key(offset, row.starts_at, row.id, invitation.person_id),
-                              recipient=Recipient.person(invitation.person_id), message=Message(card=card),
-                              purpose=PURPOSE, now=now, batch=f"session:{row.id}")
+                key = reminder_key(offset, row.starts_at, row.id, invitation.person_id)
+                await enqueue(session, key=key, recipient=Recipient.person(invitation.person_id),
+                              message=Message(card=card), purpose=PURPOSE, now=now, batch=f"session:{row.id}")
+                if self._feed is not None and invitation.person_id in feed:
+                    await enqueue_feed(session, chat_key=key, person_id=invitation.person_id, purpose=PURPOSE,
+                                       now=now, notification=self._feed.reminder(
+                                           row.title, row.starts_at, row.ends_at, has_link=bool(row.join_url)))
         if missing:
             log.info("reminders enqueued: session=%d offset=%d count=%d", session_id, missing[0][0], len(missing))
         return len(missing)

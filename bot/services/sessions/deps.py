@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.graph.calendar_sync import JobKind, enqueue_calendar_job
+from bot.services.feed import FeedMessages
 from bot.services.roles import Audit, RoleService
 from bot.services.sessions.access import Actor, managed_session
 from bot.services.sessions.views import ActionResult, InvitationState, SessionMessages
@@ -31,6 +32,8 @@ class Deps:
     calendar: bool = False
     # The configured reminders, minutes before the start (largest first): cards promise only those still due.
     reminder_offsets: tuple[int, ...] = ()
+    # Graph is on (issue 24): an invitation also goes to the activity feed of people who chose it.
+    feed: FeedMessages | None = None
 
     async def actor(self, actor_id: str) -> Actor:
         """Who acts, with their roles from RoleService (Entra groups too); ask before opening a transaction."""

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.delivery.outbox import Message, Recipient, cancel, enqueue
+from bot.delivery.outbox import Message, Recipient, cancel, enqueue, feed_key
 from bot.services.eligibility import COMMUNITIES, Answers, Criteria, answers_match, is_eligible
+from bot.services.feed import enqueue_feed, wanting_feed
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.seats import Seats
 from bot.services.sessions.views import invitation_state, seats_left, state_of
@@ -50,9 +51,14 @@ class Invitations:
             return 0
         already = await InvitationRepository(session).invited_ids(row.id)
         seats = await seats_left(session, row)
+        recipients = [(person_id, teams_user_id)
+                      for person_id, teams_user_id in await repository.eligible_recipients(row, version)
+                      if person_id not in already]
+        feed = (await wanting_feed(session, [person_id for person_id, _ in recipients])
+                if self._deps.feed is not None else set())
         done = 0
-        for person_id, teams_user_id in await repository.eligible_recipients(row, version):
-            if person_id not in already and await self._invite(session, row, person_id, teams_user_id, seats, now):
+        for person_id, teams_user_id in recipients:
+            if await self._invite(session, row, person_id, teams_user_id, seats, now, feed=person_id in feed):
                 done += 1
         await session.flush()
         return done
@@ -72,24 +78,30 @@ class Invitations:
         invited = 0
         for row in await SessionRepository(session).upcoming_published(now):
             if is_eligible(criteria_of(row), answers, version) and await self._invite(
-                    session, row, person_id, person.teams_user_id, await seats_left(session, row), now):
+                    session, row, person_id, person.teams_user_id, await seats_left(session, row), now,
+                    feed=volunteer.feed_notifications):
                 invited += 1
         await session.flush()
         if invited:
             log.info("invited a volunteer to upcoming sessions: person=%s sessions=%d", person_id, invited)
 
     async def _invite(self, session: AsyncSession, row: TrainingSession, person_id: str, teams_user_id: str | None,
-                      seats: int, now: datetime) -> bool:
-        """Invite one eligible person and send their card; False when they were invited already."""
+                      seats: int, now: datetime, *, feed: bool = False) -> bool:
+        """Invite one eligible person and send their card; False when they were invited already. `feed`: they
+        chose the activity feed too, which gets a notification when Graph is on."""
         invitation = await InvitationRepository(session).add_if_missing(row.id, person_id, now)
         if invitation is None:
             return False
         state = state_of(row, invitation, seats_left=seats, position=None, now=now, refresh_user_id=teams_user_id,
                          offsets=self._deps.reminder_offsets)
+        key = f"invite:{row.id}:{person_id}"
         invitation.card_outbox_id = await enqueue(
-            session, key=f"invite:{row.id}:{person_id}", recipient=Recipient.person(person_id),
+            session, key=key, recipient=Recipient.person(person_id),
             message=Message(card=self._deps.messages.invitation(state)), purpose="invitation", now=now,
             batch=f"session:{row.id}", author_id=row.created_by)
+        if feed and self._deps.feed is not None:
+            await enqueue_feed(session, chat_key=key, person_id=person_id, purpose="invitation", now=now,
+                               notification=self._deps.feed.invitation(row.title, row.starts_at, row.ends_at))
         return True
 
     async def on_rearmed(self, person_id: str) -> None:
@@ -135,6 +147,8 @@ class Invitations:
         person_id = invitation.person_id
         original = (await session.get(OutboxMessage, invitation.card_outbox_id)
                     if invitation.card_outbox_id is not None else None)
+        if original is not None:  # a feed notification of it that has not gone yet is withdrawn in any case
+            await cancel(session, [feed_key(original.key)], now)
         if original is not None and original.status == "pending":
             await cancel(session, [original.key], now)  # never sent: there is no card to close
         elif original is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.clock import Clock
+from bot.services.feed import FeedMessages
 from bot.services.reminders import clean_offsets
 from bot.services.roles import Audit, RoleService
 from bot.services.sessions.changes import Changes
@@ -23,11 +24,13 @@ from storage.db import Database
 
 class SessionService:
     def __init__(self, database: Database, clock: Clock, audit: Audit, roles: RoleService,
-                 messages: SessionMessages, *, calendar: bool = False, reminder_offsets: Sequence[int] = ()) -> None:
+                 messages: SessionMessages, *, calendar: bool = False, reminder_offsets: Sequence[int] = (),
+                 feed: FeedMessages | None = None) -> None:
         """`roles`: every role check, with roles from Entra groups. `calendar`: Microsoft Graph is configured
         (design §8); see `Deps.calendar`. `reminder_offsets`: the reminders the reminder service sends (minutes
-        before the start), so invitation cards promise only those."""
-        deps = Deps(database, clock, audit, roles, messages, calendar, clean_offsets(reminder_offsets))
+        before the start), so invitation cards promise only those. `feed`: Graph is on, so invitations also go
+        to the activity feed of people who chose it (bot/services/feed.py)."""
+        deps = Deps(database, clock, audit, roles, messages, calendar, clean_offsets(reminder_offsets), feed)
         co_facilitators = CoFacilitators(database, roles)
         forms = SessionForms(deps, co_facilitators)
         seats = Seats(deps)
