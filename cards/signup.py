@@ -30,6 +30,14 @@ KEEP_MY_DETAILS = "Keep my details"
 GET_MY_DATA = "Get a copy of my data"
 WITHDRAW = "Withdraw"
 CONTINUE = "Continue"
+# "Your details": also tell the person in their Teams activity feed (issue 24), when Graph is on.
+FEED_ON = "Also tell me in my Teams activity feed"
+FEED_OFF = "Stop telling me in my activity feed"
+ACTION_FEED_ON = "feed_on"
+ACTION_FEED_OFF = "feed_off"
+FEED_ON_TEXT = ("Done. I'll also tell you about your invitations and reminders in your Teams activity feed. "
+                "They still come here too.")
+FEED_OFF_TEXT = "Done. I won't use your Teams activity feed. Your invitations and reminders still come here."
 
 SPACE_CHOICES = (
     ("minoritised", "Minoritised colleague"),
@@ -97,6 +105,7 @@ class DetailsView:
     signed_up_at: datetime
     history: tuple[tuple[datetime, str, int], ...] = field(default_factory=tuple)  # (when, action, version)
     announcements_on: bool = True
+    feed_on: bool | None = None  # "Also tell me in my Teams activity feed"; None: not offered (Graph is off)
 
 
 # -- building blocks -------------------------------------------------------------------------------------------
@@ -324,6 +333,13 @@ def details_card(view: DetailsView) -> Card:
         announcements = ("Off. You still get your session invitations and reminders.",
                          submit(RESUME_ANNOUNCEMENTS, ACTION_RESUME_ANNOUNCEMENTS))
     body.append(_answer_row("Announcements", *announcements))
+    if view.feed_on is not None:
+        if view.feed_on:
+            feed = ("On. Your invitations and reminders come here in our chat and in your Teams activity feed.",
+                    submit(FEED_OFF, ACTION_FEED_OFF))
+        else:
+            feed = ("Off. Your invitations and reminders come here in our chat.", submit(FEED_ON, ACTION_FEED_ON))
+        body.append(_answer_row("Teams activity feed", *feed))
     agreed = view.consented_at.strftime("%d %B %Y") if view.consented_at else "when you signed up"
     body.append(para(f"You agreed to privacy notice version {view.consent_version} on {agreed}. "
                      "To delete your answers, press Withdraw.", subtle=True))

@@ -79,6 +79,7 @@ def details_view(details: VolunteerDetails) -> DetailsView:
         signed_up_at=details.signed_up_at,
         history=tuple((event.recorded_at, event.action, event.notice_version) for event in details.consent_history),
         announcements_on=not details.announcements_stopped,
+        feed_on=details.feed_notifications if details.feed_offered else None,
     )
 
 

@@ -21,6 +21,10 @@ from bot.turns import Turn, person_id_of, plain_text
 from cards.announcements import ACTION_RESUME_ANNOUNCEMENTS, ACTION_STOP_ANNOUNCEMENTS
 from cards.basics import notice
 from cards.signup import (
+    ACTION_FEED_OFF,
+    ACTION_FEED_ON,
+    FEED_OFF_TEXT,
+    FEED_ON_TEXT,
     KEPT_TEXT,
     WITHDRAWN_TEXT,
     consent_again_card,
@@ -49,7 +53,7 @@ DATA_PART_CHARS = 12_000
 # and of buttons; announcements' commands are named in bot/features/announcements.py.
 OPEN_DURING_CONSENT = frozenset({"consent_again", "withdraw", "withdraw_confirm", "withdraw_keep", "privacy",
                                  "my_data", "stop_announcements", "resume_announcements",
-                                 ACTION_STOP_ANNOUNCEMENTS, ACTION_RESUME_ANNOUNCEMENTS})
+                                 ACTION_STOP_ANNOUNCEMENTS, ACTION_RESUME_ANNOUNCEMENTS, ACTION_FEED_OFF})
 # Typed commands answered in the middle of a question; the question is then asked again.
 ANSWERED_MID_JOURNEY = frozenset({"privacy", "my_data", "my_details", "withdraw"})
 
@@ -171,6 +175,24 @@ def register(wiring: Wiring) -> None:
             await turn.context.send_activity(Activity(type=ActivityTypes.message, text=text, text_format="markdown"))
         log.info("data export sent to person=%s", person_id)
 
+    async def set_feed(turn: Turn, on: bool) -> None:
+        """"Also tell me in my Teams activity feed" on or off: the presser's own choice, nobody else's."""
+        if await private_only(turn, "my details"):
+            return
+        person_id = await who(turn)
+        if person_id is None:
+            return
+        if not await volunteers.set_feed(person_id, on):
+            await send_details(turn.context, volunteers, person_id)  # says they have not signed up
+            return
+        await send_details(turn.context, volunteers, person_id, FEED_ON_TEXT if on else FEED_OFF_TEXT)
+
+    async def feed_on(turn: Turn, _: NoFields) -> None:
+        await set_feed(turn, True)
+
+    async def feed_off(turn: Turn, _: NoFields) -> None:
+        await set_feed(turn, False)
+
     # -- withdrawal ------------------------------------------------------------------------------------------
 
     async def withdraw(turn: Turn) -> None:
@@ -265,6 +287,9 @@ def register(wiring: Wiring) -> None:
     wiring.actions.register("my_details", NoFields, action(my_details))
     wiring.actions.register("my_data", NoFields, action(my_data))
     wiring.actions.register("change_answer", ChangeAnswer, change_answer)
+    if core.settings.graph_enabled:  # only then does "Your details" offer the activity feed
+        wiring.actions.register(ACTION_FEED_ON, NoFields, feed_on)
+        wiring.actions.register(ACTION_FEED_OFF, NoFields, feed_off)
     wiring.actions.register("withdraw", NoFields, action(withdraw))
     wiring.actions.register("withdraw_confirm", NoFields, withdraw_confirm)
     wiring.actions.register("withdraw_keep", NoFields, withdraw_keep)

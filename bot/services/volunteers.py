@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.core import Core
+from bot.delivery.outbox import cancel, feed_key, pending_keys_like
 from bot.services.notices import Notice
 from storage.models import Erasure, Person, Volunteer
 from storage.repositories.programme import NoticeRepository
@@ -93,6 +94,9 @@ class VolunteerDetails:
     signed_up_at: datetime
     consent_history: list[ConsentEvent] = field(default_factory=list)
     announcements_stopped: bool = False  # they pressed "Stop announcements" (invitations still come)
+    # "Also tell me in my Teams activity feed" (issue 24): offered only when Graph is on.
+    feed_offered: bool = False
+    feed_notifications: bool = False
 
 
 def load_organisation_names(path: Path = ORGANISATIONS_FILE) -> list[str]:
@@ -169,6 +173,8 @@ class VolunteerService:
             signed_up_at=volunteer.signed_up_at,
             consent_history=history,
             announcements_stopped=bool(person_row and person_row.announcements_stopped),
+            feed_offered=self._core.settings.graph_enabled,
+            feed_notifications=volunteer.feed_notifications,
         )
 
     async def consented_ids(self) -> list[str]:
@@ -226,6 +232,26 @@ class VolunteerService:
             await self._core.audit.record(session, person_id, "volunteer.change", person_id)
             await self._core.hooks.changed(session, person_id)
         log.info("volunteer changed answers: person=%s", person_id)
+        return True
+
+    async def set_feed(self, person_id: str, on: bool) -> bool:
+        """Turn "Also tell me in my Teams activity feed" on or off for this volunteer only. Turning it on needs
+        Graph; turning it off always works, and withdraws their feed notifications that have not gone yet.
+        False (nothing changed) when they are not signed up, or it is to be turned on while Graph is off."""
+        if on and not self._core.settings.graph_enabled:
+            return False
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            volunteer = await VolunteerRepository(session).get(person_id, lock=True)
+            if volunteer is None:
+                return False
+            if volunteer.feed_notifications != on:
+                volunteer.feed_notifications = on
+                await self._core.audit.record(session, person_id, f"volunteer.feed.{'on' if on else 'off'}",
+                                              person_id)
+            if not on:
+                await cancel(session, await pending_keys_like(session, f"{feed_key('')}%:{person_id}"), now)
+        log.info("volunteer turned the activity feed %s: person=%s", "on" if on else "off", person_id)
         return True
 
     # -- consent ---------------------------------------------------------------------------------------------
