@@ -20,6 +20,9 @@ OUTCOME_WORDS = {
     "missing": "Nothing changed: the record was no longer there",
     "last_one": "Refused: people must always have at least one organisation to choose",
     "invalid": "Nothing changed: what was typed was too short or too long",
+    "no_report": "Nothing read: the meeting has no attendance report",
+    "not_allowed": "Nothing read: the bot is not allowed to read the meeting's report",
+    "unavailable": "Nothing read: Microsoft Graph did not answer in time",
 }
 
 

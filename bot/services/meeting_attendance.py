@@ -78,8 +78,16 @@ class MeetingAttendanceService:
             log.warning("attendance report not read in time: session=%d", session_id)
             lookup = Lookup("unavailable")
         async with self._database.transaction() as session:
-            await self._audit.record(session, actor_id, "session.attendance.report", str(session_id),
-                                     outcome="done" if lookup.outcome == "found" else lookup.outcome)
+            # Literal outcomes, each with its plain words on the audit card (cards/audit.py).
+            action, record = "session.attendance.report", str(session_id)
+            if lookup.outcome == "found":
+                await self._audit.record(session, actor_id, action, record)
+            elif lookup.outcome == "not_allowed":
+                await self._audit.record(session, actor_id, action, record, outcome="not_allowed")
+            elif lookup.outcome in ("no_meeting", "no_report"):
+                await self._audit.record(session, actor_id, action, record, outcome="no_report")
+            else:
+                await self._audit.record(session, actor_id, action, record, outcome="unavailable")
         if lookup.attendees is None:
             return Suggestion("no_report" if lookup.outcome in ("no_meeting", "no_report") else "unavailable")
         listed = lookup.attendees
