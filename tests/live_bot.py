@@ -223,6 +223,9 @@ class LiveBot:
         published = await harness.app[PROGRAMME].publish_notice(
             ADMIN.aad_object_id, "Version 2 of the privacy notice. We keep your answers to invite you. " * 4)
         assert published.version == 2, published
+        async with self.database.transaction() as session:  # everyone but the colleague agreed to it already
+            await session.execute(update(Volunteer).where(Volunteer.person_id != COLLEAGUE.aad_object_id)
+                                  .values(consent_version=2))
         return World(mine.session.session_id, theirs.session.session_id, organisations)
 
     # -- what changed --------------------------------------------------------------------------------------------
@@ -266,7 +269,11 @@ class LiveBot:
                 await session.execute(delete(table))
             for table in tables:
                 if dumped[table.name]:
-                    await session.execute(insert(table), dumped[table.name])
+                    # In key order: a row may refer to an earlier one of its table (an update to a message).
+                    keys = [column.name for column in table.primary_key.columns]
+                    ordered = sorted(dumped[table.name], key=lambda row: tuple(str(row[key]).zfill(20)
+                                                                               for key in keys))
+                    await session.execute(insert(table), ordered)
             if self.database.is_postgres:
                 for table in tables:
                     for column in table.primary_key.columns:

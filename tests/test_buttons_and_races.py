@@ -106,14 +106,18 @@ def _filled_inputs(card: dict[str, Any], live: LiveBot) -> dict[str, Any]:
             values[name] = node.get("value") or "https://teams.microsoft.com/l/meetup-join/19%3ameeting_x/0"
         elif "email" in name or "co_facilitators" in name:
             values[name] = node.get("value") or ""
-        else:
-            values[name] = node.get("value") or "A short text for the test"
+        else:  # a person changing a form types something new
+            values[name] = f"{node['value']} (changed)" if node.get("value") else "A short text for the test"
     return values
 
 
 def _button_key(actor: str, button: dict[str, Any]) -> tuple[Any, ...]:
+    """Buttons alike for the crawl: the same action by the same person; a journey's buttons by anyone (each
+    question is the same for everyone, and journeys are what most presses would otherwise be spent on)."""
     data = button.get("data") if isinstance(button.get("data"), dict) else {}
-    route = button.get("verb") or data.get("action") or f"journey:{data.get('step')}:{data.get('nav')}"
+    if "journey" in data:
+        return "anyone", data.get("action"), data.get("step"), data.get("nav"), data.get("field")
+    route = button.get("verb") or data.get("action")
     return actor, button["type"], route, data.get("field"), tuple(sorted(data))
 
 
