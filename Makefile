@@ -44,4 +44,4 @@ clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache
 
 migration: $(DEV_STAMP)
-	./scripts/regenerate_initial_migration.sh
+	./scripts/new_migration.sh "$(MESSAGE)"
