@@ -307,7 +307,9 @@ async def test_my_sessions_lists_replies_and_sends_an_invitation_again_within_a_
     row = await invitation(harness, session_id, volunteer)
     assert row is not None and row.card_outbox_id == again.id
     for _ in range(harness.core.settings.resend_limit_per_hour - 1):
+        harness.clock.advance(timedelta(seconds=11))  # separate presses, not one double press
         await harness.press(send_again["data"], volunteer)
+    harness.clock.advance(timedelta(seconds=11))
     replies = await harness.press(send_again["data"], volunteer)
     assert "didn't send it again" in replies[0]["text"]
     assert len(await outbox(harness, "resend:")) == harness.core.settings.resend_limit_per_hour
