@@ -80,6 +80,8 @@ class LiveBot:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="live-bot", daemon=True)
         self.harness: BotHarness | None = None
+        # The digest taken after the last press, while nothing has written since (the fuzz suite's "before").
+        self.last_digest: dict[str, list[tuple[Any, ...]]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -241,19 +243,20 @@ class LiveBot:
                 found[table.name] = sorted((tuple(row) for row in rows), key=repr)
         return found
 
-    async def outcome(self, *, volatile: frozenset[str] = frozenset()) -> dict[str, list[tuple[Any, ...]]]:
-        """What one press did, comparable between two runs from the same state: every table but the bookkeeping
-        ones, without integer ids (two concurrent turns may take them in either order) and `volatile` columns."""
+    @staticmethod
+    def outcome(dumped: dict[str, list[dict[str, Any]]], *,
+                volatile: frozenset[str] = frozenset()) -> dict[str, list[tuple[Any, ...]]]:
+        """What the presses so far did, from a `dump`, comparable between two runs from the same state: every
+        table but the bookkeeping ones, without integer ids (two concurrent turns may take them in either order)
+        and `volatile` columns."""
         found: dict[str, list[tuple[Any, ...]]] = {}
-        async with self.database.read() as session:
-            for table in Base.metadata.sorted_tables:
-                if table.name in BOOKKEEPING:
-                    continue
-                kept = [column for column in table.columns if column.name not in volatile and not (
-                    isinstance(column.type, Integer) and (column.primary_key or column.foreign_keys
-                                                          or column.name.endswith("_id")))]
-                rows = (await session.execute(select(*kept))).all()
-                found[table.name] = sorted((tuple(row) for row in rows), key=repr)
+        for table in Base.metadata.sorted_tables:
+            if table.name in BOOKKEEPING:
+                continue
+            kept = [column.name for column in table.columns if column.name not in volatile and not (
+                isinstance(column.type, Integer) and (column.primary_key or column.foreign_keys
+                                                      or column.name.endswith("_id")))]
+            found[table.name] = sorted((tuple(row[name] for name in kept) for row in dumped[table.name]), key=repr)
         return found
 
     async def dump(self) -> dict[str, list[dict[str, Any]]]:

@@ -128,6 +128,7 @@ class Crawler:
         self.report = CrawlReport()
         self.queue: deque[Press] = deque()
         self.last: list[Press] = []
+        self.last_dump: dict[str, Any] | None = None
         self.keys: Counter[tuple[Any, ...]] = Counter()
         self.submit_models = {spec.name: spec.model for spec in live.wiring.actions.submit_specs()}
         self.execute_models = {spec.name: spec.model for spec in live.wiring.actions.execute_specs()}
@@ -187,8 +188,8 @@ class Crawler:
     async def press(self, press: Press) -> None:
         live = self.live
         failures = live.failed_turns()
-        before_dump = await live.dump()
-        before = await live.outcome(volatile=VOLATILE_COLUMNS)
+        # Presses run one after another: the dump after the last one is the state before this one.
+        before_dump = self.last_dump or await live.dump()
         seen = len(live.h.teams.requests)
         status, body = await live.post(press.activity)
         await live.deliver()
@@ -197,22 +198,25 @@ class Crawler:
             self.report.problems.append(f"{press.actor}: {press.what} answered {status}")
         if live.failed_turns() != failures:
             self.report.problems.append(f"{press.actor}: {press.what} failed its turn ({live.failed_turns()})")
-        once = _comparable(await live.outcome(volatile=VOLATILE_COLUMNS))
-        if once != _comparable(before) and press.activity.get("text") is None:
-            await self._press_together(press, before_dump, once)
+        after_once = await live.dump()
+        self.last_dump = after_once
+        once = _comparable(live.outcome(after_once, volatile=VOLATILE_COLUMNS))
+        if once != _comparable(live.outcome(before_dump, volatile=VOLATILE_COLUMNS)) and \
+                press.activity.get("text") is None:
+            await self._press_together(press, before_dump, after_once, once)
         self._collect(press.actor, seen, body)
 
-    async def _press_together(self, press: Press, before_dump: dict[str, Any], once: Any) -> None:
+    async def _press_together(self, press: Press, before_dump: dict[str, Any], after_once: dict[str, Any],
+                              once: Any) -> None:
         """The same press from the same state, several at once: one effect, and no turn fails."""
         live = self.live
-        after_once = await live.dump()
         await live.restore(before_dump)
         failures = live.failed_turns()
         copies = [{**press.activity, "id": uuid.uuid4().hex} for _ in range(CONCURRENT_PRESSES)]
         answers = await asyncio.gather(*(live.post(copy) for copy in copies))
         await live.deliver()
         self.report.races += 1
-        together = _comparable(await live.outcome(volatile=VOLATILE_COLUMNS))
+        together = _comparable(live.outcome(await live.dump(), volatile=VOLATILE_COLUMNS))
         new_failures = {kind: count - failures.get(kind, 0) for kind, count in live.failed_turns().items()
                         if kind != LOST_RACE and count != failures.get(kind, 0)}
         if any(status >= 500 for status, _ in answers) or new_failures:
@@ -246,6 +250,7 @@ class Crawler:
                 await self.press(self.queue.popleft())
             for name in ACTORS:
                 await self.live.post(self.live.say(name, "cancel"))
+            self.last_dump = None  # "cancel" may have written
         for press in self.last:
             await self.press(press)
         return self.report

@@ -646,6 +646,19 @@ class AnnouncementService:
             return "nothing"
         return None
 
+    async def _to_change(self, session: AsyncSession, announcement_id: int, actor: str, held: set[str],
+                         action: str) -> Announcement | ChangeRefusal:
+        """The announcement, locked, if `actor` may edit or withdraw it now; else why not (a refusal of
+        someone else's announcement is audited)."""
+        repo = AnnouncementRepository(session)
+        row = await repo.get(announcement_id, lock=True)
+        refusal = await self._change_refusal(repo, row, actor, held)
+        if refusal == "not_yours":
+            await self._audit.record(session, actor, action, str(announcement_id), outcome="refused")
+        if refusal is not None or row is None:
+            return refusal or "missing"
+        return row
+
     async def edit(self, actor: str, announcement_id: int, revision: int, title: str, body: str) -> Changed:
         """Change the title or text of a delivered announcement: every delivered copy is updated in place
         through the outbox and says "Updated" with the time. `revision` is the one the edit card started
@@ -656,14 +669,9 @@ class AnnouncementService:
         held = await self._roles.roles_of(actor)
         now = self._clock.now()
         async with self._database.transaction() as session:
-            repo = AnnouncementRepository(session)
-            row = await repo.get(announcement_id, lock=True)
-            refusal = await self._change_refusal(repo, row, actor, held)
-            if refusal == "not_yours":
-                await self._audit.record(session, actor, "announcement.edit", str(announcement_id),
-                                         outcome="refused")
-            if refusal is not None or row is None:
-                return Changed(refusal or "missing")
+            row = await self._to_change(session, announcement_id, actor, held, "announcement.edit")
+            if isinstance(row, str):
+                return Changed(row)
             if row.revision != revision:
                 return Changed("changed")
             if (draft.title, draft.body) == (row.title, row.body):
@@ -686,14 +694,9 @@ class AnnouncementService:
         held = await self._roles.roles_of(actor)
         now = self._clock.now()
         async with self._database.transaction() as session:
-            repo = AnnouncementRepository(session)
-            row = await repo.get(announcement_id, lock=True)
-            refusal = await self._change_refusal(repo, row, actor, held)
-            if refusal == "not_yours":
-                await self._audit.record(session, actor, "announcement.recall", str(announcement_id),
-                                         outcome="refused")
-            if refusal is not None or row is None:
-                return Changed(refusal or "missing")
+            row = await self._to_change(session, announcement_id, actor, held, "announcement.recall")
+            if isinstance(row, str):
+                return Changed(row)
             row.recalled_at = now
             await self._change_copies(session, row, RECALL, now,
                                       to_people=self._messages.withdrawn(to_people=True),
