@@ -20,6 +20,7 @@ from bot.core import Core
 from bot.features import FEATURES, Wiring
 from bot.features.delivery import METRICS_REGISTRY
 from bot.handler import VolunteersBot
+from bot.jobs import JobRunner
 from bot.messages import MessagesEndpoint
 from bot.settings import Settings
 from bot.state_storage import DatabaseStorage
@@ -67,9 +68,19 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", home)
     app.cleanup_ctx.append(_lifecycle)
-    for background in wiring.background:
-        app.cleanup_ctx.append(background)
+    # The background jobs run here only with RUN_WORKER=true; `python -m bot worker` runs them otherwise.
+    if settings.run_worker:
+        app.cleanup_ctx.append(_background_jobs)
     return app
+
+
+async def _background_jobs(app: web.Application) -> AsyncIterator[None]:
+    runner = JobRunner(app[WIRING].jobs)
+    try:
+        await runner.start()
+        yield
+    finally:
+        await runner.stop()
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

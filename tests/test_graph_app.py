@@ -88,18 +88,16 @@ async def test_the_calendar_worker_runs_in_the_background(db_url: str, token_iss
     async with core.database.transaction() as session:
         await enqueue_calendar_job(session, "create", 7, now=clock.now(), start_at=START + timedelta(days=3),
                                    end_at=START + timedelta(days=3, hours=1))
-    # Only the calendar worker is driven here, as aiohttp's cleanup context would, not the other features' ones.
-    (worker,) = [task for task in app[WIRING].background if task.__name__ == "calendar_worker"]
-    lifecycle = worker(app)
-    await anext(lifecycle)
+    # Only the calendar job is driven here, as the job runner would, not the other features' ones.
+    (job,) = [job for job in app[WIRING].jobs if job.name == "calendar"]
+    await job.start()
     try:
         for _ in range(500):
             if graph.live_events():
                 break
             await asyncio.sleep(0.01)
     finally:
-        with pytest.raises(StopAsyncIteration):
-            await anext(lifecycle)
+        await job.stop()
         await app[GRAPH].close()
         await core.database.dispose()
     assert len(graph.live_events()) == 1

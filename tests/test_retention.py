@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import UK, FixedClock
+from bot.delivery.tokens import StaticTokenProvider
 from bot.features.programme import PROGRAMME, RETENTION, warning_card
 from bot.services.programme import ProgrammeService
 from bot.services.retention import ErasureLog, LogEntry, RetentionService, install_erasure_log
@@ -29,7 +30,7 @@ from storage.models import (
     RoleGrant,
     Volunteer,
 )
-from tests.app_fixtures import BotHarness
+from tests.app_fixtures import BotHarness, served
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble
 from tests.signup_helpers import sign_up
@@ -342,7 +343,10 @@ async def test_the_job_runs_in_the_background_from_start_up(
     async with running(db_url, token_issuer, teams_double, clock, erasure_log_path=path) as harness:
         await set_deletion_in(harness, clock, 14)
         assert await warnings(harness) == []
-    async with running(db_url, token_issuer, teams_double, clock, erasure_log_path=path) as harness:
+    # The background jobs run with RUN_WORKER on (in a web instance, or in `python -m bot worker`).
+    async with served(db_url, token_issuer, clock, StaticTokenProvider(), run_worker=True,
+                      erasure_log_path=path) as (app, http, server):
+        harness = BotHarness(server=server, http=http, issuer=token_issuer, teams=teams_double, clock=clock, app=app)
         for _ in range(200):
             if await warnings(harness):
                 break

@@ -1,9 +1,9 @@
 """Features plug into the bot here: each module in FEATURES has `register(wiring)` and adds its commands,
-card actions, dialogs, start-up jobs and background tasks. The app factory calls them in order."""
+card actions, dialogs, start-up jobs and background jobs (bot/jobs.py). The app factory calls them in order."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -13,6 +13,7 @@ from bot.actions import ActionRegistry
 from bot.commands import CommandRouter
 from bot.core import Core
 from bot.handler import VolunteersBot
+from bot.jobs import Job
 
 FEATURES = [
     "bot.features.basics",
@@ -29,8 +30,6 @@ FEATURES = [
 StartupJob = Callable[[], Awaitable[None]]
 # A health check: returns (name, detail, healthy) for /healthz.
 HealthCheck = Callable[[], Awaitable[tuple[str, object, bool]]]
-# A background task: an async generator set up before `yield` and cleaned up after (aiohttp cleanup_ctx).
-Background = Callable[[web.Application], AsyncIterator[None]]
 
 
 @dataclass
@@ -42,5 +41,6 @@ class Wiring:
     dialogs: DialogSet
     app: web.Application
     startup: list[StartupJob] = field(default_factory=list)
-    background: list[Background] = field(default_factory=list)
+    # Background jobs, in start order: run by the web app only with RUN_WORKER=true, always by `python -m bot worker`.
+    jobs: list[Job] = field(default_factory=list)
     health_checks: list[HealthCheck] = field(default_factory=list)

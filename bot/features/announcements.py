@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.actions import ActionPayload, RecordId
 from bot.features import Wiring
 from bot.features.announcement_changes import register_changes
-from bot.features.ticker import ticker
+from bot.jobs import Leader, TickJob
 from bot.services.announcements import AnnouncementService, Draft, Progress
 from bot.services.roles import Role
 from bot.turns import Turn
@@ -173,5 +173,5 @@ def register(wiring: Wiring) -> None:
 
     core.hooks.person_erased.append(service.on_person_erased)
 
-    if settings.run_worker:
-        wiring.background.append(ticker("announcements", service.tick, TICK_SECONDS))
+    # Every process may tick: each announcement is handled under its row lock and every message has its key.
+    wiring.jobs.append(TickJob("announcements", service.tick, TICK_SECONDS, Leader.DATABASE))

@@ -1,14 +1,15 @@
-"""The delivery engine as a feature (design §7): the worker as a background task of the app (when RUN_WORKER is
-true), re-arming people who come back, /healthz and /metrics.
+"""The delivery engine as a feature (design §7): the worker as a background job (`DeliveryJob`, run by the app
+when RUN_WORKER is true and by `python -m bot worker`), re-arming people who come back, /healthz and /metrics.
 
-Tests (and anything else that must not fetch real tokens) put a TokenProvider under TOKENS before the app
-starts, and may replace `app[DELIVERY].config`; everything else comes from settings.
+Tests (and anything else that must not fetch real tokens, e.g. `worker --static-token`) put a TokenProvider under
+TOKENS before the jobs start, and may replace `app[DELIVERY].config`; everything else comes from settings.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from bot.graph.activity_feed import ActivityFeed, FeedNotification
 from bot.graph.errors import GraphError
 from bot.graph.install import AppInstaller
 from bot.graph.services import GraphServices, get_graph
+from bot.jobs import Leader
 from bot.settings import Settings
 from storage.db import Database
 
@@ -153,6 +155,47 @@ def metrics_handler(database: Database, clock: Clock, registry: CollectorRegistr
     return handle
 
 
+class DeliveryJob:
+    """The delivery worker as a background job. Leadership: one process at a time sends (one rate budget),
+    elected through the database (bot/delivery/leader.py); the others stand by. Its claims also skip each
+    other's rows on PostgreSQL, so even two senders never send a message twice."""
+
+    name = "delivery"
+    leader = Leader.LEADERSHIP
+
+    def __init__(self, runtime: DeliveryRuntime, database: Database, clock: Clock,
+                 tokens: Callable[[], TokenProvider], graph: GraphServices | None, settings: Settings) -> None:
+        self._runtime = runtime
+        self._database = database
+        self._clock = clock
+        self._tokens = tokens
+        self._graph = graph
+        self._settings = settings
+        self._connector: ConnectorClient | None = None
+
+    @property
+    def every_seconds(self) -> float:
+        return self._runtime.config.poll_seconds
+
+    async def start(self) -> asyncio.Task[None]:
+        graph = self._graph
+        worker, self._connector = build_worker(
+            self._database, self._clock, self._tokens(), self._runtime.config, self._runtime.metrics,
+            installer=graph.installer if graph is not None else None, feed=feed_sender(graph, self._settings))
+        self._runtime.worker = worker
+        return worker.start()
+
+    async def stop(self) -> None:
+        worker, connector = self._runtime.worker, self._connector
+        self._connector = None
+        try:
+            if worker is not None:
+                await worker.stop()
+        finally:
+            if connector is not None:
+                await connector.close()
+
+
 def register(wiring: Wiring) -> None:
     core = wiring.core
     app = wiring.app
@@ -176,22 +219,9 @@ def register(wiring: Wiring) -> None:
                                        stale_after=stale_after(runtime.config), metrics=runtime.metrics)
         return "delivery", result.detail, result.healthy
 
-    async def worker_task(app: web.Application) -> AsyncIterator[None]:
-        tokens = app.get(TOKENS) or production_tokens(settings)
-        worker, connector = build_worker(core.database, core.clock, tokens, runtime.config, runtime.metrics,
-                                         installer=graph.installer if graph is not None else None,
-                                         feed=feed_sender(graph, settings))
-        runtime.worker = worker
-        worker.start()
-        try:
-            yield
-        finally:
-            await worker.stop()
-            await connector.close()
-
     wiring.bot.rearm_hooks.append(rearm)
     wiring.health_checks.append(health)
     if not any(getattr(route.resource, "canonical", None) == "/metrics" for route in app.router.routes()):
         app.router.add_get("/metrics", metrics_handler(core.database, core.clock, registry, runtime))
-    if settings.run_worker:
-        wiring.background.append(worker_task)
+    wiring.jobs.append(DeliveryJob(runtime, core.database, core.clock,
+                                   lambda: app.get(TOKENS) or production_tokens(settings), graph, settings))

@@ -1,24 +1,21 @@
 """Microsoft Graph (design §8, issue 11), registered only when GRAPH_ENABLED: Entra group roles join the role
-checks, the calendar sync worker runs in the background, and /healthz reports Graph's credentials.
+checks, the calendar sync runs as a background job (bot/jobs.py), and /healthz reports Graph's credentials.
 Other features reach the same objects through `bot.graph.services.get_graph(wiring.app, wiring.core)`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-
-from aiohttp import web
-
 from bot.features import Wiring
 from bot.graph.services import get_graph
+from bot.jobs import Leader, LoopJob
+
+# How often the calendar sync looks for due jobs (CalendarSync.run_forever's default).
+CALENDAR_POLL_SECONDS = 5.0
 
 
 def register(wiring: Wiring) -> None:
     graph = get_graph(wiring.app, wiring.core)
     if graph is None:
         return
-    settings = wiring.core.settings
     if graph.group_roles.configured:
         wiring.core.roles.add_source(graph.group_roles)
     wiring.core.hooks.person_erased.append(graph.sync.on_person_erased)
@@ -33,13 +30,6 @@ def register(wiring: Wiring) -> None:
 
     wiring.health_checks.append(health)
 
-    async def calendar_worker(_app: web.Application) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(graph.sync.run_forever(stop), name="graph-calendar-sync")
-        yield
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=10)
-
-    if settings.run_worker:
-        wiring.background.append(calendar_worker)
+    # Every process may run it: a job is claimed by a versioned update with a lease, so two never take the same one.
+    wiring.jobs.append(LoopJob("calendar", lambda stop: graph.sync.run_forever(stop, CALENDAR_POLL_SECONDS),
+                               CALENDAR_POLL_SECONDS, Leader.DATABASE))

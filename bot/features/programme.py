@@ -7,15 +7,12 @@ command router and the action registry (RoleService.require, which audits every 
 here runs; every change is audited by ProgrammeService with ids only.
 
 Also here: the erasure log is attached to the database's write sessions, start-up re-applies logged erasures a
-restored database lacks, and the retention job runs in the background (bot/services/retention.py).
+restored database lacks, and the retention job is a background job (bot/services/retention.py, bot/jobs.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -26,6 +23,7 @@ from pydantic import ConfigDict, StringConstraints
 from bot.actions import ActionPayload, RecordId
 from bot.clock import UK
 from bot.features import Wiring
+from bot.jobs import Leader, LoopJob
 from bot.services.programme import (
     NOTICE_MAX_CHARS,
     NOTICE_MIN_CHARS,
@@ -350,13 +348,8 @@ def register(wiring: Wiring) -> None:
     wiring.startup.append(replay_erasures)
     wiring.startup.append(check_notices)
 
-    async def retention_job(_app: web.Application) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(
-            retention.run_forever(stop, timedelta(minutes=settings.retention_check_minutes)), name="retention")
-        yield
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, timeout=10)
-
-    wiring.background.append(retention_job)
+    # Every process may run it: each UK day's run is recorded in the database first, so only one process warns or
+    # erases that day.
+    every = timedelta(minutes=settings.retention_check_minutes)
+    wiring.jobs.append(LoopJob("retention", lambda stop: retention.run_forever(stop, every), every.total_seconds(),
+                               Leader.DATABASE))

@@ -23,7 +23,7 @@ from bot.features.session_cards import (
     change_form,
     session_view,
 )
-from bot.features.ticker import ticker
+from bot.jobs import Leader, TickJob
 from bot.services.attendance import AttendanceService
 from bot.services.reminders import ReminderService
 from bot.services.roles import Role
@@ -236,6 +236,5 @@ def register(wiring: Wiring) -> None:
     core.hooks.calendar_ready.append(service.on_calendar_ready)
     wiring.bot.rearm_hooks.append(service.on_rearmed)
 
-    # Where the other background jobs run (announcements, calendar): the instance with RUN_WORKER on.
-    if core.settings.run_worker:
-        wiring.background.append(ticker("reminders", reminders.tick, REMINDER_TICK_SECONDS))
+    # Every process may tick: each reminder is one outbox message with its own key, enqueued once.
+    wiring.jobs.append(TickJob("reminders", reminders.tick, REMINDER_TICK_SECONDS, Leader.DATABASE))
