@@ -32,10 +32,13 @@ def _not_a_bool(value: object) -> object:
     return value
 
 
-# The id of a stored record (session, invitation, organisation, announcement) as a card may carry it.
-RecordId = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=1, le=RECORD_ID_MAX)]
-# A counter stored beside a record (a session's change number): the same range, from 0.
-RecordCount = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=0, le=RECORD_ID_MAX)]
+# The id of a stored record (session, invitation, announcement) carried in a button's data, where the bot wrote
+# it as a number: strict, so true or "7" is a stale or forged card, not record 1 or 7.
+RecordId = Annotated[int, Field(strict=True, ge=1, le=RECORD_ID_MAX)]
+# A counter stored beside a record (a session's change number, an announcement's revision), carried the same way.
+RecordCount = Annotated[int, Field(strict=True, ge=0, le=RECORD_ID_MAX)]
+# The id of a record a person picked in a choice input (an organisation): Teams sends the choice as text.
+ChosenRecordId = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=1, le=RECORD_ID_MAX)]
 
 
 class ActionPayload(BaseModel):

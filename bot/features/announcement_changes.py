@@ -10,11 +10,7 @@ announcement id, the revision the edit started from and the typed text, and ever
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field
-
-from bot.actions import ActionPayload
+from bot.actions import ActionPayload, RecordCount, RecordId
 from bot.features import Wiring
 from bot.services.announcements import AnnouncementService, Changeable, check_draft
 from bot.services.roles import Role
@@ -45,9 +41,6 @@ REFUSALS: dict[str, str] = {
     "nothing": "No copy of this announcement was delivered, so there is nothing to change.",
     "changed": "This announcement was changed after you started, so nothing was changed. Here it is as it is now.",
 }
-# Bounded like every stored id (32-bit on PostgreSQL); strict, so true or "7" is a stale card, not record 1 or 7.
-RecordId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
-RecordCount = Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)]
 UNCHANGED = "That's the same as before, so nothing was changed."
 CANCELLED = "Nothing was changed. Your announcement stays as it is."
 

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import ConfigDict, StringConstraints
 
-from bot.actions import ActionPayload, RecordId
+from bot.actions import ActionPayload, ChosenRecordId
 from bot.clock import UK
 from bot.features import Wiring
 from bot.jobs import Leader, LoopJob
@@ -109,16 +109,16 @@ class AddOrganisation(ActionPayload):
 
 
 class RenameOrganisation(ActionPayload):
-    rename_id: RecordId
+    rename_id: ChosenRecordId
     rename_name: OrganisationName
 
 
 class RetireOrganisation(ActionPayload):
-    retire_id: RecordId
+    retire_id: ChosenRecordId
 
 
 class RestoreOrganisation(ActionPayload):
-    restore_id: RecordId
+    restore_id: ChosenRecordId
 
 
 class PublishNotice(ActionPayload):
