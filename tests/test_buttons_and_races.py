@@ -145,23 +145,18 @@ class Crawler:
         """The button's data with the card's inputs, as Teams sends them, against the handler's model."""
         data = {**(button.get("data") if isinstance(button.get("data"), dict) else {}), **filled}
         if button["type"] == "Action.Execute":
-            verb = button.get("verb")
-            self.report.seen_execute.add(str(verb))
-            model = self.execute_models.get(str(verb))
-            if model is None:
-                self.report.problems.append(f"a card's Action.Execute names {verb}, which has no handler")
-                return
-            candidate = {**data, "action": verb}
+            name, seen, models, what = str(button.get("verb")), self.report.seen_execute, self.execute_models, \
+                "Action.Execute"
         elif "journey" in data:
             return  # a journey's own buttons are read by its dialog
         else:
-            action = data.get("action")
-            self.report.seen_submit.add(str(action))
-            model = self.submit_models.get(str(action))
-            if model is None:
-                self.report.problems.append(f"a card's button names {action}, which has no handler")
-                return
-            candidate = data
+            name, seen, models, what = str(data.get("action")), self.report.seen_submit, self.submit_models, "button"
+        seen.add(name)
+        model = models.get(name)
+        if model is None:
+            self.report.problems.append(f"a card's {what} names {name}, which has no handler")
+            return
+        candidate = {**data, "action": name}
         try:
             model.model_validate(candidate)
         except ValidationError as exc:
