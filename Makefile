@@ -25,7 +25,7 @@ run: $(RUNTIME_STAMP)
 	$(BIN)/python -m bot run
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check bot cards storage dialogs tests bench
+	$(BIN)/ruff check bot cards storage dialogs vocabulary tests bench
 	$(BIN)/mypy
 
 test: lint

@@ -9,45 +9,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from bot.services.roles import Role
 from bot.turns import Turn
 from cards.basics import notice
 from cards.common import CONTACT_EMAIL
+from vocabulary.catalogue import (
+    RECORD_ID_MAX,
+    ActionPayload,
+    CardAction,
+    ChosenRecordId,
+    RecordCount,
+    RecordId,
+)
+from vocabulary.words import Role
 
 log = logging.getLogger(__name__)
 
-
-# Every id column is a 32-bit integer on PostgreSQL: an id outside it would fail the query, so it is refused as
-# a stale card before any query runs.
-RECORD_ID_MAX = 2**31 - 1
-
-
-def _not_a_bool(value: object) -> object:
-    if isinstance(value, bool):
-        raise ValueError("an id is a number, not true or false")
-    return value
-
-
-# The id of a stored record (session, invitation, announcement) carried in a button's data, where the bot wrote
-# it as a number: strict, so true or "7" is a stale or forged card, not record 1 or 7.
-RecordId = Annotated[int, Field(strict=True, ge=1, le=RECORD_ID_MAX)]
-# A counter stored beside a record (a session's change number, an announcement's revision), carried the same way.
-RecordCount = Annotated[int, Field(strict=True, ge=0, le=RECORD_ID_MAX)]
-# The id of a record a person picked in a choice input (an organisation): Teams sends the choice as text.
-ChosenRecordId = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=1, le=RECORD_ID_MAX)]
-
-
-class ActionPayload(BaseModel):
-    """Base of every card payload: unknown fields are refused, strings are bounded, every id is in range. Teams
-    sends all of a card's inputs with any of its buttons, so a button that takes none of them says so
-    (cards.common.submit(..., inputs=False))."""
-
-    model_config = ConfigDict(extra="forbid", str_max_length=2000, frozen=True)
-    action: str
+# Re-exported while payload models move into vocabulary/actions (issue 20); import them from vocabulary.catalogue.
+__all__ = ["RECORD_ID_MAX", "ActionPayload", "ActionRegistry", "CardAction", "ChosenRecordId", "RecordCount",
+           "RecordId", "refuse", "stale"]
 
 
 P = TypeVar("P", bound=ActionPayload)
@@ -114,6 +97,18 @@ class ActionRegistry:
             log.info("refused an Action.Execute payload for %s: %d problems", spec.name, exc.error_count())
             return STALE_TEXT
         return await spec.handler(turn, payload)
+
+    def on_submit(self, action: CardAction[P], handler: ActionHandler[P]) -> None:
+        """The handler of a declared action's Action.Submit (vocabulary/actions)."""
+        if not action.submits:
+            raise ValueError(f"action {action.name} is declared as Action.Execute only")
+        self.register(action.name, action.model, handler, action.role)
+
+    def on_execute(self, action: CardAction[P], handler: ExecuteHandler[P]) -> None:
+        """The handler of a declared action's Action.Execute (vocabulary/actions)."""
+        if not action.executes:
+            raise ValueError(f"action {action.name} is declared as Action.Submit only")
+        self.register_execute(action.name, action.model, handler, action.role)
 
     def register(self, name: str, model: type[P], handler: ActionHandler[P], role: Role | None = None) -> None:
         if name in self._specs:

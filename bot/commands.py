@@ -6,8 +6,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.services.roles import Role
 from bot.turns import Turn
+from vocabulary.words import Role
 
 CommandHandler = Callable[[Turn], Awaitable[None]]
 _WORD = re.compile(r"[a-z0-9']+")

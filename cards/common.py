@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from vocabulary.catalogue import CardAction
+from vocabulary.uk_time import UK, uk_day
 
 Card = dict[str, Any]
-UK = ZoneInfo("Europe/London")  # times are stored in UTC and shown in UK time
+# UK and uk_day are re-exported while cards move to vocabulary.uk_time (issue 20).
+__all__ = ["UK", "uk_day"]
 CONTACT_EMAIL = "HNY.Inc@nhs.net"
 
 # Button words, the same everywhere (content guide): primary first, then Back, then Cancel.
@@ -50,9 +52,14 @@ def facts(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return {"type": "FactSet", "facts": [{"title": title, "value": value} for title, value in pairs]}
 
 
-def submit(title: str, action: str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
-    """An Action.Submit: arrives as a message whose value is `{"action": action, **data}`."""
-    result: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": {"action": action, **data}}
+def submit(title: str, action: CardAction[Any] | str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
+    """An Action.Submit: arrives as a message whose value is `{"action": action, **data}`. A declared action
+    (vocabulary/actions) checks `data` against the payload its handler takes."""
+    if isinstance(action, CardAction):
+        button_data = action.data(**data)
+    else:
+        button_data = {"action": action, **data}
+    result: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": button_data}
     if style:
         result["style"] = style
     return result
@@ -64,10 +71,14 @@ def no_inputs(action: dict[str, Any]) -> dict[str, Any]:
     return {**action, "associatedInputs": "none"}
 
 
-def execute(title: str, verb: str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
+def execute(title: str, verb: CardAction[Any] | str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
     """An Action.Execute (Universal Actions) for cards updated in place; Teams sends it as an invoke."""
-    result: dict[str, Any] = {"type": "Action.Execute", "title": title, "verb": verb,
-                              "data": {"action": verb, **data}}
+    if isinstance(verb, CardAction):
+        button_data = verb.data(**data)
+        verb = verb.name
+    else:
+        button_data = {"action": verb, **data}
+    result: dict[str, Any] = {"type": "Action.Execute", "title": title, "verb": verb, "data": button_data}
     if style:
         result["style"] = style
     return result
@@ -79,12 +90,6 @@ def open_url(title: str, url: str) -> dict[str, Any]:
 
 def attachment(content: Card) -> dict[str, Any]:
     return {"contentType": "application/vnd.microsoft.card.adaptive", "content": content}
-
-
-def uk_day(value: date) -> str:
-    """e.g. "Sunday 29 March 2026". A moment (a datetime) is shown on its day in the UK."""
-    day = value.astimezone(UK) if isinstance(value, datetime) else value
-    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 # -- forms: every input says whether it is required, and every problem is said in words (design §9) ----------

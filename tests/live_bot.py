@@ -31,7 +31,6 @@ from bot.features.delivery import DELIVERY, METRICS_REGISTRY
 from bot.features.programme import PROGRAMME
 from bot.features.sessions import SESSIONS
 from bot.services.announcements import AudienceChoice, Draft, When
-from bot.services.roles import Role
 from storage.db import Database
 from storage.models import Base, Organisation, TrainingSession, Volunteer
 from storage.repositories.roles import RoleRepository
@@ -41,6 +40,7 @@ from tests.doubles.fixtures import make_activity
 from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble, make_member
 from tests.test_sessions_helpers import add_person, add_volunteer, draft
+from vocabulary.words import Role
 
 T = TypeVar("T")
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from bot.services.roles import Role
 from cards.announcement_changes import EditView, edit_card, edit_check_card, recall_card
 from cards.announcements import AnnouncementView, ProgressView, withdrawn_card
 from cards.announcements import progress_card as draw_progress
@@ -38,6 +37,7 @@ from tests.test_announcements_helpers import (
     progress_card,
     tick,
 )
+from vocabulary.words import Role
 
 __all__ = ["bot", "deliver"]
 

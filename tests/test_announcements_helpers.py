@@ -15,7 +15,6 @@ from bot.clock import FixedClock
 from bot.delivery.worker import WorkerConfig
 from bot.features.announcements import ANNOUNCEMENTS
 from bot.services.announcements import AnnouncementService
-from bot.services.roles import Role
 from storage.models import (
     Announcement,
     ConversationRef,
@@ -32,6 +31,7 @@ from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble, make_member
 from tests.signup_helpers import button_data, inputs, last_card
+from vocabulary.words import Role
 
 AUTHOR = DEFAULT_MEMBER
 COLLEAGUE = make_member(2)

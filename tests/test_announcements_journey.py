@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import FixedClock
 from bot.delivery.outbox import Message, Recipient, enqueue
-from bot.services.roles import Role
 from storage.models import Person
 from tests.app_fixtures import BotHarness, card_text, cards_in, start_harness
 from tests.doubles.issuer import TokenIssuer
@@ -42,6 +41,7 @@ from tests.test_announcements_helpers import (
     write,
 )
 from tests.test_sessions_helpers import press_execute
+from vocabulary.words import Role
 
 __all__ = ["bot", "deliver"]
 

@@ -13,12 +13,11 @@ import pytest
 
 from bot.__main__ import main
 from bot.clock import FixedClock
-from bot.services.programme import Change
-from bot.services.roles import Outcome, Role
 from cards.audit import OUTCOME_WORDS, AuditLine, audit_card
 from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.doubles.fixtures import DEFAULT_MEMBER
 from tests.doubles.teams import make_member
+from vocabulary.words import ProgrammeChange, Role, RoleChangeOutcome
 
 ADMIN = DEFAULT_MEMBER
 CODE = Path(__file__).resolve().parent.parent / "bot"
@@ -119,7 +118,7 @@ def test_every_outcome_the_code_writes_has_plain_words() -> None:
     assert {"done", "refused"} <= literals  # the scan finds the calls
     # Anything not written as a literal comes from one of the two outcome enums, as `<outcome>.value`.
     assert others and all(expression.endswith(".value") for expression in others), others
-    written = literals | {outcome.value for outcome in Outcome} | {change.value for change in Change}
+    written = literals | {outcome.value for outcome in RoleChangeOutcome} | {change.value for change in ProgrammeChange}
     assert written <= set(OUTCOME_WORDS), written - set(OUTCOME_WORDS)
     for outcome in written:
         line = AuditLine(datetime(2026, 1, 1, tzinfo=UTC), "0" * 36, "role.grant.admin", None, outcome)

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from bot.app import WIRING, create_app
-from bot.services.roles import Role
 from bot.settings import Settings
 from tests.live_bot import ACTORS, ROLES_OF, LiveBot, World
 from tests.live_bot import live_bot as live_bot  # the module's served bot
+from vocabulary.words import Role
 
 FUZZ_EXAMPLES = 12
 FUZZ_EXAMPLES_LONG = 300

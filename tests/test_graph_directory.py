@@ -12,12 +12,13 @@ from bot.clock import FixedClock
 from bot.graph.client import GraphClient
 from bot.graph.directory import DirectoryUser, resolve_user_by_email, transitive_user_ids
 from bot.graph.group_roles import GroupRoleSource
-from bot.services.roles import Audit, Role, RoleService
+from bot.services.roles import Audit, RoleService
 from storage.db import Database
 from storage.models import AuditEntry
 from storage.repositories.roles import AuditRepository, RoleRepository
 from tests.doubles.graph import GraphDouble
 from tests.graph_fixtures import client
+from vocabulary.words import Role
 
 __all__ = ["client"]  # the fixture, used here by name
 

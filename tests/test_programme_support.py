@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.clock import FixedClock
-from bot.services.roles import Role
 from tests.app_fixtures import BotHarness, buttons, card_text, start_harness
 from tests.app_fixtures import all_text as all_text
 from tests.app_fixtures import audit_rows as audit_rows
@@ -24,6 +23,7 @@ from tests.app_fixtures import only_card as only_card
 from tests.doubles.fixtures import DEFAULT_MEMBER
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble, make_member
+from vocabulary.words import Role
 
 ADMIN = DEFAULT_MEMBER
 FACILITATOR = make_member(2)

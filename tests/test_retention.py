@@ -17,7 +17,6 @@ from bot.delivery.tokens import StaticTokenProvider
 from bot.features.programme import PROGRAMME, RETENTION, warning_card
 from bot.services.programme import ProgrammeService
 from bot.services.retention import ErasureLog, LogEntry, RetentionService, install_erasure_log
-from bot.services.roles import Role
 from storage.db import Database
 from storage.models import (
     AuditEntry,
@@ -45,6 +44,7 @@ from tests.test_programme_support import (
     only_card,
     running,
 )
+from vocabulary.words import Role
 
 
 def log_path(tmp_path: Path) -> Path:

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from bot.__main__ import main
 from bot.clock import FixedClock
 from bot.core import Core
-from bot.services.roles import Role
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import AuditEntry, RoleGrant
 from tests.app_fixtures import START
+from vocabulary.words import Role
 
 ONE = "00000000-0000-4000-8000-000000000001"
 TWO = "00000000-0000-4000-8000-000000000002"

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.services.roles import Role
 from cards.roles import RoleRow, RolesView, roles_card
 from storage.models import Person, RoleGrant
 from tests.app_fixtures import BotHarness, audit_rows, card_text, cards_in
 from tests.doubles.fixtures import DEFAULT_MEMBER
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member, make_member
+from vocabulary.words import Role
 
 ADMIN = DEFAULT_MEMBER
 COLLEAGUE = make_member(2)

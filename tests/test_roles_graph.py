@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from bot.services.roles import Role
 from storage.models import Person
 from tests.app_fixtures import BotHarness, buttons, card_text, only_card
 from tests.doubles.graph import GraphDouble
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member
 from tests.test_graph_app import ADA, ADMIN, EMAILS, FAC, NAMES, graph, graph_harness
+from vocabulary.words import Role
 
 __all__ = ["graph", "graph_harness"]
 

@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.features.sessions import SESSIONS
-from bot.services.roles import Role
 from bot.services.sessions import SessionDraft, SessionService
 from storage.models import AuditEntry, Invitation, OutboxMessage, Person, PrivacyNotice, TrainingSession, Volunteer
 from storage.repositories.roles import RoleRepository
 from tests.app_fixtures import BotHarness
 from tests.doubles.fixtures import make_activity
 from tests.doubles.teams import Member, make_member
+from vocabulary.words import Role
 
 FACILITATOR = make_member(900)
 CO_FACILITATOR = make_member(901)

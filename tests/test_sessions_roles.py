@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.services.roles import Role
 from bot.services.sessions import SessionForm
 from tests.app_fixtures import BotHarness
 from tests.doubles.teams import make_member
 from tests.test_reminders_support import attendance_of
 from tests.test_sessions_helpers import FACILITATOR, add_person, draft, publish, service_of
+from vocabulary.words import Role
 
 
 class GroupRoles:

@@ -15,7 +15,6 @@ from bot.__main__ import build_parser
 from bot.cli.worker import build_worker_app, run_jobs
 from bot.clock import FixedClock
 from bot.features.delivery import DELIVERY
-from bot.services.roles import Role
 from tests.app_fixtures import BotHarness, bot_settings, served
 from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
 from tests.doubles.teams import TeamsDouble, make_member
@@ -23,6 +22,7 @@ from tests.test_announcements_helpers import AUTHOR, add_volunteers, announce, a
 from tests.test_reminders_e2e import reminders_in_chat
 from tests.test_reminders_support import booked_session
 from tests.test_sessions_helpers import outbox
+from vocabulary.words import Role
 
 # The names of the background jobs' tasks (bot/jobs.py): delivery, reminders, announcements, retention.
 JOB_TASKS = ("delivery-worker-", "reminders-tick", "announcements-tick", "retention")

@@ -13,16 +13,17 @@ from typing import Any
 from bot.cli.checks import require_migrated
 from bot.clock import SystemClock
 from bot.core import Core
-from bot.services.roles import CLI_ACTOR, Outcome, Role
+from bot.services.roles import CLI_ACTOR
 from bot.settings import NOT_AN_ENTRA_ID, Settings, fits_id_columns, is_entra_id, is_playground_id
 from storage.db import Database
+from vocabulary.words import Role, RoleChangeOutcome
 
 MESSAGES = {
-    ("grant", Outcome.DONE): "{id} is now {a_role}.",
-    ("grant", Outcome.UNCHANGED): "{id} is already {a_role}; nothing changed.",
-    ("revoke", Outcome.DONE): "{id} is no longer {a_role}.",
-    ("revoke", Outcome.UNCHANGED): "{id} is not {a_role}; nothing changed.",
-    ("revoke", Outcome.LAST_ADMIN): "{id} is the only admin, so the admin role was not removed. "
+    ("grant", RoleChangeOutcome.DONE): "{id} is now {a_role}.",
+    ("grant", RoleChangeOutcome.UNCHANGED): "{id} is already {a_role}; nothing changed.",
+    ("revoke", RoleChangeOutcome.DONE): "{id} is no longer {a_role}.",
+    ("revoke", RoleChangeOutcome.UNCHANGED): "{id} is not {a_role}; nothing changed.",
+    ("revoke", RoleChangeOutcome.LAST_ADMIN): "{id} is the only admin, so the admin role was not removed. "
                                     "Make someone else an admin first.",
 }
 
@@ -82,4 +83,4 @@ async def run_change(args: argparse.Namespace, settings: Settings) -> int:
         await database.dispose()
     a_role = f"an {role.value}" if role == Role.ADMIN else f"a {role.value}"
     print(MESSAGES[(args.verb, outcome)].format(id=args.person_id, a_role=a_role))
-    return 1 if outcome == Outcome.LAST_ADMIN else 0
+    return 1 if outcome == RoleChangeOutcome.LAST_ADMIN else 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 from bot.actions import ActionPayload, RecordCount, RecordId
 from bot.features import Wiring
 from bot.services.announcements import AnnouncementService, Changeable, check_draft
-from bot.services.roles import Role
 from bot.turns import Turn
 from cards.announcement_changes import (
     ACTION_CHANGE_CANCEL,
@@ -30,6 +29,7 @@ from cards.announcement_changes import (
     recall_started_text,
 )
 from cards.announcements import AnnouncementView
+from vocabulary.words import Role
 
 REFUSALS: dict[str, str] = {
     "missing": "That announcement can't be found, so nothing was changed.",

@@ -18,7 +18,6 @@ from bot.features import Wiring
 from bot.features.announcement_changes import register_changes
 from bot.jobs import Leader, TickJob
 from bot.services.announcements import AnnouncementService, Draft, Progress
-from bot.services.roles import Role
 from bot.turns import Turn
 from cards.announcements import (
     ACTION_ANNOUNCE,
@@ -35,6 +34,7 @@ from cards.announcements import (
 )
 from cards.basics import notice
 from dialogs.announce import AnnounceDialog, start_announce
+from vocabulary.words import Role
 
 ANNOUNCEMENTS = web.AppKey("announcements", AnnouncementService)
 # How often scheduled announcements are started and progress cards brought up to date.

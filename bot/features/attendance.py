@@ -14,7 +14,6 @@ from bot.features.session_cards import CHANNEL_ONLY_PRIVATE, SessionRef
 from bot.graph.services import get_graph
 from bot.services.attendance import PAGE_SIZE, AttendanceResult, AttendanceService, Sheet
 from bot.services.meeting_attendance import MeetingAttendanceService
-from bot.services.roles import Role
 from bot.turns import Turn
 from cards.attendance import (
     ACTION_OPEN,
@@ -31,6 +30,7 @@ from cards.attendance import (
     attendance_too_early,
 )
 from cards.sessions import not_yours, session_gone
+from vocabulary.words import Role
 
 _MARK_KEY = re.compile(rf"^{MARK_PREFIX}(\d{{1,10}})$")
 

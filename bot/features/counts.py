@@ -20,10 +20,10 @@ from bot.services.counts import (
     CountsReport,
     CountsService,
 )
-from bot.services.roles import Role
 from bot.services.suppression import TWO_OR_MORE, Table
 from bot.turns import Turn
 from cards.counts import CountsView, FigureRow, SessionView, TableView, counts_card
+from vocabulary.words import Role
 
 COUNTS = web.AppKey("counts", CountsService)
 

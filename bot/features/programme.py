@@ -39,7 +39,6 @@ from bot.services.retention import (
     RetentionWarning,
     install_erasure_log,
 )
-from bot.services.roles import Role
 from bot.services.uk_time import parse_uk_date
 from bot.turns import Turn
 from cards.basics import notice
@@ -57,6 +56,7 @@ from cards.programme import (
     retention_warning_card,
 )
 from cards.signup import consent_again_card
+from vocabulary.words import Role
 
 log = logging.getLogger(__name__)
 

@@ -31,11 +31,12 @@ from bot.features import Wiring
 from bot.graph.errors import GraphError
 from bot.graph.services import GraphServices, get_graph
 from bot.services.directory import Directory, KnownPerson
-from bot.services.roles import Outcome, Role, RoleHolder
+from bot.services.roles import RoleHolder
 from bot.turns import Turn, plain_text
 from cards.audit import AuditLine, audit_card
 from cards.basics import notice
 from cards.roles import RoleRow, RolesView, person_label, roles_card
+from vocabulary.words import Role, RoleChangeOutcome
 
 log = logging.getLogger(__name__)
 
@@ -188,15 +189,15 @@ class RolesFeature:
         log.info("role.%s.%s on %s by %s: %s", verb, role.value, target.person_id, turn.person_id, outcome.value)
         return self._said(verb, role, target, outcome)
 
-    def _said(self, verb: str, role: Role, target: Target, outcome: Outcome) -> str:
+    def _said(self, verb: str, role: Role, target: Target, outcome: RoleChangeOutcome) -> str:
         name = target.label
         if verb == "grant":
-            if outcome == Outcome.DONE:
+            if outcome == RoleChangeOutcome.DONE:
                 return f"{name} is now {_a(role)}."
             return f"{name} is already {_a(role)}, so nothing changed."
-        if outcome == Outcome.LAST_ADMIN:
+        if outcome == RoleChangeOutcome.LAST_ADMIN:
             return f"{name} is the only admin, so I can't remove their admin role. Make someone else an admin first."
-        if outcome == Outcome.UNCHANGED:
+        if outcome == RoleChangeOutcome.UNCHANGED:
             return f"{name} is not {_a(role)}, so nothing changed."
         said = f"{name} is no longer {_a(role)}."
         if role == Role.ADMIN and target.person_id in self.core.settings.bootstrap_admins:

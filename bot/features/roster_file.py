@@ -18,10 +18,10 @@ from bot.actions import RecordId
 from bot.features import Wiring
 from bot.features.session_cards import CHANNEL_ONLY_PRIVATE, SessionRef, answered_refusal
 from bot.loopback import is_loopback_http
-from bot.services.roles import Role
 from bot.services.sessions import ActionResult, SessionService
 from bot.turns import Turn
 from cards.basics import notice
+from vocabulary.words import Role
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ from bot.features.session_cards import (
 from bot.jobs import Leader, TickJob
 from bot.services.attendance import AttendanceService
 from bot.services.reminders import ReminderService
-from bot.services.roles import Role
 from bot.services.sessions import ActionResult, SessionForm, SessionInfo, SessionService
 from bot.turns import Turn
 from cards.basics import notice
@@ -42,6 +41,7 @@ from cards.sessions import (
     stale_change,
 )
 from dialogs.new_session import DIALOG_ID, NEW_SESSION_PHRASES, SESSIONS_PHRASES, NewSessionDialog, saved_card
+from vocabulary.words import Role
 
 # The services, for the CLI, benchmarks and tests.
 SESSIONS = web.AppKey("sessions", SessionService)

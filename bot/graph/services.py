@@ -16,7 +16,7 @@ from bot.graph.group_roles import GroupRoleSource
 from bot.graph.install import AppInstaller
 from bot.graph.meeting_attendance import MeetingAttendance
 from bot.graph.tokens import TokenSource, build_token_source
-from bot.services.roles import Role
+from vocabulary.words import Role
 
 
 @dataclass

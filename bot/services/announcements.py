@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, batch_progress, cancel, enqueue, enqueue_to_people
 from bot.services.links import is_https_link
-from bot.services.roles import Audit, Role, RoleService, satisfies
+from bot.services.roles import Audit, RoleService, satisfies
 from bot.services.suppression import Shown, shown
 from bot.services.uk_time import (
     TimeProblem,
@@ -49,6 +49,7 @@ from storage.repositories.announcements import (
     AnnouncementRepository,
     audience,
 )
+from vocabulary.words import Role
 
 log = logging.getLogger(__name__)
 

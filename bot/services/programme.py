@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +29,7 @@ from storage.repositories.programme import (
     OrganisationAdminRepository,
     SettingsRepository,
 )
+from vocabulary.words import ProgrammeChange
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +46,10 @@ NOTICE_MIN_CHARS = 200  # a few sentences: a stray "test" is never published to 
 _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-__all__ = ["AdjustmentRow", "Change", "ProgrammeService"]
+__all__ = ["AdjustmentRow", "Change", "ProgrammeChange", "ProgrammeService"]
 
 
-class Change(StrEnum):
-    """What a change did; also the audit row's outcome."""
-
-    DONE = "done"
-    UNCHANGED = "unchanged"
-    DUPLICATE = "duplicate"  # another organisation has that name
-    MISSING = "missing"  # the organisation or person is not there (any more)
-    LAST_ONE = "last_one"  # refused: sign-up needs at least one organisation
-    INVALID = "invalid"  # e.g. a name too short, a notice too short or too long
+Change = ProgrammeChange  # the old name, until every caller says ProgrammeChange (issue 20)
 
 
 @dataclass(frozen=True)

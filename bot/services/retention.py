@@ -33,11 +33,12 @@ from bot.core import Core
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.services.contacts import forget_identities_of_erased
 from bot.services.programme import END_DATE_KEY, RETENTION_RUN_KEY, ProgrammeService
-from bot.services.roles import SYSTEM_ACTOR, Role
+from bot.services.roles import SYSTEM_ACTOR
 from bot.services.volunteers import ErasureReason, VolunteerService
 from storage.db import Database
 from storage.models import ConsentRecord, Erasure
 from storage.repositories.programme import RetentionRepository, SettingsRepository
+from vocabulary.words import Role
 
 log = logging.getLogger(__name__)
 

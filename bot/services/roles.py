@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
@@ -15,24 +14,10 @@ from storage.db import Database
 from storage.models import AuditEntry
 from storage.repositories.people import PeopleRepository
 from storage.repositories.roles import AuditRepository, RoleRepository
-
-
-class Role(StrEnum):
-    FACILITATOR = "facilitator"
-    ADMIN = "admin"
-
+from vocabulary.words import Role, RoleChangeOutcome
 
 SYSTEM_ACTOR = "system"
 CLI_ACTOR = "cli"
-
-
-class Outcome(StrEnum):
-    """What happened to a grant or revoke; also the audit row's outcome."""
-
-    DONE = "done"
-    UNCHANGED = "unchanged"  # they already had the role, or did not have it
-    LAST_ADMIN = "last_admin"  # refused: there must always be one admin
-    REFUSED = "refused"  # the actor may not do this
 
 
 @dataclass(frozen=True)
@@ -125,7 +110,7 @@ class RoleService:
                 if await repository.grant(admin_id, Role.ADMIN, "bootstrap", self._clock.now()):
                     await self._audit.record(session, SYSTEM_ACTOR, "role.grant.admin", admin_id)
 
-    async def grant(self, actor_id: str, person_id: str, role: Role) -> Outcome:
+    async def grant(self, actor_id: str, person_id: str, role: Role) -> RoleChangeOutcome:
         """Give a role; audited as `role.grant.<role>` with the person's id (never their name or e-mail)."""
         try:
             return await self._grant_once(actor_id, person_id, role)
@@ -133,25 +118,25 @@ class RoleService:
             # Two admins gave the same role at the same moment: the second try finds it there.
             return await self._grant_once(actor_id, person_id, role)
 
-    async def _grant_once(self, actor_id: str, person_id: str, role: Role) -> Outcome:
+    async def _grant_once(self, actor_id: str, person_id: str, role: Role) -> RoleChangeOutcome:
         async with self._database.transaction() as session:
             added = await RoleRepository(session).grant(person_id, role.value, actor_id, self._clock.now())
-            outcome = Outcome.DONE if added else Outcome.UNCHANGED
+            outcome = RoleChangeOutcome.DONE if added else RoleChangeOutcome.UNCHANGED
             await self._audit.record(session, actor_id, f"role.grant.{role.value}", person_id, outcome.value)
             return outcome
 
-    async def revoke(self, actor_id: str, person_id: str, role: Role) -> Outcome:
+    async def revoke(self, actor_id: str, person_id: str, role: Role) -> RoleChangeOutcome:
         """Take a role away; never the last admin's. Audited as `role.revoke.<role>`."""
         async with self._database.transaction() as session:
             repository = RoleRepository(session)
-            outcome = Outcome.DONE
+            outcome = RoleChangeOutcome.DONE
             # The lock makes two concurrent revocations of the last two admins run one after the other,
             # so the second sees one admin left and is refused.
             if role == Role.ADMIN and await repository.count(Role.ADMIN.value, lock=True) <= 1:
                 held = Role.ADMIN in await repository.roles_of(person_id)
-                outcome = Outcome.LAST_ADMIN if held else Outcome.UNCHANGED
+                outcome = RoleChangeOutcome.LAST_ADMIN if held else RoleChangeOutcome.UNCHANGED
             elif not await repository.revoke(person_id, role.value):
-                outcome = Outcome.UNCHANGED
+                outcome = RoleChangeOutcome.UNCHANGED
             await self._audit.record(session, actor_id, f"role.revoke.{role.value}", person_id, outcome.value)
             return outcome
 

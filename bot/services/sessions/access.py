@@ -12,9 +12,10 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.roles import Audit, Role, RoleService, satisfies
+from bot.services.roles import Audit, RoleService, satisfies
 from storage.models import TrainingSession
 from storage.repositories.sessions import SessionRepository
+from vocabulary.words import Role
 
 Refusal = Literal["not_found", "refused"]
 

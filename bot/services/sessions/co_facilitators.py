@@ -8,10 +8,11 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from bot.services.roles import Role, RoleService, satisfies
+from bot.services.roles import RoleService, satisfies
 from storage.db import Database
 from storage.models import Person
 from storage.repositories.people import PeopleRepository
+from vocabulary.words import Role
 
 MAX_CO_FACILITATORS = 20
 _EMAILS = re.compile(r"[\s,;]+")

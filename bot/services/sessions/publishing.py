@@ -8,7 +8,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.roles import Role
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.forms import IN_THE_PAST, SessionDraft
 from bot.services.sessions.invitations import Invitations
@@ -16,6 +15,7 @@ from bot.services.sessions.views import ActionResult, session_info
 from bot.services.suppression import shown
 from storage.models import TrainingSession
 from storage.repositories.sessions import SessionRepository
+from vocabulary.words import Role
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,10 @@
+"""The catalogue of card actions, one module per area. `ALL` lists every declared action; the registry, the
+button crawler and the fuzz suite read it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vocabulary.catalogue import CardAction
+
+ALL: tuple[CardAction[Any], ...] = ()

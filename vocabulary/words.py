@@ -1,0 +1,198 @@
+"""Every closed set the programme uses, as a `StrEnum` whose value is what storage keeps and whose labels are
+what people read (design §3). Add a word here, never as a literal elsewhere."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+
+class Word(StrEnum):
+    """A stored value with its label for people, its short chart label and, where a sign-up question offers it,
+    the longer wording of that choice."""
+
+    label: str
+    chart_label: str
+    choice_label: str
+
+    def __new__(cls, value: str, label: str = "", chart_label: str = "", choice_label: str = "") -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label or value
+        member.chart_label = chart_label or member.label
+        member.choice_label = choice_label or member.label
+        return member
+
+    @classmethod
+    def parse(cls, value: object) -> Self | None:
+        """The member whose value is `value`, or None (a stale or forged card, an unknown stored value)."""
+        if isinstance(value, str):
+            try:
+                return cls(value)
+            except ValueError:
+                return None
+        return None
+
+
+# -- who a volunteer is and what they signed up for ------------------------------------------------------------
+
+class VolunteerSpace(Word):
+    """The space(s) a volunteer joined. Stored as two booleans (people.space_minoritised, people.space_ally):
+    map with `of_flags` and `flags`."""
+
+    MINORITISED = "minoritised", "Minoritised colleagues", "Minoritised", "Minoritised colleague"
+    ALLY = "ally", "Active allies", "Allies", "Active ally"
+    BOTH = "both", "In both spaces", "Both", "Both"
+
+    @classmethod
+    def of_flags(cls, minoritised: bool, ally: bool) -> VolunteerSpace | None:
+        if minoritised and ally:
+            return cls.BOTH
+        if minoritised:
+            return cls.MINORITISED
+        if ally:
+            return cls.ALLY
+        return None
+
+    @property
+    def flags(self) -> tuple[bool, bool]:
+        """(space_minoritised, space_ally) for this choice."""
+        return self in (VolunteerSpace.MINORITISED, VolunteerSpace.BOTH), self in (VolunteerSpace.ALLY,
+                                                                                    VolunteerSpace.BOTH)
+
+
+class Community(Word):
+    """A community in the minoritised space (design §3); stored as one boolean column each
+    (people.community_<value>). Several may be chosen; none is "I'd rather not say"."""
+
+    ETHNICITY = ("ethnicity", "Ethnically minoritised or from a culturally diverse background", "Ethnicity")
+    DISABILITY = ("disability",
+                  "Disabled or living with a long-term health condition (physical and/or mental health)",
+                  "Disability")
+    NEURODIVERGENT = "neurodivergent", "Neurodivergent", "Neurodivergent"
+    LGBTQ = "lgbtq", "LGBT+", "LGBT+"
+
+    @property
+    def column(self) -> str:
+        return f"community_{self.value}"
+
+
+RATHER_NOT_SAY = "rather_not_say"  # the sign-up choice that stores no community
+RATHER_NOT_SAY_LABEL = "I'd rather not say"
+
+
+class Phase(Word):
+    """A phase of the programme; a volunteer's interest is one boolean column each (people.phase_<value>)."""
+
+    CODESIGN = ("codesign", "Co-design", "Co-design",
+                "Co-design: shaping the training and its materials together")
+    TRAIN_THE_TRAINER = ("train_the_trainer", "Train the trainer", "Train the trainer",
+                         "Train the trainer: learning to deliver the training to colleagues")
+
+    @property
+    def column(self) -> str:
+        return f"phase_{self.value}"
+
+
+# -- sessions and invitations ----------------------------------------------------------------------------------
+
+class SessionAudience(Word):
+    """Who a session is for: one space, or open to both (training_sessions.space)."""
+
+    MINORITISED = "minoritised", "Minoritised colleagues", "Minoritised"
+    ALLY = "ally", "Active allies", "Allies"
+    OPEN = "open", "Open to both spaces", "Open"
+
+
+class SessionStatus(Word):
+    DRAFT = "draft", "Draft (not sent)"
+    PUBLISHED = "published", "Published"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class InvitationStatus(Word):
+    INVITED = "invited", "No reply yet"
+    ACCEPTED = "accepted", "Coming"
+    WAITING = "waiting", "On the waiting list"
+    DECLINED = "declined", "Not coming"
+
+
+# -- announcements ----------------------------------------------------------------------------------------------
+
+class AnnouncementStatus(Word):
+    """scheduled (waiting for its start) → sending → done; scheduled or sending → stopped by the author."""
+
+    SCHEDULED = "scheduled", "Scheduled"
+    SENDING = "sending", "Sending"
+    DONE = "done", "Sent"
+    STOPPED = "stopped", "Stopped"
+
+
+class AnnouncementChangeKind(Word):
+    EDIT = "edit", "Edited"
+    RECALL = "recall", "Recalled"
+
+
+# -- delivery (design §7) --------------------------------------------------------------------------------------
+
+class OutboxStatus(Word):
+    """An outbox message's status. Open messages still hold their place in their recipient's queue."""
+
+    PENDING = "pending", "Waiting to go"
+    SENDING = "sending", "Sending"  # claimed by a worker until lease_until
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    UNDELIVERABLE = "undeliverable", "Could not be delivered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_OUTBOX_STATUSES = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+
+
+class OutboxKind(Word):
+    SEND = "send", "New message"
+    UPDATE = "update", "Update of a sent card"
+
+
+class DeliveryVerdict(Word):
+    """What a Bot Connector answer means for the message, the recipient and the sender."""
+
+    SENT = "sent", "Sent"
+    RETRY = "retry", "Try again later"  # Teams or the network hiccupped
+    UNDELIVERABLE = "undeliverable", "Recipient unreachable"  # until they come back
+    FAILED = "failed", "Failed"  # the message is at fault (or Teams said no for good): never the person
+    UNAUTHORIZED = "unauthorized", "Bot credentials refused"  # stop sending, keep everything pending
+
+
+class WorkerState(Word):
+    RUNNING = "running", "Running"
+    STANDBY = "standby", "Standing by"
+    PAUSED = "paused", "Paused"
+    STOPPED = "stopped", "Stopped"
+
+
+# -- people's roles and what a change did ------------------------------------------------------------------------
+
+class Role(Word):
+    FACILITATOR = "facilitator", "Facilitator"
+    ADMIN = "admin", "Admin"
+
+
+class RoleChangeOutcome(Word):
+    """What happened to a grant or revoke; also the audit row's outcome."""
+
+    DONE = "done", "Done"
+    UNCHANGED = "unchanged", "Unchanged"  # they already had the role, or did not have it
+    LAST_ADMIN = "last_admin", "Refused: the last admin"  # there must always be one admin
+    REFUSED = "refused", "Refused"  # the actor may not do this
+
+
+class ProgrammeChange(Word):
+    """What a change to the programme's settings did; also the audit row's outcome."""
+
+    DONE = "done", "Done"
+    UNCHANGED = "unchanged", "Unchanged"
+    DUPLICATE = "duplicate", "Duplicate"  # another organisation has that name
+    MISSING = "missing", "Not there"  # the organisation or person is not there (any more)
+    LAST_ONE = "last_one", "Refused: the last one"  # sign-up needs at least one organisation
+    INVALID = "invalid", "Invalid"  # e.g. a name too short, a notice too short or too long
