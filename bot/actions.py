@@ -47,6 +47,7 @@ class ActionSpec(Generic[P]):
     model: type[P]
     handler: ActionHandler[P]
     role: Role | None
+    changes: frozenset[str] | None = None  # the declaration's tables; None while undeclared
 
 
 REFUSALS = {
@@ -70,6 +71,7 @@ class ExecuteSpec(Generic[P]):
     model: type[P]
     handler: ExecuteHandler[P]
     role: Role | None
+    changes: frozenset[str] | None = None
 
 
 class ActionRegistry:
@@ -103,12 +105,14 @@ class ActionRegistry:
         if not action.submits:
             raise ValueError(f"action {action.name} is declared as Action.Execute only")
         self.register(action.name, action.model, handler, action.role)
+        self._specs[action.name] = ActionSpec(action.name, action.model, handler, action.role, action.changes)
 
     def on_execute(self, action: CardAction[P], handler: ExecuteHandler[P]) -> None:
         """The handler of a declared action's Action.Execute (vocabulary/actions)."""
         if not action.executes:
             raise ValueError(f"action {action.name} is declared as Action.Submit only")
         self.register_execute(action.name, action.model, handler, action.role)
+        self._execute[action.name] = ExecuteSpec(action.name, action.model, handler, action.role, action.changes)
 
     def register(self, name: str, model: type[P], handler: ActionHandler[P], role: Role | None = None) -> None:
         if name in self._specs:
