@@ -13,11 +13,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import FixedClock
-from bot.core import DomainHooks
 from bot.graph.calendar import NEUTRAL_SUBJECT, CalendarClient
 from bot.graph.calendar_sync import CalendarSync, enqueue_calendar_job
 from bot.graph.client import GraphClient
 from bot.graph.errors import GraphNotFound
+from bot.hooks import DomainHooks
 from storage.db import Database
 from storage.models import GraphEvent, GraphJob, OutboxMessage, Person
 from tests.doubles.graph import DEFAULT_MAILBOX, GraphDouble

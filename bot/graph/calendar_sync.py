@@ -30,10 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.clock import UK, Clock
-from bot.core import DomainHooks
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.graph.calendar import CalendarClient
 from bot.graph.errors import GraphAuthError, GraphError, GraphNotFound
+from bot.hooks import DomainHooks
 from storage.db import Database
 from storage.models import GraphEvent, GraphJob, Person
 
