@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from vocabulary.words import Role
 
@@ -71,8 +71,13 @@ class CardAction(Generic[P]):
     press: Press = Press.SUBMIT
 
     def data(self, **fields: Any) -> dict[str, Any]:
-        """The button's data: validated by the handler's own model, so a card cannot send what it refuses."""
-        self.model.model_validate({"action": self.name, **fields})
+        """The button's data: validated by the handler's own model, so a card cannot send what it refuses. A
+        field the button leaves out may be missing: the card's inputs send it (a form's Submit)."""
+        try:
+            self.model.model_validate({"action": self.name, **fields})
+        except ValidationError as exc:
+            if any(error["type"] != "missing" for error in exc.errors()):
+                raise
         return {"action": self.name, **fields}
 
     @property
