@@ -133,6 +133,20 @@ class AnnouncementChangeKind(Word):
     RECALL = "recall", "Recalled"
 
 
+# The spaces an announcement's audience may choose: each on its own (people.space_<value>); a volunteer in both
+# is in either.
+ANNOUNCEMENT_SPACES = (VolunteerSpace.MINORITISED, VolunteerSpace.ALLY)
+
+
+class AudienceSessionPeople(Word):
+    """Who of the chosen sessions' people an announcement reaches (its stored audience's "session_people"): the
+    label heads the check card's row, the choice label is the audience card's choice. Booked is the default."""
+
+    BOOKED = "booked", "Booked on", "Booked on", "People booked on them"
+    INVITED = "invited", "Invited to", "Invited to", "Everyone invited to them"  # whatever they replied
+    ATTENDED = "attended", "Came to", "Came to", "People who came to them"
+
+
 # -- delivery (design §7) --------------------------------------------------------------------------------------
 
 class OutboxStatus(Word):
