@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from vocabulary.actions.people import PEOPLE_ACTIONS
 from vocabulary.catalogue import CardAction
 
-ALL: tuple[CardAction[Any], ...] = ()
+ALL: tuple[CardAction[Any], ...] = (
+    *PEOPLE_ACTIONS,
+)
