@@ -94,6 +94,30 @@ class Phase(Word):
         return f"phase_{self.value}"
 
 
+class ConsentAction(Word):
+    """What a consent record says (consent_records.action): append-only, kept after erasure (design §6)."""
+
+    GIVEN = "given", "Agreed"
+    WITHDRAWN = "withdrawn", "Withdrew"  # they withdrew: their answers were deleted
+    ERASED = "erased", "Erased at the retention date"
+
+
+CONSENT_ENDED = (ConsentAction.WITHDRAWN, ConsentAction.ERASED)
+
+
+class ErasureReason(Word):
+    """Why a person's data was erased (erasures.reason, the erasure log): they withdrew, or the retention date
+    passed (design §6)."""
+
+    WITHDRAWN = "withdrawn", "They withdrew"
+    RETENTION = "retention", "The retention date passed"
+
+    @property
+    def consent_action(self) -> ConsentAction:
+        """The consent record that says their consent ended this way."""
+        return ConsentAction.WITHDRAWN if self is ErasureReason.WITHDRAWN else ConsentAction.ERASED
+
+
 # -- sessions and invitations ----------------------------------------------------------------------------------
 
 class SessionAudience(Word):
