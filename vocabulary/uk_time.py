@@ -29,6 +29,11 @@ def uk_when(starts_at: datetime, ends_at: datetime) -> str:
     return f"{uk_day(starts_at)}, {uk_clock(starts_at)}–{uk_clock(ends_at)} (UK time)"
 
 
+def uk_date(moment: datetime) -> str:
+    """A day in running text, without the weekday: e.g. "05 March 2026" ("Your details": when they agreed)."""
+    return f"{_local(moment):%d %B %Y}"
+
+
 def uk_day_and_clock(moment: datetime) -> str:
     """e.g. "Thursday 26 November 2026, 10:00"."""
     return f"{uk_day(moment)}, {uk_clock(moment)}"
