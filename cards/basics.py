@@ -5,6 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cards.common import CONTACT_EMAIL, HELP, PRIVACY, Card, card, heading, para, submit
+from vocabulary.actions.people import (
+    EXPRESS_INTEREST,
+    EXPRESS_INTEREST_FROM_CHANNEL,
+    MY_DETAILS,
+    SHOW_HELP,
+    SHOW_PRIVACY,
+)
+
+EXPRESS_INTEREST_TITLE = "Express interest"
 
 
 @dataclass(frozen=True)
@@ -23,8 +32,8 @@ def welcome() -> Card:
                  "minoritised colleagues and active allies."),
             para("I can sign you up, send you invitations to sessions, and keep you up to date."),
         ],
-        [submit("Express interest", "express_interest", style="positive"),
-         submit(PRIVACY, "privacy"), submit(HELP, "help")],
+        [submit(EXPRESS_INTEREST_TITLE, EXPRESS_INTEREST, style="positive"),
+         submit(PRIVACY, SHOW_PRIVACY), submit(HELP, SHOW_HELP)],
     )
 
 
@@ -36,7 +45,7 @@ def channel_intro() -> Card:
                  "partnership. Would you like to take part?"),
             para("Press the button and I'll message you privately. Nothing you tell me is shared in this channel."),
         ],
-        [submit("Express interest", "express_interest_from_channel", style="positive")],
+        [submit(EXPRESS_INTEREST_TITLE, EXPRESS_INTEREST_FROM_CHANNEL, style="positive")],
     )
 
 
@@ -76,16 +85,16 @@ def help_card(view: HelpView) -> Card:
         commands += _ADMIN
     body.append({"type": "FactSet", "facts": [{"title": name, "value": text} for name, text in commands]})
     body.append(para(f"Need a person? Email {CONTACT_EMAIL}.", subtle=True))
-    primary = submit("My details", "my_details") if view.signed_up else submit(
-        "Express interest", "express_interest", style="positive")
-    return card(body, [primary, submit(PRIVACY, "privacy")])
+    primary = submit("My details", MY_DETAILS) if view.signed_up else submit(
+        EXPRESS_INTEREST_TITLE, EXPRESS_INTEREST, style="positive")
+    return card(body, [primary, submit(PRIVACY, SHOW_PRIVACY)])
 
 
 def privacy_card(notice_text: str, version: int) -> Card:
     body = [heading("Privacy notice")]
     body += [para(paragraph) for paragraph in notice_text.strip().split("\n\n") if paragraph.strip()]
     body.append(para(f"Privacy notice version {version}. Questions: {CONTACT_EMAIL}.", subtle=True))
-    return card(body, [submit("Express interest", "express_interest", style="positive"), submit(HELP, "help")])
+    return card(body, [submit(EXPRESS_INTEREST_TITLE, EXPRESS_INTEREST, style="positive"), submit(HELP, SHOW_HELP)])
 
 
 def something_went_wrong() -> Card:
@@ -93,9 +102,9 @@ def something_went_wrong() -> Card:
         heading("Sorry, something went wrong"),
         para("Sorry, something went wrong on our side. Your saved answers are safe. Please try again in a "
              f"minute, or contact {CONTACT_EMAIL}."),
-    ], [submit(HELP, "help")])
+    ], [submit(HELP, SHOW_HELP)])
 
 
 def notice(title: str, text: str) -> Card:
     """A short card for refusals and stale buttons: what happened and where to go next."""
-    return card([heading(title), para(text)], [submit(HELP, "help")])
+    return card([heading(title), para(text)], [submit(HELP, SHOW_HELP)])

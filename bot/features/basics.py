@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from bot.actions import ActionPayload
 from bot.features import Wiring
 from bot.turns import Turn
 from cards.basics import privacy_card
-
-
-class NoFields(ActionPayload):
-    pass
+from vocabulary.actions.people import SHOW_HELP, SHOW_PRIVACY
+from vocabulary.catalogue import NoPayload
 
 
 def register(wiring: Wiring) -> None:
@@ -22,15 +19,15 @@ def register(wiring: Wiring) -> None:
         current = await turn.core.notices.current()
         await turn.reply_card(privacy_card(current.text, current.version))
 
-    async def help_action(turn: Turn, _: NoFields) -> None:
+    async def help_action(turn: Turn, _: NoPayload) -> None:
         await help_command(turn)
 
-    async def privacy_action(turn: Turn, _: NoFields) -> None:
+    async def privacy_action(turn: Turn, _: NoPayload) -> None:
         await privacy(turn)
 
     wiring.commands.add("help", ["help", "what can you do", "menu", "hello", "hi"], help_command)
     wiring.commands.add("privacy", ["privacy", "privacy notice", "data protection"], privacy)
-    wiring.actions.register("help", NoFields, help_action)
-    wiring.actions.register("privacy", NoFields, privacy_action)
+    wiring.actions.on_submit(SHOW_HELP, help_action)
+    wiring.actions.on_submit(SHOW_PRIVACY, privacy_action)
     wiring.startup.append(wiring.core.notices.publish_repo_versions)
     wiring.startup.append(lambda: wiring.core.roles.seed_bootstrap_admins(wiring.core.settings.bootstrap_admins))
