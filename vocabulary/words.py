@@ -234,3 +234,22 @@ class ProgrammeChange(Word):
     MISSING = "missing", "Not there"  # the organisation or person is not there (any more)
     LAST_ONE = "last_one", "Refused: the last one"  # sign-up needs at least one organisation
     INVALID = "invalid", "Invalid"  # e.g. a name too short, a notice too short or too long
+
+
+class AuditOutcome(Word):
+    """Every outcome an audit row may hold (audit_log.outcome), with the words the audit card shows for it:
+    RoleChangeOutcome's and ProgrammeChange's values, and those of the other audited actions."""
+
+    DONE = "done", "Done"
+    UNCHANGED = "unchanged", "Nothing changed: it was already like that"
+    # Refusals: the role was missing, or they do not run that session, or it had already started.
+    REFUSED = "refused", "Refused: they were not allowed to do this"
+    LAST_ADMIN = "last_admin", "Refused: there must always be at least one admin"
+    DUPLICATE = "duplicate", "Nothing changed: that name is already on the list"
+    MISSING = "missing", "Nothing changed: the record was no longer there"
+    LAST_ONE = "last_one", "Refused: people must always have at least one organisation to choose"
+    INVALID = "invalid", "Nothing changed: what was typed was too short or too long"
+    # Reading a meeting's attendance report (bot/services/meeting_attendance.py).
+    NO_REPORT = "no_report", "Nothing read: the meeting has no attendance report"
+    NOT_ALLOWED = "not_allowed", "Nothing read: the bot is not allowed to read the meeting's report"
+    UNAVAILABLE = "unavailable", "Nothing read: Microsoft Graph did not answer in time"
