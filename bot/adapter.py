@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from botframework.connector.auth import (
 )
 from prometheus_client import CollectorRegistry, Counter
 
+from bot.retry import retry_after_seconds
 from bot.settings import Settings
 from bot.state_storage import StateConflict
 from cards.basics import notice, something_went_wrong
@@ -86,11 +88,9 @@ def _retry_after(error: ErrorResponseException) -> float | None:
     response = getattr(error, "response", None)
     if getattr(response, "status_code", None) != 429:
         return None
-    try:
-        seconds = float(getattr(response, "headers", {}).get("Retry-After", 1))
-    except (TypeError, ValueError):
-        seconds = 1.0
-    return min(max(seconds, 0.0), REPLY_WAIT_CAP_SECONDS)
+    seconds = retry_after_seconds(getattr(response, "headers", {}).get("Retry-After"), datetime.now(UTC),
+                                  cap=REPLY_WAIT_CAP_SECONDS)
+    return 1.0 if seconds is None else seconds
 
 
 class RetryingCloudAdapter(CloudAdapter):

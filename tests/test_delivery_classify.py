@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.delivery.classify import Verdict, classify, error_codes, retry_after_seconds, safe_code
+from bot.delivery.classify import Verdict, classify, error_codes, safe_code
+from bot.retry import retry_after_seconds
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

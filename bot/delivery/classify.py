@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any
 
@@ -30,7 +28,6 @@ UNREACHABLE_404 = frozenset({"ConversationNotFound"})
 RETRY_STATUSES = frozenset({412, 429, 502, 503, 504})
 
 _SAFE_CODE = re.compile(r"[^A-Za-z0-9_.-]")
-MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -90,23 +87,3 @@ def classify(status: int | None, codes: list[str]) -> Classified:
     # 400, 413 and anything else, including 500 (Teams says not to retry it) and unlisted 403/404 codes:
     # this message fails, the person stays reachable.
     return Classified(Verdict.FAILED, first or f"Http{status}")
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date), clamped; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bot.clock import Clock
-from bot.delivery.classify import Classified, Verdict, classify, retry_after_seconds, safe_code
+from bot.delivery.classify import Classified, Verdict, classify, safe_code
 from bot.delivery.connector import ConnectorClient, Reply, activity_from_payload
 from bot.delivery.leader import Leadership, SoleInstance
 from bot.delivery.metrics import DeliveryMetrics
@@ -31,6 +31,7 @@ from bot.delivery.outbox import feed_of
 from bot.delivery.ratelimit import ConversationWindows, Halted, Pacer
 from bot.delivery.recorder import NO_CONVERSATION, Outcome, OutcomeRecorder
 from bot.delivery.tokens import TokenProvider, TokenRefused
+from bot.retry import backoff_seconds, retry_after_seconds
 from storage.db import Database
 from storage.models.outbox import SENT, UNDELIVERABLE
 from storage.repositories.outbox import Attempt, Claimed, OutboxRepository, Route
@@ -245,7 +246,8 @@ class DeliveryWorker:
                     failures += 1
                     log.warning("delivery worker %s: %s (failure %d in a row)", self.id, type(exc).__name__,
                                 failures, exc_info=failures == 1)
-                    await self._sleep(min(30.0, self.config.poll_seconds * 2 ** min(failures, 6)))
+                    await self._sleep(backoff_seconds(failures + 1, base=self.config.poll_seconds, cap=30.0,
+                                                      max_doublings=6))
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
@@ -606,8 +608,8 @@ class DeliveryWorker:
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter (half fixed, half random), capped."""
-        ceiling = min(self.config.backoff_cap_seconds, self.config.backoff_base_seconds * 2.0 ** (attempt - 1))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return backoff_seconds(attempt, base=self.config.backoff_base_seconds, cap=self.config.backoff_cap_seconds,
+                               rng=self._rng)
 
     # -- credentials, heartbeat ----------------------------------------------------------------------------------
 

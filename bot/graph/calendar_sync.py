@@ -34,6 +34,7 @@ from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.graph.calendar import CalendarClient
 from bot.graph.errors import GraphAuthError, GraphError, GraphNotFound
 from bot.hooks import DomainHooks
+from bot.retry import backoff_seconds
 from storage.db import Database
 from storage.models import GraphEvent, GraphJob, Person
 
@@ -298,8 +299,8 @@ class CalendarSync:
                      count: bool = True) -> None:
         if delay is None:
             # Exponential with jitter from 30 s, capped.
-            base = min(self._backoff_cap.total_seconds(), 30.0 * 2 ** max(0, job.attempts - 1))
-            delay = timedelta(seconds=base * self._rng.uniform(0.5, 1.0))
+            delay = timedelta(seconds=backoff_seconds(job.attempts, base=30.0, cap=self._backoff_cap.total_seconds(),
+                                                      rng=self._rng))
         async with self._database.transaction() as session:
             await session.execute(update(GraphJob).where(GraphJob.id == job.id).values(
                 status="pending", lease_until=None, due_at=self._clock.now() + delay, last_status=status,

@@ -8,8 +8,8 @@ inside the running event loop, and closed by the app's cleanup.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
+import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from yarl import URL
 
 from bot.graph.errors import GraphAuthError, GraphError, GraphUnavailable, error_for
 from bot.graph.tokens import TokenSource
+from bot.retry import backoff_seconds, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,9 @@ class GraphClient:
             try:
                 async with self._session().request(method, url, json=json, headers=request_headers) as response:
                     status = response.status
-                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    # Not capped: a long one is handed to the caller (see max_retry_after), who comes back then.
+                    retry_after = retry_after_seconds(response.headers.get("Retry-After"), datetime.now(UTC),
+                                                      cap=math.inf)
                     body = await _body(response)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt >= self._max_attempts:
@@ -153,25 +156,8 @@ class GraphClient:
         raise GraphError(op, None, "too_many_pages")
 
     def _backoff(self, attempt: int) -> float:
-        """Exponential with full jitter, when Graph gave no Retry-After."""
-        return float(self._rng.uniform(0.5, 1.0) * min(30.0, 2.0 ** (attempt - 1)))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds, or an HTTP date (both are allowed by RFC 9110)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        """Exponential with jitter from 1 s to at most 30 s, when Graph gave no Retry-After."""
+        return backoff_seconds(attempt, base=1.0, cap=30.0, rng=self._rng)
 
 
 async def _body(response: aiohttp.ClientResponse) -> dict[str, Any]:
