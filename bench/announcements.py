@@ -14,7 +14,8 @@ with a FixedClock: it finds the announcement due and `_start`s it, the transacti
 Between rounds the outbox is emptied and the announcement set back to scheduled (then, on PostgreSQL, VACUUM
 ANALYZE, not timed). It also times `AnnouncementService.preview` (the audience count the author sees, rounded)
 and counts the SQL statements the tick sends. The service is built as bot/features/announcements.py builds it,
-with that feature's CardMessages, so the card stored per person is the real one.
+with that feature's AnnouncementCards (CardMessages before issue 20), so the card stored per person is the real
+one.
 
 Before and after: `--code-dir DIR` imports bot, cards, dialogs and storage from DIR instead of the tree holding
 this script (DIR goes to the front of sys.path before anything of the bot is imported; the relative path is
@@ -23,9 +24,10 @@ taken from the current directory). So the same script measures an older commit c
     git worktree add /tmp/ann-before 73ec333~1
     cd /tmp/ann-before && /work/main/.venv/bin/python /work/main/bench/announcements.py --code-dir .
 
-Only public calls that did not change in 73ec333 are used (tick, preview, the models, CardMessages), so both
-trees run it; the output names the code's commit and which way it queues people (per-person `enqueue()` or
-one INSERT … SELECT: `AnnouncementRepository.queue_people` at first, `bot.delivery.outbox.enqueue_to_people` later).
+Only public calls that did not change in 73ec333 are used (tick, preview, AudienceChoice.from_json, the models,
+the feature's cards), so both trees run it; the output names the code's commit and which way it queues people
+(per-person `enqueue()` or one INSERT … SELECT: `AnnouncementRepository.queue_people` at first,
+`bot.delivery.outbox.enqueue_to_people` later).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)  # 09:00 UK: outside quiet hours
 AUTHOR = "00000000-0000-4000-8000-000000000001"
 CHUNK = 5_000
 HERE = Path(__file__).resolve().parent.parent
+SCHEDULED = "scheduled"  # the stored status (vocabulary.words.AnnouncementStatus), written so older trees run it
 
 
 def code_commit(code_dir: str) -> str:
@@ -79,7 +82,6 @@ def volunteers(first: int, last: int) -> tuple[list[dict[str, Any]], list[dict[s
 async def create_schema(database: Any) -> int:
     """Tables, the privacy notices (2 is current) and the announcement; returns the announcement's id."""
     from storage.models import Announcement, Base, PrivacyNotice
-    from storage.models.announcements import SCHEDULED
 
     async with database.engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
@@ -122,7 +124,6 @@ async def analyse(database: Any, table: str | None = None) -> None:
 async def reset(database: Any, announcement_id: int) -> None:
     """Empty the outbox and set the announcement back to scheduled, as it was stored."""
     from storage.models import Announcement, OutboxMessage
-    from storage.models.announcements import SCHEDULED
 
     async with database.transaction() as session:
         # outbox.updates_id references outbox.id (ON DELETE CASCADE) and had no index before 4e0e8df (the
@@ -180,21 +181,21 @@ async def measure_size(database: Any, service: Any, announcement_id: int, size: 
         if rows != size or recipients != size or status != "sending":
             raise SystemExit(f"expected {size} queued and sending, found {rows} rows, recipients {recipients}, "
                              f"status {status}")
-    choice = AudienceChoice(spaces=("minoritised",))
+    choice = AudienceChoice.from_json({"spaces": ["minoritised"]})
     previews: list[float] = []
     shown = None
     for _ in range(args.preview_rounds):
         started = time.perf_counter()
         preview = await service.preview(choice)
         previews.append(time.perf_counter() - started)
-        shown = preview.people
+        shown = getattr(preview.people, "text", preview.people)  # the rounded text the author reads
     return {"size": size, "rows": rows, "ticks": ticks, "tick": statistics.median(ticks),
             "statements": statistics.median(counted), "preview": statistics.median(previews), "shown": shown}
 
 
 async def measure(url: str, args: argparse.Namespace) -> None:
     from bot.clock import FixedClock
-    from bot.features.announcements import CardMessages
+    from bot.features import announcements as feature_module
     from bot.services import announcements as service_module
     from bot.services.announcements import AnnouncementService
     from bot.services.roles import Audit, RoleService
@@ -211,7 +212,8 @@ async def measure(url: str, args: argparse.Namespace) -> None:
     try:
         clock = FixedClock(NOW)
         audit = Audit(clock)
-        service = AnnouncementService(database, clock, audit, RoleService(database, clock, audit), CardMessages(),
+        cards = getattr(feature_module, "AnnouncementCards", None) or feature_module.CardMessages
+        service = AnnouncementService(database, clock, audit, RoleService(database, clock, audit), cards(),
                                       quiet_start=args.quiet_start, quiet_end=args.quiet_end)
         announcement_id = await create_schema(database)
         have = 0

@@ -10,20 +10,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cards.announcements import (
-    ACTION_EDIT,
-    ACTION_RECALL,
-    WITHDRAW_ANNOUNCEMENT,
-    WITHDRAWN_TEXT,
-    AnnouncementView,
-    announcement_card,
+from cards.announcements import WITHDRAW_ANNOUNCEMENT, WITHDRAWN_TEXT, AnnouncementView, announcement_card
+from cards.common import (
+    BACK,
+    CANCEL,
+    Card,
+    card,
+    facts,
+    field_error,
+    fix_count,
+    heading,
+    input_label,
+    no_inputs,
+    para,
+    submit,
 )
-from cards.common import BACK, CANCEL, Card, card, facts, field_error, fix_count, heading, input_label, para, submit
-
-ACTION_EDIT_CHECK = "announcement_edit_check"
-ACTION_EDIT_SEND = "announcement_edit_send"
-ACTION_RECALL_SEND = "announcement_recall_send"
-ACTION_CHANGE_CANCEL = "announcement_change_cancel"
+from vocabulary.actions.announcements import (
+    CANCEL_ANNOUNCEMENT_CHANGE,
+    CHECK_ANNOUNCEMENT_EDIT,
+    OPEN_ANNOUNCEMENT_EDIT,
+    SEND_ANNOUNCEMENT_EDIT,
+    SEND_ANNOUNCEMENT_RECALL,
+)
 
 NEXT = "Next"
 UPDATE = "Update the announcement"
@@ -31,11 +39,16 @@ UPDATE = "Update the announcement"
 
 @dataclass(frozen=True)
 class EditView:
+    """A delivered announcement as its author (or an admin) may edit it (bot.services.announcements
+    AnnouncementService.changeable): what it says, and the revision the edit started from, so an edit made
+    meanwhile is not overwritten."""
+
     announcement_id: int
     revision: int  # the revision the edit started from
     title: str
     body: str
-    link_title: str | None  # the link button, which stays as it is
+    link_url: str | None = None  # the link button, which stays as it is
+    link_title: str | None = None
 
 
 def edit_card(view: EditView, errors: dict[str, str]) -> Card:
@@ -53,10 +66,10 @@ def edit_card(view: EditView, errors: dict[str, str]) -> Card:
         para("Up to 2,000 characters. Keep it short and plain.", subtle=True),
         *field_error(errors, "body"),
     ]
-    if view.link_title:
+    if view.link_url and view.link_title:
         body.append(para(f"The button \"{view.link_title}\" stays as it is.", subtle=True))
     ids: dict[str, Any] = {"announcement_id": view.announcement_id, "revision": view.revision}
-    return card(body, [submit(NEXT, ACTION_EDIT_CHECK, style="positive", **ids),
+    return card(body, [submit(NEXT, CHECK_ANNOUNCEMENT_EDIT, style="positive", **ids),
                        _cancel(view.announcement_id)])
 
 
@@ -66,11 +79,11 @@ def edit_check_card(view: EditView, sample: AnnouncementView) -> Card:
     carried: dict[str, Any] = {"announcement_id": view.announcement_id, "revision": view.revision,
                                "title": view.title, "body": view.body}
     # Set in the data, not as keywords: submit() takes the button's own title as `title`.
-    update = submit(UPDATE, ACTION_EDIT_SEND, style="positive")
-    back = submit(BACK, ACTION_EDIT)
+    update = submit(UPDATE, SEND_ANNOUNCEMENT_EDIT, style="positive")
+    back = submit(BACK, OPEN_ANNOUNCEMENT_EDIT)
     for button in (update, back):
         button["data"].update(carried)
-    back["associatedInputs"] = "none"
+    back = no_inputs(back)
     return card([
         heading("Check your changes"),
         para("This is how people will see it:"),
@@ -85,14 +98,13 @@ def recall_card(announcement_id: int, title: str) -> Card:
         facts([("Title", title)]),
         para(f"Every copy that was delivered is replaced by a short note: \"{WITHDRAWN_TEXT}\""),
         para("People and channels no longer see what it said. You can't undo this.", weight="Bolder"),
-    ], [submit(WITHDRAW_ANNOUNCEMENT, ACTION_RECALL_SEND, style="destructive", announcement_id=announcement_id),
+    ], [submit(WITHDRAW_ANNOUNCEMENT, SEND_ANNOUNCEMENT_RECALL, style="destructive",
+               announcement_id=announcement_id),
         _cancel(announcement_id)])
 
 
 def _cancel(announcement_id: int) -> dict[str, Any]:
-    button = submit(CANCEL, ACTION_CHANGE_CANCEL, announcement_id=announcement_id)
-    button["associatedInputs"] = "none"
-    return button
+    return no_inputs(submit(CANCEL, CANCEL_ANNOUNCEMENT_CHANGE, announcement_id=announcement_id))
 
 
 def edit_started_text() -> str:
@@ -104,12 +116,6 @@ def recall_started_text() -> str:
 
 
 __all__ = [
-    "ACTION_CHANGE_CANCEL",
-    "ACTION_EDIT",
-    "ACTION_EDIT_CHECK",
-    "ACTION_EDIT_SEND",
-    "ACTION_RECALL",
-    "ACTION_RECALL_SEND",
     "EditView",
     "edit_card",
     "edit_check_card",

@@ -15,7 +15,6 @@ from cards.common import (
     BACK,
     CANCEL,
     HELP,
-    UK,
     Card,
     card,
     execute,
@@ -24,10 +23,28 @@ from cards.common import (
     fix_count,
     heading,
     input_label,
+    no_inputs,
     open_url,
     para,
     submit,
-    uk_day,
+)
+from vocabulary.actions.announcements import (
+    ASK_ANNOUNCEMENT_RECALL,
+    OPEN_ANNOUNCEMENT_EDIT,
+    START_ANNOUNCEMENT,
+    STOP_SENDING_ANNOUNCEMENT,
+    TURN_OFF_ANNOUNCEMENTS,
+    TURN_ON_ANNOUNCEMENTS,
+)
+from vocabulary.actions.people import SHOW_HELP
+from vocabulary.uk_time import uk_clock, uk_day_at, uk_short
+from vocabulary.words import (
+    ANNOUNCEMENT_SPACES,
+    AnnouncementChangeKind,
+    AnnouncementStatus,
+    AudienceSessionPeople,
+    Phase,
+    VolunteerSpace,
 )
 
 NEXT = "Next"
@@ -42,21 +59,9 @@ EDIT_ANNOUNCEMENT = "Edit announcement"
 WITHDRAW_ANNOUNCEMENT = "Withdraw announcement"
 WITHDRAWN_TEXT = "This announcement was withdrawn by its author."
 
-VERB_STOP = "announcement_stop"
-ACTION_STOP_ANNOUNCEMENTS = "announcements_stop"
-ACTION_RESUME_ANNOUNCEMENTS = "announcements_resume"
-ACTION_ANNOUNCE = "announce"
+# The journey's own buttons carry this with the journey's run and step: no registered action, only the dialog
+# reads them (vocabulary/actions/announcements.py declares the card actions).
 JOURNEY_ACTION = "announce_journey"
-# Issue 24: edit or withdraw a delivered announcement (the cards are in cards/announcement_changes.py).
-ACTION_EDIT = "announcement_edit"
-ACTION_RECALL = "announcement_recall"
-
-SPACE_CHOICES = (("minoritised", "Minoritised colleagues"), ("ally", "Active allies"))
-# Who of the chosen sessions' people get it (issue 24); "booked" is what the card chose before.
-SESSION_PEOPLE_CHOICES = (("booked", "People booked on them"), ("invited", "Everyone invited to them"),
-                          ("attended", "People who came to them"))
-_SESSION_ROW = {"booked": "Booked on", "invited": "Invited to", "attended": "Came to"}
-PHASE_CHOICES = (("codesign", "Co-design"), ("train_the_trainer", "Train the trainer"))
 ROUNDING_NOTE = ("Numbers are rounded to the nearest 5. Numbers from 1 to 7 show as 'fewer than 8'. "
                  "This protects people's privacy.")
 BAR_STEPS = 10
@@ -68,6 +73,8 @@ SMALL_NOTE = "It went to fewer than 8 people, so this card shows no numbers. Thi
 
 @dataclass(frozen=True)
 class AnnouncementView:
+    """What an announcement says: the author's draft (bot.services.announcements.check_draft) and each copy."""
+
     title: str
     body: str
     link_url: str | None = None
@@ -76,28 +83,46 @@ class AnnouncementView:
 
 
 @dataclass(frozen=True)
-class Option:
-    value: str
+class ChannelOption:
+    ref_id: int  # the channel's conversation reference
+    label: str  # "Team › Channel"
+
+
+@dataclass(frozen=True)
+class SessionOption:
+    session_id: int
     title: str
+    starts_at: datetime
+
+
+@dataclass(frozen=True)
+class AudienceOrganisationOption:
+    organisation_id: int
+    name: str
 
 
 @dataclass(frozen=True)
 class AudienceView:
-    channels: tuple[Option, ...]
-    sessions: tuple[Option, ...]
-    organisations: tuple[Option, ...] = ()
+    """What the audience card offers (bot.services.announcements.AnnouncementService.options): the only ids a
+    choice may name."""
+
+    channels: tuple[ChannelOption, ...]
+    sessions: tuple[SessionOption, ...]
+    organisations: tuple[AudienceOrganisationOption, ...] = ()
 
 
 @dataclass(frozen=True)
 class AudienceSummary:
-    channels: tuple[str, ...]
+    """The chosen audience as the author may see it (AnnouncementService.preview): people rounded (design §5)."""
+
+    channels: tuple[str, ...]  # labels of the chosen channels
     people: str | None  # rounded text, e.g. "25" or "fewer than 8"; None when no people were chosen
     people_is_zero: bool
-    spaces: tuple[str, ...]
-    phases: tuple[str, ...]
-    sessions: tuple[str, ...]
-    organisations: tuple[str, ...] = ()
-    session_people: str = "booked"  # invited | booked | attended
+    spaces: tuple[VolunteerSpace, ...]
+    phases: tuple[Phase, ...]
+    sessions: tuple[str, ...]  # titles
+    organisations: tuple[str, ...] = ()  # names
+    session_people: AudienceSessionPeople = AudienceSessionPeople.BOOKED
 
 
 @dataclass(frozen=True)
@@ -112,49 +137,67 @@ class ConfirmView:
 
 
 @dataclass(frozen=True)
+class ChangeProgressView:
+    """How far an edit or a recall of the delivered copies has got, shown like sending (design §5): tens of
+    per cent, and exact numbers only of copies that could not be changed; for fewer than 8 copies neither."""
+
+    kind: AnnouncementChangeKind
+    percent: int = 0  # dealt with, in tens, rounded down
+    changed_percent: int = 0
+    not_changed: int = 0  # the copy could not be updated (the person blocked the app, Teams refused)
+    finished: bool = False
+    small: bool = False  # fewer than 8 copies: no percentage and no figure, only "done" or "some could not be"
+
+
+@dataclass(frozen=True)
 class ProgressView:
+    """What the author's progress card shows (bot.services.announcements.progress_of). Percentages in tens;
+    exact numbers only of messages that could not be delivered (design §5)."""
+
     announcement_id: int
     title: str
-    state: str  # scheduled | sending | done | stopped
+    state: AnnouncementStatus
     send_at: datetime
     waits_for_quiet_hours: bool
-    percent: int
+    percent: int  # how much has been dealt with, in tens, rounded down
     delivered_percent: int
-    stopped_percent: int
-    unreachable: int
-    failed: int
+    stopped_percent: int  # not sent because the author stopped it
+    unreachable: int  # the person or channel cannot be reached (blocked, removed the app)
+    failed: int  # the message itself was refused, or retries ran out
     finished: bool
-    nobody: bool
+    nobody: bool  # there was no one to send it to
     due: bool  # a scheduled one whose time has come: it starts in a moment
     can_stop: bool
-    # Issue 24: the latest edit or recall of the delivered copies (None: there was none), shown like sending.
-    change_kind: str | None = None  # edit | recall
-    change_percent: int = 0
-    change_done_percent: int = 0
-    change_not_done: int = 0
-    change_finished: bool = False
-    change_small: bool = False  # fewer than 8 copies: no percentage and no figure (design §5)
-    can_change: bool = False  # offer "Edit announcement" and "Withdraw announcement"
-    small: bool = False  # it goes to fewer than 8 people: no percentage and no figure at all (design §5)
+    # Issue 24: the latest edit or recall of the delivered copies (None: there was none), shown like sending,
+    # whether it was withdrawn, and whether to offer "Edit announcement" and "Withdraw announcement" (it has
+    # finished, something was delivered, no change is on its way).
+    change: ChangeProgressView | None = None
+    recalled: bool = False
+    can_change: bool = False
+    # It goes to fewer than 8 people (design §5): no percentage and no figure at all, only "sent" or "some could
+    # not be delivered".
+    small: bool = False
+
+    @property
+    def undelivered(self) -> int:
+        return self.unreachable + self.failed
 
 
 # -- small helpers -------------------------------------------------------------------------------------------------
 
-def uk_moment(moment: datetime) -> str:
-    """e.g. "Friday 27 November 2026 at 08:00 (UK time)"."""
-    return f"{uk_day(moment)} at {uk_clock(moment)} (UK time)"
-
-
-def uk_clock(moment: datetime) -> str:
-    return f"{moment.astimezone(UK):%H:%M}"
-
-
 def _journey_button(title: str, journey: str, step: str, nav: str, *, style: str | None = None,
                     inputs: bool = True, **data: Any) -> dict[str, Any]:
-    button = submit(title, JOURNEY_ACTION, style=style, journey=journey, step=step, nav=nav, **data)
-    if not inputs:
-        button["associatedInputs"] = "none"
-    return button
+    button: dict[str, Any] = {"type": "Action.Submit", "title": title,
+                              "data": {"action": JOURNEY_ACTION, "journey": journey, "step": step, "nav": nav,
+                                       **data}}
+    if style:
+        button["style"] = style
+    return button if inputs else no_inputs(button)
+
+
+def _session_label(session: SessionOption) -> str:
+    """e.g. "Co-design day (Thu 26 Nov, 10:00)"."""
+    return f"{session.title} ({uk_short(session.starts_at, year=False, zone_note=False)})"
 
 
 def _back_cancel(journey: str, step: str) -> list[dict[str, Any]]:
@@ -181,11 +224,11 @@ def _who_rows(summary: AudienceSummary) -> list[tuple[str, str]]:
     if summary.channels:
         rows.append(("Channels", "; ".join(summary.channels)))
     if summary.spaces:
-        rows.append(("Volunteers in", " and ".join(summary.spaces)))
+        rows.append(("Volunteers in", " and ".join(space.label for space in summary.spaces)))
     if summary.phases:
-        rows.append(("Interested in", " or ".join(summary.phases)))
+        rows.append(("Interested in", " or ".join(phase.label for phase in summary.phases)))
     if summary.sessions:
-        rows.append((_SESSION_ROW.get(summary.session_people, "Booked on"), "; ".join(summary.sessions)))
+        rows.append((summary.session_people.label, "; ".join(summary.sessions)))
     if summary.organisations:
         rows.append(("From", "; ".join(summary.organisations)))
     people = _people_text(summary)
@@ -202,7 +245,7 @@ def announcement_card(view: AnnouncementView, *, to_people: bool,
     `stop_button` with the same title)."""
     body: list[dict[str, Any]] = [heading(view.title)]
     if view.updated_at is not None:
-        body.append(para(f"Updated on {uk_moment(view.updated_at)}.", subtle=True))
+        body.append(para(f"Updated on {uk_day_at(view.updated_at)}.", subtle=True))
     body.append(para(view.body))
     actions: list[dict[str, Any]] = []
     if view.link_url:
@@ -210,7 +253,7 @@ def announcement_card(view: AnnouncementView, *, to_people: bool,
     if to_people:
         body.append(para("An announcement from HNY Inc. You'll still get your session invitations and reminders "
                          "if you stop announcements.", subtle=True))
-        actions.append(stop_button or submit(STOP_ANNOUNCEMENTS, ACTION_STOP_ANNOUNCEMENTS))
+        actions.append(stop_button or submit(STOP_ANNOUNCEMENTS, TURN_OFF_ANNOUNCEMENTS))
     else:
         body.append(para("An announcement from HNY Inc.", subtle=True))
     return card(body, actions, speak=f"Announcement: {view.title}")
@@ -260,27 +303,30 @@ def audience_card(journey: str, view: AudienceView, chosen: dict[str, list[str]]
         *field_error(errors, "audience"),
     ]
     if view.channels:
-        body.append(_multi("channels", "Team channels", [(o.value, o.title) for o in view.channels],
+        body.append(_multi("channels", "Team channels", [(str(o.ref_id), o.label) for o in view.channels],
                            chosen.get("channels", [])))
     else:
         body.append(para("Team channels: the app isn't in any team yet. Add it to a team to post there."))
     body += [
         *field_error(errors, "channels"),
-        _multi("spaces", "Volunteers in these spaces", list(SPACE_CHOICES), chosen.get("spaces", [])),
+        _multi("spaces", "Volunteers in these spaces", [(space.value, space.label) for space in ANNOUNCEMENT_SPACES],
+               chosen.get("spaces", [])),
         *field_error(errors, "spaces"),
-        _multi("phases", "Volunteers interested in these phases", list(PHASE_CHOICES), chosen.get("phases", [])),
+        _multi("phases", "Volunteers interested in these phases", [(phase.value, phase.label) for phase in Phase],
+               chosen.get("phases", [])),
         para("If you choose a space and a phase, only volunteers in that space who are interested in that phase "
              "get it.", subtle=True),
         *field_error(errors, "phases"),
     ]
     if view.sessions:
-        body.append(_multi("sessions", "People from these sessions", [(o.value, o.title) for o in view.sessions],
-                           chosen.get("sessions", [])))
+        sessions = [(str(o.session_id), _session_label(o)) for o in view.sessions]
+        body.append(_multi("sessions", "People from these sessions", sessions, chosen.get("sessions", [])))
         body += [
             *field_error(errors, "sessions"),
             {"type": "Input.ChoiceSet", "id": "session_people", "label": input_label("Who from those sessions", False),
-             "style": "expanded", "wrap": True, "value": (chosen.get("session_people") or ["booked"])[0],
-             "choices": [{"title": title, "value": value} for value, title in SESSION_PEOPLE_CHOICES]},
+             "style": "expanded", "wrap": True,
+             "value": (chosen.get("session_people") or [AudienceSessionPeople.BOOKED.value])[0],
+             "choices": [{"title": which.choice_label, "value": which.value} for which in AudienceSessionPeople]},
             *field_error(errors, "session_people"),
         ]
     else:
@@ -288,7 +334,8 @@ def audience_card(journey: str, view: AudienceView, chosen: dict[str, list[str]]
         body += field_error(errors, "sessions")
     if view.organisations:
         organisations = _multi("organisations", "Volunteers from these organisations",
-                               [(o.value, o.title) for o in view.organisations], chosen.get("organisations", []))
+                               [(str(o.organisation_id), o.name) for o in view.organisations],
+                               chosen.get("organisations", []))
         if len(view.organisations) > 8:
             organisations["style"] = "compact"  # a long list: a drop-down, not a wall of ticks
         body += [organisations,
@@ -345,7 +392,7 @@ def preview_card(journey: str, announcement: AnnouncementView, summary: Audience
 
 
 def confirm_card(journey: str, view: ConfirmView) -> Card:
-    when = "Now" if view.send_now else uk_moment(view.at)
+    when = "Now" if view.send_now else uk_day_at(view.at)
     body: list[dict[str, Any]] = [
         heading("Ready to send?"),
         facts([("Title", view.announcement.title), *_who_rows(view.audience), ("When", when)]),
@@ -355,7 +402,7 @@ def confirm_card(journey: str, view: ConfirmView) -> Card:
         chosen = "Now" if view.send_now else f"{uk_clock(view.at)}"
         body.append(para(f"{chosen} is in quiet hours ({view.quiet_hours}, UK time). We don't start sending then, "
                          "so people aren't disturbed at home.", weight="Bolder"))
-        body.append(para(f"I can start at {uk_moment(view.quiet_end)}, when quiet hours end. Or you can send it "
+        body.append(para(f"I can start at {uk_day_at(view.quiet_end)}, when quiet hours end. Or you can send it "
                          "in quiet hours anyway."))
         anyway = "Send now anyway" if view.send_now else f"Send at {uk_clock(view.at)} anyway"
         actions = [
@@ -378,7 +425,7 @@ def journey_stopped() -> Card:
 def created_text(send_now: bool, send_at: datetime, waits_for_quiet_hours: bool) -> str:
     if send_now and not waits_for_quiet_hours:
         return "Thank you. Your announcement is on its way. I'll show how it's going in a card below."
-    return (f"Thank you. Your announcement will start on {uk_moment(send_at)}. I'll show how it's going in a "
+    return (f"Thank you. Your announcement will start on {uk_day_at(send_at)}. I'll show how it's going in a "
             "card below. You can stop it there.")
 
 
@@ -408,13 +455,14 @@ def progress_card(view: ProgressView) -> Card:
     """The author's card, sent once and then updated in place. Percentages in tens, and exact numbers only for
     messages that could not be delivered (design §5)."""
     title = para(view.title, weight="Bolder")
-    undelivered = view.unreachable + view.failed
+    undelivered = view.undelivered
     body: list[dict[str, Any]]
-    if view.state == "scheduled" and not view.finished and view.due:
+    stopped = view.state == AnnouncementStatus.STOPPED
+    if view.state == AnnouncementStatus.SCHEDULED and not view.finished and view.due:
         body = [heading("Getting ready to send"), title, para("Sending starts in a moment.")]
-    elif view.state == "scheduled" and not view.finished:
+    elif view.state == AnnouncementStatus.SCHEDULED and not view.finished:
         body = [heading("Announcement scheduled"), title,
-                para(f"It will start on {uk_moment(view.send_at)}.")]
+                para(f"It will start on {uk_day_at(view.send_at)}.")]
         if view.waits_for_quiet_hours:
             body.append(para("The time you chose is in quiet hours, so it will start when they end."))
     elif not view.finished and view.small:
@@ -422,7 +470,7 @@ def progress_card(view: ProgressView) -> Card:
                 para("It's on its way. This card will say when it has been sent.")]
         if undelivered:
             body.append(para(SOME_UNDELIVERED, weight="Bolder"))
-        if view.state == "stopped":
+        if stopped:
             body.append(para("You stopped sending. Messages already on their way will finish."))
     elif not view.finished:
         body = [heading("Sending your announcement"), title,
@@ -431,15 +479,15 @@ def progress_card(view: ProgressView) -> Card:
                 para(f"{view.percent}% done. This card updates as it goes.")]
         if undelivered:
             body.append(para(f"{undelivered} could not be delivered.", weight="Bolder"))
-        if view.state == "stopped":
+        if stopped:
             body.append(para("You stopped sending. Messages already on their way will finish."))
-    elif view.state == "stopped" and view.percent == 0 and not view.delivered_percent:
+    elif stopped and view.percent == 0 and not view.delivered_percent:
         body = [heading("You stopped this announcement"), title, para("Nothing was sent.")]
     elif view.nobody:
         body = [heading("Nothing to send"), title,
                 para("There was no one to send it to: no channel or volunteer matched when it started.")]
     elif view.small:
-        heading_text = "You stopped this announcement" if view.state == "stopped" else "Your announcement has gone"
+        heading_text = "You stopped this announcement" if stopped else "Your announcement has gone"
         body = [heading(heading_text), title, para("Final report:", weight="Bolder"),
                 para("It has been sent." if view.delivered_percent else "It could not be sent.")]
         if undelivered and view.delivered_percent:
@@ -449,7 +497,7 @@ def progress_card(view: ProgressView) -> Card:
             body.append(para("Some were not sent, because you stopped it."))
         body.append(para(SMALL_NOTE, subtle=True))
     else:
-        heading_text = "You stopped this announcement" if view.state == "stopped" else "Your announcement has gone"
+        heading_text = "You stopped this announcement" if stopped else "Your announcement has gone"
         rows = [("Delivered", _about(view.delivered_percent)),
                 ("Could not be delivered", str(undelivered))]
         if view.stopped_percent:
@@ -463,34 +511,36 @@ def progress_card(view: ProgressView) -> Card:
     if view.can_stop:
         body.append(para("Stop sending cancels the messages that have not gone yet. Messages already delivered "
                          "stay.", subtle=True))
-        action = execute(STOP_SENDING, VERB_STOP, style="destructive", announcement_id=view.announcement_id)
-        action["fallback"] = submit(STOP_SENDING, VERB_STOP, style="destructive",
-                                    announcement_id=view.announcement_id)
-        actions.append(action)
+        stop = execute(STOP_SENDING, STOP_SENDING_ANNOUNCEMENT, style="destructive",
+                       announcement_id=view.announcement_id)
+        stop["fallback"] = submit(STOP_SENDING, STOP_SENDING_ANNOUNCEMENT, style="destructive",
+                                  announcement_id=view.announcement_id)
+        actions.append(stop)
     else:
         if view.can_change:
-            actions += [submit(EDIT_ANNOUNCEMENT, ACTION_EDIT, announcement_id=view.announcement_id),
-                        submit(WITHDRAW_ANNOUNCEMENT, ACTION_RECALL, style="destructive",
+            actions += [submit(EDIT_ANNOUNCEMENT, OPEN_ANNOUNCEMENT_EDIT, announcement_id=view.announcement_id),
+                        submit(WITHDRAW_ANNOUNCEMENT, ASK_ANNOUNCEMENT_RECALL, style="destructive",
                                announcement_id=view.announcement_id)]
-        actions.append(submit(SEND_ANOTHER, ACTION_ANNOUNCE))
+        actions.append(submit(SEND_ANOTHER, START_ANNOUNCEMENT))
     return card(body, actions, speak=f"{body[0]['text']}: {view.title}")
 
 
 def _change_rows(view: ProgressView) -> list[dict[str, Any]]:
     """The latest edit or recall, below the sending report: a bar while it goes, then its own final report.
     Figures as for sending (design §5), and none at all for fewer than 8 copies."""
-    if view.change_kind is None:
+    change = view.change
+    if change is None:
         return []
-    edit = view.change_kind == "edit"
+    edit = change.kind == AnnouncementChangeKind.EDIT
     rows: list[dict[str, Any]] = []
-    if not view.change_finished:
+    if not change.finished:
         rows.append({"type": "TextBlock", "text": "Updating the copies people got" if edit else
                      "Withdrawing the copies people got", "wrap": True, "weight": "Bolder", "size": "Medium",
                      "separator": True})
-        if not view.change_small:
-            rows += [{"type": "TextBlock", "text": progress_bar(view.change_percent), "wrap": True,
+        if not change.small:
+            rows += [{"type": "TextBlock", "text": progress_bar(change.percent), "wrap": True,
                       "fontType": "Monospace", "size": "Large"},
-                     para(f"{view.change_percent}% done. This card updates as it goes.")]
+                     para(f"{change.percent}% done. This card updates as it goes.")]
         else:
             rows.append(para("This card updates as it goes."))
         return rows
@@ -499,12 +549,12 @@ def _change_rows(view: ProgressView) -> list[dict[str, Any]]:
     rows.append(para("The copies people got now show your changes, marked \"Updated\" with the time. Nobody got "
                      "a new message." if edit else
                      "The copies people got now say: \"" + WITHDRAWN_TEXT + "\""))
-    if view.change_small:
+    if change.small:
         rows.append(para("Some copies could not be changed, because the person or channel can't be reached, or "
-                         "Teams refused." if view.change_not_done else "Every copy was changed."))
+                         "Teams refused." if change.not_changed else "Every copy was changed."))
     else:
-        rows.append(facts([("Changed", _about(view.change_done_percent)),
-                           ("Could not be changed", str(view.change_not_done))]))
+        rows.append(facts([("Changed", _about(change.changed_percent)),
+                           ("Could not be changed", str(change.not_changed))]))
     return rows
 
 
@@ -516,11 +566,11 @@ def announcements_stopped_card() -> Card:
         para("You won't get announcements from HNY Inc. any more."),
         para("You'll still get your session invitations and reminders."),
         para("You can turn announcements back on at any time, here or in \"my details\"."),
-    ], [submit(RESUME_ANNOUNCEMENTS, ACTION_RESUME_ANNOUNCEMENTS), submit(HELP, "help")])
+    ], [submit(RESUME_ANNOUNCEMENTS, TURN_ON_ANNOUNCEMENTS), submit(HELP, SHOW_HELP)])
 
 
 def announcements_resumed_card() -> Card:
     return card([
         heading("Announcements are back on"),
         para("You'll get announcements from HNY Inc. again, as well as your session invitations and reminders."),
-    ], [submit(STOP_ANNOUNCEMENTS, ACTION_STOP_ANNOUNCEMENTS), submit(HELP, "help")])
+    ], [submit(STOP_ANNOUNCEMENTS, TURN_OFF_ANNOUNCEMENTS), submit(HELP, SHOW_HELP)])

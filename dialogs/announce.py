@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
 from typing import Any, cast
 
 from botbuilder.core import MessageFactory, TurnContext
@@ -19,22 +18,11 @@ from botbuilder.dialogs import ComponentDialog, Dialog, DialogContext, DialogIns
 from botbuilder.schema import ActivityTypes
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bot.clock import UK
-from bot.services.announcements import (
-    AnnouncementService,
-    AudienceChoice,
-    AudiencePreview,
-    Draft,
-    When,
-    check_draft,
-)
+from bot.services.announcements import AnnouncementService, AudienceChoice, When, check_draft
 from bot.turns import card_activity, person_id_of, plain_text
 from cards.announcements import (
     AnnouncementView,
-    AudienceSummary,
-    AudienceView,
     ConfirmView,
-    Option,
     audience_card,
     compose_card,
     confirm_card,
@@ -96,24 +84,12 @@ def _list(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def _draft(state: dict[str, Any]) -> Draft:
+def _draft(state: dict[str, Any]) -> AnnouncementView:
     form = state["form"]
     draft, _ = check_draft(form.get("title", ""), form.get("body", ""), form.get("link_url", ""),
                            form.get("link_title", ""))
     assert draft is not None, "the journey only moves on from a valid draft"
     return draft
-
-
-def _view(draft: Draft) -> AnnouncementView:
-    return AnnouncementView(draft.title, draft.body, draft.link_url, draft.link_title)
-
-
-def _summary(preview: AudiencePreview) -> AudienceSummary:
-    people = preview.people
-    return AudienceSummary(channels=preview.channels, people=people.text if people is not None else None,
-                           people_is_zero=people is not None and people.value == 0, spaces=preview.spaces,
-                           phases=preview.phases, sessions=preview.sessions, organisations=preview.organisations,
-                           session_people=preview.session_people)
 
 
 def _when(state: dict[str, Any]) -> When:
@@ -259,34 +235,23 @@ class AnnounceFlow(Dialog):
         if at == "compose":
             card = compose_card(journey, state["form"], errors)
         elif at == "audience":
-            options = await self._service.options()
-            view = AudienceView(
-                channels=tuple(Option(str(c.ref_id), c.label) for c in options.channels),
-                sessions=tuple(Option(str(s.session_id), f"{s.title} ({_day(s.starts_at)})")
-                               for s in options.sessions),
-                organisations=tuple(Option(str(o.organisation_id), o.name) for o in options.organisations))
-            card = audience_card(journey, view, state["audience"], errors)
+            card = audience_card(journey, await self._service.options(), state["audience"], errors)
         else:
             choice = AudienceChoice.from_json(state["choice"])
-            summary = _summary(await self._service.preview(choice))
+            summary = await self._service.preview(choice)
             timing = self._service.timing(_when(state))[0] if at == "confirm" else None
             if at == "confirm" and timing is not None:
                 card = confirm_card(journey, ConfirmView(
-                    announcement=_view(_draft(state)), audience=summary, send_now=timing.now, at=timing.at,
+                    announcement=_draft(state), audience=summary, send_now=timing.now, at=timing.at,
                     quiet=timing.quiet, quiet_end=timing.quiet_end, quiet_hours=self.quiet_hours))
             else:
                 if at == "confirm":
                     # The chosen time passed while the card waited: choose again.
                     state["at"] = "preview"
                     state["errors"] = self._service.timing(_when(state))[1]
-                card = preview_card(journey, _view(_draft(state)), summary, state["when"],
+                card = preview_card(journey, _draft(state), summary, state["when"],
                                     state.get("errors") or {}, quiet_hours=self.quiet_hours)
         await context.send_activity(card_activity(card))
-
-
-def _day(moment: datetime) -> str:
-    local = moment.astimezone(UK)
-    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M}"
 
 
 class AnnounceDialog(ComponentDialog):

@@ -30,7 +30,8 @@ from bot.features.announcements import ANNOUNCEMENTS
 from bot.features.delivery import DELIVERY, METRICS_REGISTRY
 from bot.features.programme import PROGRAMME
 from bot.features.sessions import SESSIONS
-from bot.services.announcements import AudienceChoice, Draft, When
+from bot.services.announcements import AudienceChoice, When
+from cards.announcements import AnnouncementView
 from storage.db import Database
 from storage.models import Base, Organisation, TrainingSession, Volunteer
 from storage.repositories.roles import RoleRepository
@@ -40,7 +41,7 @@ from tests.doubles.fixtures import make_activity
 from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble, make_member
 from tests.test_sessions_helpers import add_person, add_volunteer, draft
-from vocabulary.words import Role
+from vocabulary.words import Role, VolunteerSpace
 
 T = TypeVar("T")
 
@@ -203,8 +204,8 @@ class LiveBot:
                                   .values(adjustments_contact=True))
         # An announcement on its way (its progress card), and one volunteer behind a new privacy notice.
         announcements = harness.app[ANNOUNCEMENTS]
-        await announcements.create(OWNER.aad_object_id, Draft("Co-design day", "Join us on Friday."),
-                                   AudienceChoice(spaces=("minoritised",)), When(), None)
+        await announcements.create(OWNER.aad_object_id, AnnouncementView("Co-design day", "Join us on Friday."),
+                                   AudienceChoice(spaces=(VolunteerSpace.MINORITISED,)), When(), None)
         await announcements.tick()
         async with self.database.read() as session:
             organisations = list((await session.execute(select(Organisation.id).order_by(Organisation.id)

@@ -7,12 +7,12 @@ again when it starts. Audiences by space alone and by booking keep "fewer than 8
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 
-from cards.announcements import AudienceView, Option
+from cards.announcements import AudienceOrganisationOption, AudienceView, ChannelOption, SessionOption
 from cards.announcements import audience_card as draw_audience
 from storage.models import Invitation, Organisation, Person, Volunteer
 from tests.app_fixtures import BotHarness, card_text, nodes
@@ -195,9 +195,10 @@ async def test_an_audience_by_organisation_that_falls_below_8_before_it_starts_r
 
 
 def test_the_audience_card_with_every_organisation_and_session_stays_small_and_labelled() -> None:
-    view = AudienceView(channels=tuple(Option(str(n), f"Team {n} › Channel") for n in range(50)),
-                        sessions=tuple(Option(str(n), f"Session {n} (Thu 26 Nov, 10:00)") for n in range(20)),
-                        organisations=tuple(Option(str(n), "O" * 200) for n in range(60)))
+    thursday = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)  # shown as "Session 3 (Thu 26 Nov, 10:00)"
+    view = AudienceView(channels=tuple(ChannelOption(n, f"Team {n} › Channel") for n in range(50)),
+                        sessions=tuple(SessionOption(n, f"Session {n}", thursday) for n in range(20)),
+                        organisations=tuple(AudienceOrganisationOption(n, "O" * 200) for n in range(60)))
     card = draw_audience("j", view, {"organisations": ["3"], "session_people": ["attended"]},
                          {"audience": "Fewer than 8 people match this."})
     assert len(json.dumps(card).encode()) < 80 * 1024

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cards.announcement_changes import EditView, edit_card, edit_check_card, recall_card
-from cards.announcements import AnnouncementView, ProgressView, withdrawn_card
+from cards.announcements import AnnouncementView, ChangeProgressView, ProgressView, withdrawn_card
 from cards.announcements import progress_card as draw_progress
 from tests.app_fixtures import BotHarness, card_text, cards_in, nodes
 from tests.doubles.teams import Member
@@ -37,7 +37,7 @@ from tests.test_announcements_helpers import (
     progress_card,
     tick,
 )
-from vocabulary.words import Role
+from vocabulary.words import AnnouncementChangeKind, Role
 
 __all__ = ["bot", "deliver"]
 
@@ -259,14 +259,14 @@ async def test_an_edit_started_before_another_one_changes_nothing_and_nothing_ch
 
 def test_the_new_cards_follow_the_card_rules() -> None:
     """Design §9 and the content guide: 1.5, wrapped text, labelled inputs, verbs in the same order, small."""
-    view = EditView(7, 2, "T" * 100, "B" * 2000, "Read more")
+    view = EditView(7, 2, "T" * 100, "B" * 2000, "https://www.nhs.uk/a", "Read more")
     summer = datetime(2026, 7, 1, 9, 5, tzinfo=UTC)
     sample = AnnouncementView("T" * 100, "B" * 2000, "https://www.nhs.uk/a", "Read more", updated_at=summer)
     progress = ProgressView(
         announcement_id=7, title="Hello", state="done", send_at=summer,
         waits_for_quiet_hours=False, percent=100, delivered_percent=100, stopped_percent=0, unreachable=0, failed=0,
-        finished=True, nobody=False, due=True, can_stop=False, change_kind="edit", change_percent=40,
-        change_finished=False, can_change=False)
+        finished=True, nobody=False, due=True, can_stop=False,
+        change=ChangeProgressView(AnnouncementChangeKind.EDIT, percent=40, finished=False), can_change=False)
     cards = [edit_card(view, {"body": "Write the message."}), edit_check_card(view, sample), recall_card(7, "Hello"),
              withdrawn_card(to_people=True), withdrawn_card(to_people=False), draw_progress(progress)]
     for card in cards:
@@ -280,5 +280,6 @@ def test_the_new_cards_follow_the_card_rules() -> None:
     assert "Updated on Wednesday 1 July 2026 at 10:05 (UK time)." in card_text(cards[1])  # BST
     assert "The button \"Read more\" stays as it is." in card_text(cards[0])
     assert "▓▓▓▓░░░░░░ 40%" in change_section(cards[5])
-    small = draw_progress(replace(progress, change_small=True))
+    assert progress.change is not None
+    small = draw_progress(replace(progress, change=replace(progress.change, small=True)))
     assert not any(ch.isdigit() for ch in change_section(small))

@@ -25,6 +25,7 @@ from cards.announcements import (
     progress_card,
 )
 from tests.app_fixtures import nodes
+from vocabulary.words import Phase, VolunteerSpace
 
 EIGHT_PM, EIGHT_AM = time(20, 0), time(8, 0)
 
@@ -126,7 +127,7 @@ def test_progress_card_shows_tens_and_only_undelivered_exactly() -> None:
 def test_cards_wrap_text_label_inputs_and_stay_small() -> None:
     announcement = AnnouncementView("T" * 100, "B" * 2000, "https://www.nhs.uk/" + "x" * 900, "L" * 40)
     summary = AudienceSummary(channels=tuple(f"Team {n} › Channel" for n in range(50)), people="1,250",
-                              people_is_zero=False, spaces=("Active allies",), phases=("Co-design",),
+                              people_is_zero=False, spaces=(VolunteerSpace.ALLY,), phases=(Phase.CODESIGN,),
                               sessions=tuple(f"Session {n}" for n in range(20)))
     at = datetime(2026, 11, 26, 21, 0, tzinfo=UTC)
     cards = [

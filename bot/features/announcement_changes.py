@@ -10,17 +10,12 @@ announcement id, the revision the edit started from and the typed text, and ever
 
 from __future__ import annotations
 
-from bot.actions import ActionPayload, RecordCount, RecordId
+from dataclasses import replace
+
 from bot.features import Wiring
-from bot.services.announcements import AnnouncementService, Changeable, check_draft
+from bot.services.announcements import AnnouncementService, check_draft
 from bot.turns import Turn
 from cards.announcement_changes import (
-    ACTION_CHANGE_CANCEL,
-    ACTION_EDIT,
-    ACTION_EDIT_CHECK,
-    ACTION_EDIT_SEND,
-    ACTION_RECALL,
-    ACTION_RECALL_SEND,
     EditView,
     edit_card,
     edit_check_card,
@@ -29,7 +24,17 @@ from cards.announcement_changes import (
     recall_started_text,
 )
 from cards.announcements import AnnouncementView
-from vocabulary.words import Role
+from vocabulary.actions.announcements import (
+    ASK_ANNOUNCEMENT_RECALL,
+    CANCEL_ANNOUNCEMENT_CHANGE,
+    CHECK_ANNOUNCEMENT_EDIT,
+    OPEN_ANNOUNCEMENT_EDIT,
+    SEND_ANNOUNCEMENT_EDIT,
+    SEND_ANNOUNCEMENT_RECALL,
+    AnnouncementEditDraft,
+    AnnouncementEditOpen,
+    AnnouncementRef,
+)
 
 REFUSALS: dict[str, str] = {
     "missing": "That announcement can't be found, so nothing was changed.",
@@ -45,59 +50,39 @@ UNCHANGED = "That's the same as before, so nothing was changed."
 CANCELLED = "Nothing was changed. Your announcement stays as it is."
 
 
-class ChangeRef(ActionPayload):
-    announcement_id: RecordId
-
-
-class EditOpen(ActionPayload):
-    """"Edit announcement" on the final report; "Back" on the check card carries what was typed."""
-
-    announcement_id: RecordId
-    revision: RecordCount | None = None
-    title: str | None = None
-    body: str | None = None
-
-
-class EditDraft(ActionPayload):
-    announcement_id: RecordId
-    revision: RecordCount
-    title: str = ""
-    body: str = ""
-
-
-def _view(current: Changeable, title: str | None = None, body: str | None = None,
-          revision: int | None = None) -> EditView:
-    return EditView(current.announcement_id, current.revision if revision is None else revision,
-                    current.title if title is None else title, current.body if body is None else body,
-                    current.link_title if current.link_url else None)
+def _typed(current: EditView, title: str | None = None, body: str | None = None,
+           revision: int | None = None) -> EditView:
+    """The edit card as the author left it: what they typed over what it says now."""
+    return replace(current, revision=current.revision if revision is None else revision,
+                   title=current.title if title is None else title, body=current.body if body is None else body)
 
 
 class AnnouncementChangesFeature:
     def __init__(self, service: AnnouncementService) -> None:
         self.service = service
 
-    async def _current(self, turn: Turn, announcement_id: int, action: str) -> Changeable | None:
+    async def _current(self, turn: Turn, announcement_id: int, action: str) -> EditView | None:
         current = await self.service.changeable(turn.person_id, announcement_id, action)
-        if current.outcome != "ok":
-            await turn.reply_text(REFUSALS[current.outcome])
+        if isinstance(current, str):
+            await turn.reply_text(REFUSALS[current])
             return None
         return current
 
-    async def edit_open(self, turn: Turn, payload: EditOpen) -> None:
+    async def edit_open(self, turn: Turn, payload: AnnouncementEditOpen) -> None:
         current = await self._current(turn, payload.announcement_id, "announcement.edit")
         if current is not None:
-            await turn.reply_card(edit_card(_view(current, payload.title, payload.body, payload.revision), {}))
+            await turn.reply_card(edit_card(_typed(current, payload.title, payload.body, payload.revision), {}))
 
-    async def edit_check(self, turn: Turn, payload: EditDraft) -> None:
+    async def edit_check(self, turn: Turn, payload: AnnouncementEditDraft) -> None:
         current = await self._current(turn, payload.announcement_id, "announcement.edit")
         if current is None:
             return
         if current.revision != payload.revision:
             await turn.reply_text(REFUSALS["changed"])
-            await turn.reply_card(edit_card(_view(current), {}))
+            await turn.reply_card(edit_card(current, {}))
             return
         draft, errors = check_draft(payload.title, payload.body, "", "")
-        view = _view(current, payload.title, payload.body)
+        view = _typed(current, payload.title, payload.body)
         if draft is None:
             await turn.reply_card(edit_card(view, errors))
             return
@@ -107,9 +92,9 @@ class AnnouncementChangesFeature:
             return
         sample = AnnouncementView(draft.title, draft.body, current.link_url, current.link_title,
                                   updated_at=turn.core.clock.now())
-        await turn.reply_card(edit_check_card(_view(current, draft.title, draft.body), sample))
+        await turn.reply_card(edit_check_card(_typed(current, draft.title, draft.body), sample))
 
-    async def edit_send(self, turn: Turn, payload: EditDraft) -> None:
+    async def edit_send(self, turn: Turn, payload: AnnouncementEditDraft) -> None:
         result = await self.service.edit(turn.person_id, payload.announcement_id, payload.revision, payload.title,
                                          payload.body)
         if result.outcome == "done":
@@ -119,28 +104,28 @@ class AnnouncementChangesFeature:
         elif result.outcome == "invalid":
             current = await self._current(turn, payload.announcement_id, "announcement.edit")
             if current is not None:
-                await turn.reply_card(edit_card(_view(current, payload.title, payload.body, payload.revision),
+                await turn.reply_card(edit_card(_typed(current, payload.title, payload.body, payload.revision),
                                                 result.errors))
         else:
             await turn.reply_text(REFUSALS[result.outcome])
             if result.outcome == "changed":
                 current = await self._current(turn, payload.announcement_id, "announcement.edit")
                 if current is not None:
-                    await turn.reply_card(edit_card(_view(current), {}))
+                    await turn.reply_card(edit_card(current, {}))
 
-    async def recall_open(self, turn: Turn, payload: ChangeRef) -> None:
+    async def recall_open(self, turn: Turn, payload: AnnouncementRef) -> None:
         current = await self._current(turn, payload.announcement_id, "announcement.recall")
         if current is not None:
             await turn.reply_card(recall_card(current.announcement_id, current.title))
 
-    async def recall_send(self, turn: Turn, payload: ChangeRef) -> None:
+    async def recall_send(self, turn: Turn, payload: AnnouncementRef) -> None:
         result = await self.service.recall(turn.person_id, payload.announcement_id)
         if result.outcome == "done":
             await turn.reply_text(recall_started_text())
         else:
             await turn.reply_text(REFUSALS.get(result.outcome, REFUSALS["missing"]))
 
-    async def cancel(self, turn: Turn, _: ChangeRef) -> None:
+    async def cancel(self, turn: Turn, _: AnnouncementRef) -> None:
         await turn.reply_text(CANCELLED)
 
 
@@ -148,9 +133,9 @@ def register_changes(wiring: Wiring, service: AnnouncementService) -> None:
     """Called by bot.features.announcements, which owns the service."""
     feature = AnnouncementChangesFeature(service)
     actions = wiring.actions
-    actions.register(ACTION_EDIT, EditOpen, feature.edit_open, Role.FACILITATOR)
-    actions.register(ACTION_EDIT_CHECK, EditDraft, feature.edit_check, Role.FACILITATOR)
-    actions.register(ACTION_EDIT_SEND, EditDraft, feature.edit_send, Role.FACILITATOR)
-    actions.register(ACTION_RECALL, ChangeRef, feature.recall_open, Role.FACILITATOR)
-    actions.register(ACTION_RECALL_SEND, ChangeRef, feature.recall_send, Role.FACILITATOR)
-    actions.register(ACTION_CHANGE_CANCEL, ChangeRef, feature.cancel, Role.FACILITATOR)
+    actions.on_submit(OPEN_ANNOUNCEMENT_EDIT, feature.edit_open)
+    actions.on_submit(CHECK_ANNOUNCEMENT_EDIT, feature.edit_check)
+    actions.on_submit(SEND_ANNOUNCEMENT_EDIT, feature.edit_send)
+    actions.on_submit(ASK_ANNOUNCEMENT_RECALL, feature.recall_open)
+    actions.on_submit(SEND_ANNOUNCEMENT_RECALL, feature.recall_send)
+    actions.on_submit(CANCEL_ANNOUNCEMENT_CHANGE, feature.cancel)

@@ -8,22 +8,16 @@ Facilitator actions are checked by the command router and the action registry (r
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from bot.actions import ActionPayload, RecordId
 from bot.features import Wiring
 from bot.features.announcement_changes import register_changes
 from bot.jobs import Leader, TickJob
-from bot.services.announcements import AnnouncementService, Draft, Progress
+from bot.services.announcements import AnnouncementService
 from bot.turns import Turn
 from cards.announcements import (
-    ACTION_ANNOUNCE,
-    ACTION_RESUME_ANNOUNCEMENTS,
-    ACTION_STOP_ANNOUNCEMENTS,
-    VERB_STOP,
     AnnouncementView,
     ProgressView,
     announcement_card,
@@ -34,6 +28,14 @@ from cards.announcements import (
 )
 from cards.basics import notice
 from dialogs.announce import AnnounceDialog, start_announce
+from vocabulary.actions.announcements import (
+    START_ANNOUNCEMENT,
+    STOP_SENDING_ANNOUNCEMENT,
+    TURN_OFF_ANNOUNCEMENTS,
+    TURN_ON_ANNOUNCEMENTS,
+    AnnouncementRef,
+)
+from vocabulary.catalogue import NoPayload
 from vocabulary.words import Role
 
 ANNOUNCEMENTS = web.AppKey("announcements", AnnouncementService)
@@ -48,47 +50,17 @@ ALREADY_TEXT = "This announcement has already finished, so there was nothing to 
 WHO_ARE_YOU = "Please message me from your work Microsoft Teams account."
 
 
-class NoFields(ActionPayload):
-    pass
-
-
-class StopPayload(ActionPayload):
-    announcement_id: RecordId
-
-
-def progress_view(progress: Progress) -> ProgressView:
-    return ProgressView(
-        announcement_id=progress.announcement_id, title=progress.title, state=progress.state,
-        send_at=progress.send_at, waits_for_quiet_hours=progress.waits_for_quiet_hours, percent=progress.percent,
-        delivered_percent=progress.delivered_percent, stopped_percent=progress.stopped_percent,
-        unreachable=progress.unreachable, failed=progress.failed, finished=progress.finished,
-        nobody=progress.nobody, due=progress.due, can_stop=progress.can_stop, small=progress.small,
-        **_change_view(progress))
-
-
-def _change_view(progress: Progress) -> dict[str, Any]:
-    """The latest edit or recall (issue 24), as ProgressView's change_* fields."""
-    change = progress.change
-    fields: dict[str, Any] = {"can_change": progress.can_change}
-    if change is not None:
-        fields.update(change_kind=change.kind, change_percent=change.percent,
-                      change_done_percent=change.changed_percent, change_not_done=change.not_changed,
-                      change_finished=change.finished, change_small=change.small)
-    return fields
-
-
-class CardMessages:
+class AnnouncementCards:
     """The service's AnnouncementMessages, drawn with cards/announcements.py."""
 
-    def announcement(self, draft: Draft, *, to_people: bool, updated_at: datetime | None = None) -> dict[str, Any]:
-        return announcement_card(AnnouncementView(draft.title, draft.body, draft.link_url, draft.link_title,
-                                                  updated_at), to_people=to_people)
+    def announcement(self, view: AnnouncementView, *, to_people: bool) -> dict[str, Any]:
+        return announcement_card(view, to_people=to_people)
 
     def withdrawn(self, *, to_people: bool) -> dict[str, Any]:
         return withdrawn_card(to_people=to_people)
 
-    def progress(self, progress: Progress) -> dict[str, Any]:
-        return progress_card(progress_view(progress))
+    def progress(self, progress: ProgressView) -> dict[str, Any]:
+        return progress_card(progress)
 
 
 class AnnouncementsFeature:
@@ -101,20 +73,20 @@ class AnnouncementsFeature:
             return
         await start_announce(turn.dialogs)
 
-    async def announce_action(self, turn: Turn, _: NoFields) -> None:
+    async def announce_action(self, turn: Turn, _: NoPayload) -> None:
         await self.announce(turn)
 
     # -- Stop sending (the author's progress card) ---------------------------------------------------------------
 
-    async def stop_execute(self, turn: Turn, payload: StopPayload) -> dict[str, Any] | str:
+    async def stop_execute(self, turn: Turn, payload: AnnouncementRef) -> dict[str, Any] | str:
         result = await self.service.stop(turn.person_id, payload.announcement_id)
         if result.outcome == "not_yours":
             return NOT_YOURS
         if result.progress is None:
             return GONE
-        return progress_card(progress_view(result.progress))
+        return progress_card(result.progress)
 
-    async def stop_submit(self, turn: Turn, payload: StopPayload) -> None:
+    async def stop_submit(self, turn: Turn, payload: AnnouncementRef) -> None:
         # Clients without Universal Actions: the card itself is updated through the outbox.
         result = await self.service.stop(turn.person_id, payload.announcement_id)
         text = {"stopped": STOPPED_TEXT, "already": ALREADY_TEXT, "not_yours": NOT_YOURS}.get(result.outcome, GONE)
@@ -136,17 +108,17 @@ class AnnouncementsFeature:
         await self.service.resume_announcements(turn.person_id)
         await turn.reply_card(announcements_resumed_card())
 
-    async def stop_announcements_action(self, turn: Turn, _: NoFields) -> None:
+    async def stop_announcements_action(self, turn: Turn, _: NoPayload) -> None:
         await self.stop_announcements(turn)
 
-    async def resume_announcements_action(self, turn: Turn, _: NoFields) -> None:
+    async def resume_announcements_action(self, turn: Turn, _: NoPayload) -> None:
         await self.resume_announcements(turn)
 
 
 def register(wiring: Wiring) -> None:
     core = wiring.core
     settings = core.settings
-    service = AnnouncementService(core.database, core.clock, core.audit, core.roles, CardMessages(),
+    service = AnnouncementService(core.database, core.clock, core.audit, core.roles, AnnouncementCards(),
                                   quiet_start=settings.quiet_hours_start, quiet_end=settings.quiet_hours_end)
     feature = AnnouncementsFeature(service)
     wiring.app[ANNOUNCEMENTS] = service
@@ -162,12 +134,12 @@ def register(wiring: Wiring) -> None:
                  feature.resume_announcements)
 
     actions = wiring.actions
-    actions.register(ACTION_ANNOUNCE, NoFields, feature.announce_action, Role.FACILITATOR)
-    actions.register_execute(VERB_STOP, StopPayload, feature.stop_execute, Role.FACILITATOR)
-    actions.register(VERB_STOP, StopPayload, feature.stop_submit, Role.FACILITATOR)
-    actions.register(ACTION_STOP_ANNOUNCEMENTS, NoFields, feature.stop_announcements_action)
+    actions.on_submit(START_ANNOUNCEMENT, feature.announce_action)
+    actions.on_execute(STOP_SENDING_ANNOUNCEMENT, feature.stop_execute)
+    actions.on_submit(STOP_SENDING_ANNOUNCEMENT, feature.stop_submit)
+    actions.on_submit(TURN_OFF_ANNOUNCEMENTS, feature.stop_announcements_action)
     # "Your details" (the colleague journey) links this action so people can turn announcements back on.
-    actions.register(ACTION_RESUME_ANNOUNCEMENTS, NoFields, feature.resume_announcements_action)
+    actions.on_submit(TURN_ON_ANNOUNCEMENTS, feature.resume_announcements_action)
 
     register_changes(wiring, service)  # edit and withdraw after sending (issue 24)
 

@@ -9,14 +9,15 @@ announcements" count), queues one outbox message per recipient in one transactio
 messages in one INSERT … SELECT, however many they are), and then updates the progress card in place whenever
 what it shows changes, until the final report. A tick that finds nothing new to show writes nothing.
 
-Cards are drawn by an `AnnouncementMessages` the feature passes in: services return view data only.
+The service returns the cards' own view data (cards/announcements.py, cards/announcement_changes.py); the cards
+themselves are drawn by an `AnnouncementMessages` the feature passes in.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Literal, Protocol
 
@@ -37,19 +38,31 @@ from bot.services.uk_time import (
     time_problem_text,
     uk_instant,
 )
+from cards.announcement_changes import EditView
+from cards.announcements import (
+    AnnouncementView,
+    AudienceOrganisationOption,
+    AudienceSummary,
+    AudienceView,
+    ChangeProgressView,
+    ChannelOption,
+    ProgressView,
+    SessionOption,
+)
 from storage.db import Database
 from storage.models import Announcement
-from storage.models.announcements import DONE, EDIT, RECALL, SCHEDULED, SENDING, STOPPED, AnnouncementChange
-from storage.models.outbox import CANCELLED, FAILED, PENDING, SENT, UNDELIVERABLE
-from storage.models.outbox import SENDING as OUTBOX_SENDING
-from storage.repositories.announcements import (
-    ANNOUNCEMENT_PURPOSE,
-    BOOKED,
-    SESSION_PEOPLE,
-    AnnouncementRepository,
-    audience,
+from storage.models.announcements import AnnouncementChange
+from storage.repositories.announcements import ANNOUNCEMENT_PURPOSE, AnnouncementRepository, audience
+from vocabulary.words import (
+    ANNOUNCEMENT_SPACES,
+    AnnouncementChangeKind,
+    AnnouncementStatus,
+    AudienceSessionPeople,
+    OutboxStatus,
+    Phase,
+    Role,
+    VolunteerSpace,
 )
-from vocabulary.words import Role
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +82,6 @@ EDIT_PURPOSE = "announcement-edit"
 RECALL_PURPOSE = "announcement-recall"
 CANCEL_CHUNK = 500
 
-SPACES = {"minoritised": "Minoritised colleagues", "ally": "Active allies"}
-PHASES = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
 TOO_FEW = ("Fewer than 8 people match this. A message to so few people, chosen by their organisation or by who "
            "came to a session, could show who they are, so I can't send it. Please choose more organisations or "
            "sessions, or fewer limits.")
@@ -86,15 +97,8 @@ def change_batch_of(change_id: int) -> str:
 
 # -- what the author writes ----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Draft:
-    title: str
-    body: str
-    link_url: str | None = None
-    link_title: str | None = None
-
-
-def check_draft(title: str, body: str, link_url: str, link_title: str) -> tuple[Draft | None, dict[str, str]]:
+def check_draft(title: str, body: str, link_url: str,
+                link_title: str) -> tuple[AnnouncementView | None, dict[str, str]]:
     """Check what the author typed. Errors say how to fix each answer, by input name."""
     title, body, link_url, link_title = title.strip(), body.strip(), link_url.strip(), link_title.strip()
     errors: dict[str, str] = {}
@@ -114,7 +118,13 @@ def check_draft(title: str, body: str, link_url: str, link_title: str) -> tuple[
         errors["link_title"] = f"Make the button text shorter: at most {MAX_LINK_TITLE} characters."
     if errors:
         return None, errors
-    return Draft(title, body, link_url or None, (link_title or DEFAULT_LINK_TITLE) if link_url else None), {}
+    return AnnouncementView(title, body, link_url or None,
+                            (link_title or DEFAULT_LINK_TITLE) if link_url else None), {}
+
+
+def written(row: Announcement) -> AnnouncementView:
+    """What a stored announcement says now."""
+    return AnnouncementView(row.title, row.body, row.link_url, row.link_title)
 
 
 # -- who it is for -------------------------------------------------------------------------------------------------
@@ -125,11 +135,11 @@ class AudienceChoice:
     or attended); and organisations, which narrow the volunteers chosen, or alone choose everyone from them."""
 
     channels: tuple[int, ...] = ()
-    spaces: tuple[str, ...] = ()
-    phases: tuple[str, ...] = ()
+    spaces: tuple[VolunteerSpace, ...] = ()
+    phases: tuple[Phase, ...] = ()
     sessions: tuple[int, ...] = ()
     organisations: tuple[int, ...] = ()
-    session_people: str = BOOKED
+    session_people: AudienceSessionPeople = AudienceSessionPeople.BOOKED
 
     @property
     def chooses_people(self) -> bool:
@@ -142,62 +152,28 @@ class AudienceChoice:
     @property
     def narrowed(self) -> bool:
         """Chosen by organisation or by who came: 1 to 7 such people could be told apart, so it is refused."""
-        return bool(self.organisations) or (bool(self.sessions) and self.session_people == "attended")
+        return bool(self.organisations) or (bool(self.sessions)
+                                            and self.session_people == AudienceSessionPeople.ATTENDED)
 
     def to_json(self) -> dict[str, Any]:
-        return {"channels": list(self.channels), "spaces": list(self.spaces), "phases": list(self.phases),
-                "sessions": list(self.sessions), "organisations": list(self.organisations),
-                "session_people": self.session_people}
+        return {"channels": list(self.channels), "spaces": [space.value for space in self.spaces],
+                "phases": [phase.value for phase in self.phases], "sessions": list(self.sessions),
+                "organisations": list(self.organisations), "session_people": self.session_people.value}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AudienceChoice:
         # Announcements stored before issue 24 have neither organisations nor session_people: booked, as then.
-        return cls(tuple(int(x) for x in data.get("channels", [])), tuple(str(x) for x in data.get("spaces", [])),
-                   tuple(str(x) for x in data.get("phases", [])), tuple(int(x) for x in data.get("sessions", [])),
+        return cls(tuple(int(x) for x in data.get("channels", [])),
+                   tuple(VolunteerSpace(str(x)) for x in data.get("spaces", [])),
+                   tuple(Phase(str(x)) for x in data.get("phases", [])),
+                   tuple(int(x) for x in data.get("sessions", [])),
                    tuple(int(x) for x in data.get("organisations", [])),
-                   str(data.get("session_people") or BOOKED))
+                   AudienceSessionPeople(str(data.get("session_people") or AudienceSessionPeople.BOOKED.value)))
 
     def people(self) -> Select[str] | None:
         """The person-id query of this choice (built by the repository: services write no SQL)."""
         return audience(self.spaces, self.phases, self.sessions, organisations=self.organisations,
                         session_people=self.session_people)
-
-
-@dataclass(frozen=True)
-class ChannelOption:
-    ref_id: int
-    label: str  # "Team › Channel"
-
-
-@dataclass(frozen=True)
-class SessionOption:
-    session_id: int
-    title: str
-    starts_at: datetime
-
-
-@dataclass(frozen=True)
-class OrganisationOption:
-    organisation_id: int
-    name: str
-
-
-@dataclass(frozen=True)
-class AudienceOptions:
-    channels: tuple[ChannelOption, ...]
-    sessions: tuple[SessionOption, ...]
-    organisations: tuple[OrganisationOption, ...] = ()
-
-
-@dataclass(frozen=True)
-class AudiencePreview:
-    channels: tuple[str, ...]  # labels of the chosen channels
-    people: Shown | None  # rounded (design §5); None when no people were chosen
-    spaces: tuple[str, ...]
-    phases: tuple[str, ...]
-    sessions: tuple[str, ...]  # titles
-    organisations: tuple[str, ...] = ()  # names
-    session_people: str = BOOKED  # invited | booked | attended
 
 
 def channel_label(team_name: str | None, channel_name: str | None) -> str:
@@ -214,6 +190,12 @@ def _ids(raw: str) -> list[int] | None:
     if not all(part.isdigit() and len(part) <= 9 for part in parts):
         return None
     return sorted({int(part) for part in parts})
+
+
+def _words(raw: str, allowed: tuple[VolunteerSpace, ...] | tuple[Phase, ...]) -> list[str] | None:
+    """The chosen values, each once and sorted, if every one is allowed."""
+    chosen = sorted(set(_split(raw)))
+    return chosen if set(chosen) <= {word.value for word in allowed} else None
 
 
 # -- when ----------------------------------------------------------------------------------------------------------
@@ -250,93 +232,47 @@ def about_percent(part: int, total: int) -> int:
     return min(90, max(10, int(10 * part / total + 0.5) * 10))  # half up, not to even
 
 
-@dataclass(frozen=True)
-class ChangeProgress:
-    """How far an edit or a recall of the delivered copies has got, shown like sending (design §5): tens of
-    per cent, and exact numbers only of copies that could not be changed; for fewer than 8 copies neither."""
-
-    kind: str  # edit | recall
-    percent: int  # dealt with, in tens, rounded down
-    changed_percent: int
-    not_changed: int  # the copy could not be updated (the person blocked the app, Teams refused)
-    finished: bool
-    small: bool  # fewer than 8 copies: no percentage and no figure, only "done" or "some could not be"
-
-    def signature(self) -> str:
-        return f"{self.kind}|{self.percent}|{self.changed_percent}|{self.not_changed}|{int(self.finished)}"
-
-
-def change_progress_of(change: AnnouncementChange, counts: dict[str, int]) -> ChangeProgress:
+def change_progress_of(change: AnnouncementChange, counts: dict[str, int]) -> ChangeProgressView:
     total = change.recipients
     dealt = max(0, total - still_to_go(counts))
     small = shown(total).suppressed
-    return ChangeProgress(
-        kind=change.kind,
+    return ChangeProgressView(
+        kind=AnnouncementChangeKind(change.kind),
         percent=0 if small else (100 if not total else dealt * 10 // total * 10),
-        changed_percent=0 if small else about_percent(counts.get(SENT, 0), total),
-        not_changed=counts.get(UNDELIVERABLE, 0) + counts.get(FAILED, 0),
+        changed_percent=0 if small else about_percent(counts.get(OutboxStatus.SENT, 0), total),
+        not_changed=counts.get(OutboxStatus.UNDELIVERABLE, 0) + counts.get(OutboxStatus.FAILED, 0),
         finished=change.finished_at is not None,
         small=small)
 
 
-@dataclass(frozen=True)
-class Progress:
-    """What the author's progress card shows. Percentages in tens; exact numbers only of messages that could
-    not be delivered (design §5)."""
+def change_signature(change: ChangeProgressView) -> str:
+    return f"{change.kind}|{change.percent}|{change.changed_percent}|{change.not_changed}|{int(change.finished)}"
 
-    announcement_id: int
-    title: str
-    state: str  # scheduled | sending | done | stopped
-    requested_at: datetime
-    send_at: datetime
-    waits_for_quiet_hours: bool
-    percent: int  # how much has been dealt with, in tens, rounded down
-    delivered_percent: int
-    stopped_percent: int  # not sent because the author stopped it
-    unreachable: int  # the person or channel cannot be reached (blocked, removed the app)
-    failed: int  # the message itself was refused, or retries ran out
-    finished: bool
-    nobody: bool  # there was no one to send it to
-    due: bool  # its start time has come (a scheduled one starts at the next tick)
-    can_stop: bool = field(init=False)
-    # Issue 24: the latest edit or recall of the delivered copies, whether it was withdrawn, and whether the
-    # author may edit or withdraw it now (it has finished, something was delivered, no change is on its way).
-    change: ChangeProgress | None = None
-    recalled: bool = False
-    can_change: bool = False
-    # The people it goes to read "fewer than 8" (design §5): the card shows no percentage and no figure at all,
-    # only "sent" or "some could not be delivered", and changes only when those words do.
-    small: bool = False
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "can_stop", not self.finished and self.state in (SCHEDULED, SENDING))
+def progress_signature(progress: ProgressView) -> str:
+    """Everything the progress card shows that can change (kept on the row, so an update is queued only when the
+    card would look different)."""
+    if progress.small:
+        # Only the words: an update at every step would let the author count the people.
+        nothing_sent = progress.percent == 0 and not progress.delivered_percent
+        return (f"small|{progress.state}|{progress.send_at.isoformat()}|{int(nothing_sent)}|"
+                f"{int(progress.undelivered > 0)}|{int(progress.stopped_percent > 0)}|{int(progress.finished)}|"
+                f"{int(progress.nobody)}|{int(progress.due)}{_changes_signature(progress)}")
+    return (f"{progress.state}|{progress.send_at.isoformat()}|{progress.percent}|{progress.delivered_percent}|"
+            f"{progress.stopped_percent}|{progress.unreachable}|{progress.failed}|{int(progress.finished)}|"
+            f"{int(progress.nobody)}|{int(progress.due)}{_changes_signature(progress)}")
 
-    @property
-    def undelivered(self) -> int:
-        return self.unreachable + self.failed
 
-    def signature(self) -> str:
-        """Everything the card shows that can change."""
-        if self.small:
-            # Only the words: an update at every step would let the author count the people.
-            nothing_sent = self.percent == 0 and not self.delivered_percent
-            return (f"small|{self.state}|{self.send_at.isoformat()}|{int(nothing_sent)}|{int(self.undelivered > 0)}|"
-                    f"{int(self.stopped_percent > 0)}|{int(self.finished)}|{int(self.nobody)}|{int(self.due)}"
-                    f"{self._change_signature()}")
-        return (f"{self.state}|{self.send_at.isoformat()}|{self.percent}|{self.delivered_percent}|"
-                f"{self.stopped_percent}|{self.unreachable}|{self.failed}|{int(self.finished)}|{int(self.nobody)}|{int(self.due)}"
-                f"{self._change_signature()}")
-
-    def _change_signature(self) -> str:
-        if self.change is None and not self.can_change:
-            return ""  # as before issue 24, so cards shown then are not sent again
-        change = self.change.signature() if self.change is not None else "-"
-        return f"|{change}|{int(self.recalled)}|{int(self.can_change)}"
+def _changes_signature(progress: ProgressView) -> str:
+    if progress.change is None and not progress.can_change:
+        return ""  # as before issue 24, so cards shown then are not sent again
+    change = change_signature(progress.change) if progress.change is not None else "-"
+    return f"|{change}|{int(progress.recalled)}|{int(progress.can_change)}"
 
 
 def still_to_go(counts: dict[str, int]) -> int:
     """Messages of a batch not dealt with yet: waiting, or on their way."""
-    return counts.get(PENDING, 0) + counts.get(OUTBOX_SENDING, 0)
+    return counts.get(OutboxStatus.PENDING, 0) + counts.get(OutboxStatus.SENDING, 0)
 
 
 def few_people(row: Announcement) -> bool:
@@ -351,29 +287,35 @@ def few_people(row: Announcement) -> bool:
 
 
 def progress_of(row: Announcement, counts: dict[str, int], now: datetime,
-                change: ChangeProgress | None = None) -> Progress:
+                change: ChangeProgressView | None = None) -> ProgressView:
+    """What the author's progress card shows. Percentages in tens; exact numbers only of messages that could
+    not be delivered (design §5). It may be stopped while it has not finished; it may be edited or withdrawn
+    once it has, something was delivered and no other change is on its way (issue 24)."""
     total = row.recipients
     dealt = max(0, total - still_to_go(counts))
-    started = row.status in (SENDING, DONE) or (row.status == STOPPED and row.started_at is not None)
+    status = AnnouncementStatus(row.status)
+    started = status in (AnnouncementStatus.SENDING, AnnouncementStatus.DONE) or (
+        status == AnnouncementStatus.STOPPED and row.started_at is not None)
     percent = (100 if row.finished_at else 0) if not total else (dealt * 10 // total) * 10
-    return Progress(
+    finished = row.finished_at is not None
+    return ProgressView(
         announcement_id=row.id,
         title=row.title,
-        state=row.status,
-        requested_at=row.requested_at,
+        state=status,
         send_at=row.send_at,
         waits_for_quiet_hours=row.send_at > row.requested_at,
         percent=percent if started else 0,
-        delivered_percent=about_percent(counts.get(SENT, 0), total),
-        stopped_percent=about_percent(counts.get(CANCELLED, 0), total),
-        unreachable=counts.get(UNDELIVERABLE, 0),
-        failed=counts.get(FAILED, 0),
-        finished=row.finished_at is not None,
-        nobody=row.finished_at is not None and started and total == 0,
+        delivered_percent=about_percent(counts.get(OutboxStatus.SENT, 0), total),
+        stopped_percent=about_percent(counts.get(OutboxStatus.CANCELLED, 0), total),
+        unreachable=counts.get(OutboxStatus.UNDELIVERABLE, 0),
+        failed=counts.get(OutboxStatus.FAILED, 0),
+        finished=finished,
+        nobody=finished and started and total == 0,
         due=row.send_at <= now,
+        can_stop=not finished and status in (AnnouncementStatus.SCHEDULED, AnnouncementStatus.SENDING),
         change=change,
         recalled=row.recalled_at is not None,
-        can_change=(row.finished_at is not None and row.recalled_at is None and counts.get(SENT, 0) > 0
+        can_change=(finished and row.recalled_at is None and counts.get(OutboxStatus.SENT, 0) > 0
                     and (change is None or change.finished)),
         small=few_people(row),
     )
@@ -384,14 +326,13 @@ def progress_of(row: Announcement, counts: dict[str, int], now: datetime,
 class AnnouncementMessages(Protocol):
     """Draws the cards (the feature implements it with cards/announcements.py)."""
 
-    def announcement(self, draft: Draft, *, to_people: bool, updated_at: datetime | None = None) -> dict[str, Any]:
-        ...
+    def announcement(self, view: AnnouncementView, *, to_people: bool) -> dict[str, Any]: ...
 
     def withdrawn(self, *, to_people: bool) -> dict[str, Any]:
         """What replaces every delivered copy of a recalled announcement."""
         ...
 
-    def progress(self, progress: Progress) -> dict[str, Any]: ...
+    def progress(self, progress: ProgressView) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -406,25 +347,11 @@ class Created:
 @dataclass(frozen=True)
 class Stopped:
     outcome: Literal["stopped", "already", "missing", "not_yours"]
-    progress: Progress | None = None
+    progress: ProgressView | None = None
 
 
 # Why a delivered announcement cannot be edited or withdrawn now (issue 24).
 ChangeRefusal = Literal["missing", "not_yours", "recalled", "sending", "nothing", "changed"]
-
-
-@dataclass(frozen=True)
-class Changeable:
-    """A delivered announcement as its author (or an admin) may edit or withdraw it: what it says now, and the
-    revision the edit card starts from, so an edit made meanwhile is not overwritten."""
-
-    outcome: Literal["ok"] | ChangeRefusal
-    announcement_id: int = 0
-    title: str = ""
-    body: str = ""
-    link_url: str | None = None
-    link_title: str | None = None
-    revision: int = 0
 
 
 @dataclass(frozen=True)
@@ -450,7 +377,8 @@ class AnnouncementService:
         """Checked at every step of the journey: a role taken away half-way stops it (refusals are audited)."""
         return await self._roles.require(person_id, Role.FACILITATOR, action)
 
-    async def options(self) -> AudienceOptions:
+    async def options(self) -> AudienceView:
+        """What the audience card offers now: the only channels, sessions and organisations a choice may name."""
         since = self._clock.now() - SESSIONS_SINCE
         async with self._database.read() as session:
             repo = AnnouncementRepository(session)
@@ -460,13 +388,14 @@ class AnnouncementService:
         # Sorted by the label people read (databases order a missing channel name differently).
         labelled = sorted((ChannelOption(c.ref_id, channel_label(c.team_name, c.channel_name)) for c in channels),
                           key=lambda option: (option.label.casefold(), option.ref_id))
-        return AudienceOptions(
+        return AudienceView(
             tuple(labelled),
             tuple(SessionOption(s.session_id, s.title, s.starts_at) for s in sessions),
-            tuple(OrganisationOption(o.organisation_id, o.name) for o in organisations))
+            tuple(AudienceOrganisationOption(o.organisation_id, o.name) for o in organisations))
 
     async def check_audience(self, channels: str, spaces: str, phases: str, sessions: str, organisations: str = "",
-                             session_people: str = BOOKED) -> tuple[AudienceChoice | None, dict[str, str]]:
+                             session_people: str = AudienceSessionPeople.BOOKED.value,
+                             ) -> tuple[AudienceChoice | None, dict[str, str]]:
         """Check the audience card's answers against what may be chosen now (never trust a card's ids). An
         audience narrowed by organisation or by who came to a session that holds 1 to 7 people is refused: it
         could single them out (audiences by space alone, and session invitations, are not narrowed)."""
@@ -478,22 +407,23 @@ class AnnouncementService:
         session_ids = _ids(sessions)
         if session_ids is None or not set(session_ids) <= {s.session_id for s in options.sessions}:
             errors["sessions"] = "One of those sessions can't be chosen any more. Choose again from the list."
-        chosen_spaces = sorted(set(_split(spaces)))
-        if not set(chosen_spaces) <= set(SPACES):
+        chosen_spaces = _words(spaces, ANNOUNCEMENT_SPACES)
+        if chosen_spaces is None:
             errors["spaces"] = "Choose a space from the list."
-        chosen_phases = sorted(set(_split(phases)))
-        if not set(chosen_phases) <= set(PHASES):
+        chosen_phases = _words(phases, tuple(Phase))
+        if chosen_phases is None:
             errors["phases"] = "Choose a phase from the list."
         organisation_ids = _ids(organisations)
         if organisation_ids is None or not set(organisation_ids) <= {o.organisation_id for o in options.organisations}:
             errors["organisations"] = "One of those organisations can't be chosen any more. Choose again from the list."
-        which = session_people.strip() or BOOKED
-        if which not in SESSION_PEOPLE:
+        which = AudienceSessionPeople.parse(session_people.strip() or AudienceSessionPeople.BOOKED.value)
+        if which is None:
             errors["session_people"] = "Choose who from the sessions should get it."
-        if errors:
+        if errors or which is None:
             return None, errors
-        choice = AudienceChoice(tuple(channel_ids or ()), tuple(chosen_spaces), tuple(chosen_phases),
-                                tuple(session_ids or ()), tuple(organisation_ids or ()), which)
+        choice = AudienceChoice(tuple(channel_ids or ()), tuple(map(VolunteerSpace, chosen_spaces or ())),
+                                tuple(map(Phase, chosen_phases or ())), tuple(session_ids or ()),
+                                tuple(organisation_ids or ()), which)
         if choice.empty:
             return None, {"audience": "Choose at least one channel, or the volunteers who should get it."}
         if choice.narrowed and (await self._people(choice)).suppressed:
@@ -507,16 +437,18 @@ class AnnouncementService:
                 spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions,
                 organisations=choice.organisations, session_people=choice.session_people))
 
-    async def preview(self, choice: AudienceChoice) -> AudiencePreview:
+    async def preview(self, choice: AudienceChoice) -> AudienceSummary:
         """The audience as the author may see it: channel names, and people rounded (design §5)."""
         options = await self.options()
         labels = {c.ref_id: c.label for c in options.channels}
         titles = {s.session_id: s.title for s in options.sessions}
         names = {o.organisation_id: o.name for o in options.organisations}
         people = await self._people(choice) if choice.chooses_people else None
-        return AudiencePreview(
-            channels=tuple(labels[ref] for ref in choice.channels if ref in labels), people=people,
-            spaces=tuple(SPACES[s] for s in choice.spaces), phases=tuple(PHASES[p] for p in choice.phases),
+        return AudienceSummary(
+            channels=tuple(labels[ref] for ref in choice.channels if ref in labels),
+            people=people.text if people is not None else None,
+            people_is_zero=people is not None and people.value == 0,
+            spaces=choice.spaces, phases=choice.phases,
             sessions=tuple(titles[s] for s in choice.sessions if s in titles),
             organisations=tuple(names[o] for o in choice.organisations if o in names),
             session_people=choice.session_people)
@@ -547,7 +479,7 @@ class AnnouncementService:
         quiet = in_quiet_hours(at, self.quiet_start, self.quiet_end)
         return Timing(at, when.mode == "now", quiet, quiet_hours_end(at, self.quiet_end) if quiet else None), {}
 
-    async def create(self, actor: str, draft: Draft, choice: AudienceChoice, when: When,
+    async def create(self, actor: str, draft: AnnouncementView, choice: AudienceChoice, when: When,
                      quiet_choice: str | None) -> Created:
         """Store the announcement to start at its time (or when quiet hours end, unless the author confirmed
         sending in them), audited, with the author's progress card queued. `quiet_choice`: "wait" or "confirm"
@@ -558,8 +490,9 @@ class AnnouncementService:
         if timing is None:
             return Created("time", errors=errors)
         checked, errors = await self.check_audience(
-            ",".join(map(str, choice.channels)), ",".join(choice.spaces), ",".join(choice.phases),
-            ",".join(map(str, choice.sessions)), ",".join(map(str, choice.organisations)), choice.session_people)
+            ",".join(map(str, choice.channels)), ",".join(space.value for space in choice.spaces),
+            ",".join(phase.value for phase in choice.phases), ",".join(map(str, choice.sessions)),
+            ",".join(map(str, choice.organisations)), choice.session_people.value)
         if checked is None:
             return Created("audience", errors=errors)
         if timing.quiet and quiet_choice not in ("wait", "confirm"):
@@ -571,7 +504,8 @@ class AnnouncementService:
         async with self._database.transaction() as session:
             row = await AnnouncementRepository(session).add(Announcement(
                 author_person_id=actor, title=draft.title, body=draft.body, link_url=draft.link_url,
-                link_title=draft.link_title, audience=json.dumps(checked.to_json()), status=SCHEDULED,
+                link_title=draft.link_title, audience=json.dumps(checked.to_json()),
+                status=AnnouncementStatus.SCHEDULED.value,
                 requested_at=timing.at, send_at=send_at, quiet_hours_confirmed=confirmed, created_at=now,
                 started_at=None, stopped_at=None, finished_at=None, recipients=0, progress_outbox_id=None,
                 progress_updates=0, progress_shown=None))
@@ -595,21 +529,22 @@ class AnnouncementService:
             if row.author_person_id != actor and not satisfies(held, Role.ADMIN):
                 await self._audit.record(session, actor, "announcement.stop", str(row.id), outcome="refused")
                 return Stopped("not_yours")
-            if row.status not in (SCHEDULED, SENDING) or row.finished_at is not None:
+            if (row.status not in (AnnouncementStatus.SCHEDULED, AnnouncementStatus.SENDING)
+                    or row.finished_at is not None):
                 return Stopped("already", await self._progress_now(session, row, now))
             keys = await repo.pending_keys(batch=batch_of(row.id))
             for start in range(0, len(keys), CANCEL_CHUNK):
                 await cancel(session, keys[start:start + CANCEL_CHUNK], now)
-            if row.status == SCHEDULED:
+            if row.status == AnnouncementStatus.SCHEDULED:
                 row.finished_at = now  # nothing was queued
-            row.status = STOPPED
+            row.status = AnnouncementStatus.STOPPED.value
             row.stopped_at = now
             await self._audit.record(session, actor, "announcement.stop", str(row.id))
             progress = await self._track(session, row, now)
         log.info("announcement %d stopped by person=%s", announcement_id, actor)
         return Stopped("stopped", progress)
 
-    async def progress(self, announcement_id: int) -> Progress | None:
+    async def progress(self, announcement_id: int) -> ProgressView | None:
         async with self._database.read() as session:
             row = await AnnouncementRepository(session).get(announcement_id)
             if row is None:
@@ -618,9 +553,10 @@ class AnnouncementService:
 
     # -- edit and recall after sending (issue 24) ----------------------------------------------------------------
 
-    async def changeable(self, actor: str, announcement_id: int, action: str) -> Changeable:
-        """Whether `actor` may edit or withdraw this announcement now, checked on every press: only its author
-        or an admin (a refusal is audited), once sending has finished and while it has not been withdrawn."""
+    async def changeable(self, actor: str, announcement_id: int, action: str) -> EditView | ChangeRefusal:
+        """The announcement as `actor` may edit or withdraw it now, or why not, checked on every press: only its
+        author or an admin (a refusal is audited), once sending has finished and while it has not been
+        withdrawn."""
         held = await self._roles.roles_of(actor)
         async with self._database.read() as session:
             repo = AnnouncementRepository(session)
@@ -630,8 +566,8 @@ class AnnouncementService:
             async with self._database.transaction() as session:
                 await self._audit.record(session, actor, action, str(announcement_id), outcome="refused")
         if refusal is not None or row is None:
-            return Changeable(refusal or "missing")
-        return Changeable("ok", row.id, row.title, row.body, row.link_url, row.link_title, row.revision)
+            return refusal or "missing"
+        return EditView(row.id, row.revision, row.title, row.body, row.link_url, row.link_title)
 
     async def _change_refusal(self, repo: AnnouncementRepository, row: Announcement | None, actor: str,
                               held: set[str]) -> ChangeRefusal | None:
@@ -680,11 +616,10 @@ class AnnouncementService:
             row.title, row.body = draft.title, draft.body
             row.revision += 1
             row.edited_at = now
-            kept = Draft(row.title, row.body, row.link_url, row.link_title)
-            await self._change_copies(session, row, EDIT, now,
-                                      to_people=self._messages.announcement(kept, to_people=True, updated_at=now),
-                                      to_channels=self._messages.announcement(kept, to_people=False,
-                                                                              updated_at=now))
+            kept = replace(written(row), updated_at=now)
+            await self._change_copies(session, row, AnnouncementChangeKind.EDIT, now,
+                                      to_people=self._messages.announcement(kept, to_people=True),
+                                      to_channels=self._messages.announcement(kept, to_people=False))
             await self._audit.record(session, actor, "announcement.edit", str(row.id))
         log.info("announcement %d edited by person=%s (revision %d)", announcement_id, actor, revision + 1)
         return Changed("done")
@@ -699,23 +634,25 @@ class AnnouncementService:
             if isinstance(row, str):
                 return Changed(row)
             row.recalled_at = now
-            await self._change_copies(session, row, RECALL, now,
+            await self._change_copies(session, row, AnnouncementChangeKind.RECALL, now,
                                       to_people=self._messages.withdrawn(to_people=True),
                                       to_channels=self._messages.withdrawn(to_people=False))
             await self._audit.record(session, actor, "announcement.recall", str(row.id))
         log.info("announcement %d withdrawn by person=%s", announcement_id, actor)
         return Changed("done")
 
-    async def _change_copies(self, session: AsyncSession, row: Announcement, kind: str, now: datetime, *,
+    async def _change_copies(self, session: AsyncSession, row: Announcement, kind: AnnouncementChangeKind,
+                             now: datetime, *,
                              to_people: dict[str, Any], to_channels: dict[str, Any]) -> None:
         """Queue the in-place update of every delivered copy and show it on the author's progress card."""
         repo = AnnouncementRepository(session)
         change = await repo.add_change(AnnouncementChange(
-            announcement_id=row.id, kind=kind, revision=row.revision, created_at=now, recipients=0,
+            announcement_id=row.id, kind=kind.value, revision=row.revision, created_at=now, recipients=0,
             finished_at=None))
         batch = change_batch_of(change.id)
         await repo.enqueue_copy_updates(
-            batch=batch_of(row.id), change_batch=batch, purpose=EDIT_PURPOSE if kind == EDIT else RECALL_PURPOSE,
+            batch=batch_of(row.id), change_batch=batch,
+            purpose=EDIT_PURPOSE if kind == AnnouncementChangeKind.EDIT else RECALL_PURPOSE,
             person_payload=Message(card=to_people).to_json(), channel_payload=Message(card=to_channels).to_json(),
             author_id=row.author_person_id, now=now)
         counts = await batch_progress(session, batch)
@@ -724,14 +661,14 @@ class AnnouncementService:
             change.finished_at = now
         await self._show_progress(session, row, now)
 
-    async def _change_progress(self, session: AsyncSession, row: Announcement) -> ChangeProgress | None:
+    async def _change_progress(self, session: AsyncSession, row: Announcement) -> ChangeProgressView | None:
         change = await AnnouncementRepository(session).latest_change(row.id)
         if change is None:
             return None
         return change_progress_of(change, await batch_progress(session, change_batch_of(change.id)))
 
     async def _progress_now(self, session: AsyncSession, row: Announcement, now: datetime,
-                            counts: dict[str, int] | None = None) -> Progress:
+                            counts: dict[str, int] | None = None) -> ProgressView:
         if counts is None:
             counts = await batch_progress(session, batch_of(row.id))
         return progress_of(row, counts, now, await self._change_progress(session, row))
@@ -802,7 +739,8 @@ class AnnouncementService:
         """Would `_track` change anything: finish the announcement, or update its author's card."""
         if not still_to_go(counts):
             return True
-        return row.author_person_id is not None and progress_of(row, counts, now).signature() != row.progress_shown
+        return (row.author_person_id is not None
+                and progress_signature(progress_of(row, counts, now)) != row.progress_shown)
 
     async def _change_report_due(self, session: AsyncSession, change: AnnouncementChange, now: datetime) -> bool:
         if not still_to_go(await batch_progress(session, change_batch_of(change.id))):
@@ -810,14 +748,14 @@ class AnnouncementService:
         row = await AnnouncementRepository(session).get(change.announcement_id)
         if row is None or row.author_person_id is None:
             return False
-        return (await self._progress_now(session, row, now)).signature() != row.progress_shown
+        return progress_signature(await self._progress_now(session, row, now)) != row.progress_shown
 
     async def _start(self, announcement_id: int) -> None:
         now = self._clock.now()
         async with self._database.transaction() as session:
             repo = AnnouncementRepository(session)
             row = await repo.get(announcement_id, lock=True)
-            if row is None or row.status != SCHEDULED or row.send_at > now:
+            if row is None or row.status != AnnouncementStatus.SCHEDULED or row.send_at > now:
                 return
             if not row.quiet_hours_confirmed and in_quiet_hours(now, self.quiet_start, self.quiet_end):
                 # Late (the bot was down, or its time was moved): still nothing starts in quiet hours.
@@ -826,7 +764,7 @@ class AnnouncementService:
                 log.info("announcement %d waits for the end of quiet hours", row.id)
                 return
             choice = AudienceChoice.from_json(json.loads(row.audience))
-            draft = Draft(row.title, row.body, row.link_url, row.link_title)
+            draft = written(row)
             batch = batch_of(row.id)
             if choice.channels:
                 channels = {c.ref_id: c for c in await repo.channels()}
@@ -853,10 +791,10 @@ class AnnouncementService:
                                         author_id=row.author_person_id)
             counts = await batch_progress(session, batch)
             row.recipients = sum(counts.values())
-            row.status = SENDING
+            row.status = AnnouncementStatus.SENDING.value
             row.started_at = now
             if not row.recipients:
-                row.status = DONE
+                row.status = AnnouncementStatus.DONE.value
                 row.finished_at = now
             await self._show_progress(session, row, now, counts)
         log.info("announcement %d started", announcement_id)
@@ -871,22 +809,23 @@ class AnnouncementService:
         if progress.finished:
             log.info("announcement %d finished", announcement_id)
 
-    async def _track(self, session: AsyncSession, row: Announcement, now: datetime) -> Progress:
+    async def _track(self, session: AsyncSession, row: Announcement, now: datetime) -> ProgressView:
         """Finish the announcement when nothing of it is still to go, then show its progress."""
         counts = await batch_progress(session, batch_of(row.id))
-        if row.finished_at is None and row.status in (SENDING, STOPPED) and not still_to_go(counts):
+        if (row.finished_at is None and row.status in (AnnouncementStatus.SENDING, AnnouncementStatus.STOPPED)
+                and not still_to_go(counts)):
             row.finished_at = now
-            if row.status == SENDING:
-                row.status = DONE
+            if row.status == AnnouncementStatus.SENDING:
+                row.status = AnnouncementStatus.DONE.value
         return await self._show_progress(session, row, now, counts)
 
     async def _show_progress(self, session: AsyncSession, row: Announcement, now: datetime,
-                             counts: dict[str, int] | None = None) -> Progress:
+                             counts: dict[str, int] | None = None) -> ProgressView:
         """Queue the progress card the first time, then an in-place update whenever what it shows changes."""
         progress = await self._progress_now(session, row, now, counts)
         if row.author_person_id is None:
             return progress  # the author's data was erased
-        signature = progress.signature()
+        signature = progress_signature(progress)
         if row.progress_outbox_id is not None and signature == row.progress_shown:
             return progress
         message = Message(card=self._messages.progress(progress))

@@ -12,12 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
 from storage.models.people import ENTRA_ID
-
-# Statuses: scheduled (waiting for send_at) → sending → done; scheduled or sending → stopped by the author.
-SCHEDULED = "scheduled"
-SENDING = "sending"
-DONE = "done"
-STOPPED = "stopped"
+from vocabulary.words import AnnouncementStatus
 
 
 class Announcement(Base):
@@ -34,7 +29,8 @@ class Announcement(Base):
     # Who it is for, as the author chose it (JSON): conversation reference ids of channels, spaces, phases and
     # session ids. People are chosen when sending starts, so a later sign-up or "Stop announcements" counts.
     audience: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default=SCHEDULED)
+    # An AnnouncementStatus: scheduled (waiting for send_at) → sending → done; scheduled or sending → stopped.
+    status: Mapped[str] = mapped_column(String(16), default=AnnouncementStatus.SCHEDULED.value)
     # When the author asked for it to go (UTC): the time they chose, or when they pressed Send.
     requested_at: Mapped[datetime]
     # When sending starts (UTC): requested_at, or the end of quiet hours when that fell inside them.
@@ -62,11 +58,6 @@ class Announcement(Base):
     __table_args__ = (Index("ix_announcements_status_send_at", "status", "send_at"),)
 
 
-# Kinds of change made to a delivered announcement.
-EDIT = "edit"
-RECALL = "recall"
-
-
 class AnnouncementChange(Base):
     """An edit or a recall of a delivered announcement: one in-place update per delivered copy, in the outbox
     (batch "announcement-change:<id>"), tracked on the author's progress card like the sending itself."""
@@ -75,7 +66,7 @@ class AnnouncementChange(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # edit | recall
+    kind: Mapped[str] = mapped_column(String(16))  # an AnnouncementChangeKind: edit | recall
     # The announcement's revision this change shows (an edit's number; a recall keeps the last one).
     revision: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]

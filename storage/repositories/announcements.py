@@ -1,5 +1,5 @@
 """Announcements and their audiences: channels where the bot is installed, volunteers by space or phase, and the
-people booked on a session. Plain models and values only."""
+people of a session (invited, booked or attended). Plain models and values only."""
 
 from __future__ import annotations
 
@@ -23,14 +23,24 @@ from storage.models import (
     TrainingSession,
     Volunteer,
 )
-from storage.models.announcements import SCHEDULED, SENDING, STOPPED, AnnouncementChange
-from storage.models.outbox import PENDING, SENT
+from storage.models.announcements import AnnouncementChange
 from storage.repositories.volunteers import consented
+from vocabulary.words import (
+    AnnouncementStatus,
+    AudienceSessionPeople,
+    InvitationStatus,
+    OutboxKind,
+    OutboxStatus,
+    Phase,
+    SessionStatus,
+    VolunteerSpace,
+)
 
 ANNOUNCEMENT_PURPOSE = "announcement"
 
-_SPACE_COLUMNS = {"minoritised": Volunteer.space_minoritised, "ally": Volunteer.space_ally}
-_PHASE_COLUMNS = {"codesign": Volunteer.phase_codesign, "train_the_trainer": Volunteer.phase_train_the_trainer}
+# The spaces an announcement may choose (vocabulary.words.ANNOUNCEMENT_SPACES) and the phases, by column.
+_SPACE_COLUMNS = {VolunteerSpace.MINORITISED: Volunteer.space_minoritised, VolunteerSpace.ALLY: Volunteer.space_ally}
+_PHASE_COLUMNS = {Phase.CODESIGN: Volunteer.phase_codesign, Phase.TRAIN_THE_TRAINER: Volunteer.phase_train_the_trainer}
 
 
 @dataclass(frozen=True)
@@ -42,21 +52,17 @@ class ChannelRow:
 
 
 @dataclass(frozen=True)
-class OrganisationRow:
+class AnnouncementOrganisationRow:
+    """A partner organisation an announcement may be sent to."""
+
     organisation_id: int
     name: str
 
 
-# Who of a session's people an announcement reaches (issue 24): everyone invited (whatever they replied), the
-# people with a place, or those marked as having come.
-INVITED = "invited"
-BOOKED = "booked"
-ATTENDED = "attended"
-SESSION_PEOPLE = (INVITED, BOOKED, ATTENDED)
-
-
 @dataclass(frozen=True)
-class SessionRow:
+class AnnouncementSessionRow:
+    """A session whose people an announcement may be sent to."""
+
     session_id: int
     title: str
     starts_at: datetime
@@ -71,17 +77,18 @@ def _any_true(columns: Sequence[InstrumentedAttribute[bool]]) -> ColumnElement[b
     return or_(false(), *[column.is_(True) for column in columns])
 
 
-def _session_people(session_ids: Sequence[int], which: str) -> Select[str]:
+def _session_people(session_ids: Sequence[int], which: AudienceSessionPeople) -> Select[str]:
     query = select(Invitation.person_id).where(Invitation.session_id.in_(session_ids))
-    if which == BOOKED:
-        return query.where(Invitation.status == "accepted")
-    if which == ATTENDED:
+    if which == AudienceSessionPeople.BOOKED:
+        return query.where(Invitation.status == InvitationStatus.ACCEPTED.value)
+    if which == AudienceSessionPeople.ATTENDED:
         return query.where(Invitation.attended.is_(True))
     return query  # invited: every invitation, whatever the reply
 
 
-def audience(spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int], *,
-             organisations: Sequence[int] = (), session_people: str = BOOKED) -> Select[str] | None:
+def audience(spaces: Sequence[VolunteerSpace], phases: Sequence[Phase], session_ids: Sequence[int], *,
+             organisations: Sequence[int] = (),
+             session_people: AudienceSessionPeople = AudienceSessionPeople.BOOKED) -> Select[str] | None:
     """Person ids of the audience, each once: volunteers in any chosen space and (when phases are chosen)
     interested in any chosen phase, plus the chosen sessions' people (`session_people`: invited, booked or
     attended). Chosen organisations narrow all of that to volunteers from them, or alone choose everyone from
@@ -121,14 +128,17 @@ class AnnouncementRepository:
 
     async def due(self, now: datetime) -> list[int]:
         result = await self.session.execute(
-            select(Announcement.id).where(Announcement.status == SCHEDULED, Announcement.send_at <= now)
+            select(Announcement.id).where(Announcement.status == AnnouncementStatus.SCHEDULED.value,
+                                          Announcement.send_at <= now)
             .order_by(Announcement.send_at, Announcement.id))
         return list(result.scalars())
 
     async def in_flight(self) -> list[Announcement]:
         """Started (or stopped) announcements whose final report has not been made yet."""
         result = await self.session.execute(
-            select(Announcement).where(Announcement.status.in_((SENDING, STOPPED)), Announcement.finished_at.is_(None))
+            select(Announcement).where(
+                Announcement.status.in_((AnnouncementStatus.SENDING.value, AnnouncementStatus.STOPPED.value)),
+                Announcement.finished_at.is_(None))
             .order_by(Announcement.id))
         return list(result.scalars())
 
@@ -162,7 +172,7 @@ class AnnouncementRepository:
         """How many copies of an announcement reached Teams (raw: never shown)."""
         return int(await self.session.scalar(
             select(func.count()).where(OutboxMessage.batch == batch, OutboxMessage.purpose == ANNOUNCEMENT_PURPOSE,
-                                       OutboxMessage.status == SENT)) or 0)
+                                       OutboxMessage.status == OutboxStatus.SENT.value)) or 0)
 
     async def enqueue_copy_updates(self, *, batch: str, change_batch: str, purpose: str, person_payload: str,
                                    channel_payload: str, author_id: str | None, now: datetime) -> None:
@@ -172,8 +182,9 @@ class AnnouncementRepository:
         reaches each copy after it. Keys name the change and the copy, so enqueueing twice sends once."""
         original = OutboxMessage.__table__.alias("original")
         for to_people, payload in ((True, person_payload), (False, channel_payload)):
-            same_for_all: dict[str, Any] = {"kind": "update", "payload": payload, "batch": change_batch,
-                                            "author_id": author_id, "purpose": purpose, "status": PENDING,
+            same_for_all: dict[str, Any] = {"kind": OutboxKind.UPDATE.value, "payload": payload,
+                                            "batch": change_batch, "author_id": author_id, "purpose": purpose,
+                                            "status": OutboxStatus.PENDING.value,
                                             "due_at": now, "attempts": 0, "created_at": now}
             values: dict[str, Any] = {
                 "key": literal(f"{change_batch}:", String) + cast(original.c.id, String),
@@ -186,7 +197,7 @@ class AnnouncementRepository:
             recipient = original.c.person_id.is_not(None) if to_people else original.c.person_id.is_(None)
             rows = (select(*values.values())
                     .where(original.c.batch == batch, original.c.purpose == ANNOUNCEMENT_PURPOSE,
-                           original.c.status == SENT, recipient)
+                           original.c.status == OutboxStatus.SENT.value, recipient)
                     .order_by(original.c.id))
             await self.session.execute(
                 dialect_insert(self.session, OutboxMessage).from_select(list(values), rows)
@@ -202,23 +213,24 @@ class AnnouncementRepository:
         return [ChannelRow(ref.id, ref.conversation_id, ref.team_name, ref.channel_name)
                 for ref in result.scalars() if not is_thread(ref.conversation_id)]
 
-    async def sessions(self, since: datetime, limit: int) -> list[SessionRow]:
+    async def sessions(self, since: datetime, limit: int) -> list[AnnouncementSessionRow]:
         """Published sessions that have not ended before `since`, soonest first."""
         result = await self.session.execute(
             select(TrainingSession.id, TrainingSession.title, TrainingSession.starts_at)
-            .where(TrainingSession.status == "published", TrainingSession.ends_at >= since)
+            .where(TrainingSession.status == SessionStatus.PUBLISHED.value, TrainingSession.ends_at >= since)
             .order_by(TrainingSession.starts_at, TrainingSession.id).limit(limit))
-        return [SessionRow(*row) for row in result.all()]
+        return [AnnouncementSessionRow(*row) for row in result.all()]
 
-    async def organisations(self) -> list[OrganisationRow]:
+    async def organisations(self) -> list[AnnouncementOrganisationRow]:
         """Partner organisations an announcement may be sent to, in the order the sign-up card lists them."""
         result = await self.session.execute(
             select(Organisation.id, Organisation.name).where(Organisation.retired.is_(False))
             .order_by(Organisation.position, Organisation.id))
-        return [OrganisationRow(*row) for row in result.all()]
+        return [AnnouncementOrganisationRow(*row) for row in result.all()]
 
-    async def count_people(self, *, spaces: Sequence[str], phases: Sequence[str], session_ids: Sequence[int],
-                           organisations: Sequence[int] = (), session_people: str = BOOKED) -> int:
+    async def count_people(self, *, spaces: Sequence[VolunteerSpace], phases: Sequence[Phase],
+                           session_ids: Sequence[int], organisations: Sequence[int] = (),
+                           session_people: AudienceSessionPeople = AudienceSessionPeople.BOOKED) -> int:
         """How many people the audience holds now (raw: show it only through bot.services.suppression)."""
         people = audience(spaces, phases, session_ids, organisations=organisations, session_people=session_people)
         if people is None:
@@ -241,7 +253,7 @@ class AnnouncementRepository:
     async def pending_keys(self, *, batch: str | None = None, person_id: str | None = None) -> list[str]:
         """Keys of announcement messages that have not started to go: of one announcement, or to one person."""
         query = select(OutboxMessage.key).where(OutboxMessage.purpose == ANNOUNCEMENT_PURPOSE,
-                                                OutboxMessage.status == PENDING)
+                                                OutboxMessage.status == OutboxStatus.PENDING.value)
         if batch is not None:
             query = query.where(OutboxMessage.batch == batch)
         if person_id is not None:

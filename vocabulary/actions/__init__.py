@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from vocabulary.actions.announcements import ANNOUNCEMENT_ACTIONS
 from vocabulary.actions.people import PEOPLE_ACTIONS
 from vocabulary.catalogue import CardAction
 
 ALL: tuple[CardAction[Any], ...] = (
+    *ANNOUNCEMENT_ACTIONS,
     *PEOPLE_ACTIONS,
 )
