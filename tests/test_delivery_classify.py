@@ -6,36 +6,37 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.delivery.classify import Verdict, classify, error_codes, safe_code
+from bot.delivery.classify import classify, error_codes, safe_code
 from bot.retry import retry_after_seconds
+from vocabulary.words import DeliveryVerdict
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("status", "codes", "verdict", "code"), [
-    (201, [], Verdict.SENT, None),
-    (200, [], Verdict.SENT, None),
-    (412, ["PreconditionFailed"], Verdict.RETRY, "PreconditionFailed"),
-    (429, [], Verdict.RETRY, "Http429"),
-    (502, ["BadGateway"], Verdict.RETRY, "BadGateway"),
-    (503, [], Verdict.RETRY, "Http503"),
-    (504, ["GatewayTimeout"], Verdict.RETRY, "GatewayTimeout"),
-    (None, [], Verdict.RETRY, "NoResponse"),
-    (500, ["InternalServerError"], Verdict.FAILED, "InternalServerError"),  # Teams: do not retry a 500
-    (400, ["BadArgument"], Verdict.FAILED, "BadArgument"),
-    (413, ["MessageSizeTooBig"], Verdict.FAILED, "MessageSizeTooBig"),
-    (401, [], Verdict.UNAUTHORIZED, "Unauthorized"),
-    (403, ["ConversationBlockedByUser"], Verdict.UNDELIVERABLE, "ConversationBlockedByUser"),
-    (403, ["BotNotInConversationRoster"], Verdict.UNDELIVERABLE, "BotNotInConversationRoster"),
-    (403, ["BotDisabledByAdmin"], Verdict.UNDELIVERABLE, "BotDisabledByAdmin"),
-    (403, ["ForbiddenOperationException"], Verdict.UNDELIVERABLE, "ForbiddenOperationException"),
-    (403, ["Forbidden", "MessageWritesBlocked"], Verdict.UNDELIVERABLE, "MessageWritesBlocked"),
-    (403, ["Forbidden"], Verdict.FAILED, "Forbidden"),  # unlisted: the message fails, the person stays
-    (404, ["ConversationNotFound"], Verdict.UNDELIVERABLE, "ConversationNotFound"),
-    (404, ["ActivityNotFound"], Verdict.FAILED, "ActivityNotFound"),
-    (409, [], Verdict.FAILED, "Http409"),
+    (201, [], DeliveryVerdict.SENT, None),
+    (200, [], DeliveryVerdict.SENT, None),
+    (412, ["PreconditionFailed"], DeliveryVerdict.RETRY, "PreconditionFailed"),
+    (429, [], DeliveryVerdict.RETRY, "Http429"),
+    (502, ["BadGateway"], DeliveryVerdict.RETRY, "BadGateway"),
+    (503, [], DeliveryVerdict.RETRY, "Http503"),
+    (504, ["GatewayTimeout"], DeliveryVerdict.RETRY, "GatewayTimeout"),
+    (None, [], DeliveryVerdict.RETRY, "NoResponse"),
+    (500, ["InternalServerError"], DeliveryVerdict.FAILED, "InternalServerError"),  # Teams: do not retry a 500
+    (400, ["BadArgument"], DeliveryVerdict.FAILED, "BadArgument"),
+    (413, ["MessageSizeTooBig"], DeliveryVerdict.FAILED, "MessageSizeTooBig"),
+    (401, [], DeliveryVerdict.UNAUTHORIZED, "Unauthorized"),
+    (403, ["ConversationBlockedByUser"], DeliveryVerdict.UNDELIVERABLE, "ConversationBlockedByUser"),
+    (403, ["BotNotInConversationRoster"], DeliveryVerdict.UNDELIVERABLE, "BotNotInConversationRoster"),
+    (403, ["BotDisabledByAdmin"], DeliveryVerdict.UNDELIVERABLE, "BotDisabledByAdmin"),
+    (403, ["ForbiddenOperationException"], DeliveryVerdict.UNDELIVERABLE, "ForbiddenOperationException"),
+    (403, ["Forbidden", "MessageWritesBlocked"], DeliveryVerdict.UNDELIVERABLE, "MessageWritesBlocked"),
+    (403, ["Forbidden"], DeliveryVerdict.FAILED, "Forbidden"),  # unlisted: the message fails, the person stays
+    (404, ["ConversationNotFound"], DeliveryVerdict.UNDELIVERABLE, "ConversationNotFound"),
+    (404, ["ActivityNotFound"], DeliveryVerdict.FAILED, "ActivityNotFound"),
+    (409, [], DeliveryVerdict.FAILED, "Http409"),
 ])
-def test_classify(status: int | None, codes: list[str], verdict: Verdict, code: str | None) -> None:
+def test_classify(status: int | None, codes: list[str], verdict: DeliveryVerdict, code: str | None) -> None:
     result = classify(status, codes)
     assert (result.verdict, result.code) == (verdict, code)
 

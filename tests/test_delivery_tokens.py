@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botframework.connector.auth import AppCredentials
 
-from bot.delivery.botframework import CredentialsTokenProvider
+from bot.connector_credentials import CredentialsTokenProvider
 from bot.delivery.tokens import AnonymousTokenProvider, StaticTokenProvider, TokenRefused
 from bot.features.delivery import production_tokens, worker_config
 from bot.settings import Settings

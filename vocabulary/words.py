@@ -135,10 +135,27 @@ class SessionStatus(Word):
 
 
 class InvitationStatus(Word):
-    INVITED = "invited", "No reply yet"
-    ACCEPTED = "accepted", "Coming"
-    WAITING = "waiting", "On the waiting list"
-    DECLINED = "declined", "Not coming"
+    """An invitation's reply; the chart label names it in a session's figures and the roster file."""
+
+    INVITED = "invited", "No reply yet", "No reply"
+    ACCEPTED = "accepted", "Coming", "Accepted"
+    WAITING = "waiting", "On the waiting list", "Waiting"
+    DECLINED = "declined", "Not coming", "Declined"
+
+
+class AttendanceMark(Word):
+    """What a facilitator marks for someone who had a place (invitations.attended: True, False; None unmarked)."""
+
+    ATTENDED = "attended", "Came"
+    ABSENT = "absent", "Did not come"
+
+    @classmethod
+    def of_flag(cls, attended: bool | None) -> AttendanceMark | None:
+        return None if attended is None else cls.ATTENDED if attended else cls.ABSENT
+
+    @property
+    def flag(self) -> bool:
+        return self is AttendanceMark.ATTENDED
 
 
 # -- announcements ----------------------------------------------------------------------------------------------
@@ -207,6 +224,88 @@ class WorkerState(Word):
     STANDBY = "standby", "Standing by"
     PAUSED = "paused", "Paused"
     STOPPED = "stopped", "Stopped"
+
+
+class SendOutcome(Word):
+    """What the worker did with a message, as counted in /metrics (delivery_sends{outcome})."""
+
+    SENT = "sent", "Sent"
+    RETRY = "retry", "Will be tried again"
+    FAILED = "failed", "Failed"
+    UNDELIVERABLE = "undeliverable", "Recipient unreachable"
+    SKIPPED = "skipped", "Recipient already unreachable"
+    UNAUTHORIZED = "unauthorized", "Bot credentials refused (401)"
+
+
+class AttemptOperation(Word):
+    """One request the worker made for a message (outbox_attempts.operation)."""
+
+    CREATE = "create", "Open the 1:1 chat"
+    SEND = "send", "Send"
+    UPDATE = "update", "Update the sent card"
+    CLAIM = "claim", "Lease ran out"  # a worker claimed it and died
+    INSTALL = "install", "Install the app (Graph)"  # for someone the bot has never met
+    FEED = "feed", "Activity-feed notification (Graph)"
+
+
+class FeedVerdict(Word):
+    """What became of a Teams activity-feed notification sent through Graph."""
+
+    SENT = "sent", "Sent"
+    RETRY = "retry", "Try again later"
+    UNREACHABLE = "unreachable", "Cannot reach them this way"  # e.g. the app is not installed for them
+    FAILED = "failed", "Failed"  # the notification is at fault
+
+
+class OutboxPurpose(Word):
+    """Why a message was sent (outbox.purpose), for progress, reports and erasure."""
+
+    INVITATION = "invitation", "Invitation"
+    INVITATION_UPDATE = "invitation-update", "Invitation card updated"
+    PLACE_KEPT = "place-kept", "Place kept"
+    PROMOTION = "promotion", "Place from the waiting list"
+    SESSION_CHANGE = "session-change", "Session changed"
+    SESSION_CANCEL = "session-cancel", "Session cancelled"
+    REMINDER = "reminder", "Reminder"
+    THANKS = "thanks", "Thanks for coming"
+    ANNOUNCEMENT = "announcement", "Announcement"
+    ANNOUNCEMENT_PROGRESS = "announcement-progress", "Announcement progress card"
+    ANNOUNCEMENT_EDIT = "announcement-edit", "Announcement edited"
+    ANNOUNCEMENT_RECALL = "announcement-recall", "Announcement recalled"
+    SIGNUP_START = "signup-start", "Sign-up started"
+    CONSENT_AGAIN = "consent-again", "New privacy notice"
+    RETENTION_WARNING = "retention-warning", "Details about to be deleted"
+    CALENDAR = "calendar", "Teams meeting could not be made"  # to the facilitator
+    INVITATION_FEED = "invitation-feed", "Invitation (activity feed)"
+    REMINDER_FEED = "reminder-feed", "Reminder (activity feed)"
+
+    @property
+    def feed(self) -> OutboxPurpose:
+        """The purpose of the activity-feed notification that goes with a chat message of this purpose."""
+        return OutboxPurpose(f"{self.value}-feed")
+
+
+# -- the calendar sync (Microsoft Graph, design §8) ------------------------------------------------------------
+
+class GraphJobKind(Word):
+    """One change to a session's Teams meeting (graph_jobs.kind)."""
+
+    CREATE = "create", "Create the meeting"
+    ADD_ATTENDEE = "add_attendee", "Add an attendee"
+    REMOVE_ATTENDEE = "remove_attendee", "Remove an attendee"
+    UPDATE_TIME = "update_time", "Change the time"
+    CANCEL = "cancel", "Cancel the meeting"
+
+
+class GraphJobStatus(Word):
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Running"  # claimed by a worker until lease_until
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Nothing to do"
+
+
+UNFINISHED_GRAPH_JOB_STATUSES = (GraphJobStatus.PENDING, GraphJobStatus.RUNNING)
 
 
 # -- people's roles and what a change did ------------------------------------------------------------------------

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
-
-class Verdict(Enum):
-    SENT = "sent"
-    RETRY = "retry"  # Teams or the network hiccupped: try again later
-    UNDELIVERABLE = "undeliverable"  # the recipient cannot be reached until they come back
-    FAILED = "failed"  # the message is at fault (or Teams said no for good): never the person
-    UNAUTHORIZED = "unauthorized"  # the bot's credentials: stop sending, keep everything pending
-
+from vocabulary.words import DeliveryVerdict
 
 # Teams' send-proactive-messages page: these make the recipient unreachable.
 UNREACHABLE_403 = frozenset({
@@ -32,7 +24,7 @@ _SAFE_CODE = re.compile(r"[^A-Za-z0-9_.-]")
 
 @dataclass(frozen=True)
 class Classified:
-    verdict: Verdict
+    verdict: DeliveryVerdict
     code: str | None  # the Teams error code that decided, safe to store and log
 
 
@@ -69,21 +61,21 @@ def classify(status: int | None, codes: list[str]) -> Classified:
     """`status` None means no answer (timeout or connection error)."""
     first = codes[0] if codes else None
     if status is None:
-        return Classified(Verdict.RETRY, first or "NoResponse")
+        return Classified(DeliveryVerdict.RETRY, first or "NoResponse")
     if 200 <= status < 300:
-        return Classified(Verdict.SENT, None)
+        return Classified(DeliveryVerdict.SENT, None)
     if status == 401:
-        return Classified(Verdict.UNAUTHORIZED, first or "Unauthorized")
+        return Classified(DeliveryVerdict.UNAUTHORIZED, first or "Unauthorized")
     if status in RETRY_STATUSES:
-        return Classified(Verdict.RETRY, first or f"Http{status}")
+        return Classified(DeliveryVerdict.RETRY, first or f"Http{status}")
     if status == 403:
         reached = next((code for code in codes if code in UNREACHABLE_403), None)
         if reached:
-            return Classified(Verdict.UNDELIVERABLE, reached)
+            return Classified(DeliveryVerdict.UNDELIVERABLE, reached)
     if status == 404:
         reached = next((code for code in codes if code in UNREACHABLE_404), None)
         if reached:
-            return Classified(Verdict.UNDELIVERABLE, reached)
+            return Classified(DeliveryVerdict.UNDELIVERABLE, reached)
     # 400, 413 and anything else, including 500 (Teams says not to retry it) and unlisted 403/404 codes:
     # this message fails, the person stays reachable.
-    return Classified(Verdict.FAILED, first or f"Http{status}")
+    return Classified(DeliveryVerdict.FAILED, first or f"Http{status}")

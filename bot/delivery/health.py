@@ -11,6 +11,7 @@ from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.worker import DeliveryWorker
 from storage.db import Database
 from storage.repositories.outbox import Backlog, OutboxRepository, WorkerRow
+from vocabulary.words import WorkerState
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ async def delivery_health(database: Database, clock: Clock, *, local: DeliveryWo
     async with database.read() as session:  # never queues behind SQLite's writers
         repo = OutboxRepository(session)
         backlog = await repo.backlog(now)
-        workers = [w for w in await repo.workers() if w.state != "stopped" and now - w.heartbeat_at <= stale_after]
+        workers = [w for w in await repo.workers()
+                   if w.state != WorkerState.STOPPED and now - w.heartbeat_at <= stale_after]
     sender = next((w for w in workers if w.leader), None)
     detail: dict[str, object] = {
         "backlog": backlog.due,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-OUTCOMES = ("sent", "retry", "failed", "undeliverable", "skipped", "unauthorized")
+from vocabulary.words import SendOutcome
 
 
 class DeliveryMetrics:
@@ -16,7 +16,7 @@ class DeliveryMetrics:
             "undeliverable (recipient unreachable), skipped (recipient already unreachable), unauthorized (401)",
             ["outcome"], registry=registry,
         )
-        for outcome in OUTCOMES:
+        for outcome in SendOutcome:
             self.sends.labels(outcome)  # so every series exists from the start
         self.throttled = Counter("delivery_throttled", "429 answers from the Bot Connector", registry=registry)
         self.requests = Histogram(

@@ -117,10 +117,10 @@ class Pacer:
         await self._enqueue(tracked=False)
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[Turn]:
+    async def turn(self) -> AsyncIterator[PacerTurn]:
         """Wait for this request's turn; call `depart()` on the result just before the request leaves."""
         await self._enqueue(tracked=True)
-        turn = Turn(self)
+        turn = PacerTurn(self)
         try:
             yield turn
         finally:
@@ -202,7 +202,7 @@ class Pacer:
             self._next = max(start, now - self._tolerance) + self._interval
 
 
-class Turn:
+class PacerTurn:
     """One request's turn at the pacer."""
 
     def __init__(self, pacer: Pacer) -> None:

@@ -18,12 +18,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.delivery.classify import Verdict
 from bot.delivery.metrics import DeliveryMetrics
 from storage.db import Database
-from storage.models.outbox import FAILED, PENDING, SENT, UNDELIVERABLE
 from storage.repositories.outbox import Attempt, Claimed, OutboxRepository
 from storage.repositories.people import ConversationRepository
+from vocabulary.words import DeliveryVerdict, OutboxStatus, SendOutcome
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +31,10 @@ MAX_BATCH = 200
 
 
 @dataclass
-class Outcome:
-    verdict: Verdict | None  # None: give the message back untouched (stopping, credentials refused)
+class MessageOutcome:
+    """What became of one attempt at a message, for the recorder to write."""
+
+    verdict: DeliveryVerdict | None  # None: give the message back untouched (stopping, credentials refused)
     status: int | None = None
     code: str | None = None
     retry_after: float | None = None
@@ -48,10 +49,10 @@ class Outcome:
 class _Entry:
     message: Claimed
     attempts: list[Attempt]
-    outcome: Outcome
+    outcome: MessageOutcome
     done: asyncio.Future[bool]
     held: bool = True
-    metric: str | None = None
+    metric: SendOutcome | None = None
     finished: bool = False
 
 
@@ -74,7 +75,7 @@ class OutcomeRecorder:
         self._queue: list[_Entry] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, message: Claimed, attempts: list[Attempt], outcome: Outcome) -> bool:
+    async def record(self, message: Claimed, attempts: list[Attempt], outcome: MessageOutcome) -> bool:
         """Store the outcome; True when the recipient has another message due behind this one."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append(_Entry(message, attempts, outcome, done))
@@ -131,7 +132,7 @@ class OutcomeRecorder:
                     entry.metric, entry.finished = None, False
                     continue
                 updates.append(self._values(entry, now, still_unreachable))
-                if entry.metric == "undeliverable" and entry.outcome.mark_recipient:
+                if entry.metric is SendOutcome.UNDELIVERABLE and entry.outcome.mark_recipient:
                     await self._unreachable(session, repo, entry.message, entry.outcome.code or "Unreachable", now)
             await repo.update_many(updates)
             finished = [entry.message.order_key for entry in batch if entry.finished and entry.held]
@@ -141,32 +142,34 @@ class OutcomeRecorder:
         """The message's new columns for its outcome; sets the entry's metric and whether it is finished."""
         message, outcome = entry.message, entry.outcome
         attempts = message.attempts + (1 if outcome.counts_as_attempt else 0)
-        entry.metric = "unauthorized" if outcome.status == 401 else None
+        entry.metric = SendOutcome.UNAUTHORIZED if outcome.status == 401 else None
         entry.finished = False
         values: dict[str, object] = dict(id=message.id, lease_owner=None, lease_until=None)
         verdict = outcome.verdict
-        if verdict is Verdict.UNDELIVERABLE and outcome.skipped:
+        if verdict is DeliveryVerdict.UNDELIVERABLE and outcome.skipped:
             code = still_unreachable.get(message.person_id or "")
             if code is None:  # they came back since the claim: send it after all
                 verdict = None
             else:
-                entry.metric, entry.finished = "skipped", True
-                return values | dict(status=UNDELIVERABLE, last_error=code, finished_at=now)
+                entry.metric, entry.finished = SendOutcome.SKIPPED, True
+                return values | dict(status=OutboxStatus.UNDELIVERABLE, last_error=code, finished_at=now)
         if verdict is None:
-            return values | dict(status=PENDING)
-        if verdict is Verdict.SENT:
-            entry.metric, entry.finished = "sent", True
-            return values | dict(status=SENT, attempts=attempts, last_status=outcome.status, last_error=None,
-                                 activity_id=outcome.activity_id,
+            return values | dict(status=OutboxStatus.PENDING)
+        if verdict is DeliveryVerdict.SENT:
+            entry.metric, entry.finished = SendOutcome.SENT, True
+            return values | dict(status=OutboxStatus.SENT, attempts=attempts, last_status=outcome.status,
+                                 last_error=None, activity_id=outcome.activity_id,
                                  sent_conversation_id=outcome.conversation_id or "", retry_at=None, finished_at=now)
         common = dict(attempts=attempts, last_status=outcome.status, last_error=outcome.code)
-        if verdict is Verdict.RETRY and attempts < self._max_attempts:
+        if verdict is DeliveryVerdict.RETRY and attempts < self._max_attempts:
             delay = outcome.retry_after if outcome.retry_after is not None else self._backoff(attempts)
-            entry.metric = "retry"
-            return values | common | dict(status=PENDING, retry_at=now + timedelta(seconds=delay))
-        final = UNDELIVERABLE if verdict is Verdict.UNDELIVERABLE else FAILED  # or retries ran out
-        entry.metric, entry.finished = final, True
-        return values | common | dict(status=final, finished_at=now)
+            entry.metric = SendOutcome.RETRY
+            return values | common | dict(status=OutboxStatus.PENDING, retry_at=now + timedelta(seconds=delay))
+        if verdict is DeliveryVerdict.UNDELIVERABLE:
+            entry.metric, entry.finished = SendOutcome.UNDELIVERABLE, True
+            return values | common | dict(status=OutboxStatus.UNDELIVERABLE, finished_at=now)
+        entry.metric, entry.finished = SendOutcome.FAILED, True  # the message is at fault, or retries ran out
+        return values | common | dict(status=OutboxStatus.FAILED, finished_at=now)
 
     async def _unreachable(self, session: AsyncSession, repo: OutboxRepository, message: Claimed, code: str,
                            now: datetime) -> None:
@@ -181,7 +184,7 @@ class OutcomeRecorder:
         outcome = entry.outcome
         if not entry.held:
             log.warning("outbox message %s: lease lost before its outcome was recorded", entry.message.id)
-        elif entry.metric in ("failed", "undeliverable"):
+        elif entry.metric in (SendOutcome.FAILED, SendOutcome.UNDELIVERABLE):
             log.info("outbox message %s %s: status=%s code=%s", entry.message.id, entry.metric, outcome.status,
                      outcome.code)
         if entry.metric and self._metrics:

@@ -1,6 +1,6 @@
 """Where the sender's bearer token comes from. The worker depends only on the TokenProvider protocol, so
 tests inject a fixed token (or one that is refused) and production wraps botbuilder's credentials
-(bot/delivery/botframework.py, the only delivery module that touches botbuilder)."""
+(bot/connector_credentials.py, at the edge: bot/delivery never touches botbuilder)."""
 
 from __future__ import annotations
 

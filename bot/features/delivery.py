@@ -19,14 +19,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from bot.adapter import credentials_factory_for
 from bot.clock import Clock
+from bot.connector_credentials import CredentialsTokenProvider
 from bot.delivery import outbox
-from bot.delivery.botframework import CredentialsTokenProvider
 from bot.delivery.connector import ConnectorClient
 from bot.delivery.health import delivery_health
 from bot.delivery.leader import leadership_for
 from bot.delivery.metrics import DeliveryMetrics
+from bot.delivery.ports import FeedResult, FeedSender, Installation, Installer
 from bot.delivery.tokens import AnonymousTokenProvider, TokenProvider
-from bot.delivery.worker import DeliveryWorker, FeedResult, FeedSender, Installation, Installer, WorkerConfig
+from bot.delivery.worker import DeliveryWorker, WorkerConfig
 from bot.features import Wiring
 from bot.graph.activity_feed import ActivityFeed, FeedNotification
 from bot.graph.errors import GraphError
@@ -103,17 +104,16 @@ def bot_chat_link(app_id: str) -> str:
 
 
 def graph_feed(feed: ActivityFeed, web_url: str) -> FeedSender:
-    """Graph's activity feed as the delivery worker takes it: the outbox payload's "feed" object in, the outcome
-    in the worker's words out (bot/delivery knows nothing of Graph)."""
+    """Graph's activity feed as the delivery worker takes it: the outbox payload's "feed" object in, the
+    worker's FeedResult out (bot/delivery knows nothing of Graph)."""
 
     async def send(person_id: str, notification: dict[str, Any]) -> FeedResult:
         template = notification.get("template")
-        outcome = await feed.send(person_id, FeedNotification(
+        return await feed.send(person_id, FeedNotification(
             activity_type=str(notification.get("activity_type", "")),
             preview=str(notification.get("preview", "")),
             template={str(k): str(v) for k, v in template.items()} if isinstance(template, dict) else {},
             web_url=web_url))
-        return FeedResult(outcome.verdict, outcome.status, outcome.code, outcome.retry_after)
 
     return send
 

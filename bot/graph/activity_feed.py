@@ -11,10 +11,11 @@ Logs carry the operation and status codes only (bot/graph/client.py): never the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
+from bot.delivery.ports import FeedResult
 from bot.graph.client import GraphClient, segment
 from bot.graph.errors import GraphBadRequest, GraphError, GraphForbidden, GraphNotFound
+from vocabulary.words import FeedVerdict
 
 # The activity types the manifest declares, with their template text: Graph refuses any other type, and fills
 # the template from `template` below. Kept here and checked against the manifest by the tests.
@@ -35,21 +36,13 @@ class FeedNotification:
     web_url: str  # where pressing it leads: the bot's chat (a Teams deep link)
 
 
-@dataclass(frozen=True)
-class FeedOutcome:
-    verdict: Literal["sent", "retry", "unreachable", "failed"]
-    status: int | None = None
-    code: str | None = None
-    retry_after: float | None = None
-
-
 class ActivityFeed:
     def __init__(self, client: GraphClient) -> None:
         self._client = client
 
-    async def send(self, user_id: str, notification: FeedNotification) -> FeedOutcome:
+    async def send(self, user_id: str, notification: FeedNotification) -> FeedResult:
         if notification.activity_type not in ACTIVITY_TYPES:
-            return FeedOutcome("failed", code="UndeclaredActivityType")
+            return FeedResult(FeedVerdict.FAILED, code="UndeclaredActivityType")
         body = {
             "topic": {"source": "text", "value": "HNY Inc.", "webUrl": notification.web_url},
             "activityType": notification.activity_type,
@@ -62,11 +55,11 @@ class ActivityFeed:
                                                json=body)
         except (GraphForbidden, GraphNotFound) as error:
             # 403: the app is not installed for them (or the permission was not granted); 404: no such user.
-            return FeedOutcome("unreachable", error.status, error.code)
+            return FeedResult(FeedVerdict.UNREACHABLE, error.status, error.code)
         except GraphBadRequest as error:
-            return FeedOutcome("failed", error.status, error.code)
+            return FeedResult(FeedVerdict.FAILED, error.status, error.code)
         except GraphError as error:
             if error.retryable:  # throttled past what the client waits out, Graph down, or our credentials
-                return FeedOutcome("retry", error.status, error.code, error.retry_after)
-            return FeedOutcome("failed", error.status, error.code)
-        return FeedOutcome("sent", response.status)
+                return FeedResult(FeedVerdict.RETRY, error.status, error.code, error.retry_after)
+            return FeedResult(FeedVerdict.FAILED, error.status, error.code)
+        return FeedResult(FeedVerdict.SENT, response.status)

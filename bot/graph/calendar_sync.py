@@ -23,13 +23,12 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.clock import UK, Clock
+from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.graph.calendar import CalendarClient
 from bot.graph.errors import GraphAuthError, GraphError, GraphNotFound
@@ -37,18 +36,17 @@ from bot.hooks import DomainHooks
 from bot.retry import backoff_seconds
 from storage.db import Database
 from storage.models import GraphEvent, GraphJob, Person
+from vocabulary.uk_time import uk_day_at
+from vocabulary.words import UNFINISHED_GRAPH_JOB_STATUSES, GraphJobKind, GraphJobStatus, OutboxPurpose
 
 log = logging.getLogger(__name__)
 
-JobKind = Literal["create", "add_attendee", "remove_attendee", "update_time", "cancel"]
-KINDS: tuple[JobKind, ...] = ("create", "add_attendee", "remove_attendee", "update_time", "cancel")
-UNFINISHED = ("pending", "running")
 CONTACT = "HNY.Inc@nhs.net"
 
 
 async def enqueue_calendar_job(
     session: AsyncSession,
-    kind: JobKind,
+    kind: GraphJobKind,
     session_id: int,
     person_id: str | None = None,
     *,
@@ -60,25 +58,26 @@ async def enqueue_calendar_job(
 ) -> int:
     """Add a calendar job in the caller's transaction; returns its id.
 
-    - "create": start_at, end_at; optional mailbox (else GRAPH_ORGANISER_MAILBOX);
-    - "add_attendee" / "remove_attendee": person_id (their e-mail is read from Person; for a removal it is read
-      now, so enqueue it before the person is erased in the same transaction);
-    - "update_time": start_at, end_at;
-    - "cancel".
+    - CREATE: start_at, end_at; optional mailbox (else GRAPH_ORGANISER_MAILBOX);
+    - ADD_ATTENDEE / REMOVE_ATTENDEE: person_id (their e-mail is read from Person; for a removal it is read now,
+      so enqueue it before the person is erased in the same transaction);
+    - UPDATE_TIME: start_at, end_at;
+    - CANCEL.
     `author_id` is the facilitator to tell if the job fails for good.
     """
-    if kind not in KINDS:
+    if GraphJobKind.parse(kind) is None:
         raise ValueError(f"unknown calendar job kind {kind!r}")
-    if kind in ("create", "update_time") and (start_at is None or end_at is None or end_at <= start_at):
+    timed = kind in (GraphJobKind.CREATE, GraphJobKind.UPDATE_TIME)
+    if timed and (start_at is None or end_at is None or end_at <= start_at):
         raise ValueError(f"{kind} needs start_at before end_at")
-    if kind in ("add_attendee", "remove_attendee") and not person_id:
+    if kind in (GraphJobKind.ADD_ATTENDEE, GraphJobKind.REMOVE_ATTENDEE) and not person_id:
         raise ValueError(f"{kind} needs person_id")
     attendee_email = None
-    if kind == "remove_attendee":
+    if kind == GraphJobKind.REMOVE_ATTENDEE:
         attendee_email = await session.scalar(select(Person.email).where(Person.id == person_id))
     job = GraphJob(kind=kind, session_id=session_id, person_id=person_id, attendee_email=attendee_email,
-                   mailbox=mailbox if kind == "create" else None, start_at=start_at, end_at=end_at,
-                   author_id=author_id, status="pending", attempts=0, due_at=now, created_at=now)
+                   mailbox=mailbox if kind == GraphJobKind.CREATE else None, start_at=start_at, end_at=end_at,
+                   author_id=author_id, status=GraphJobStatus.PENDING, attempts=0, due_at=now, created_at=now)
     session.add(job)
     await session.flush()
     return job.id
@@ -156,10 +155,11 @@ class CalendarSync:
         """DomainHooks.person_erased: an erased person is not added to any meeting, and finished jobs forget
         them. Pending removals stay: they take the person out of meetings they had accepted."""
         await session.execute(update(GraphJob).where(
-            GraphJob.person_id == person_id, GraphJob.kind == "add_attendee", GraphJob.status == "pending",
-        ).values(status="skipped", last_error="erased", finished_at=self._clock.now()))
+            GraphJob.person_id == person_id, GraphJob.kind == GraphJobKind.ADD_ATTENDEE,
+            GraphJob.status == GraphJobStatus.PENDING,
+        ).values(status=GraphJobStatus.SKIPPED, last_error="erased", finished_at=self._clock.now()))
         await session.execute(update(GraphJob).where(
-            GraphJob.person_id == person_id, GraphJob.status.not_in(UNFINISHED),
+            GraphJob.person_id == person_id, GraphJob.status.not_in(UNFINISHED_GRAPH_JOB_STATUSES),
         ).values(person_id=None, attendee_email=None))
 
     # -- claiming ----------------------------------------------------------------------------------------------
@@ -169,11 +169,11 @@ class CalendarSync:
             now = self._clock.now()
             earlier = aliased(GraphJob)
             blocked = exists().where(earlier.session_id == GraphJob.session_id, earlier.id < GraphJob.id,
-                                     earlier.status.in_(UNFINISHED))
+                                     earlier.status.in_(UNFINISHED_GRAPH_JOB_STATUSES))
             candidates = (await session.scalars(
                 select(GraphJob).where(
-                    ((GraphJob.status == "pending") & (GraphJob.due_at <= now))
-                    | ((GraphJob.status == "running") & (GraphJob.lease_until < now)),
+                    ((GraphJob.status == GraphJobStatus.PENDING) & (GraphJob.due_at <= now))
+                    | ((GraphJob.status == GraphJobStatus.RUNNING) & (GraphJob.lease_until < now)),
                     ~blocked,
                 ).order_by(GraphJob.id).limit(10)
             )).all()
@@ -181,7 +181,7 @@ class CalendarSync:
                 # `attempts` doubles as a version: of two workers claiming the same job, only one matches it.
                 claimed = await session.execute(update(GraphJob).where(
                     GraphJob.id == job.id, GraphJob.status == job.status, GraphJob.attempts == job.attempts,
-                ).values(status="running", lease_until=now + self._lease, attempts=job.attempts + 1))
+                ).values(status=GraphJobStatus.RUNNING, lease_until=now + self._lease, attempts=job.attempts + 1))
                 if claimed.rowcount == 1:  # type: ignore[attr-defined]
                     await session.refresh(job)
                     return job
@@ -193,7 +193,7 @@ class CalendarSync:
         try:
             await self._perform(job)
         except _Skip as skip:
-            await self._finish(job, "skipped", reason=skip.reason)
+            await self._finish(job, GraphJobStatus.SKIPPED, reason=skip.reason)
         except _JoinUrlPending:
             if job.attempts < self._max_attempts:
                 await self._retry(job, None, "join_url_pending", delay=timedelta(seconds=30))
@@ -218,29 +218,29 @@ class CalendarSync:
                 await self._fail(job, None, type(exc).__name__[:64])
         else:
             self._auth_failing_since = None
-            await self._finish(job, "done")
+            await self._finish(job, GraphJobStatus.DONE)
 
     async def _perform(self, job: GraphJob) -> None:
-        if job.kind == "create":
+        if job.kind == GraphJobKind.CREATE:
             await self._create(job)
             return
         event = await self._event(job.session_id)
         if event is None or event.cancelled_at is not None:
             raise _Skip("no_event")
-        if job.kind == "add_attendee":
+        if job.kind == GraphJobKind.ADD_ATTENDEE:
             email = await self._email(job.person_id)
             await self._calendar.add_attendee(event.event_id, email, mailbox=event.mailbox)
-        elif job.kind == "remove_attendee":
+        elif job.kind == GraphJobKind.REMOVE_ATTENDEE:
             if not job.attendee_email:
                 raise _Skip("no_email")
             try:
                 await self._calendar.remove_attendee(event.event_id, job.attendee_email, mailbox=event.mailbox)
             except GraphNotFound:
                 pass  # the event is gone: nobody is on it any more
-        elif job.kind == "update_time":
+        elif job.kind == GraphJobKind.UPDATE_TIME:
             assert job.start_at is not None and job.end_at is not None
             await self._calendar.update_time(event.event_id, job.start_at, job.end_at, mailbox=event.mailbox)
-        elif job.kind == "cancel":
+        elif job.kind == GraphJobKind.CANCEL:
             try:
                 await self._calendar.cancel(event.event_id, mailbox=event.mailbox)
             except GraphNotFound:
@@ -284,10 +284,10 @@ class CalendarSync:
 
     # -- outcomes ----------------------------------------------------------------------------------------------
 
-    async def _finish(self, job: GraphJob, status: str, reason: str | None = None) -> None:
+    async def _finish(self, job: GraphJob, status: GraphJobStatus, reason: str | None = None) -> None:
         async with self._database.transaction() as session:
             await self._close(session, job, status, None, reason)
-            if status == "done" and job.kind == "create":
+            if status == GraphJobStatus.DONE and job.kind == GraphJobKind.CREATE:
                 event = await session.get(GraphEvent, job.session_id)
                 if event is not None and event.join_url:
                     for hook in self._hooks.calendar_ready:
@@ -303,7 +303,7 @@ class CalendarSync:
                                                       rng=self._rng))
         async with self._database.transaction() as session:
             await session.execute(update(GraphJob).where(GraphJob.id == job.id).values(
-                status="pending", lease_until=None, due_at=self._clock.now() + delay, last_status=status,
+                status=GraphJobStatus.PENDING, lease_until=None, due_at=self._clock.now() + delay, last_status=status,
                 last_error=error[:64],
                 # Credential trouble is not the job's fault: it must not use up the job's attempts.
                 attempts=job.attempts if count else max(0, job.attempts - 1),
@@ -313,18 +313,18 @@ class CalendarSync:
 
     async def _fail(self, job: GraphJob, status: int | None, error: str) -> None:
         async with self._database.transaction() as session:
-            await self._close(session, job, "failed", status, error)
+            await self._close(session, job, GraphJobStatus.FAILED, status, error)
             for hook in self._hooks.calendar_failed:
                 await hook(session, job.session_id, job.kind)
             if self.notify_author and job.author_id:
                 await enqueue(session, key=f"calendar-failed:{job.session_id}:{job.kind}",
                               recipient=Recipient.person(job.author_id),
-                              message=Message(text=_failure_text(job)), purpose="calendar",
+                              message=Message(text=_failure_text(job)), purpose=OutboxPurpose.CALENDAR,
                               now=self._clock.now(), author_id=job.author_id)
         log.warning("calendar sync: job %s (%s, session %s) failed: %s %s", job.id, job.kind, job.session_id,
                     status if status is not None else "-", error)
 
-    async def _close(self, session: AsyncSession, job: GraphJob, status: str, http_status: int | None,
+    async def _close(self, session: AsyncSession, job: GraphJob, status: GraphJobStatus, http_status: int | None,
                      reason: str | None) -> None:
         values: dict[str, object] = {"status": status, "lease_until": None, "finished_at": self._clock.now(),
                                      "attendee_email": None, "last_error": reason[:64] if reason else None}
@@ -341,16 +341,13 @@ class CalendarSync:
             return
         self._last_purge = now
         async with self._database.transaction() as session:
-            await session.execute(delete(GraphJob).where(GraphJob.status.not_in(UNFINISHED),
+            await session.execute(delete(GraphJob).where(GraphJob.status.not_in(UNFINISHED_GRAPH_JOB_STATUSES),
                                                          GraphJob.finished_at < now - self._keep_finished))
 
 
 def _failure_text(job: GraphJob) -> str:
-    when = ""
-    if job.start_at is not None:
-        local = job.start_at.astimezone(UK)
-        when = f" on {local:%A} {local.day} {local:%B} at {local:%H:%M}"
-    if job.kind == "create":
+    when = f" on {uk_day_at(job.start_at, year=False, zone_note=False)}" if job.start_at is not None else ""
+    if job.kind == GraphJobKind.CREATE:
         return (f"I could not create the Teams meeting for your session{when}. The session is saved. "
                 f"Please add a join link to the session yourself, or contact {CONTACT}.")
     return (f"I could not update the Teams meeting in Outlook for your session{when}. The session is saved, "

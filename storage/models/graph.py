@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
 from storage.models.people import ENTRA_ID
+from vocabulary.words import GraphJobStatus
 
 
 class GraphJob(Base):
@@ -18,7 +19,7 @@ class GraphJob(Base):
     __tablename__ = "graph_jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))  # create | add_attendee | remove_attendee | update_time | cancel
+    kind: Mapped[str] = mapped_column(String(16))  # a GraphJobKind
     session_id: Mapped[int] = mapped_column(Integer)
     person_id: Mapped[str | None] = mapped_column(ENTRA_ID, index=True)
     # Only for remove_attendee: copied at enqueue time because the person may be erased in that same transaction
@@ -28,7 +29,7 @@ class GraphJob(Base):
     start_at: Mapped[datetime | None]  # create and update_time
     end_at: Mapped[datetime | None]
     author_id: Mapped[str | None] = mapped_column(ENTRA_ID)  # the facilitator told if the job fails for good
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed | skipped
+    status: Mapped[str] = mapped_column(String(16), default=GraphJobStatus.PENDING.value)  # a GraphJobStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime]
     lease_until: Mapped[datetime | None]

@@ -8,15 +8,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
-
-# Statuses. Open messages still hold their place in their recipient's queue.
-PENDING = "pending"
-SENDING = "sending"  # claimed by a worker until lease_until
-SENT = "sent"
-FAILED = "failed"
-UNDELIVERABLE = "undeliverable"
-CANCELLED = "cancelled"
-OPEN_STATUSES = (PENDING, SENDING)
+from vocabulary.words import AttemptOperation, OutboxStatus
 
 
 class OutboxMessage(Base):
@@ -31,7 +23,7 @@ class OutboxMessage(Base):
     # Messages to one recipient leave in enqueue order: an open message with a lower id and the same order_key
     # (whose due time has come) holds back every later one.
     order_key: Mapped[str] = mapped_column(String(520))
-    kind: Mapped[str] = mapped_column(String(16))  # send | update
+    kind: Mapped[str] = mapped_column(String(16))  # an OutboxKind
     # For an update: the outbox message whose Teams activity it replaces.
     # Indexed: deleting an outbox row (an erasure) looks here for the updates that go with it.
     updates_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
@@ -39,9 +31,9 @@ class OutboxMessage(Base):
     # Who asked for it and as part of what (an announcement, a session), for progress and reports.
     batch: Mapped[str | None] = mapped_column(String(64), index=True)
     author_id: Mapped[str | None] = mapped_column(String(64))
-    purpose: Mapped[str] = mapped_column(String(32))  # invitation | reminder | update | announcement | ...
-    status: Mapped[str] = mapped_column(String(16), default=PENDING)
-    # pending | sending | sent | failed | undeliverable | cancelled
+    purpose: Mapped[str] = mapped_column(String(32))  # an OutboxPurpose
+    # An OutboxStatus; open ones (OPEN_OUTBOX_STATUSES) still hold their place in their recipient's queue.
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
     # Not before this time, as the caller asked (a reminder may be enqueued days ahead).
     due_at: Mapped[datetime]
     # Not before this time either, after a retryable failure. Kept apart from due_at because a retrying
@@ -73,17 +65,16 @@ class OutboxAttempt(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime]
-    # create | send | update | claim | install (Graph's proactive install, for someone the bot has never met)
-    # | feed (a Teams activity-feed notification through Graph)
-    operation: Mapped[str] = mapped_column(String(8), default="send")
+    operation: Mapped[str] = mapped_column(String(8), default=AttemptOperation.SEND.value)  # an AttemptOperation
     # None for a timeout or connection error, and for an install Graph answered (its outcome is in `error`)
     status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(64))
     duration_ms: Mapped[int | None] = mapped_column(Integer)
 
 
-class DeliveryWorker(Base):
-    """One row per running worker process: its heartbeat and whatever stops it sending, for /healthz."""
+class WorkerHeartbeat(Base):
+    """One row per running delivery worker process (the engine is bot.delivery.worker.DeliveryWorker): its
+    heartbeat and whatever stops it sending, for /healthz."""
 
     __tablename__ = "delivery_workers"
 
@@ -92,7 +83,7 @@ class DeliveryWorker(Base):
     heartbeat_at: Mapped[datetime]
     # On PostgreSQL only the leader (holder of an advisory lock) sends, so the rate budget is shared.
     leader: Mapped[bool] = mapped_column(Boolean, default=False)
-    state: Mapped[str] = mapped_column(String(16))  # running | standby | paused | stopped
+    state: Mapped[str] = mapped_column(String(16))  # a WorkerState
     # e.g. "401 Unauthorized" or "TokenRefused": set while sending is stopped for the bot's credentials.
     problem: Mapped[str | None] = mapped_column(String(64))
     problem_since: Mapped[datetime | None]

@@ -14,17 +14,8 @@ from sqlalchemy.orm import aliased
 
 from storage.db import dialect_insert
 from storage.models import ConversationRef, Person
-from storage.models.outbox import (
-    CANCELLED,
-    FAILED,
-    OPEN_STATUSES,
-    PENDING,
-    SENDING,
-    UNDELIVERABLE,
-    DeliveryWorker,
-    OutboxAttempt,
-    OutboxMessage,
-)
+from storage.models.outbox import OutboxAttempt, OutboxMessage, WorkerHeartbeat
+from vocabulary.words import OPEN_OUTBOX_STATUSES, AttemptOperation, OutboxKind, OutboxStatus
 
 M = OutboxMessage
 
@@ -58,7 +49,7 @@ class Claimed:
     """A message this worker now holds, with everything needed to send it (no second query per message)."""
 
     id: int
-    kind: str  # send | update
+    kind: str  # an OutboxKind
     payload: str
     order_key: str
     person_id: str | None
@@ -72,7 +63,7 @@ class Claimed:
 @dataclass(frozen=True)
 class Attempt:
     at: datetime
-    operation: str  # create | send | update | install | claim (a lease that ran out)
+    operation: AttemptOperation
     status: int | None
     error: str | None
     duration_ms: int | None
@@ -94,7 +85,7 @@ class FailedMessage:
     key: str
     person_id: str | None
     conversation_id: str | None
-    status: str  # failed | undeliverable
+    status: str  # OutboxStatus.FAILED or UNDELIVERABLE
     last_status: int | None
     last_error: str | None
     attempts: int
@@ -105,7 +96,7 @@ class WorkerRow:
     id: str
     heartbeat_at: datetime
     leader: bool
-    state: str
+    state: str  # a WorkerState
     problem: str | None
     problem_since: datetime | None
 
@@ -132,7 +123,8 @@ class OutboxRepository:
         On PostgreSQL `FOR UPDATE SKIP LOCKED` keeps concurrent claimers apart; on SQLite the transaction
         holds the write lock from BEGIN IMMEDIATE."""
         # Expired leases first (a crash's leftovers; each was its recipient's head when it was claimed).
-        expired_query = select(M.id, M.status, M.attempts).where(M.status == SENDING, M.lease_until <= now)
+        expired_query = select(M.id, M.status, M.attempts).where(M.status == OutboxStatus.SENDING,
+                                                                 M.lease_until <= now)
         expired_query = expired_query.order_by(M.id).limit(limit)
         if skip_locked:
             expired_query = expired_query.with_for_update(skip_locked=True)
@@ -145,14 +137,14 @@ class OutboxRepository:
         original = aliased(M)
         earlier_open = exists().where(
             earlier.order_key == M.order_key,
-            earlier.status.in_(OPEN_STATUSES),
+            earlier.status.in_(OPEN_OUTBOX_STATUSES),
             earlier.id < M.id,
             earlier.due_at <= now,
         )
-        original_open = exists().where(original.id == M.updates_id, original.status.in_(OPEN_STATUSES))
+        original_open = exists().where(original.id == M.updates_id, original.status.in_(OPEN_OUTBOX_STATUSES))
         if len(rows) < limit:
             due_query = select(M.id, M.status, M.attempts).where(
-                M.status == PENDING, M.due_at <= now, or_(M.retry_at.is_(None), M.retry_at <= now),
+                M.status == OutboxStatus.PENDING, M.due_at <= now, or_(M.retry_at.is_(None), M.retry_at <= now),
                 ~earlier_open, or_(M.updates_id.is_(None), ~original_open),
             ).order_by(M.due_at, M.id).limit(limit - len(rows))
             if skip_locked:
@@ -161,17 +153,19 @@ class OutboxRepository:
         if not rows:
             return []
 
-        fresh = [row.id for row in rows if row.status == PENDING]
+        fresh = [row.id for row in rows if row.status == OutboxStatus.PENDING]
         # A lease that ran out means an attempt may have been made and its answer lost (a crash): count it,
         # so a message that kills its worker every time still ends.
-        expired = [row.id for row in rows if row.status == SENDING]
-        exhausted = {row.id for row in rows if row.status == SENDING and row.attempts + 1 >= max_attempts}
-        await self.add_attempts([dict(message_id=message_id, at=now, operation="claim", status=None,
+        expired = [row.id for row in rows if row.status == OutboxStatus.SENDING]
+        exhausted = {row.id for row in rows
+                     if row.status == OutboxStatus.SENDING and row.attempts + 1 >= max_attempts}
+        await self.add_attempts([dict(message_id=message_id, at=now, operation=AttemptOperation.CLAIM, status=None,
                                       error="LeaseExpired", duration_ms=None) for message_id in expired])
         if exhausted:
             await self.session.execute(
                 update(M).where(M.id.in_(exhausted)).values(
-                    status=FAILED, attempts=M.attempts + 1, last_status=None, last_error="LeaseExpired",
+                    status=OutboxStatus.FAILED, attempts=M.attempts + 1, last_status=None,
+                    last_error="LeaseExpired",
                     lease_until=None, lease_owner=None, finished_at=now))
         resumed = [message_id for message_id in expired if message_id not in exhausted]
         if resumed:
@@ -180,7 +174,8 @@ class OutboxRepository:
                     lease_owner=owner, lease_until=lease_until, attempts=M.attempts + 1))
         if fresh:
             await self.session.execute(
-                update(M).where(M.id.in_(fresh)).values(status=SENDING, lease_owner=owner, lease_until=lease_until))
+                update(M).where(M.id.in_(fresh)).values(status=OutboxStatus.SENDING, lease_owner=owner,
+                                                        lease_until=lease_until))
         ids = fresh + resumed
         return await self._load(ids) if ids else []
 
@@ -252,8 +247,9 @@ class OutboxRepository:
         order key `order_key_prefix` followed by the person id; a key already there is left as it is. An
         audience can be every volunteer: one statement, with the payload sent to the database once."""
         person_id = people.selected_columns[0]
-        same_for_all = {"kind": "send", "payload": payload, "batch": batch, "author_id": author_id, "purpose": purpose,
-                        "status": PENDING, "due_at": now, "attempts": 0, "created_at": now}
+        same_for_all = {"kind": OutboxKind.SEND, "payload": payload, "batch": batch, "author_id": author_id,
+                        "purpose": purpose, "status": OutboxStatus.PENDING, "due_at": now, "attempts": 0,
+                        "created_at": now}
         # Each value is bound with its column's type, so it is stored exactly as an ORM insert would store it.
         values: dict[str, Any] = {
             "key": literal(key_prefix, String) + person_id,
@@ -279,7 +275,7 @@ class OutboxRepository:
     async def pending_keys_like(self, pattern: str) -> list[str]:
         """Keys of messages not sent yet that match a LIKE pattern (`%` for any run of characters), oldest first."""
         result = await self.session.execute(
-            select(M.key).where(M.key.like(pattern), M.status == PENDING).order_by(M.id))
+            select(M.key).where(M.key.like(pattern), M.status == OutboxStatus.PENDING).order_by(M.id))
         return list(result.scalars())
 
     async def has_key(self, key: str) -> bool:
@@ -295,7 +291,7 @@ class OutboxRepository:
 
     async def renew_leases(self, owner: str, lease_until: datetime) -> int:
         result = await self.session.execute(
-            update(M).where(M.lease_owner == owner, M.status == SENDING).values(lease_until=lease_until))
+            update(M).where(M.lease_owner == owner, M.status == OutboxStatus.SENDING).values(lease_until=lease_until))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def held(self, ids: Sequence[int], owner: str, *, lock: bool) -> set[int]:
@@ -304,7 +300,7 @@ class OutboxRepository:
         keeps them held until the transaction ends; SQLite's write transaction is exclusive anyway."""
         if not ids:
             return set()
-        query = select(M.id).where(M.id.in_(ids), M.lease_owner == owner, M.status == SENDING)
+        query = select(M.id).where(M.id.in_(ids), M.lease_owner == owner, M.status == OutboxStatus.SENDING)
         if lock:
             query = query.with_for_update()
         return set((await self.session.execute(query)).scalars())
@@ -343,7 +339,8 @@ class OutboxRepository:
         if not order_keys:
             return set()
         result = await self.session.execute(
-            select(M.order_key).where(M.order_key.in_(set(order_keys)), M.status == PENDING, M.due_at <= now)
+            select(M.order_key)
+            .where(M.order_key.in_(set(order_keys)), M.status == OutboxStatus.PENDING, M.due_at <= now)
             .distinct())
         return set(result.scalars())
 
@@ -352,8 +349,8 @@ class OutboxRepository:
     async def rearm(self, person_id: str, now: datetime) -> int:
         """The person is reachable again: their messages skipped as undeliverable go out after all."""
         result = await self.session.execute(
-            update(M).where(M.person_id == person_id, M.status == UNDELIVERABLE)
-            .values(status=PENDING, retry_at=None, finished_at=None, last_error=None))
+            update(M).where(M.person_id == person_id, M.status == OutboxStatus.UNDELIVERABLE)
+            .values(status=OutboxStatus.PENDING, retry_at=None, finished_at=None, last_error=None))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def cancel(self, keys: Sequence[str], now: datetime) -> int:
@@ -361,7 +358,8 @@ class OutboxRepository:
         if not keys:
             return 0
         result = await self.session.execute(
-            update(M).where(M.key.in_(keys), M.status == PENDING).values(status=CANCELLED, finished_at=now))
+            update(M).where(M.key.in_(keys), M.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.CANCELLED, finished_at=now))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     # -- reports -------------------------------------------------------------------------------------------------
@@ -377,18 +375,18 @@ class OutboxRepository:
     async def batch_failures(self, batch: str) -> list[FailedMessage]:
         result = await self.session.execute(
             select(M.id, M.key, M.person_id, M.conversation_id, M.status, M.last_status, M.last_error, M.attempts)
-            .where(M.batch == batch, M.status.in_((FAILED, UNDELIVERABLE))).order_by(M.id))
+            .where(M.batch == batch, M.status.in_((OutboxStatus.FAILED, OutboxStatus.UNDELIVERABLE))).order_by(M.id))
         return [FailedMessage(*row) for row in result.all()]
 
     async def backlog(self, now: datetime) -> Backlog:
-        due_now = or_(M.status == SENDING, and_(M.status == PENDING, M.due_at <= now))
+        due_now = or_(M.status == OutboxStatus.SENDING, and_(M.status == OutboxStatus.PENDING, M.due_at <= now))
         result = await self.session.execute(
             select(
                 func.count().filter(due_now),
-                func.count().filter(M.status == SENDING),
-                func.count().filter(and_(M.status == PENDING, M.due_at > now)),
+                func.count().filter(M.status == OutboxStatus.SENDING),
+                func.count().filter(and_(M.status == OutboxStatus.PENDING, M.due_at > now)),
                 func.min(M.due_at).filter(due_now),
-            ).where(M.status.in_(OPEN_STATUSES)))
+            ).where(M.status.in_(OPEN_OUTBOX_STATUSES)))
         due, sending, scheduled, oldest = result.one()
         return Backlog(int(due), int(sending), int(scheduled), oldest)
 
@@ -398,13 +396,13 @@ class OutboxRepository:
                         problem: str | None, problem_since: datetime | None) -> None:
         values = {"heartbeat_at": now, "leader": leader, "state": state, "problem": problem,
                   "problem_since": problem_since}
-        statement = dialect_insert(self.session, DeliveryWorker).values(id=worker_id, started_at=started_at, **values)
+        statement = dialect_insert(self.session, WorkerHeartbeat).values(id=worker_id, started_at=started_at, **values)
         await self.session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
 
     async def workers(self) -> list[WorkerRow]:
-        result = await self.session.execute(select(DeliveryWorker).order_by(DeliveryWorker.heartbeat_at.desc()))
+        result = await self.session.execute(select(WorkerHeartbeat).order_by(WorkerHeartbeat.heartbeat_at.desc()))
         return [WorkerRow(w.id, w.heartbeat_at, w.leader, w.state, w.problem, w.problem_since)
                 for w in result.scalars()]
 
     async def forget_workers(self, before: datetime) -> None:
-        await self.session.execute(delete(DeliveryWorker).where(DeliveryWorker.heartbeat_at < before))
+        await self.session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.heartbeat_at < before))

@@ -1,7 +1,7 @@
-"""The production TokenProvider: botbuilder's credentials (MSAL underneath, which caches tokens).
-
-The only delivery module that touches botbuilder. `get_access_token` is blocking (MSAL over `requests`), so it
-runs in a thread; the token is also kept here for a few minutes so that sends do not each hop to a thread.
+"""The delivery worker's production TokenProvider (bot/delivery/tokens.py): botbuilder's credentials (MSAL
+underneath, which caches tokens). It lives at the edge, with the adapter, so that bot/delivery never imports the
+SDK. `get_access_token` is blocking (MSAL over `requests`), so it runs in a thread; the token is also kept here
+for a few minutes so that sends do not each hop to a thread.
 """
 
 from __future__ import annotations
