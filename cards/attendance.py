@@ -8,15 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cards.common import BACK, Card, card, field_error, heading, input_label, open_url, para, submit, uk_day
-from cards.invitation import uk_when
+from cards.common import BACK, Card, card, field_error, heading, input_label, no_inputs, open_url, para, submit
 from cards.sessions import KEEP_PRIVATE, name_and_email, see_sessions
+from vocabulary.actions.sessions import SESSION_ATTENDANCE_SAVE, SESSIONS_LIST, mark_id
+from vocabulary.uk_time import uk_day, uk_when
+from vocabulary.words import AttendanceMark
 
-ACTION_OPEN = "session_attendance"
-ACTION_SAVE = "session_attendance_save"
-MARK_PREFIX = "mark_"
-CAME = "attended"
-DID_NOT_COME = "absent"
 SAVE = "Save"
 NEXT_PAGE = "Save and show the next people"
 PAGE_SAVED = "Saved. Here are the next people."
@@ -25,7 +22,10 @@ GIVE_FEEDBACK = "Give feedback"
 
 @dataclass(frozen=True)
 class AttendanceLine:
+    """One person with a place (names for the facilitator only)."""
+
     invitation_id: int
+    person_id: str  # never shown: matched with the Teams meeting's attendance report (issue 24)
     name: str | None
     email: str | None
     attended: bool | None  # None: not marked yet
@@ -33,6 +33,9 @@ class AttendanceLine:
 
 @dataclass(frozen=True)
 class AttendanceView:
+    """One page of the attendance card, as the attendance service reads it; a card sent back to fix something
+    keeps what the facilitator chose (`errors`, `form_feedback_url`, the lines' marks)."""
+
     session_id: int
     title: str
     starts_at: datetime
@@ -49,17 +52,16 @@ class AttendanceView:
 
 @dataclass(frozen=True)
 class ThanksView:
+    """The thank-you to someone marked as came (the attendance service writes it)."""
+
     title: str
     starts_at: datetime
     feedback_url: str | None
 
 
-def mark_id(invitation_id: int) -> str:
-    return f"{MARK_PREFIX}{invitation_id}"
-
-
 def _mark_value(attended: bool | None) -> str:
-    return "" if attended is None else CAME if attended else DID_NOT_COME
+    mark = AttendanceMark.of_flag(attended)
+    return "" if mark is None else mark.value
 
 
 def attendance_card(view: AttendanceView) -> Card:
@@ -82,7 +84,7 @@ def attendance_card(view: AttendanceView) -> Card:
             "type": "Input.ChoiceSet", "id": mark_id(line.invitation_id),
             "label": input_label(name_and_email(line.name, line.email), False),
             "style": "expanded", "value": _mark_value(line.attended), "isRequired": False, "wrap": True,
-            "choices": [{"title": "Came", "value": CAME}, {"title": "Did not come", "value": DID_NOT_COME}],
+            "choices": [{"title": mark.label, "value": mark.value} for mark in AttendanceMark],
         })
     feedback = view.form_feedback_url if view.form_feedback_url is not None else view.feedback_url or ""
     body += [
@@ -94,9 +96,9 @@ def attendance_card(view: AttendanceView) -> Card:
     body += field_error(view.errors, "feedback_url")
     last_page = view.page + 1 >= view.pages
     return card(body, [
-        submit(SAVE if last_page else NEXT_PAGE, ACTION_SAVE, style="positive", session_id=view.session_id,
-               page=view.page),
-        {**submit(BACK, "sessions_list"), "associatedInputs": "none"},
+        submit(SAVE if last_page else NEXT_PAGE, SESSION_ATTENDANCE_SAVE, style="positive",
+               session_id=view.session_id, page=view.page),
+        no_inputs(submit(BACK, SESSIONS_LIST)),
     ])
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cards.common import UK, uk_day
-from cards.invitation import uk_when
+from vocabulary.uk_time import uk_clock, uk_day, uk_when
 
 SESSION_INVITATION = "sessionInvitation"  # "You're invited: {sessionTitle}"
 SESSION_REMINDER = "sessionReminder"  # "Reminder: {sessionTitle} starts {startsAt}"
@@ -25,8 +24,7 @@ def invitation_feed(title: str, starts_at: datetime, ends_at: datetime) -> dict[
 
 
 def reminder_feed(title: str, starts_at: datetime, ends_at: datetime, *, has_link: bool) -> dict[str, Any]:
-    start = starts_at.astimezone(UK)
     next_step = "The join link is in our chat." if has_link else "Open our chat to see the details."
     return {"activity_type": SESSION_REMINDER,
             "preview": f"{uk_when(starts_at, ends_at)}. {next_step}",
-            "template": {"sessionTitle": title, "startsAt": f"at {start:%H:%M} on {uk_day(start)}"}}
+            "template": {"sessionTitle": title, "startsAt": f"at {uk_clock(starts_at)} on {uk_day(starts_at)}"}}

@@ -8,11 +8,16 @@ Teams fetches the person's current status whenever they look at it. Seat figures
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from cards.common import UK, Card, card, execute, facts, heading, open_url, para, submit, uk_day
+from cards.common import HELP, Card, card, execute, facts, heading, open_url, para, submit
+from vocabulary.actions.people import SHOW_HELP
+from vocabulary.actions.sessions import INVITATION_ACCEPT, INVITATION_DECLINE, INVITATION_RESEND, INVITATION_SHOW
+from vocabulary.catalogue import CardAction
+from vocabulary.uk_time import uk_when, utc_iso
+from vocabulary.words import InvitationStatus, Phase
 
 ACCEPT = "Accept"
 DECLINE = "Decline"
@@ -21,12 +26,6 @@ JOIN = "Join the session"
 # Neutral, so a calendar never says what the session is about (design §6).
 CALENDAR_SUBJECT = "HNY Inc. allyship session"
 OUTLOOK_COMPOSE = "https://outlook.office.com/calendar/deeplink/compose"
-
-VERB_ACCEPT = "invitation_accept"
-VERB_DECLINE = "invitation_decline"
-VERB_SHOW = "invitation_show"
-
-PHASE_LABELS = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
 
 BOOKED = "You're booked."
 NOT_REPLIED = "You have not replied yet."
@@ -37,27 +36,24 @@ CLOSED = "This session has started, so replies are closed."
 
 @dataclass(frozen=True)
 class InvitationView:
-    """One person's invitation (field for field the service's InvitationState)."""
+    """One person's invitation as they see it (the sessions service returns it). Seat figures are exact (§5)."""
 
     session_id: int
     title: str
-    phase: str
+    phase: Phase
     starts_at: datetime
     ends_at: datetime
     seats_left: int
-    status: str  # invited | accepted | waiting | declined
-    position: int | None
+    status: InvitationStatus
+    position: int | None  # waiting-list position
     join_url: str | None
     cancelled: bool
-    closed: bool
-    refresh_user_id: str | None = None
-    note: str | None = None
-    reminders: tuple[int, ...] = ()  # minutes before the start of each reminder still to come
-
-
-def uk_when(starts_at: datetime, ends_at: datetime) -> str:
-    """e.g. "Sunday 29 March 2026, 10:00–12:00 (UK time)"."""
-    return f"{uk_day(starts_at)}, {starts_at.astimezone(UK):%H:%M}–{ends_at.astimezone(UK):%H:%M} (UK time)"
+    closed: bool  # the session has started: replies are closed
+    refresh_user_id: str | None = None  # the person's Teams user id, for the card's refresh
+    note: str | None = None  # a one-off message for this answer ("Nothing changed: ...")
+    # Minutes before the start of each reminder this person will still get (largest first): the card promises
+    # only these.
+    reminders: tuple[int, ...] = ()
 
 
 def length_text(starts_at: datetime, ends_at: datetime) -> str:
@@ -81,9 +77,9 @@ def seats_text(view: InvitationView) -> str:
     """The seat figure as it reads for this person: someone with the last place has no waiting list to join."""
     if view.seats_left > 0:
         return places_text(view.seats_left)
-    if view.status == "accepted":
+    if view.status == InvitationStatus.ACCEPTED:
         return "no other places left"
-    if view.status == "waiting":
+    if view.status == InvitationStatus.WAITING:
         return "no places left"
     return places_text(0)
 
@@ -113,8 +109,8 @@ def calendar_link(starts_at: datetime, ends_at: datetime, join_url: str | None) 
     """An Outlook on the web 'new event' link. The subject is neutral; the body is only the join link."""
     query = urlencode({
         "subject": CALENDAR_SUBJECT,
-        "startdt": starts_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "enddt": ends_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "startdt": utc_iso(starts_at),
+        "enddt": utc_iso(ends_at),
         "body": join_url or "The join link will follow in Teams.",
     }, quote_via=quote)
     return f"{OUTLOOK_COMPOSE}?{query}"
@@ -123,25 +119,27 @@ def calendar_link(starts_at: datetime, ends_at: datetime, join_url: str | None) 
 def status_text(view: InvitationView) -> str:
     if view.cancelled:
         return CANCELLED
-    if view.status == "accepted":
+    if view.status == InvitationStatus.ACCEPTED:
         text = booked_text(view.reminders)
-    elif view.status == "waiting":
+    elif view.status == InvitationStatus.WAITING:
         text = (f"This session is full. You're number {view.position} on the waiting list. "
                 "I'll tell you if a place opens up.")
-    elif view.status == "declined":
+    elif view.status == InvitationStatus.DECLINED:
         text = DECLINED
     else:
         text = NOT_REPLIED
     if view.closed:
         # After the start, say only what is still true.
-        if view.status == "accepted":
+        if view.status == InvitationStatus.ACCEPTED:
             return f"{CLOSED} You have a place."
         return CLOSED
     return text
 
 
-def execute_or_submit(title: str, verb: str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
-    """Action.Execute, falling back to an Action.Submit with the same name and data (design §9)."""
+def execute_or_submit(title: str, verb: CardAction[Any], *, style: str | None = None,
+                      **data: Any) -> dict[str, Any]:
+    """Action.Execute, falling back to an Action.Submit with the same name and data (design §9): the action is
+    declared as both (vocabulary.catalogue.Press.BOTH)."""
     action = execute(title, verb, style=style, **data)
     action["fallback"] = submit(title, verb, style=style, **data)
     return action
@@ -170,7 +168,7 @@ def invitation_card(view: InvitationView) -> Card:
         para(f"Your reply: {status_text(view)}", weight="Bolder"),
         para(_summary(view)),
         facts([
-            ("Phase", PHASE_LABELS.get(view.phase, view.phase)),
+            ("Phase", view.phase.label),
             ("Length", length_text(view.starts_at, view.ends_at)),
         ]),
     ]
@@ -178,15 +176,15 @@ def invitation_card(view: InvitationView) -> Card:
         body.append(para(view.note))
     actions: list[dict[str, Any]] = []
     if not view.cancelled and not view.closed:
-        actions += [execute_or_submit(ACCEPT, VERB_ACCEPT, style="positive", session_id=view.session_id),
-                    execute_or_submit(DECLINE, VERB_DECLINE, session_id=view.session_id)]
-    if view.status == "accepted" and not view.cancelled:
+        actions += [execute_or_submit(ACCEPT, INVITATION_ACCEPT, style="positive", session_id=view.session_id),
+                    execute_or_submit(DECLINE, INVITATION_DECLINE, session_id=view.session_id)]
+    if view.status == InvitationStatus.ACCEPTED and not view.cancelled:
         actions += place_actions(view)
     result = card(body, actions, speak=f"You're invited: {view.title}. {status_text(view)}")
     if view.refresh_user_id and not view.cancelled:
         # Teams asks for the person's current card whenever they look at it (Universal Actions).
-        result["refresh"] = {"action": {"type": "Action.Execute", "verb": VERB_SHOW,
-                                        "data": {"action": VERB_SHOW, "session_id": view.session_id}},
+        result["refresh"] = {"action": {"type": "Action.Execute", "verb": INVITATION_SHOW.name,
+                                        "data": INVITATION_SHOW.data(session_id=view.session_id)},
                              "userIds": [view.refresh_user_id]}
     return result
 
@@ -211,10 +209,10 @@ def changed_card(view: InvitationView, *, time_changed: bool, link_changed: bool
         body.append(para("Use the new join link below." if view.join_url else
                          "There is no join link yet. I'll send it when there is one."))
     body.append(para(f"Your reply: {status_text(view)}"))
-    if view.status in ("accepted", "waiting"):
+    if view.status in (InvitationStatus.ACCEPTED, InvitationStatus.WAITING):
         body.append(para("If you can't come at the new time, press Decline on your invitation."
                          if time_changed else "Nothing else has changed."))
-    return card(body, place_actions(view) if view.status == "accepted" else [])
+    return card(body, place_actions(view) if view.status == InvitationStatus.ACCEPTED else [])
 
 
 def cancelled_card(view: InvitationView) -> Card:
@@ -229,14 +227,14 @@ def no_longer_matching_card(view: InvitationView) -> Card:
     """The person changed their answers and the session no longer fits them. Not accepted: their invitation
     card is replaced by this one, without buttons. Accepted: their place is kept, and this says so."""
     when = para(uk_when(view.starts_at, view.ends_at))
-    if view.status == "accepted":
+    if view.status == InvitationStatus.ACCEPTED:
         return card([
             heading(f"Your place is kept: {view.title}"), when,
             para("You changed your answers, and this session no longer matches them. Your place is kept. "
                  "Nothing changes for your booking."),
             para("If you can't come, press Decline on your invitation."),
         ], place_actions(view))
-    waiting = " You're no longer on its waiting list." if view.status == "waiting" else ""
+    waiting = " You're no longer on its waiting list." if view.status == InvitationStatus.WAITING else ""
     return card([
         heading(f"Invitation closed: {view.title}"), when,
         para(f"You changed your answers, and this session no longer matches them, so we've closed this "
@@ -250,7 +248,7 @@ def reply_confirmation(view: InvitationView) -> Card:
     """Said after an Action.Submit reply (clients without Universal Actions): the card itself is updated
     through the outbox, and this says what happened straight away."""
     actions = []
-    if view.status == "accepted" and not view.cancelled:
+    if view.status == InvitationStatus.ACCEPTED and not view.cancelled:
         actions.append(open_url(ADD_TO_CALENDAR, calendar_link(view.starts_at, view.ends_at, view.join_url)))
     body = [heading(view.title), para(status_text(view))]
     if view.note:
@@ -259,7 +257,6 @@ def reply_confirmation(view: InvitationView) -> Card:
 
 
 SEND_AGAIN = "Send again"
-VERB_RESEND = "invitation_resend"
 
 
 def my_sessions_card(views: list[InvitationView]) -> Card:
@@ -268,7 +265,7 @@ def my_sessions_card(views: list[InvitationView]) -> Card:
     if not views:
         body.append(para("You have no invitations to upcoming sessions yet. I'll message you here when there's "
                          "a session for you."))
-        return card(body, [submit("Help", "help")])
+        return card(body, [submit(HELP, SHOW_HELP)])
     body.append(para("Here are the upcoming sessions for you. Press \"Send again\" if you can't find the "
                      "invitation."))
     for view in views[:15]:
@@ -276,21 +273,22 @@ def my_sessions_card(views: list[InvitationView]) -> Card:
             {"type": "TextBlock", "text": view.title, "wrap": True, "weight": "Bolder", "separator": True},
             para(uk_when(view.starts_at, view.ends_at)),
             para(f"Your reply: {status_text(view)}"),
-            {"type": "ActionSet", "actions": [submit(SEND_AGAIN, VERB_RESEND, session_id=view.session_id)]},
+            {"type": "ActionSet", "actions": [submit(SEND_AGAIN, INVITATION_RESEND, session_id=view.session_id)]},
         ]
     return card(body)
 
 
 @dataclass(frozen=True)
 class ReminderView:
-    """A reminder to someone with a place (field for field the reminders service's ReminderState)."""
+    """A reminder to someone with a place (the reminders service writes it). `minutes_left` is counted when
+    it is written."""
 
     session_id: int
     title: str
     starts_at: datetime
     ends_at: datetime
     join_url: str | None
-    minutes_left: int  # when the reminder was written
+    minutes_left: int
 
 
 def time_left_text(minutes: int) -> str:

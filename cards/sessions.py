@@ -3,6 +3,7 @@ sessions with figures, change, cancel and roster. Pure functions: view data in, 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,16 +23,21 @@ from cards.common import (
     para,
     submit,
 )
-from cards.invitation import PHASE_LABELS, length_text, uk_when
+from cards.invitation import length_text
+from vocabulary.actions.sessions import (
+    SESSION_ATTENDANCE,
+    SESSION_CANCEL,
+    SESSION_CANCEL_START,
+    SESSION_CHANGE,
+    SESSION_CHANGE_START,
+    SESSION_PUBLISH,
+    SESSION_ROSTER,
+    SESSION_ROSTER_CSV,
+    SESSIONS_LIST,
+)
+from vocabulary.uk_time import uk_when
+from vocabulary.words import AttendanceMark, Community, InvitationStatus, Phase, SessionAudience, SessionStatus, Word
 
-SPACE_LABELS = {"minoritised": "Minoritised colleagues", "ally": "Active allies", "open": "Open to both spaces"}
-COMMUNITY_LABELS = {
-    "ethnicity": "Ethnically minoritised or from a culturally diverse background",
-    "disability": "Disabled or living with a long-term health condition (physical and/or mental health)",
-    "neurodivergent": "Neurodivergent",
-    "lgbtq": "LGBT+",
-}
-STATUS_LABELS = {"draft": "Draft (not sent)", "published": "Published", "cancelled": "Cancelled"}
 ROUNDING_NOTE = ("Numbers are rounded to the nearest 5. Numbers from 1 to 7 show as 'fewer than 8'. "
                  "This protects people's privacy.")
 EXACT_NOTE = ("Accepted, waiting, places left and who came are exact, because they are about this session's "
@@ -64,33 +70,37 @@ class Figures:
 
 
 @dataclass(frozen=True)
-class SessionView:
+class FacilitatorSessionView:
+    """A session as its facilitators see it (the sessions service returns it)."""
+
     session_id: int
     title: str
-    phase: str
-    space: str
-    communities: tuple[str, ...]
+    phase: Phase
+    space: SessionAudience
+    communities: tuple[Community, ...]
     starts_at: datetime
     ends_at: datetime
     join_url: str | None
     capacity: int
-    status: str
+    status: SessionStatus
     change_no: int
     seats_left: int
     figures: Figures | None  # None for drafts
     started: bool
     ended: bool = False
-    attended: int = 0  # exact, like the seat figures
+    # People with a place marked as came / did not come. Exact, like the seat figures (design §5).
+    attended: int = 0
     absent: int = 0
 
 
 @dataclass(frozen=True)
 class PreviewView:
-    form: dict[str, str]
+    """A checked new-session form with its audience rounded (§5), as the sessions service previews it."""
+
     title: str
-    phase: str
-    space: str
-    communities: tuple[str, ...]
+    phase: Phase
+    space: SessionAudience
+    communities: tuple[Community, ...]
     starts_at: datetime
     ends_at: datetime
     join_url: str | None
@@ -98,13 +108,16 @@ class PreviewView:
     invited: str  # rounded text
     invited_is_zero: bool
     filtered: bool
-    co_facilitators: tuple[str, ...]
-    teams_makes_link: bool = False  # Graph is configured and no link was given
+    co_facilitators: tuple[str, ...]  # names (or e-mails) of the co-facilitators, for the facilitator only
+    # No link given and Graph is configured: publishing asks Teams to make the meeting (design §8).
+    teams_makes_link: bool = False
 
 
 @dataclass(frozen=True)
 class RosterLine:
-    status: str  # accepted | waiting
+    """One person on a session's roster: accepted (in the order they replied) or waiting (with their position)."""
+
+    status: InvitationStatus
     position: int | None
     name: str | None
     email: str | None
@@ -117,11 +130,22 @@ def name_and_email(name: str | None, email: str | None) -> str:
 
 def see_sessions() -> dict[str, Any]:
     """The button back to the facilitator's list of sessions."""
-    return submit(SEE_SESSIONS, "sessions_list")
+    return submit(SEE_SESSIONS, SESSIONS_LIST)
 
 
-def _choices(labels: dict[str, str]) -> list[dict[str, str]]:
-    return [{"title": title, "value": value} for value, title in labels.items()]
+def _journey_button(title: str, journey: str, step: str, nav: str, *, style: str | None = None) -> dict[str, Any]:
+    """A button of the new-session journey (action new_session_form or new_session_preview): its dialog reads it
+    (the run of the journey, its step and where to go next; dialogs/new_session.py), not the action registry, so
+    an old card changes nothing."""
+    button: dict[str, Any] = {"type": "Action.Submit", "title": title,
+                              "data": {"action": f"new_session_{step}", "nav": nav, "journey": journey, "step": step}}
+    if style:
+        button["style"] = style
+    return button
+
+
+def _choices(words: Iterable[Word]) -> list[dict[str, str]]:
+    return [{"title": word.label, "value": word.value} for word in words]
 
 
 def _text_input(input_id: str, label: str, value: str, *, required: bool, error: str,
@@ -185,16 +209,16 @@ def session_form(journey: str, form: dict[str, str], errors: dict[str, str]) -> 
                     max_length=120),
         *field_error(errors, "title"),
         {"type": "Input.ChoiceSet", "id": "phase", "label": input_label("Phase", True), "style": "expanded",
-         "value": form.get("phase", ""), "choices": _choices(PHASE_LABELS), "isRequired": True,
+         "value": form.get("phase", ""), "choices": _choices(Phase), "isRequired": True,
          "errorMessage": "Choose a phase.", "wrap": True},
         *field_error(errors, "phase"),
         {"type": "Input.ChoiceSet", "id": "space", "label": input_label("Who is it for?", True), "style": "expanded",
-         "value": form.get("space", ""), "choices": _choices(SPACE_LABELS), "isRequired": True,
+         "value": form.get("space", ""), "choices": _choices(SessionAudience), "isRequired": True,
          "errorMessage": "Choose who the session is for.", "wrap": True},
         *field_error(errors, "space"),
         {"type": "Input.ChoiceSet", "id": "communities",
          "label": input_label("Only invite people from these communities", False), "style": "expanded",
-         "isMultiSelect": True, "value": form.get("communities", ""), "choices": _choices(COMMUNITY_LABELS),
+         "isMultiSelect": True, "value": form.get("communities", ""), "choices": _choices(Community),
          "wrap": True},
         para("Leave these empty to invite everyone in the space. If you choose any, people who chose not to "
              "share a community are not invited.", subtle=True),
@@ -202,10 +226,9 @@ def session_form(journey: str, form: dict[str, str], errors: dict[str, str]) -> 
         *_when_inputs(form, errors),
         *_link_capacity_co_inputs(form, errors, co_label="Co-facilitators' e-mails"),
     ]
-    envelope = {"journey": journey, "step": "form"}
     return card(body, [
-        submit(PREVIEW, "new_session_form", style="positive", nav="next", **envelope),
-        {**submit(CANCEL, "new_session_form", nav="cancel", **envelope), "associatedInputs": "none"},
+        _journey_button(PREVIEW, journey, "form", "next", style="positive"),
+        no_inputs(_journey_button(CANCEL, journey, "form", "cancel")),
     ])
 
 
@@ -225,9 +248,9 @@ def _join_link_text(view: PreviewView) -> str:
 def preview_card(journey: str, view: PreviewView) -> Card:
     rows = [
         ("Title", view.title),
-        ("Phase", PHASE_LABELS[view.phase]),
-        ("For", SPACE_LABELS[view.space]),
-        ("Communities", ", ".join(COMMUNITY_LABELS[name] for name in view.communities) or "Everyone in the space"),
+        ("Phase", view.phase.label),
+        ("For", view.space.label),
+        ("Communities", ", ".join(community.label for community in view.communities) or "Everyone in the space"),
         ("When", uk_when(view.starts_at, view.ends_at)),
         ("Length", length_text(view.starts_at, view.ends_at)),
         ("Join link", _join_link_text(view)),
@@ -240,12 +263,11 @@ def preview_card(journey: str, view: PreviewView) -> Card:
     if view.filtered:
         body.append(para("People who chose not to share a community are not included."))
     body.append(para(ROUNDING_NOTE, subtle=True))
-    envelope = {"journey": journey, "step": "preview"}
     return card(body, [
-        submit(PUBLISH, "new_session_preview", style="positive", nav="publish", **envelope),
-        submit(SAVE_DRAFT, "new_session_preview", nav="draft", **envelope),
-        submit(BACK, "new_session_preview", nav="back", **envelope),
-        submit(CANCEL, "new_session_preview", nav="cancel", **envelope),
+        _journey_button(PUBLISH, journey, "preview", "publish", style="positive"),
+        _journey_button(SAVE_DRAFT, journey, "preview", "draft"),
+        _journey_button(BACK, journey, "preview", "back"),
+        _journey_button(CANCEL, journey, "preview", "cancel"),
     ])
 
 
@@ -267,37 +289,38 @@ def journey_stopped() -> Card:
     return card([heading("New session stopped"), para("Nothing was saved. Type \"new session\" to start again.")])
 
 
-def _session_block(view: SessionView) -> list[dict[str, Any]]:
-    status = STATUS_LABELS.get(view.status, view.status)
-    held = view.started and view.status == "published"
+def _session_block(view: FacilitatorSessionView) -> list[dict[str, Any]]:
+    status = view.status.label
+    held = view.started and view.status == SessionStatus.PUBLISHED
     if held:
         status = "Finished" if view.ended else "Started"
     rows = [("When", uk_when(view.starts_at, view.ends_at)), ("Status", status),
-            ("For", SPACE_LABELS.get(view.space, view.space)), ("Places", str(view.capacity))]
+            ("For", view.space.label), ("Places", str(view.capacity))]
     if view.figures is not None:
         rows += [
             ("Invited", view.figures.invited),
-            ("Accepted", str(view.figures.accepted)),
-            ("Waiting", str(view.figures.waiting)),
+            (InvitationStatus.ACCEPTED.chart_label, str(view.figures.accepted)),
+            (InvitationStatus.WAITING.chart_label, str(view.figures.waiting)),
             ("Places left", str(view.seats_left)),
-            ("Declined", view.figures.declined),
-            ("No reply", view.figures.no_reply),
+            (InvitationStatus.DECLINED.chart_label, view.figures.declined),
+            (InvitationStatus.INVITED.chart_label, view.figures.no_reply),
         ]
         if held:
-            rows += [("Came", str(view.attended)), ("Did not come", str(view.absent)),
+            rows += [(AttendanceMark.ATTENDED.label, str(view.attended)),
+                     (AttendanceMark.ABSENT.label, str(view.absent)),
                      ("Not marked yet", str(max(0, view.figures.accepted - view.attended - view.absent)))]
     actions: list[dict[str, Any]] = []
-    open_for_changes = view.status != "cancelled" and not view.started
-    if view.status == "draft" and open_for_changes:
-        actions.append(submit(PUBLISH, "session_publish", style="positive", session_id=view.session_id))
+    open_for_changes = view.status != SessionStatus.CANCELLED and not view.started
+    if view.status == SessionStatus.DRAFT and open_for_changes:
+        actions.append(submit(PUBLISH, SESSION_PUBLISH, style="positive", session_id=view.session_id))
     if open_for_changes:
-        actions.append(submit(CHANGE, "session_change_start", session_id=view.session_id))
+        actions.append(submit(CHANGE, SESSION_CHANGE_START, session_id=view.session_id))
     if held:
-        actions.append(submit(MARK_ATTENDANCE, "session_attendance", style="positive", session_id=view.session_id))
-    if view.status == "published":
-        actions.append(submit(ROSTER, "session_roster", session_id=view.session_id))
+        actions.append(submit(MARK_ATTENDANCE, SESSION_ATTENDANCE, style="positive", session_id=view.session_id))
+    if view.status == SessionStatus.PUBLISHED:
+        actions.append(submit(ROSTER, SESSION_ROSTER, session_id=view.session_id))
     if open_for_changes:
-        actions.append(submit(CANCEL_SESSION, "session_cancel_start", session_id=view.session_id))
+        actions.append(submit(CANCEL_SESSION, SESSION_CANCEL_START, session_id=view.session_id))
     block: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": view.title, "wrap": True, "weight": "Bolder", "size": "Medium",
          "separator": True},
@@ -308,7 +331,7 @@ def _session_block(view: SessionView) -> list[dict[str, Any]]:
     return block
 
 
-def sessions_list(views: list[SessionView]) -> Card:
+def sessions_list(views: list[FacilitatorSessionView]) -> Card:
     body: list[dict[str, Any]] = [heading("Your sessions")]
     if not views:
         body.append(para("You have no upcoming or recent sessions. Type \"new session\" to create one."))
@@ -321,7 +344,7 @@ def sessions_list(views: list[SessionView]) -> Card:
     return card(body)
 
 
-def change_card(view: SessionView, errors: dict[str, str], form: dict[str, str]) -> Card:
+def change_card(view: FacilitatorSessionView, errors: dict[str, str], form: dict[str, str]) -> Card:
     """Change time, link or places. The people who accepted or are waiting are told about a new time or link."""
     body: list[dict[str, Any]] = [
         heading(f"Change: {view.title}"),
@@ -333,19 +356,19 @@ def change_card(view: SessionView, errors: dict[str, str], form: dict[str, str])
     body += _link_capacity_co_inputs(form, errors, co_label="Add co-facilitators' e-mails")
     data = {"session_id": view.session_id, "change_no": view.change_no}
     return card(body, [
-        submit(SAVE_CHANGES, "session_change", style="positive", **data),
-        no_inputs(submit(BACK, "sessions_list")),
+        submit(SAVE_CHANGES, SESSION_CHANGE, style="positive", **data),
+        no_inputs(submit(BACK, SESSIONS_LIST)),
     ])
 
 
-def changed_done(view: SessionView, *, unchanged: bool = False) -> Card:
+def changed_done(view: FacilitatorSessionView, *, unchanged: bool = False) -> Card:
     text = "Nothing was different, so nothing changed." if unchanged else (
         "Your changes are saved. People who accepted or are waiting will be told about a new time or link.")
     return card([heading(view.title), para(text), para(uk_when(view.starts_at, view.ends_at))],
                 [see_sessions()])
 
 
-def cancel_confirm(view: SessionView) -> Card:
+def cancel_confirm(view: FacilitatorSessionView) -> Card:
     told = ""
     if view.figures is not None and (view.figures.accepted or view.figures.waiting):
         told = (f" The {view.figures.accepted} people who accepted and the {view.figures.waiting} people waiting "
@@ -355,21 +378,21 @@ def cancel_confirm(view: SessionView) -> Card:
         para(f"This cancels the session on {uk_when(view.starts_at, view.ends_at)} for everyone.{told} "
              "You can't undo this."),
     ], [
-        submit(CANCEL_SESSION, "session_cancel", style="destructive", session_id=view.session_id,
+        submit(CANCEL_SESSION, SESSION_CANCEL, style="destructive", session_id=view.session_id,
                change_no=view.change_no),
-        submit(KEEP_SESSION, "sessions_list"),
+        submit(KEEP_SESSION, SESSIONS_LIST),
     ])
 
 
-def cancelled_done(view: SessionView) -> Card:
+def cancelled_done(view: FacilitatorSessionView) -> Card:
     return card([heading(f"Cancelled: {view.title}"),
                  para("The session is cancelled. Everyone who accepted or was waiting will be told.")],
                 [see_sessions()])
 
 
-def roster_card(view: SessionView, lines: list[RosterLine]) -> Card:
-    accepted = [line for line in lines if line.status == "accepted"]
-    waiting = [line for line in lines if line.status == "waiting"]
+def roster_card(view: FacilitatorSessionView, lines: list[RosterLine]) -> Card:
+    accepted = [line for line in lines if line.status == InvitationStatus.ACCEPTED]
+    waiting = [line for line in lines if line.status == InvitationStatus.WAITING]
 
     def who(line: RosterLine) -> str:
         return name_and_email(line.name, line.email)
@@ -385,7 +408,7 @@ def roster_card(view: SessionView, lines: list[RosterLine]) -> Card:
     body += [para(f"{line.position}. {who(line)}") for line in waiting] or [para("No one is waiting.")]
     body.append(para("\"Download the list\" sends the same names and e-mails as a CSV file for a spreadsheet. "
                      "Teams asks you where to save it first.", subtle=True))
-    return card(body, [submit(ROSTER_FILE, "session_roster_csv", session_id=view.session_id),
+    return card(body, [submit(ROSTER_FILE, SESSION_ROSTER_CSV, session_id=view.session_id),
                        see_sessions()])
 
 
@@ -400,15 +423,15 @@ def session_gone() -> Card:
                  para("That card is out of date, so nothing was changed.")], [see_sessions()])
 
 
-def closed_for_changes(view: SessionView) -> Card:
-    text = "This session is cancelled, so it can't change." if view.status == "cancelled" else (
+def closed_for_changes(view: FacilitatorSessionView) -> Card:
+    text = "This session is cancelled, so it can't change." if view.status == SessionStatus.CANCELLED else (
         "This session has started, so it can't change now.")
     return card([heading(view.title), para(text)], [see_sessions()])
 
 
-def stale_change(view: SessionView) -> Card:
+def stale_change(view: FacilitatorSessionView) -> Card:
     return card([heading(view.title),
                  para("Someone changed this session after your card was made, so nothing was changed. "
-                      "Here it is as it is now.")], [submit(CHANGE, "session_change_start",
+                      "Here it is as it is now.")], [submit(CHANGE, SESSION_CHANGE_START,
                                                            session_id=view.session_id),
                                                     see_sessions()])

@@ -25,11 +25,11 @@ from botbuilder.dialogs import (
 )
 from botbuilder.schema import ActivityTypes
 
-from bot.services.sessions import Preview, SessionForm, SessionService
+from bot.services.sessions import SessionForm, SessionService
 from bot.services.suppression import Shown
 from bot.turns import card_activity, person_id_of, plain_text
 from cards.common import Card
-from cards.sessions import PreviewView, created_card, journey_stopped, preview_card, session_form
+from cards.sessions import created_card, journey_stopped, preview_card, session_form
 from dialogs.card_dialog import CardDialog
 from dialogs.typed_words import CANCEL_WORDS, words
 
@@ -66,16 +66,6 @@ async def _restart(step: WaterfallStepContext) -> DialogTurnResult:
     outcome: DialogTurnResult = await step.replace_dialog(FLOW_ID, {
         "journey": step.values["journey"], "form": step.values["form"], "mentions": step.values["mentions"]})
     return outcome
-
-
-def preview_view(form: dict[str, str], preview: Preview) -> PreviewView:
-    draft = preview.draft
-    return PreviewView(
-        form=form, title=draft.title, phase=draft.phase, space=draft.space,
-        communities=tuple(sorted(draft.communities)), starts_at=draft.starts_at, ends_at=draft.ends_at,
-        join_url=draft.join_url, capacity=draft.capacity, invited=preview.invited.text,
-        invited_is_zero=preview.invited.value == 0, filtered=preview.filtered,
-        co_facilitators=preview.co_facilitators, teams_makes_link=preview.teams_makes_link)
 
 
 def saved_card(title: str, *, published: bool, invited: Shown | None) -> Card:
@@ -155,8 +145,7 @@ class PreviewStep(_CardStep):
                                                                    checked.errors)))
             return
         preview = await self._service.preview(checked.draft)
-        await context.send_activity(card_activity(preview_card(options["journey"],
-                                                               preview_view(options["form"], preview))))
+        await context.send_activity(card_activity(preview_card(options["journey"], preview)))
 
     async def on_press(self, dialog_context: DialogContext, options: dict[str, Any],
                        value: dict[str, Any]) -> DialogTurnResult:

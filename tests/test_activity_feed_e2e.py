@@ -25,7 +25,6 @@ from bot.manifest_build import build_package
 from bot.services.feed import enqueue_feed
 from bot.services.reminders import reminder_key
 from cards.feed import SESSION_INVITATION, SESSION_REMINDER, invitation_feed, reminder_feed
-from cards.invitation import VERB_ACCEPT
 from storage.models import OutboxAttempt, OutboxMessage, Person, Volunteer
 from tests.app_fixtures import START, BotHarness, audit_rows, card_text, served, start_harness
 from tests.doubles.graph import GraphDouble
@@ -36,6 +35,7 @@ from tests.test_delivery_support import eventually
 from tests.test_manifest import make_settings, read_manifest
 from tests.test_reminders_support import CONFIG, LINK, chat_cards, reminders_of
 from tests.test_sessions_helpers import add_volunteer, outbox, press_execute, publish, session_row
+from vocabulary.actions.sessions import INVITATION_ACCEPT
 
 ADA, BEN, CAL = make_member(2401), make_member(2402), make_member(2403)
 FEED_ROW = "Teams activity feed"
@@ -142,7 +142,7 @@ async def test_a_volunteer_who_turns_the_feed_on_gets_invitations_and_reminders_
 
     # The reminder the day before: in the chat for both, in the feed for Ada only.
     for member in (ADA, BEN):
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
+        await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, member)
     starts_at = (await session_row(harness, session_id)).starts_at
     clock.set(starts_at - timedelta(hours=23))
     assert await reminders_of(harness).tick() == 2
@@ -275,7 +275,7 @@ async def test_with_graph_off_there_is_no_toggle_and_nothing_goes_to_the_feed(
         replies = await harness.press({"action": "feed_on"}, ADA)
         assert "That button is out of date" in card_text(last_card(replies))
         session_id = await publish(harness, starts_in=timedelta(days=3), join_url=LINK)
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, ADA)
+        await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, ADA)
         starts_at = (await session_row(harness, session_id)).starts_at
         clock.set(starts_at - timedelta(hours=23))
         await reminders_of(harness).tick()

@@ -16,7 +16,8 @@ import pytest
 
 from bot.clock import FixedClock
 from bot.services.meeting_attendance import Lookup, MeetingAttendanceService
-from storage.repositories.sessions import AttendanceEntry, InvitationRepository
+from cards.attendance import AttendanceLine
+from storage.repositories.sessions import InvitationRepository
 from tests.app_fixtures import BotHarness, card_text, only_card, start_harness
 from tests.doubles.graph import DEFAULT_MAILBOX, GraphDouble, attendance_record
 from tests.doubles.issuer import TokenIssuer
@@ -62,9 +63,9 @@ async def ended_session(harness: BotHarness, people: list[Member]) -> int:
     return session_id
 
 
-async def attendance_entries(harness: BotHarness, session_id: int) -> list[AttendanceEntry]:
+async def attendance_entries(harness: BotHarness, session_id: int) -> list[AttendanceLine]:
     async with harness.core.database.read() as session:
-        return await InvitationRepository(session).attendance(session_id)
+        return [AttendanceLine(*row) for row in await InvitationRepository(session).attendance(session_id)]
 
 
 async def open_sheet(harness: BotHarness, session_id: int) -> dict[str, Any]:

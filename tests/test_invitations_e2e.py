@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from cards.invitation import CALENDAR_SUBJECT, VERB_ACCEPT, VERB_DECLINE, VERB_SHOW
+from cards.invitation import CALENDAR_SUBJECT
 from storage.models import Invitation, Person
 from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.doubles.teams import make_member
@@ -26,6 +26,7 @@ from tests.test_sessions_helpers import (
     service_of,
     statuses,
 )
+from vocabulary.actions.sessions import INVITATION_ACCEPT, INVITATION_DECLINE, INVITATION_SHOW
 
 _POSITION = re.compile(r"You're number (\d+) on the waiting list")
 
@@ -53,7 +54,7 @@ async def test_publishing_sends_each_volunteer_one_invitation_card_with_accept_a
     assert "You have not replied yet." in text
     actions = card["actions"]
     assert [action["title"] for action in actions] == ["Accept", "Decline"]
-    for action, verb in zip(actions, (VERB_ACCEPT, VERB_DECLINE), strict=True):
+    for action, verb in zip(actions, (INVITATION_ACCEPT.name, INVITATION_DECLINE.name), strict=True):
         assert action["type"] == "Action.Execute" and action["verb"] == verb
         assert action["data"] == {"action": verb, "session_id": session_id}
         # Clients without Universal Actions press the same button as an Action.Submit.
@@ -61,7 +62,7 @@ async def test_publishing_sends_each_volunteer_one_invitation_card_with_accept_a
                                       "data": {"action": verb, "session_id": session_id},
                                       **({"style": action["style"]} if "style" in action else {})}
     assert card["refresh"]["userIds"] == [volunteer.teams_user_id]
-    assert card["refresh"]["action"]["verb"] == VERB_SHOW
+    assert card["refresh"]["action"]["verb"] == INVITATION_SHOW.name
     row = await invitation(harness, session_id, volunteer)
     assert row is not None and row.card_outbox_id == messages[0].id
 
@@ -70,7 +71,7 @@ async def test_accept_books_a_place_once_and_offers_the_calendar(harness: BotHar
     volunteer = make_member(11)
     await add_volunteer(harness, volunteer, minoritised=True)
     session_id = await publish(harness, capacity=2, join_url="https://teams.microsoft.com/l/meetup-join/19%3am")
-    first = card_of(await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, volunteer))
+    first = card_of(await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, volunteer))
     text = card_text(first)
     assert "You're booked. I'll remind you the day before and an hour before." in text
     assert "1 place left" in text
@@ -82,7 +83,7 @@ async def test_accept_books_a_place_once_and_offers_the_calendar(harness: BotHar
     assert "body=https%3A%2F%2Fteams.microsoft.com%2Fl%2Fmeetup-join%2F19%253am" in url
     assert re.search(r"startdt=\d{4}-\d\d-\d\dT\d\d%3A\d\d%3A00Z", url)
 
-    second = card_of(await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, volunteer))
+    second = card_of(await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, volunteer))
     assert "You had already replied this way, so nothing changed." in card_text(second)
     assert "1 place left" in card_text(second)
     row = await invitation(harness, session_id, volunteer)
@@ -98,7 +99,7 @@ async def test_200_people_pressing_accept_at_once_get_exactly_20_places_and_180_
     session_id = await publish(harness, capacity=20)
 
     started = time.perf_counter()
-    bodies = await asyncio.gather(*(press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
+    bodies = await asyncio.gather(*(press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, member)
                                     for member in members))
     elapsed = time.perf_counter() - started
     print(f"\n200 concurrent Accept presses on {harness.core.database.engine.dialect.name}: {elapsed:.2f} s")
@@ -124,18 +125,18 @@ async def test_decline_promotes_the_first_waiting_person_who_is_told_and_whose_c
         await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=2)
     for member in people:
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
+        await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, member)
     a, b, c, d, e = people
     assert [(await invitation(harness, session_id, m)).status for m in people] == [  # type: ignore[union-attr]
         "accepted", "accepted", "waiting", "waiting", "waiting"]
 
-    declined = card_of(await press_execute(harness, VERB_DECLINE, {"session_id": session_id}, a))
+    declined = card_of(await press_execute(harness, INVITATION_DECLINE.name, {"session_id": session_id}, a))
     assert "You said you can't come." in card_text(declined)
     found = await statuses(harness, session_id)
     assert found[c.aad_object_id] == "accepted"
     assert found[d.aad_object_id] == "waiting"
     # d moved up to number 1.
-    shown = card_of(await press_execute(harness, VERB_SHOW, {"session_id": session_id}, d))
+    shown = card_of(await press_execute(harness, INVITATION_SHOW.name, {"session_id": session_id}, d))
     assert "You're number 1 on the waiting list" in card_text(shown)
 
     told = await outbox(harness, f"promoted:{session_id}:{c.aad_object_id}:")
@@ -147,11 +148,11 @@ async def test_decline_promotes_the_first_waiting_person_who_is_told_and_whose_c
     assert "You're booked." in card_text(payload_card(updates[0]))
 
     # Declining again changes nothing; a waiting person declining promotes no one.
-    await press_execute(harness, VERB_DECLINE, {"session_id": session_id}, a)
-    await press_execute(harness, VERB_DECLINE, {"session_id": session_id}, e)
+    await press_execute(harness, INVITATION_DECLINE.name, {"session_id": session_id}, a)
+    await press_execute(harness, INVITATION_DECLINE.name, {"session_id": session_id}, e)
     assert len(await outbox(harness, "promoted:")) == 1
     # a changes their mind: the session is full, so a joins the end of the waiting list.
-    again = card_of(await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, a))
+    again = card_of(await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, a))
     assert "You're number 2 on the waiting list" in card_text(again)
     assert b.aad_object_id in found
 
@@ -163,7 +164,7 @@ async def test_withdrawal_frees_the_place_promotes_the_next_and_deletes_the_invi
         await add_volunteer(harness, member, minoritised=True)
     session_id = await publish(harness, capacity=1)
     for member in people:
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
+        await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, member)
     first, second, third = people
     # The colleague journey's withdrawal: its transaction runs the hook, then erases the person.
     async with harness.core.database.transaction() as session:
@@ -174,7 +175,7 @@ async def test_withdrawal_frees_the_place_promotes_the_next_and_deletes_the_invi
     assert found[second.aad_object_id] == "accepted"
     assert found[third.aad_object_id] == "waiting"
     assert len(await outbox(harness, f"promoted:{session_id}:{second.aad_object_id}:")) == 1
-    shown = card_of(await press_execute(harness, VERB_SHOW, {"session_id": session_id}, third))
+    shown = card_of(await press_execute(harness, INVITATION_SHOW.name, {"session_id": session_id}, third))
     assert "You're number 1 on the waiting list" in card_text(shown)
 
 
@@ -182,17 +183,17 @@ async def test_the_submit_fallback_replies_and_updates_the_card_through_the_outb
     volunteer = make_member(40)
     await add_volunteer(harness, volunteer, ally=True)
     session_id = await publish(harness, capacity=5)
-    replies = await harness.press({"action": VERB_ACCEPT, "session_id": session_id}, volunteer)
+    replies = await harness.press({"action": INVITATION_ACCEPT.name, "session_id": session_id}, volunteer)
     assert "You're booked." in card_text(cards_in(replies)[0])
     row = await invitation(harness, session_id, volunteer)
     assert row is not None and row.status == "accepted"
     updates = await outbox(harness, f"invite-card:{session_id}:{volunteer.aad_object_id}:")
     assert len(updates) == 1 and updates[0].updates_id == row.card_outbox_id
     # A second press: one effect, and no second update.
-    replies = await harness.press({"action": VERB_ACCEPT, "session_id": session_id}, volunteer)
+    replies = await harness.press({"action": INVITATION_ACCEPT.name, "session_id": session_id}, volunteer)
     assert "nothing changed" in card_text(cards_in(replies)[0])
     assert len(await outbox(harness, "invite-card:")) == 1
-    replies = await harness.press({"action": VERB_DECLINE, "session_id": session_id}, volunteer)
+    replies = await harness.press({"action": INVITATION_DECLINE.name, "session_id": session_id}, volunteer)
     assert "You said you can't come." in card_text(cards_in(replies)[0])
     assert (await invitation(harness, session_id, volunteer)).status == "declined"  # type: ignore[union-attr]
 
@@ -203,16 +204,16 @@ async def test_a_forged_accept_never_acts_for_someone_else(harness: BotHarness) 
     session_id = await publish(harness, capacity=5)
     await add_volunteer(harness, other, ally=False, minoritised=False)  # signed up, but matches no space
     # A payload naming the owner: refused as out of date, for both paths.
-    body = await press_execute(harness, VERB_ACCEPT, {"session_id": session_id,
+    body = await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id,
                                                       "person_id": owner.aad_object_id}, other)
     assert body["type"] == "application/vnd.microsoft.activity.message" and "out of date" in body["value"]
-    replies = await harness.press({"action": VERB_ACCEPT, "session_id": session_id,
+    replies = await harness.press({"action": INVITATION_ACCEPT.name, "session_id": session_id,
                                    "person_id": owner.aad_object_id}, other)
     assert "out of date" in card_text(cards_in(replies)[0])
     # The owner's own card pressed by someone else acts for the presser, who was not invited.
-    body = await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, other)
+    body = await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, other)
     assert "This invitation is not for you" in body["value"]
-    replies = await harness.press({"action": VERB_ACCEPT, "session_id": session_id}, other)
+    replies = await harness.press({"action": INVITATION_ACCEPT.name, "session_id": session_id}, other)
     assert "This invitation is not for you" in card_text(cards_in(replies)[0])
     assert await statuses(harness, session_id) == {owner.aad_object_id: "invited"}
 
@@ -222,7 +223,7 @@ async def test_replies_are_refused_kindly_after_the_start(harness: BotHarness) -
     await add_volunteer(harness, volunteer, ally=True)
     session_id = await publish(harness, capacity=5, starts_in=timedelta(hours=1))
     harness.clock.advance(timedelta(hours=1, minutes=5))
-    card = card_of(await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, volunteer))
+    card = card_of(await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, volunteer))
     assert "This session has started, so replies are closed." in card_text(card)
     assert "actions" not in card
     assert (await invitation(harness, session_id, volunteer)).status == "invited"  # type: ignore[union-attr]
@@ -234,8 +235,8 @@ async def test_a_stale_card_after_cancellation_changes_nothing_and_shows_the_can
     for member in (booked, waiting, silent):
         await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=1)
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, booked)
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, waiting)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, booked)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, waiting)
     result = await service_of(harness).cancel(FACILITATOR.aad_object_id, session_id)
     assert result.outcome == "done"
     told = {message.person_id for message in await outbox(harness, f"session-cancel:{session_id}:")}
@@ -245,10 +246,10 @@ async def test_a_stale_card_after_cancellation_changes_nothing_and_shows_the_can
                                                         silent.aad_object_id}
     assert all("actions" not in payload_card(message) for message in closed)
 
-    card = card_of(await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, silent))
+    card = card_of(await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, silent))
     assert "This session has been cancelled." in card_text(card)
     assert "actions" not in card
-    replies = await harness.press({"action": VERB_DECLINE, "session_id": session_id}, booked)
+    replies = await harness.press({"action": INVITATION_DECLINE.name, "session_id": session_id}, booked)
     assert "cancelled" in card_text(cards_in(replies)[0])
     assert await statuses(harness, session_id) == {booked.aad_object_id: "accepted",
                                                    waiting.aad_object_id: "waiting",
@@ -261,8 +262,8 @@ async def test_withdrawing_through_the_colleague_journey_frees_the_place_for_the
     for member in (leaver, next_in_line):
         await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=1)
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, leaver)
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, next_in_line)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, leaver)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, next_in_line)
     replies = await harness.press({"action": "withdraw_confirm"}, leaver)
     assert "Your answers have been deleted." in replies[-1]["text"]
     assert await statuses(harness, session_id) == {next_in_line.aad_object_id: "accepted"}
@@ -272,17 +273,18 @@ async def test_withdrawing_through_the_colleague_journey_frees_the_place_for_the
 
 async def test_a_new_sign_up_through_the_volunteer_service_is_invited_in_the_same_transaction(
         harness: BotHarness) -> None:
-    from bot.services.volunteers import Answers, VolunteerService
+    from bot.services.volunteers import SignUpAnswers
+    from vocabulary.words import Community, Phase, VolunteerSpace
 
     session_id = await publish(harness, space="minoritised", communities=["neurodivergent"])
     newcomer = make_member(90)
     await harness.say("hello", newcomer)
-    volunteers = VolunteerService(harness.core)
+    volunteers = harness.core.volunteers
     organisation = (await volunteers.organisations())[0].id
     notice = await harness.core.notices.current()
-    await volunteers.sign_up(newcomer.aad_object_id, Answers(
-        spaces=frozenset({"minoritised"}), communities=frozenset({"neurodivergent"}),
-        organisation_id=organisation, phases=frozenset({"codesign"}), adjustments_contact=False), notice.version)
+    await volunteers.sign_up(newcomer.aad_object_id, SignUpAnswers(
+        space=VolunteerSpace.MINORITISED, communities=frozenset({Community.NEURODIVERGENT}),
+        organisation_id=organisation, phases=frozenset({Phase.CODESIGN}), adjustments_contact=False), notice.version)
     assert await statuses(harness, session_id) == {newcomer.aad_object_id: "invited"}
     assert len(await outbox(harness, f"invite:{session_id}:{newcomer.aad_object_id}")) == 1
 
@@ -292,7 +294,7 @@ async def test_my_sessions_lists_replies_and_sends_an_invitation_again_within_a_
     volunteer = make_member(95)
     await add_volunteer(harness, volunteer, ally=True)
     session_id = await publish(harness, capacity=3)
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, volunteer)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, volunteer)
     # "my sessions" is for everyone: the facilitators' "sessions" does not take it.
     card = cards_in(await harness.say("my sessions", volunteer))[0]
     text = card_text(card)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from cards.invitation import VERB_ACCEPT, VERB_DECLINE
 from storage.models import TrainingSession
 from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.doubles.fixtures import make_activity
@@ -25,6 +24,7 @@ from tests.test_sessions_helpers import (
     publish,
     service_of,
 )
+from vocabulary.actions.sessions import INVITATION_ACCEPT, INVITATION_DECLINE
 
 
 def send_again_buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,7 +57,7 @@ async def test_my_sessions_lists_upcoming_invitations_with_each_reply(harness: B
     await add_volunteer(harness, first, ally=True)
     await add_volunteer(harness, me, ally=True)
     full = await titled(harness, "Full session", capacity=1, starts_in=timedelta(days=2))
-    await press_execute(harness, VERB_ACCEPT, {"session_id": full}, first)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": full}, first)
     booked = await titled(harness, "Booked session", starts_in=timedelta(days=3))
     declined = await titled(harness, "Declined session", starts_in=timedelta(days=4))
     no_reply = await titled(harness, "No reply session", starts_in=timedelta(days=5))
@@ -68,7 +68,8 @@ async def test_my_sessions_lists_upcoming_invitations_with_each_reply(harness: B
     saved = await service_of(harness).create(FACILITATOR.aad_object_id, draft(harness, starts_in=timedelta(days=9)),
                                              publish=False)
     assert saved.outcome == "done"  # a draft invites no one
-    for session_id, verb in ((full, VERB_ACCEPT), (booked, VERB_ACCEPT), (declined, VERB_DECLINE)):
+    for session_id, verb in ((full, INVITATION_ACCEPT.name), (booked, INVITATION_ACCEPT.name),
+                             (declined, INVITATION_DECLINE.name)):
         await press_execute(harness, verb, {"session_id": session_id}, me)
     assert (await service_of(harness).cancel(FACILITATOR.aad_object_id, cancelled)).outcome == "done"
     harness.clock.advance(timedelta(hours=2))

@@ -9,8 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import FixedClock
-from bot.services.reminders import start_iso
-from cards.invitation import VERB_DECLINE
 from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble, make_member
@@ -30,6 +28,8 @@ from tests.test_sessions_helpers import (
     press_execute,
     session_row,
 )
+from vocabulary.actions.sessions import INVITATION_DECLINE
+from vocabulary.uk_time import utc_iso as start_iso
 
 
 def reminders_in_chat(teams: TeamsDouble, member: Member) -> list[dict[str, Any]]:
@@ -166,7 +166,7 @@ async def test_a_place_given_late_is_owed_only_reminders_still_to_come_and_a_fre
         clock.set(starts_at - timedelta(hours=20))
         assert await reminders_of(harness).tick() == 1  # the person with the place
         # They give up the place before the reminder went: it is withdrawn, and the next person is promoted.
-        await press_execute(harness, VERB_DECLINE, {"session_id": session_id}, leaver)
+        await press_execute(harness, INVITATION_DECLINE.name, {"session_id": session_id}, leaver)
         assert await reminder_keys(harness) == {
             f"reminder:1440:{start_iso(starts_at)}:{session_id}:{leaver.aad_object_id}": "cancelled"}
         # Promoted 20 hours before: the "24 hour" reminder's time had passed, so it is not owed.

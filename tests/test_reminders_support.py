@@ -14,11 +14,11 @@ from bot.delivery.worker import WorkerConfig
 from bot.features.sessions import ATTENDANCE, REMINDERS
 from bot.services.attendance import AttendanceService
 from bot.services.reminders import ReminderService
-from cards.invitation import VERB_ACCEPT
 from tests.app_fixtures import BotHarness, card_text, deliver_due, served, start_harness
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble
 from tests.test_sessions_helpers import add_volunteer, press_execute, publish, session_row
+from vocabulary.actions.sessions import INVITATION_ACCEPT
 
 LINK = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_reminder%40thread.v2/0"
 CONFIG = WorkerConfig(rate_per_second=500.0, max_attempts=4, lease_seconds=30.0, backoff_base_seconds=1.0,
@@ -60,7 +60,7 @@ async def booked_session(harness: BotHarness, booked: Sequence[Member], *, other
         await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=capacity, starts_in=starts_in, join_url=join_url)
     for member in booked:
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
+        await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, member)
     return session_id, (await session_row(harness, session_id)).starts_at
 
 

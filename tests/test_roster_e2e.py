@@ -9,7 +9,6 @@ import csv
 import io
 from typing import Any
 
-from cards.invitation import VERB_ACCEPT, VERB_DECLINE
 from storage.repositories.sessions import SessionRepository
 from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.doubles.fixtures import make_activity
@@ -25,6 +24,7 @@ from tests.test_sessions_helpers import (
     press_execute,
     publish,
 )
+from vocabulary.actions.sessions import INVITATION_ACCEPT, INVITATION_DECLINE
 
 CONSENT = "application/vnd.microsoft.teams.card.file.consent"
 INFO = "application/vnd.microsoft.teams.card.file.info"
@@ -73,9 +73,9 @@ async def session_with_people(harness: BotHarness) -> tuple[int, dict[str, Membe
     for key in ("waiting", "declined", "silent"):
         await add_volunteer(harness, people[key], minoritised=True, communities=["ethnicity"])
     session_id = await publish(harness, capacity=1, space="minoritised")
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, people["booked"])
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, people["waiting"])
-    await press_execute(harness, VERB_DECLINE, {"session_id": session_id}, people["declined"])
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, people["booked"])
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, people["waiting"])
+    await press_execute(harness, INVITATION_DECLINE.name, {"session_id": session_id}, people["declined"])
     return session_id, people
 
 

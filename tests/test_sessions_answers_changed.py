@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from bot.delivery.worker import DeliveryWorker
-from cards.invitation import VERB_ACCEPT
 from tests.app_fixtures import BotHarness, card_text
 from tests.doubles.teams import Member, make_member
 from tests.signup_helpers import all_text, answer, bot, button_data, last_card, sign_up, step_of
 from tests.test_invitations_delivery import worker
 from tests.test_sessions_helpers import audit_rows, invitation, press_execute, publish
+from vocabulary.actions.sessions import INVITATION_ACCEPT
 
 __all__ = ["bot", "worker"]
 
@@ -47,8 +47,8 @@ async def test_changed_answers_withdraw_unaccepted_invitations_and_keep_places(
         bot.teams.add_member(member)
         await sign_up(bot, member, space="ally")
     session_id = await publish(bot, space="ally", capacity=1)
-    await press_execute(bot, VERB_ACCEPT, {"session_id": session_id}, BOOKED)
-    await press_execute(bot, VERB_ACCEPT, {"session_id": session_id}, WAITING)  # full: the waiting list
+    await press_execute(bot, INVITATION_ACCEPT.name, {"session_id": session_id}, BOOKED)
+    await press_execute(bot, INVITATION_ACCEPT.name, {"session_id": session_id}, WAITING)  # full: the waiting list
     await worker.run_until_idle()
     invitation_cards = {member: len(session_cards(bot, member)) for member in (INVITED, WAITING, BOOKED)}
 
@@ -88,5 +88,5 @@ async def test_changed_answers_withdraw_unaccepted_invitations_and_keep_places(
     assert "You're invited: Allyship basics" in card_text(cards[-1])
     assert "Invitation closed" in card_text(cards[-2])  # the old card stays closed
     # The waiting list closed up when WAITING left it.
-    answered = await press_execute(bot, VERB_ACCEPT, {"session_id": session_id}, INVITED)
+    answered = await press_execute(bot, INVITATION_ACCEPT.name, {"session_id": session_id}, INVITED)
     assert "This session is full. You're number 1 on the waiting list." in card_text(answered["value"])

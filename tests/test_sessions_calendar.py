@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.clock import FixedClock
-from bot.features.session_cards import CardMessages
+from bot.features.session_cards import SessionCardMessages
 from bot.services.sessions import SessionForm, SessionService
 from storage.models import GraphJob
 from tests.app_fixtures import BotHarness, card_text, start_harness
@@ -28,7 +28,7 @@ async def jobs(harness: BotHarness) -> list[tuple[str, str | None]]:
 
 async def test_calendar_jobs_follow_publish_replies_changes_and_cancel(harness: BotHarness) -> None:
     service = SessionService(harness.core.database, harness.clock, harness.core.audit, harness.core.roles,
-                             CardMessages(), calendar=True)
+                             SessionCardMessages(), calendar=True)
     first, second = make_member(4000), make_member(4001)
     for member in (first, second):
         await add_volunteer(harness, member, ally=True)
@@ -51,7 +51,7 @@ async def test_calendar_jobs_follow_publish_replies_changes_and_cancel(harness: 
 
 async def test_the_meeting_graph_made_becomes_the_join_link_and_people_are_told(harness: BotHarness) -> None:
     service = SessionService(harness.core.database, harness.clock, harness.core.audit, harness.core.roles,
-                             CardMessages(), calendar=True)
+                             SessionCardMessages(), calendar=True)
     booked = make_member(4010)
     await add_volunteer(harness, booked, ally=True)
     await make_facilitator(harness)

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import delete, select
 
 from bot.services.sessions import SessionForm
-from cards.invitation import VERB_ACCEPT
 from storage.models import Invitation, Person
 from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.doubles.teams import Member, make_member
@@ -31,6 +30,7 @@ from tests.test_sessions_helpers import (
     session_row,
     statuses,
 )
+from vocabulary.actions.sessions import INVITATION_ACCEPT
 
 LINK = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_abc%40thread.v2/0?context=%7b%7d"
 
@@ -269,7 +269,7 @@ async def test_the_sessions_list_shows_figures_rounded_and_seats_exact(harness: 
         await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=3)
     for member in members[:4]:
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
+        await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, member)
     text = card_text(only_card(await harness.say("sessions", FACILITATOR)))
     assert "Allyship basics" in text
     for expected in ("Invited\n10", "Accepted\n3", "Waiting\n1", "Places left\n0", "Declined\n0",
@@ -284,8 +284,8 @@ async def test_changing_the_time_tells_accepted_and_waiting_people_and_updates_e
     for member in (booked, waiting, silent):
         await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=1)
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, booked)
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, waiting)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, booked)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, waiting)
 
     listing = only_card(await harness.say("sessions", FACILITATOR))
     change_button = next(action for element in listing["body"] if element["type"] == "ActionSet"
@@ -318,7 +318,7 @@ async def test_raising_places_promotes_in_order_and_lowering_below_accepted_is_r
         await add_volunteer(harness, member, ally=True)
     session_id = await publish(harness, capacity=2)
     for member in people:
-        await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, member)
+        await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, member)
     service = service_of(harness)
     row = await session_row(harness, session_id)
     day = row.starts_at.strftime("%Y-%m-%d")
@@ -342,7 +342,7 @@ async def test_cancel_asks_first_then_tells_people(harness: BotHarness) -> None:
     booked = make_member(700)
     await add_volunteer(harness, booked, ally=True)
     session_id = await publish(harness, capacity=2)
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, booked)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, booked)
     listing = only_card(await harness.say("sessions", FACILITATOR))
     cancel_button = next(action for element in listing["body"] if element["type"] == "ActionSet"
                          for action in element["actions"] if action["title"] == "Cancel the session")
@@ -362,8 +362,8 @@ async def test_the_roster_shows_names_and_emails_of_accepted_and_waiting_people_
     await add_volunteer(harness, waiting, minoritised=True)
     await add_volunteer(harness, declined, minoritised=True)
     session_id = await publish(harness, capacity=1, space="minoritised")
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, booked)
-    await press_execute(harness, VERB_ACCEPT, {"session_id": session_id}, waiting)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, booked)
+    await press_execute(harness, INVITATION_ACCEPT.name, {"session_id": session_id}, waiting)
     await press_execute(harness, "invitation_decline", {"session_id": session_id}, declined)
     roster = only_card(await harness.press({"action": "session_roster", "session_id": session_id}, FACILITATOR))
     text = card_text(roster)

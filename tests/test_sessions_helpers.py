@@ -18,7 +18,7 @@ from storage.repositories.roles import RoleRepository
 from tests.app_fixtures import BotHarness
 from tests.doubles.fixtures import make_activity
 from tests.doubles.teams import Member, make_member
-from vocabulary.words import Role
+from vocabulary.words import Community, Phase, Role, SessionAudience
 
 FACILITATOR = make_member(900)
 CO_FACILITATOR = make_member(901)
@@ -77,7 +77,8 @@ def draft(harness: BotHarness, *, space: str = "open", phase: str = "codesign", 
           communities: Iterable[str] = (), starts_in: timedelta = timedelta(days=7),
           length: timedelta = timedelta(hours=2), join_url: str | None = None) -> SessionDraft:
     starts = harness.clock.now() + starts_in
-    return SessionDraft(title="Allyship basics", phase=phase, space=space, communities=frozenset(communities),
+    return SessionDraft(title="Allyship basics", phase=Phase(phase), space=SessionAudience(space),
+                        communities=frozenset(Community(name) for name in communities),
                         starts_at=starts, ends_at=starts + length, join_url=join_url, capacity=capacity)
 
 

@@ -13,20 +13,21 @@ import pytest
 
 from bot.features.counts import COUNTS
 from bot.services.counts import report_from
-from bot.services.eligibility import COMMUNITIES, PHASES, SPACES, Answers, Criteria, is_eligible
-from bot.services.sessions import InvitationState
+from bot.services.eligibility import Criteria, EligibilityAnswers, is_eligible
 from bot.services.sessions.co_facilitators import CoFacilitators
 from bot.services.sessions.forms import SessionForm, check_times, is_teams_meeting_link
-from bot.services.sessions.views import invitation_state, invitation_states
+from bot.services.sessions.views import InvitationView as InvitationState  # the service returns the card's view
+from bot.services.sessions.views import invitation_view, invitation_views
 from bot.services.uk_time import TimeProblem, uk_to_utc
 from cards.invitation import InvitationView, calendar_link, invitation_card
-from cards.sessions import Figures, SessionView, change_card, session_form, sessions_list
+from cards.sessions import FacilitatorSessionView, Figures, change_card, session_form, sessions_list
 from storage.db import Database
 from storage.models import Person, PrivacyNotice, TrainingSession, Volunteer
 from storage.repositories.sessions import InvitationRepository, SessionRepository, StatusCounts
 from tests.app_fixtures import BotHarness
 from tests.doubles.teams import make_member
 from tests.test_sessions_helpers import FACILITATOR, add_person, add_volunteer, make_facilitator, press_execute, publish
+from vocabulary.words import Community, InvitationStatus, Phase, SessionAudience, SessionStatus
 
 # -- UK time -------------------------------------------------------------------------------------------------
 
@@ -92,17 +93,17 @@ def test_a_date_typed_the_uk_way_is_the_same_day_as_the_date_pickers() -> None:
 
 async def test_the_sql_eligibility_agrees_with_the_rules_on_every_combination(db: Database) -> None:
     now = datetime(2026, 5, 1, tzinfo=UTC)
-    answers: dict[str, Answers] = {}
+    answers: dict[str, EligibilityAnswers] = {}
     async with db.transaction() as session:
         session.add(PrivacyNotice(version=1, sha256="a" * 64, text="v1", published_at=now))
         session.add(PrivacyNotice(version=2, sha256="b" * 64, text="v2", published_at=now))
         combos = itertools.product([False, True], [False, True], [False, True], [False, True],
                                    itertools.chain.from_iterable(
-                                       itertools.combinations(COMMUNITIES, n) for n in range(3)), [1, 2])
+                                       itertools.combinations(Community, n) for n in range(3)), [1, 2])
         for index, (minoritised, ally, codesign, train, chosen, version) in enumerate(combos):
             person_id = f"00000000-0000-4000-9000-{index:012d}"
             session.add(Person(id=person_id, created_at=now, last_seen_at=now, announcements_stopped=False))
-            answers[person_id] = Answers(version, minoritised, ally, codesign, train, frozenset(chosen))
+            answers[person_id] = EligibilityAnswers(version, minoritised, ally, codesign, train, frozenset(chosen))
         await session.flush()
         for person_id, answer in answers.items():
             session.add(Volunteer(
@@ -113,11 +114,11 @@ async def test_the_sql_eligibility_agrees_with_the_rules_on_every_combination(db
                 community_lgbtq="lgbtq" in answer.communities, phase_codesign=answer.phase_codesign,
                 phase_train_the_trainer=answer.phase_train_the_trainer, adjustments_contact=False,
                 consent_version=answer.consent_version, signed_up_at=now, updated_at=now))
-    filters = [frozenset(), frozenset({"lgbtq"}), frozenset({"ethnicity", "disability"}), frozenset(COMMUNITIES)]
+    filters = [frozenset(), frozenset({"lgbtq"}), frozenset({"ethnicity", "disability"}), frozenset(Community)]
     checked = 0
     async with db.transaction() as session:
         repository = SessionRepository(session)
-        for space, phase, communities in itertools.product(SPACES, PHASES, filters):
+        for space, phase, communities in itertools.product(SessionAudience, Phase, filters):
             row = TrainingSession(space=space, phase=phase, filter_ethnicity="ethnicity" in communities,
                                   filter_disability="disability" in communities,
                                   filter_neurodivergent="neurodivergent" in communities,
@@ -134,13 +135,13 @@ async def test_the_sql_eligibility_agrees_with_the_rules_on_every_combination(db
 
 
 def test_eligibility_rules_read_as_the_design_says() -> None:
-    both = Answers(1, space_minoritised=True, space_ally=True, phase_codesign=True)
+    both = EligibilityAnswers(1, space_minoritised=True, space_ally=True, phase_codesign=True)
     assert is_eligible(Criteria("open", "codesign"), both, 1)
     assert not is_eligible(Criteria("open", "codesign"), both, 2)  # consented to an older notice
     assert not is_eligible(Criteria("open", "codesign"), None, 1)  # withdrawn or never signed up
     assert not is_eligible(Criteria("open", "train_the_trainer"), both, 1)
     assert not is_eligible(Criteria("minoritised", "codesign", frozenset({"lgbtq"})), both, 1)
-    lgbtq = Answers(1, space_minoritised=True, phase_codesign=True, communities=frozenset({"lgbtq"}))
+    lgbtq = EligibilityAnswers(1, space_minoritised=True, phase_codesign=True, communities=frozenset({"lgbtq"}))
     assert is_eligible(Criteria("minoritised", "codesign", frozenset({"lgbtq", "disability"})), lgbtq, 1)
     with pytest.raises(ValueError, match="space"):
         Criteria("everyone", "codesign")
@@ -174,12 +175,13 @@ def _check_card(card: dict[str, Any]) -> None:
     assert len(json.dumps(card).encode()) < 80 * 1024
 
 
-def _session_view(index: int) -> SessionView:
+def _session_view(index: int) -> FacilitatorSessionView:
     start = datetime(2026, 12, 1, 10, tzinfo=UTC) + timedelta(days=index)
-    return SessionView(session_id=index + 1, title="A long title for a session " * 4, phase="codesign",
-                       space="open", communities=("lgbtq",), starts_at=start, ends_at=start + timedelta(hours=2),
-                       join_url=None, capacity=20, status="published", change_no=0, seats_left=3,
-                       figures=Figures("25", 17, 4, "fewer than 8", "10"), started=False)
+    return FacilitatorSessionView(session_id=index + 1, title="A long title for a session " * 4,
+                                  phase=Phase.CODESIGN, space=SessionAudience.OPEN, communities=(Community.LGBTQ,),
+                                  starts_at=start, ends_at=start + timedelta(hours=2), join_url=None, capacity=20,
+                                  status=SessionStatus.PUBLISHED, change_no=0, seats_left=3,
+                                  figures=Figures("25", 17, 4, "fewer than 8", "10"), started=False)
 
 
 def test_facilitator_cards_keep_the_card_rules() -> None:
@@ -192,8 +194,8 @@ def test_facilitator_cards_keep_the_card_rules() -> None:
 def test_invitation_card_view_matches_the_service_state_field_for_field() -> None:
     assert [field.name for field in fields(InvitationView)] == [field.name for field in fields(InvitationState)]
     start = datetime(2026, 12, 1, 10, tzinfo=UTC)
-    view = InvitationView(1, "Title", "codesign", start, start + timedelta(minutes=90), 0, "waiting", 3, None,
-                          False, False, "29:abc")
+    view = InvitationView(1, "Title", Phase.CODESIGN, start, start + timedelta(minutes=90), 0,
+                          InvitationStatus.WAITING, 3, None, False, False, "29:abc")
     card = invitation_card(view)
     _check_card(card)
     assert "no places left" in json.dumps(card)
@@ -278,9 +280,9 @@ async def test_the_states_of_many_invitations_match_each_ones_own(harness: BotHa
         row = await session.get(TrainingSession, session_id)
         assert row is not None
         invitations = await InvitationRepository(session).with_status(row.id, ("invited", "accepted", "waiting"))
-        each = [await invitation_state(session, row, invitation, now, offsets=(1440, 60))
+        each = [await invitation_view(session, row, invitation, now, offsets=(1440, 60))
                 for invitation in invitations]
-        assert await invitation_states(session, row, invitations, now, offsets=(1440, 60)) == each
+        assert await invitation_views(session, row, invitations, now, offsets=(1440, 60)) == each
     assert [state.reminders for state in each if state.status == "accepted"] == [(1440, 60)]
     assert sorted(state.position for state in each if state.position) == [1, 2, 3]
     assert all(state.refresh_user_id for state in each)

@@ -4,25 +4,16 @@ feedback link given on the card."""
 
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 
-from pydantic import ConfigDict, Field, model_validator
-
-from bot.actions import RECORD_ID_MAX, ActionPayload, RecordId
 from bot.features import Wiring
-from bot.features.session_cards import CHANNEL_ONLY_PRIVATE, SessionRef
+from bot.features.session_cards import CHANNEL_ONLY_PRIVATE
 from bot.graph.services import get_graph
-from bot.services.attendance import PAGE_SIZE, AttendanceResult, AttendanceService, Sheet
+from bot.services.attendance import AttendanceResult, AttendanceService
 from bot.services.meeting_attendance import MeetingAttendanceService
 from bot.turns import Turn
 from cards.attendance import (
-    ACTION_OPEN,
-    ACTION_SAVE,
-    CAME,
-    DID_NOT_COME,
-    MARK_PREFIX,
     PAGE_SAVED,
-    AttendanceLine,
     AttendanceView,
     attendance_card,
     attendance_closed,
@@ -30,53 +21,17 @@ from cards.attendance import (
     attendance_too_early,
 )
 from cards.sessions import not_yours, session_gone
-from vocabulary.words import Role
-
-_MARK_KEY = re.compile(rf"^{MARK_PREFIX}(\d{{1,10}})$")
+from vocabulary.actions.sessions import SESSION_ATTENDANCE, SESSION_ATTENDANCE_SAVE, AttendancePayload, SessionRef
 
 
-class AttendancePayload(ActionPayload):
-    """The attendance card: its choice sets arrive as `mark_<invitation id>` fields, so the model takes extra
-    fields, but only those, with only the card's values."""
-
-    model_config = ConfigDict(extra="allow", str_max_length=2000, frozen=True)
-    session_id: RecordId
-    page: int = Field(default=0, ge=0, le=1000)
-    feedback_url: str = ""
-
-    @model_validator(mode="after")
-    def _only_marks(self) -> AttendancePayload:
-        extra = self.model_extra or {}
-        if len(extra) > PAGE_SIZE:
-            raise ValueError("more marks than one card holds")
-        for key, value in extra.items():
-            match = _MARK_KEY.match(key)
-            if not match or int(match.group(1)) > RECORD_ID_MAX or value not in ("", CAME, DID_NOT_COME):
-                raise ValueError("a field the attendance card does not have")
-        return self
-
-    def marks(self) -> dict[int, bool | None]:
-        """Invitation id -> came, did not come, or not marked (an empty choice)."""
-        found: dict[int, bool | None] = {}
-        for key, value in (self.model_extra or {}).items():
-            match = _MARK_KEY.match(key)
-            if match:
-                found[int(match.group(1))] = None if value == "" else value == CAME
-        return found
-
-
-def attendance_view(sheet: Sheet, *, errors: dict[str, str] | None = None, form_feedback_url: str | None = None,
-                    form_marks: dict[int, bool | None] | None = None, note: str | None = None) -> AttendanceView:
-    """The card for one page; `form_feedback_url` and `form_marks` are what the facilitator chose, kept on a
-    card sent back to fix something (nothing of it was saved)."""
+def with_form(sheet: AttendanceView, *, errors: dict[str, str] | None = None, form_feedback_url: str | None = None,
+              form_marks: dict[int, bool | None] | None = None, note: str | None = None) -> AttendanceView:
+    """The page as the card shows it; `form_feedback_url` and `form_marks` are what the facilitator chose, kept
+    on a card sent back to fix something (nothing of it was saved)."""
     chosen = form_marks or {}
-    return AttendanceView(
-        session_id=sheet.session_id, title=sheet.title, starts_at=sheet.starts_at, ends_at=sheet.ends_at,
-        lines=tuple(AttendanceLine(entry.invitation_id, entry.display_name, entry.email,
-                                   chosen.get(entry.invitation_id, entry.attended))
-                    for entry in sheet.entries),
-        page=sheet.page, pages=sheet.pages, total=sheet.total, feedback_url=sheet.feedback_url,
-        errors=errors or {}, form_feedback_url=form_feedback_url, note=note)
+    return replace(sheet, lines=tuple(replace(line, attended=chosen.get(line.invitation_id, line.attended))
+                                      for line in sheet.lines),
+                   errors=errors or {}, form_feedback_url=form_feedback_url, note=note)
 
 
 # Issue 24: what the card says when the Teams meeting's attendance report was looked at.
@@ -94,16 +49,16 @@ class AttendanceFeature:
         self.attendance = attendance
         self.meetings = meetings  # Graph on: pre-fill from the meeting's attendance report (issue 24)
 
-    async def _prefilled(self, turn: Turn, sheet: Sheet, note: str | None = None) -> AttendanceView:
+    async def _prefilled(self, turn: Turn, sheet: AttendanceView, note: str | None = None) -> AttendanceView:
         """The page, with the people the meeting's report lists shown as came, for the facilitator to confirm."""
         if self.meetings is None:
-            return attendance_view(sheet, note=note)
-        suggestion = await self.meetings.suggest(turn.person_id, sheet.session_id, sheet.entries)
+            return with_form(sheet, note=note)
+        suggestion = await self.meetings.suggest(turn.person_id, sheet.session_id, sheet.lines)
         said = FROM_MEETING.get(suggestion.outcome)
         if said is None:
-            return attendance_view(sheet, note=note)
+            return with_form(sheet, note=note)
         said = said.format(n=len(suggestion.marks))
-        return attendance_view(sheet, form_marks=dict(suggestion.marks), note=f"{note} {said}" if note else said)
+        return with_form(sheet, form_marks=dict(suggestion.marks), note=f"{note} {said}" if note else said)
 
     async def _problem(self, turn: Turn, result: AttendanceResult) -> bool:
         """Answers a refusal, a missing session or one that cannot be marked (yet); True when it did."""
@@ -136,9 +91,9 @@ class AttendanceFeature:
             return
         assert result.sheet is not None
         if result.outcome == "errors":
-            await turn.reply_card(attendance_card(attendance_view(result.sheet, errors=result.errors,
-                                                                  form_feedback_url=payload.feedback_url,
-                                                                  form_marks=payload.marks())))
+            await turn.reply_card(attendance_card(with_form(result.sheet, errors=result.errors,
+                                                            form_feedback_url=payload.feedback_url,
+                                                            form_marks=payload.marks())))
         elif result.outcome == "next_page":
             await turn.reply_card(attendance_card(await self._prefilled(turn, result.sheet, PAGE_SAVED)))
         else:
@@ -153,5 +108,5 @@ def register_actions(wiring: Wiring, attendance: AttendanceService) -> None:
     meetings = (MeetingAttendanceService(core.database, core.clock, core.audit, graph.meetings)
                 if graph is not None else None)
     feature = AttendanceFeature(attendance, meetings)
-    wiring.actions.register(ACTION_OPEN, SessionRef, feature.open_action, Role.FACILITATOR)
-    wiring.actions.register(ACTION_SAVE, AttendancePayload, feature.save_action, Role.FACILITATOR)
+    wiring.actions.on_submit(SESSION_ATTENDANCE, feature.open_action)
+    wiring.actions.on_submit(SESSION_ATTENDANCE_SAVE, feature.save_action)

@@ -13,19 +13,17 @@ from dataclasses import replace
 from typing import Any
 
 from bot.features import Wiring
-from bot.features.session_cards import CHANNEL_ONLY_PRIVATE, SessionRef, invitation_view
+from bot.features.session_cards import CHANNEL_ONLY_PRIVATE
 from bot.services.sessions import ReplyResult, SessionService
 from bot.turns import Turn
 from cards.basics import notice
-from cards.invitation import (
-    VERB_ACCEPT,
-    VERB_DECLINE,
-    VERB_RESEND,
-    VERB_SHOW,
-    InvitationView,
-    invitation_card,
-    my_sessions_card,
-    reply_confirmation,
+from cards.invitation import InvitationView, invitation_card, my_sessions_card, reply_confirmation
+from vocabulary.actions.sessions import (
+    INVITATION_ACCEPT,
+    INVITATION_DECLINE,
+    INVITATION_RESEND,
+    INVITATION_SHOW,
+    InvitationPayload,
 )
 
 NOT_FOR_YOU = ("This invitation is not for you, so nothing was changed. Type \"help\" to see what you can do. "
@@ -38,16 +36,11 @@ RESEND_CLOSED = "That session has started or was cancelled, so there is no invit
 MY_SESSIONS_PHRASES = ["my sessions", "my invitations", "my invitation", "not received my invitation"]
 
 
-class InvitationPayload(SessionRef):
-    """Accept, Decline or a card refresh. Only the session: who is replying comes from Teams."""
-
-
 def answer_view(result: ReplyResult) -> InvitationView | None:
     """The invitation after a reply, saying so when nothing changed; None when the presser was not invited."""
-    if result.state is None:
+    if result.view is None:
         return None
-    view = invitation_view(result.state)
-    return replace(view, note=ALREADY) if result.outcome == "unchanged" else view
+    return replace(result.view, note=ALREADY) if result.outcome == "unchanged" else result.view
 
 
 class InvitationsFeature:
@@ -65,8 +58,8 @@ class InvitationsFeature:
         return await self._execute_reply(turn, payload.session_id, "decline")
 
     async def show_execute(self, turn: Turn, payload: InvitationPayload) -> dict[str, Any] | str:
-        state = await self.service.invitation(turn.person_id, payload.session_id)
-        return NOT_FOR_YOU if state is None else invitation_card(invitation_view(state))
+        view = await self.service.invitation(turn.person_id, payload.session_id)
+        return NOT_FOR_YOU if view is None else invitation_card(view)
 
     async def _submit_reply(self, turn: Turn, session_id: int, answer: str) -> None:
         # Clients without Universal Actions: the card is updated in place through the outbox, and this
@@ -86,8 +79,7 @@ class InvitationsFeature:
     async def my_sessions(self, turn: Turn) -> None:
         if not await turn.in_private_chat(CHANNEL_ONLY_PRIVATE):
             return
-        states = await self.service.my_sessions(turn.person_id)
-        await turn.reply_card(my_sessions_card([invitation_view(state) for state in states]))
+        await turn.reply_card(my_sessions_card(await self.service.my_sessions(turn.person_id)))
 
     async def resend_action(self, turn: Turn, payload: InvitationPayload) -> None:
         # Each press is its own request, named by the id Teams gave the press (a press delivered twice is one).
@@ -102,11 +94,11 @@ def register_actions(wiring: Wiring, service: SessionService) -> None:
     feature = InvitationsFeature(service)
     actions = wiring.actions
     # The invitation card: Action.Execute, with Action.Submit fallbacks under the same names.
-    actions.register_execute(VERB_ACCEPT, InvitationPayload, feature.accept_execute)
-    actions.register_execute(VERB_DECLINE, InvitationPayload, feature.decline_execute)
-    actions.register_execute(VERB_SHOW, InvitationPayload, feature.show_execute)
-    actions.register(VERB_ACCEPT, InvitationPayload, feature.accept_submit)
-    actions.register(VERB_DECLINE, InvitationPayload, feature.decline_submit)
+    actions.on_execute(INVITATION_ACCEPT, feature.accept_execute)
+    actions.on_execute(INVITATION_DECLINE, feature.decline_execute)
+    actions.on_execute(INVITATION_SHOW, feature.show_execute)
+    actions.on_submit(INVITATION_ACCEPT, feature.accept_submit)
+    actions.on_submit(INVITATION_DECLINE, feature.decline_submit)
     # "my sessions" for everyone; its two words win over the facilitators' "sessions".
     wiring.commands.add("my sessions", MY_SESSIONS_PHRASES, feature.my_sessions)
-    actions.register(VERB_RESEND, InvitationPayload, feature.resend_action)
+    actions.on_submit(INVITATION_RESEND, feature.resend_action)

@@ -14,14 +14,14 @@ from botbuilder.core import InvokeResponse
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.actions import RecordId
 from bot.features import Wiring
-from bot.features.session_cards import CHANNEL_ONLY_PRIVATE, SessionRef, answered_refusal
+from bot.features.session_cards import CHANNEL_ONLY_PRIVATE, answered_refusal
 from bot.loopback import is_loopback_http
 from bot.services.sessions import ActionResult, SessionService
 from bot.turns import Turn
 from cards.basics import notice
-from vocabulary.words import Role
+from vocabulary.actions.sessions import SESSION_ROSTER_CSV, SessionRef
+from vocabulary.catalogue import RecordId
 
 log = logging.getLogger(__name__)
 
@@ -128,5 +128,5 @@ class RosterFileFeature:
 
 def register_actions(wiring: Wiring, service: SessionService) -> None:
     feature = RosterFileFeature(service)
-    wiring.actions.register("session_roster_csv", SessionRef, feature.offer_action, Role.FACILITATOR)
+    wiring.actions.on_submit(SESSION_ROSTER_CSV, feature.offer_action)
     wiring.bot.invoke_handlers["fileConsent/invoke"] = feature.file_consent_invoke

@@ -12,25 +12,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.actions import ActionPayload, RecordCount, RecordId
 from bot.features import Wiring, attendance, invitations, roster_file
 from bot.features.session_cards import (
     CHANNEL_ONLY_PRIVATE,
-    CardMessages,
     FeedTexts,
-    SessionRef,
+    SessionCardMessages,
     answered_refusal,
     change_form,
-    session_view,
 )
 from bot.jobs import Leader, TickJob
 from bot.services.attendance import AttendanceService
 from bot.services.reminders import ReminderService
-from bot.services.sessions import ActionResult, SessionForm, SessionInfo, SessionService
+from bot.services.sessions import ActionResult, SessionForm, SessionService
 from bot.turns import Turn
 from cards.basics import notice
 from cards.sessions import (
-    RosterLine,
+    FacilitatorSessionView,
     cancel_confirm,
     cancelled_done,
     change_card,
@@ -41,7 +38,20 @@ from cards.sessions import (
     stale_change,
 )
 from dialogs.new_session import DIALOG_ID, NEW_SESSION_PHRASES, SESSIONS_PHRASES, NewSessionDialog, saved_card
-from vocabulary.words import Role
+from vocabulary.actions.sessions import (
+    SESSION_CANCEL,
+    SESSION_CANCEL_START,
+    SESSION_CHANGE,
+    SESSION_CHANGE_START,
+    SESSION_PUBLISH,
+    SESSION_ROSTER,
+    SESSIONS_LIST,
+    SessionCancelPayload,
+    SessionChangePayload,
+    SessionRef,
+)
+from vocabulary.catalogue import NoPayload
+from vocabulary.words import Role, SessionStatus
 
 # The services, for the CLI, benchmarks and tests.
 SESSIONS = web.AppKey("sessions", SessionService)
@@ -52,34 +62,11 @@ ATTENDANCE = web.AppKey("attendance", AttendanceService)
 REMINDER_TICK_SECONDS = 60.0
 
 
-class NoFields(ActionPayload):
-    pass
-
-
-class CancelPayload(ActionPayload):
-    session_id: RecordId
-    change_no: RecordCount
-
-
-class ChangePayload(ActionPayload):
-    """The change card: its inputs arrive as strings (Input.Number may arrive as a number)."""
-
-    session_id: RecordId
-    change_no: RecordCount
-    date: str = ""
-    start: str = ""
-    end: str = ""
-    join_url: str = ""
-    capacity: str | int | float = ""
-    co_facilitators: str = ""
-
-    def form(self) -> SessionForm:
-        capacity = self.capacity
-        if isinstance(capacity, float) and capacity.is_integer():
-            capacity = int(capacity)
-        return SessionForm(date=self.date.strip(), start=self.start.strip(), end=self.end.strip(),
-                           join_url=self.join_url.strip(), capacity=str(capacity).strip(),
-                           co_facilitators=self.co_facilitators.strip())
+def change_form_of(payload: SessionChangePayload) -> SessionForm:
+    """What the change card sent, as the sessions service checks it."""
+    return SessionForm(date=payload.date.strip(), start=payload.start.strip(), end=payload.end.strip(),
+                       join_url=payload.join_url.strip(), capacity=payload.capacity_text,
+                       co_facilitators=payload.co_facilitators.strip())
 
 
 def mentioned_teams_ids(turn: Turn) -> list[str]:
@@ -114,10 +101,9 @@ class SessionsFeature:
         # The list shows figures and, from it, rosters: only in the private chat.
         if not await turn.in_private_chat(CHANNEL_ONLY_PRIVATE):
             return
-        infos = await self.service.list_for(turn.person_id)
-        await turn.reply_card(sessions_list([session_view(info) for info in infos]))
+        await turn.reply_card(sessions_list(await self.service.list_for(turn.person_id)))
 
-    async def list_action(self, turn: Turn, _: NoFields) -> None:
+    async def list_action(self, turn: Turn, _: NoPayload) -> None:
         await self.list_sessions(turn)
 
     async def publish_action(self, turn: Turn, payload: SessionRef) -> None:
@@ -126,37 +112,37 @@ class SessionsFeature:
             return
         assert result.session is not None
         if result.outcome == "closed":
-            await turn.reply_card(closed_for_changes(session_view(result.session)))
+            await turn.reply_card(closed_for_changes(result.session))
             return
         if result.outcome == "unchanged":
             await turn.reply_card(notice(result.session.title, "This session is already published."))
             return
         await turn.reply_card(saved_card(result.session.title, published=True, invited=result.invited))
 
-    async def _open_for_change(self, turn: Turn, session_id: int, action: str) -> SessionInfo | None:
+    async def _open_for_change(self, turn: Turn, session_id: int, action: str) -> FacilitatorSessionView | None:
         """The session for a change or cancel card; None when the answer was already given (refused, gone,
         cancelled or started)."""
         result = await self.service.info(turn.person_id, session_id, action)
         if await answered_refusal(turn, result):
             return None
         assert result.session is not None
-        if result.session.status == "cancelled" or result.session.started:
-            await turn.reply_card(closed_for_changes(session_view(result.session)))
+        if result.session.status == SessionStatus.CANCELLED or result.session.started:
+            await turn.reply_card(closed_for_changes(result.session))
             return None
         return result.session
 
     async def change_start_action(self, turn: Turn, payload: SessionRef) -> None:
-        info = await self._open_for_change(turn, payload.session_id, "session.change.open")
-        if info is not None:
-            await turn.reply_card(change_card(session_view(info), {}, change_form(info)))
+        view = await self._open_for_change(turn, payload.session_id, "session.change.open")
+        if view is not None:
+            await turn.reply_card(change_card(view, {}, change_form(view)))
 
-    async def change_action(self, turn: Turn, payload: ChangePayload) -> None:
-        form = payload.form()
+    async def change_action(self, turn: Turn, payload: SessionChangePayload) -> None:
+        form = change_form_of(payload)
         result = await self.service.change(turn.person_id, payload.session_id, payload.change_no, form)
         if await answered_refusal(turn, result):
             return
         assert result.session is not None
-        view = session_view(result.session)
+        view = result.session
         if result.outcome in ("errors", "too_small"):
             await turn.reply_card(change_card(view, result.errors, {
                 key: value for key, value in form.to_dict().items()}))
@@ -168,16 +154,16 @@ class SessionsFeature:
             await turn.reply_card(changed_done(view, unchanged=result.outcome == "unchanged"))
 
     async def cancel_start_action(self, turn: Turn, payload: SessionRef) -> None:
-        info = await self._open_for_change(turn, payload.session_id, "session.cancel.open")
-        if info is not None:
-            await turn.reply_card(cancel_confirm(session_view(info)))
+        view = await self._open_for_change(turn, payload.session_id, "session.cancel.open")
+        if view is not None:
+            await turn.reply_card(cancel_confirm(view))
 
-    async def cancel_action(self, turn: Turn, payload: CancelPayload) -> None:
+    async def cancel_action(self, turn: Turn, payload: SessionCancelPayload) -> None:
         result = await self.service.cancel(turn.person_id, payload.session_id, payload.change_no)
         if await answered_refusal(turn, result):
             return
         assert result.session is not None
-        view = session_view(result.session)
+        view = result.session
         if result.outcome == "stale":
             await turn.reply_card(stale_change(view))
         elif result.outcome in ("closed", "unchanged"):
@@ -192,14 +178,12 @@ class SessionsFeature:
         if isinstance(result, ActionResult):
             await answered_refusal(turn, result)
             return
-        lines = [RosterLine(entry.status, entry.position, entry.display_name, entry.email)
-                 for entry in result.entries]
-        await turn.reply_card(roster_card(session_view(result.session), lines))
+        await turn.reply_card(roster_card(result.session, list(result.lines)))
 
 
 def register(wiring: Wiring) -> None:
     core = wiring.core
-    messages = CardMessages()
+    messages = SessionCardMessages()
     # Graph on: invitations and reminders also go to the activity feed of people who chose it (issue 24).
     feed = FeedTexts() if core.settings.graph_enabled else None
     service = SessionService(core.database, core.clock, core.audit, core.roles, messages,
@@ -218,13 +202,13 @@ def register(wiring: Wiring) -> None:
     wiring.commands.add("sessions", SESSIONS_PHRASES, feature.list_sessions, Role.FACILITATOR)
 
     actions = wiring.actions
-    actions.register("sessions_list", NoFields, feature.list_action, Role.FACILITATOR)
-    actions.register("session_publish", SessionRef, feature.publish_action, Role.FACILITATOR)
-    actions.register("session_change_start", SessionRef, feature.change_start_action, Role.FACILITATOR)
-    actions.register("session_change", ChangePayload, feature.change_action, Role.FACILITATOR)
-    actions.register("session_cancel_start", SessionRef, feature.cancel_start_action, Role.FACILITATOR)
-    actions.register("session_cancel", CancelPayload, feature.cancel_action, Role.FACILITATOR)
-    actions.register("session_roster", SessionRef, feature.roster_action, Role.FACILITATOR)
+    actions.on_submit(SESSIONS_LIST, feature.list_action)
+    actions.on_submit(SESSION_PUBLISH, feature.publish_action)
+    actions.on_submit(SESSION_CHANGE_START, feature.change_start_action)
+    actions.on_submit(SESSION_CHANGE, feature.change_action)
+    actions.on_submit(SESSION_CANCEL_START, feature.cancel_start_action)
+    actions.on_submit(SESSION_CANCEL, feature.cancel_action)
+    actions.on_submit(SESSION_ROSTER, feature.roster_action)
     roster_file.register_actions(wiring, service)
     attendance.register_actions(wiring, attendance_service)
     invitations.register_actions(wiring, service)

@@ -21,49 +21,29 @@ from bot.delivery.outbox import Message, Recipient, cancel, enqueue, pending_key
 from bot.services.links import is_https_link
 from bot.services.roles import Audit, RoleService
 from bot.services.sessions.access import Actor, managed_session
+from cards.attendance import AttendanceLine, AttendanceView, ThanksView
 from storage.db import Database
 from storage.models import TrainingSession
-from storage.repositories.sessions import AttendanceEntry, InvitationRepository
+from storage.repositories.sessions import InvitationRepository
+from vocabulary.actions.sessions import ATTENDANCE_PAGE_SIZE as PAGE_SIZE
+from vocabulary.words import InvitationStatus, OutboxPurpose, OutboxStatus, SessionStatus
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 40  # people per card, so a card stays well under Teams' size limit (design §9)
-PURPOSE = "thanks"
-
-
-@dataclass(frozen=True)
-class ThanksState:
-    session_id: int
-    title: str
-    starts_at: datetime
-    feedback_url: str | None
+PURPOSE = OutboxPurpose.THANKS
 
 
 class ThanksMessages(Protocol):
     """Draws the thank-you card; the feature implements it with cards/attendance.py."""
 
-    def thanks(self, state: ThanksState) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class Sheet:
-    """One page of the attendance card."""
-
-    session_id: int
-    title: str
-    starts_at: datetime
-    ends_at: datetime
-    feedback_url: str | None
-    entries: tuple[AttendanceEntry, ...]
-    page: int
-    pages: int
-    total: int
+    def thanks(self, view: ThanksView) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
 class AttendanceResult:
     outcome: str  # done | next_page | errors | refused | not_found | too_early | closed
-    sheet: Sheet | None = None  # the page to show next (next_page, errors), or the session's last page
+    # The page to show next (next_page, errors), or the session's last page.
+    sheet: AttendanceView | None = None
     errors: dict[str, str] = field(default_factory=dict)
     attended: int = 0
     absent: int = 0
@@ -124,7 +104,8 @@ class AttendanceService:
                 row.updated_at = now
                 await self._audit.record(session, actor_id, "session.feedback_link", str(row.id))
             invitations = InvitationRepository(session)
-            by_id = {invitation.id: invitation for invitation in await invitations.with_status(row.id, ("accepted",))}
+            by_id = {invitation.id: invitation
+                     for invitation in await invitations.with_status(row.id, (InvitationStatus.ACCEPTED,))}
             thanked = 0
             for invitation_id, attended in marks.items():
                 invitation = by_id.get(invitation_id)
@@ -154,11 +135,11 @@ class AttendanceService:
             await cancel(session, await pending_keys_like(session, prefix + "%"), now)
             return 0
         statuses = await statuses_starting(session, prefix)
-        if any(status != "cancelled" for status in statuses):
+        if any(status != OutboxStatus.CANCELLED for status in statuses):
             return 0
-        state = ThanksState(session_id=row.id, title=row.title, starts_at=row.starts_at, feedback_url=row.feedback_url)
+        view = ThanksView(title=row.title, starts_at=row.starts_at, feedback_url=row.feedback_url)
         await enqueue(session, key=f"{prefix}{len(statuses) + 1}", recipient=Recipient.person(person_id),
-                      message=Message(card=self._messages.thanks(state)), purpose=PURPOSE, now=now,
+                      message=Message(card=self._messages.thanks(view)), purpose=PURPOSE, now=now,
                       batch=f"session:{row.id}")
         return 1
 
@@ -168,23 +149,23 @@ class AttendanceService:
         row = await managed_session(session, self._audit, actor, session_id, action, lock=lock)
         if isinstance(row, str):
             return AttendanceResult(row)
-        if row.status != "published":
+        if row.status != SessionStatus.PUBLISHED:
             return AttendanceResult("closed", sheet=self._empty_sheet(row))
         if row.starts_at > now:
             return AttendanceResult("too_early", sheet=self._empty_sheet(row))
         return row
 
     @staticmethod
-    def _empty_sheet(row: TrainingSession) -> Sheet:
-        return Sheet(session_id=row.id, title=row.title, starts_at=row.starts_at, ends_at=row.ends_at,
-                     feedback_url=row.feedback_url, entries=(), page=0, pages=1, total=0)
+    def _empty_sheet(row: TrainingSession) -> AttendanceView:
+        return AttendanceView(session_id=row.id, title=row.title, starts_at=row.starts_at, ends_at=row.ends_at,
+                              lines=(), page=0, pages=1, total=0, feedback_url=row.feedback_url)
 
     @staticmethod
-    async def _sheet(session: AsyncSession, row: TrainingSession, page: int) -> Sheet:
-        entries = await InvitationRepository(session).attendance(row.id)
-        pages = max(1, -(-len(entries) // PAGE_SIZE))
+    async def _sheet(session: AsyncSession, row: TrainingSession, page: int) -> AttendanceView:
+        """One page of people with a place, with their marks as saved."""
+        lines = [AttendanceLine(*entry) for entry in await InvitationRepository(session).attendance(row.id)]
+        pages = max(1, -(-len(lines) // PAGE_SIZE))
         page = min(max(page, 0), pages - 1)
-        return Sheet(session_id=row.id, title=row.title, starts_at=row.starts_at, ends_at=row.ends_at,
-                     feedback_url=row.feedback_url,
-                     entries=tuple(entries[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]), page=page, pages=pages,
-                     total=len(entries))
+        return AttendanceView(session_id=row.id, title=row.title, starts_at=row.starts_at, ends_at=row.ends_at,
+                              lines=tuple(lines[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]), page=page, pages=pages,
+                              total=len(lines), feedback_url=row.feedback_url)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.outbox import Message, Recipient, enqueue, feed_key
 from storage.repositories.volunteers import VolunteerRepository
+from vocabulary.words import OutboxPurpose
 
 
 class FeedMessages(Protocol):
@@ -34,8 +35,8 @@ async def wanting_feed(session: AsyncSession, person_ids: Sequence[str]) -> set[
 
 
 async def enqueue_feed(session: AsyncSession, *, chat_key: str, person_id: str, notification: dict[str, Any],
-                       purpose: str, now: datetime) -> int:
-    """The feed notification that goes with the chat message keyed `chat_key`; its outbox id. No batch: it is
-    not one of the session's messages whose progress anyone watches."""
+                       purpose: OutboxPurpose, now: datetime) -> int:
+    """The feed notification that goes with the chat message keyed `chat_key` (of `purpose`); its outbox id. No
+    batch: it is not one of the session's messages whose progress anyone watches."""
     return await enqueue(session, key=feed_key(chat_key), recipient=Recipient.person(person_id),
-                         message=Message(feed=notification), purpose=f"{purpose}-feed", now=now)
+                         message=Message(feed=notification), purpose=OutboxPurpose(purpose).feed, now=now)

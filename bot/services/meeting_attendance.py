@@ -17,9 +17,9 @@ from typing import Protocol
 
 from bot.clock import Clock
 from bot.services.roles import Audit
+from cards.attendance import AttendanceLine
 from storage.db import Database
 from storage.models import TrainingSession
-from storage.repositories.sessions import AttendanceEntry
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class MeetingAttendanceService:
         self._source = source
         self._timeout = timeout
 
-    async def suggest(self, actor_id: str, session_id: int, entries: Sequence[AttendanceEntry]) -> Suggestion:
+    async def suggest(self, actor_id: str, session_id: int, entries: Sequence[AttendanceLine]) -> Suggestion:
         """Call only after the attendance service let `actor_id` open this session's card."""
         if not any(entry.attended is None for entry in entries):
             return Suggestion("not_applicable")  # everyone on this page is marked already

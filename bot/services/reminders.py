@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,40 +26,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, cancel, enqueue, feed_key, keys_starting, pending_keys_like
 from bot.services.feed import FeedMessages, enqueue_feed, wanting_feed
+from cards.invitation import ReminderView
 from storage.db import Database
 from storage.models import Invitation, TrainingSession
 from storage.repositories.sessions import InvitationRepository, SessionRepository
+from vocabulary.uk_time import utc_iso
+from vocabulary.words import InvitationStatus, OutboxPurpose, SessionStatus
 
 log = logging.getLogger(__name__)
 
-PURPOSE = "reminder"
-
-
-@dataclass(frozen=True)
-class ReminderState:
-    """What a reminder says. `minutes_left` is counted when it is written."""
-
-    session_id: int
-    title: str
-    starts_at: datetime
-    ends_at: datetime
-    join_url: str | None
-    minutes_left: int
+PURPOSE = OutboxPurpose.REMINDER
 
 
 class ReminderMessages(Protocol):
     """Draws the reminder card; the feature implements it with cards/invitation.py."""
 
-    def reminder(self, state: ReminderState) -> dict[str, Any]: ...
-
-
-def start_iso(starts_at: datetime) -> str:
-    """The start time as it appears in keys, e.g. 2026-12-03T10:00:00Z."""
-    return starts_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def reminder(self, view: ReminderView) -> dict[str, Any]: ...
 
 
 def reminder_key(offset_minutes: int, starts_at: datetime, session_id: int, person_id: str) -> str:
-    return f"reminder:{offset_minutes}:{start_iso(starts_at)}:{session_id}:{person_id}"
+    """The start time is in the key as UTC, e.g. 2026-12-03T10:00:00Z: a session moved to a new time gets new
+    reminders."""
+    return f"reminder:{offset_minutes}:{utc_iso(starts_at)}:{session_id}:{person_id}"
 
 
 def clean_offsets(offsets: Sequence[int]) -> tuple[int, ...]:
@@ -87,7 +74,7 @@ async def cancel_pending(session: AsyncSession, session_id: int, starts_at: date
     """Withdraw reminders for this start time that have not gone yet: of one person (who lost their place) or
     of everyone (the time changed, or the session was cancelled). Returns how many were withdrawn."""
     # The key ends with ":<start>:<session>:<person>", so the pattern cannot match another session's keys.
-    pattern = f"reminder:%:{start_iso(starts_at)}:{session_id}:{person_id or '%'}"
+    pattern = f"reminder:%:{utc_iso(starts_at)}:{session_id}:{person_id or '%'}"
     # Their activity-feed notifications too, also those whose chat reminder has gone already.
     keys = await pending_keys_like(session, pattern) + await pending_keys_like(session, feed_key(pattern))
     return await cancel(session, keys, now) if keys else 0
@@ -128,7 +115,7 @@ class ReminderService:
             late = []
             for session_id in await repository.starting_between(now - timedelta(days=1), now):
                 row = await repository.get(session_id)
-                pattern = f"reminder:%:{start_iso(row.starts_at)}:{row.id}:%" if row is not None else ""
+                pattern = f"reminder:%:{utc_iso(row.starts_at)}:{row.id}:%" if row is not None else ""
                 if row is not None and (await pending_keys_like(session, pattern)
                                         or await pending_keys_like(session, feed_key(pattern))):
                     late.append((row.id, row.starts_at))
@@ -141,16 +128,16 @@ class ReminderService:
                        row: TrainingSession | None = None) -> list[tuple[int, Invitation]]:
         """(offset, invitation) for each person owed a due reminder that has not been enqueued yet."""
         row = row or await SessionRepository(session).get(session_id)
-        if row is None or row.status != "published":
+        if row is None or row.status != SessionStatus.PUBLISHED:
             return []
         offset = offset_due(self.offsets, row.starts_at, now)
         if offset is None:
             return []
-        prefix = f"reminder:{offset}:{start_iso(row.starts_at)}:{row.id}:"
+        prefix = f"reminder:{offset}:{utc_iso(row.starts_at)}:{row.id}:"
         already = await keys_starting(session, prefix)
         time_set = row.time_set_at or row.created_at
         missing = []
-        for invitation in await InvitationRepository(session).with_status(row.id, ("accepted",)):
+        for invitation in await InvitationRepository(session).with_status(row.id, (InvitationStatus.ACCEPTED,)):
             if prefix + invitation.person_id in already:
                 continue
             seated = invitation.seated_at or invitation.replied_at or invitation.invited_at
@@ -167,10 +154,9 @@ class ReminderService:
             if row is None:
                 return 0
             missing = await self._missing(session, session_id, now, row=row)
-            state = ReminderState(session_id=row.id, title=row.title, starts_at=row.starts_at, ends_at=row.ends_at,
-                                  join_url=row.join_url,
-                                  minutes_left=int((row.starts_at - now).total_seconds() // 60))
-            card = self._messages.reminder(state)
+            view = ReminderView(session_id=row.id, title=row.title, starts_at=row.starts_at, ends_at=row.ends_at,
+                                join_url=row.join_url, minutes_left=int((row.starts_at - now).total_seconds() // 60))
+            card = self._messages.reminder(view)
             feed = (await wanting_feed(session, [invitation.person_id for _, invitation in missing])
                     if self._feed is not None and missing else set())
             for offset, invitation in missing:

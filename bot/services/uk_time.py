@@ -1,6 +1,7 @@
 """UK dates and times as people type them (Input.Date and Input.Time send "YYYY-MM-DD" and "HH:MM"), the UTC
 instant of a UK wall-clock time across the clock changes, and quiet hours. One place for every journey that asks
-for a date or a time, and for everything that waits for the morning.
+for a date or a time, and for everything that waits for the morning. Showing a day or a time to people is
+vocabulary.uk_time's.
 
 Once a year the clocks go forward at 01:00 (01:00-01:59 does not exist) and once a year back at 02:00 (01:00-01:59
 happens twice). Sessions refuse both, so a session never starts at a time people could read two ways; an
@@ -13,6 +14,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 
 from bot.clock import UK
+from vocabulary.uk_time import uk_day
 
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2})?$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -82,11 +84,6 @@ def uk_instant(day: date, at: time) -> datetime | None:
         if problem.kind == "gap":
             return None
         return datetime.combine(day, at, tzinfo=UK).astimezone(UTC)  # fold=0: the first reading
-
-
-def uk_day(value: date) -> str:
-    """e.g. "Sunday 29 March 2026"."""
-    return f"{value.strftime('%A')} {value.day} {value.strftime('%B %Y')}"
 
 
 def time_problem_text(problem: TimeProblem, *, name_the_day: bool = True) -> str:

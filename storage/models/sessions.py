@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
 from storage.models.people import ENTRA_ID
+from vocabulary.words import InvitationStatus, SessionStatus
 
 
 class TrainingSession(Base):
@@ -18,9 +19,10 @@ class TrainingSession(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     title: Mapped[str] = mapped_column(String(200))
-    phase: Mapped[str] = mapped_column(String(32))  # codesign | train_the_trainer
-    space: Mapped[str] = mapped_column(String(16))  # minoritised | ally | open
-    # The communities filter: when any is set, only people who chose one of them are invited.
+    phase: Mapped[str] = mapped_column(String(32))  # a vocabulary.words.Phase
+    space: Mapped[str] = mapped_column(String(16))  # a vocabulary.words.SessionAudience
+    # The communities filter (one column a vocabulary.words.Community, storage.repositories.sessions
+    # .session_communities): when any is set, only people who chose one of them are invited.
     filter_ethnicity: Mapped[bool] = mapped_column(Boolean, default=False)
     filter_disability: Mapped[bool] = mapped_column(Boolean, default=False)
     filter_neurodivergent: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -31,7 +33,7 @@ class TrainingSession(Base):
     # Where people who came can say what they thought (https only); given by a facilitator with attendance.
     feedback_url: Mapped[str | None] = mapped_column(String(1000))
     capacity: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | published | cancelled
+    status: Mapped[str] = mapped_column(String(16), default=SessionStatus.DRAFT.value)  # a SessionStatus
     # Counts changes of time or link, so each change has its own outbox key (design §7).
     change_no: Mapped[int] = mapped_column(Integer, default=0)
     # The next waiting-list ticket; only ever grows, so waiting order is the order people pressed Accept.
@@ -66,7 +68,7 @@ class Invitation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("training_sessions.id", ondelete="CASCADE"))
     person_id: Mapped[str] = mapped_column(ENTRA_ID, ForeignKey("people.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="invited")  # invited | accepted | waiting | declined
+    status: Mapped[str] = mapped_column(String(16), default=InvitationStatus.INVITED.value)  # an InvitationStatus
     # Set while waiting: the position is the number of waiting people with a ticket up to this one.
     waiting_seq: Mapped[int | None] = mapped_column(Integer)
     # Grows with every change of status, so each change has its own outbox key.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,47 +20,46 @@ from storage.models import (
     TrainingSession,
     Volunteer,
 )
+from vocabulary.words import Community, InvitationStatus, Phase, SessionAudience, SessionStatus
 
-_COMMUNITY_COLUMNS = {
-    "ethnicity": Volunteer.community_ethnicity,
-    "disability": Volunteer.community_disability,
-    "neurodivergent": Volunteer.community_neurodivergent,
-    "lgbtq": Volunteer.community_lgbtq,
-}
+# A roster line: status (accepted | waiting), waiting-list position, name, e-mail.
+RosterRow = tuple[str, int | None, str | None, str | None]
+# A person with a place, for the attendance card: invitation id, person id, name, e-mail, came (None: not marked).
+AttendanceRow = tuple[int, str, str | None, str | None, bool | None]
 
 
-def eligible_condition(space: str, phase: str, communities: Sequence[str],
+def eligible_condition(space: str, phase: str, communities: Iterable[str],
                        notice_version: int) -> ColumnElement[bool]:
-    """The SQL twin of bot.services.eligibility.is_eligible, over Volunteer rows."""
-    if space == "minoritised":
+    """The SQL twin of bot.services.eligibility.is_eligible, over Volunteer rows (a SessionAudience, a Phase
+    and Community values)."""
+    if space == SessionAudience.MINORITISED:
         space_ok: ColumnElement[bool] = Volunteer.space_minoritised.is_(True)
-    elif space == "ally":
+    elif space == SessionAudience.ALLY:
         space_ok = Volunteer.space_ally.is_(True)
     else:
         space_ok = or_(Volunteer.space_minoritised.is_(True), Volunteer.space_ally.is_(True))
-    phase_ok = (Volunteer.phase_codesign if phase == "codesign" else Volunteer.phase_train_the_trainer).is_(True)
+    phase_ok = (Volunteer.phase_codesign if phase == Phase.CODESIGN else Volunteer.phase_train_the_trainer).is_(True)
     communities_ok: ColumnElement[bool] = true()
-    if communities:
-        communities_ok = or_(false(), *[_COMMUNITY_COLUMNS[name].is_(True) for name in communities])
+    chosen = [getattr(Volunteer, Community(name).column).is_(True) for name in communities]
+    if chosen:
+        communities_ok = or_(false(), *chosen)
     return and_(Volunteer.consent_version == notice_version, space_ok, phase_ok, communities_ok)
 
 
-def session_communities(row: TrainingSession) -> tuple[str, ...]:
-    chosen = {
-        "ethnicity": row.filter_ethnicity,
-        "disability": row.filter_disability,
-        "neurodivergent": row.filter_neurodivergent,
-        "lgbtq": row.filter_lgbtq,
-    }
-    return tuple(name for name, on in chosen.items() if on)
+def filter_column(community: Community) -> str:
+    """The session's column that says its communities filter includes `community`."""
+    return f"filter_{community.value}"
 
 
-@dataclass(frozen=True)
-class RosterEntry:
-    status: str  # accepted | waiting
-    position: int | None  # waiting-list position
-    display_name: str | None
-    email: str | None
+def session_communities(row: TrainingSession) -> tuple[Community, ...]:
+    """The session's communities filter (empty: everyone in its space), in the vocabulary's order."""
+    return tuple(community for community in Community if getattr(row, filter_column(community)))
+
+
+def session_filters(communities: Iterable[Community]) -> dict[str, bool]:
+    """The session's filter columns for these communities, each set or not (a new session's row)."""
+    chosen = set(communities)
+    return {filter_column(community): community in chosen for community in Community}
 
 
 @dataclass(frozen=True)
@@ -72,17 +71,6 @@ class StatusCounts:
     no_reply: int
     attended: int = 0  # accepted people a facilitator marked as came
     absent: int = 0  # accepted people marked as did not come
-
-
-@dataclass(frozen=True)
-class AttendanceEntry:
-    """One accepted person, for the attendance card (names for the facilitator only)."""
-
-    invitation_id: int
-    person_id: str
-    display_name: str | None
-    email: str | None
-    attended: bool | None
 
 
 class SessionRepository:
@@ -136,7 +124,7 @@ class SessionRepository:
     async def upcoming_published(self, now: datetime) -> list[TrainingSession]:
         result = await self.session.execute(
             select(TrainingSession)
-            .where(TrainingSession.status == "published", TrainingSession.starts_at > now)
+            .where(TrainingSession.status == SessionStatus.PUBLISHED, TrainingSession.starts_at > now)
             .order_by(TrainingSession.starts_at, TrainingSession.id))
         return list(result.scalars())
 
@@ -144,7 +132,7 @@ class SessionRepository:
         """Ids of published sessions that start after `after` and no later than `until` (reminders)."""
         result = await self.session.execute(
             select(TrainingSession.id)
-            .where(TrainingSession.status == "published", TrainingSession.starts_at > after,
+            .where(TrainingSession.status == SessionStatus.PUBLISHED, TrainingSession.starts_at > after,
                    TrainingSession.starts_at <= until)
             .order_by(TrainingSession.starts_at, TrainingSession.id))
         return list(result.scalars())
@@ -191,7 +179,8 @@ class InvitationRepository:
     async def add_if_missing(self, session_id: int, person_id: str, now: datetime) -> Invitation | None:
         """Insert the invitation unless it exists (a publish and a sign-up may race); None if it existed."""
         statement = (dialect_insert(self.session, Invitation)
-                     .values(session_id=session_id, person_id=person_id, status="invited", rev=0, invited_at=now)
+                     .values(session_id=session_id, person_id=person_id, status=InvitationStatus.INVITED.value,
+                             rev=0, invited_at=now)
                      .on_conflict_do_nothing(index_elements=["session_id", "person_id"])
                      .returning(Invitation))
         return (await self.session.scalars(statement)).one_or_none()
@@ -200,7 +189,7 @@ class InvitationRepository:
         result = await self.session.execute(select(Invitation.person_id).where(Invitation.session_id == session_id))
         return set(result.scalars())
 
-    async def count_status(self, session_id: int, status: str) -> int:
+    async def count_status(self, session_id: int, status: InvitationStatus) -> int:
         result = await self.session.execute(
             select(func.count()).select_from(Invitation)
             .where(Invitation.session_id == session_id, Invitation.status == status))
@@ -218,15 +207,15 @@ class InvitationRepository:
         marks: dict[int, Counter[bool]] = {session_id: Counter() for session_id in session_ids}
         for session_id, status, attended, number in result.all():
             by_status[session_id][status] += number
-            if status == "accepted" and attended is not None:
+            if status == InvitationStatus.ACCEPTED and attended is not None:
                 marks[session_id][attended] += number
         return {
             session_id: StatusCounts(
                 invited=figures.total(),
-                accepted=figures["accepted"],
-                waiting=figures["waiting"],
-                declined=figures["declined"],
-                no_reply=figures["invited"],
+                accepted=figures[InvitationStatus.ACCEPTED],
+                waiting=figures[InvitationStatus.WAITING],
+                declined=figures[InvitationStatus.DECLINED],
+                no_reply=figures[InvitationStatus.INVITED],
                 attended=marks[session_id][True],
                 absent=marks[session_id][False],
             )
@@ -236,18 +225,18 @@ class InvitationRepository:
     async def first_waiting(self, session_id: int) -> Invitation | None:
         result = await self.session.execute(
             select(Invitation)
-            .where(Invitation.session_id == session_id, Invitation.status == "waiting")
+            .where(Invitation.session_id == session_id, Invitation.status == InvitationStatus.WAITING)
             .order_by(Invitation.waiting_seq).limit(1)
             .execution_options(populate_existing=True))
         return result.scalars().first()
 
     async def waiting_position(self, invitation: Invitation) -> int | None:
         """1 for the first person waiting; None when not waiting."""
-        if invitation.status != "waiting" or invitation.waiting_seq is None:
+        if invitation.status != InvitationStatus.WAITING or invitation.waiting_seq is None:
             return None
         result = await self.session.execute(
             select(func.count()).select_from(Invitation)
-            .where(Invitation.session_id == invitation.session_id, Invitation.status == "waiting",
+            .where(Invitation.session_id == invitation.session_id, Invitation.status == InvitationStatus.WAITING,
                    Invitation.waiting_seq <= invitation.waiting_seq))
         return int(result.scalar_one())
 
@@ -255,7 +244,7 @@ class InvitationRepository:
         """Invitation id -> waiting-list position (1 for the first) of everyone waiting for the session."""
         result = await self.session.execute(
             select(Invitation.id)
-            .where(Invitation.session_id == session_id, Invitation.status == "waiting")
+            .where(Invitation.session_id == session_id, Invitation.status == InvitationStatus.WAITING)
             .order_by(Invitation.waiting_seq))
         return {invitation_id: position for position, invitation_id in enumerate(result.scalars(), start=1)}
 
@@ -267,7 +256,7 @@ class InvitationRepository:
             .where(Invitation.session_id == session_id))
         return {person_id: teams_user_id for person_id, teams_user_id in result.all()}
 
-    async def with_status(self, session_id: int, statuses: Sequence[str]) -> list[Invitation]:
+    async def with_status(self, session_id: int, statuses: Sequence[InvitationStatus]) -> list[Invitation]:
         result = await self.session.execute(
             select(Invitation)
             .where(Invitation.session_id == session_id, Invitation.status.in_(statuses))
@@ -280,7 +269,7 @@ class InvitationRepository:
         result = await self.session.execute(
             select(TrainingSession, Invitation)
             .join(Invitation, Invitation.session_id == TrainingSession.id)
-            .where(Invitation.person_id == person_id, TrainingSession.status == "published",
+            .where(Invitation.person_id == person_id, TrainingSession.status == SessionStatus.PUBLISHED,
                    TrainingSession.starts_at > now)
             .order_by(TrainingSession.starts_at, TrainingSession.id))
         return [(row, invitation) for row, invitation in result.tuples()]
@@ -290,15 +279,15 @@ class InvitationRepository:
             select(Invitation).where(Invitation.person_id == person_id).order_by(Invitation.session_id))
         return list(result.scalars())
 
-    async def attendance(self, session_id: int) -> list[AttendanceEntry]:
+    async def attendance(self, session_id: int) -> list[AttendanceRow]:
         """Accepted people with their marks, by name as a person reads a list (capitals or not, the same on
         both databases; anyone without a name last), then id, so the order is stable."""
         result = await self.session.execute(
             select(Invitation.id, Invitation.person_id, Person.display_name, Person.email, Invitation.attended)
             .join(Person, Person.id == Invitation.person_id)
-            .where(Invitation.session_id == session_id, Invitation.status == "accepted")
+            .where(Invitation.session_id == session_id, Invitation.status == InvitationStatus.ACCEPTED)
             .order_by(Person.display_name.is_(None), func.lower(Person.display_name), Invitation.person_id))
-        return [AttendanceEntry(*row) for row in result.all()]
+        return list(result.tuples())
 
     async def resends_since(self, person_id: str, since: datetime, session_id: int | None = None) -> int:
         """How many invitation cards were sent again to this person since then (a limit per hour), of one
@@ -313,17 +302,19 @@ class InvitationRepository:
     async def delete_of_person(self, person_id: str) -> None:
         await self.session.execute(delete(Invitation).where(Invitation.person_id == person_id))
 
-    async def roster(self, session_id: int) -> list[RosterEntry]:
+    async def roster(self, session_id: int) -> list[RosterRow]:
         """Accepted people first (in the order they replied), then the waiting list in order."""
         result = await self.session.execute(
             select(Invitation.status, Invitation.waiting_seq, Person.display_name, Person.email)
             .join(Person, Person.id == Invitation.person_id)
-            .where(Invitation.session_id == session_id, Invitation.status.in_(("accepted", "waiting")))
+            .where(Invitation.session_id == session_id,
+                   Invitation.status.in_((InvitationStatus.ACCEPTED, InvitationStatus.WAITING)))
             .order_by(Invitation.status, Invitation.waiting_seq, Invitation.replied_at, Invitation.id))
-        entries: list[RosterEntry] = []
+        rows: list[RosterRow] = []
         position = 0
         for status, _, name, email in result.all():
-            if status == "waiting":
+            waiting = status == InvitationStatus.WAITING
+            if waiting:
                 position += 1
-            entries.append(RosterEntry(status, position if status == "waiting" else None, name, email))
-        return entries
+            rows.append((status, position if waiting else None, name, email))
+        return rows

@@ -8,7 +8,8 @@ at the session). SQLite: every transaction holds the write lock from BEGIN (stor
 
 Messages: every proactive message goes through the outbox in the transaction of the change, with a key that
 names its cause and recipient, so each cause reaches a person once. The cards themselves are drawn by a
-`SessionMessages` the feature passes in, because services return view data and never build cards.
+`SessionMessages` the feature passes in: services return the cards' view data (InvitationView,
+FacilitatorSessionView, PreviewView, RosterLine) and never build cards.
 
 One module a job:
 - forms: the new-session and change forms checked, and the preview; co_facilitators: finding them
@@ -18,35 +19,31 @@ One module a job:
   from people who stop matching or withdraw
 - my_invitations: a person's own invitations (card refresh, "my sessions", send again)
 - roster: the facilitators' list, roster and CSV file; the admins' per-session figures
-- views: what the service returns; access: who may act on a session; deps: what every part is built with
+- views: what the service returns and how rows become the cards' views; access: who may act on a session;
+  deps: what every part is built with
 - service: SessionService, the one object the rest of the bot uses
 
-UK dates and times are in bot.services.uk_time.
+UK dates and times as people type them are read by bot.services.uk_time, and written by vocabulary.uk_time.
 """
 
-from bot.services.sessions.forms import Checked, Preview, SessionDraft, SessionForm
+from bot.services.sessions.forms import Checked, SessionDraft, SessionForm
 from bot.services.sessions.service import SessionService
 from bot.services.sessions.views import (
     ActionResult,
-    InvitationState,
     ReplyResult,
     Roster,
     RosterFile,
-    SessionInfo,
     SessionMessages,
 )
 
 __all__ = [
     "ActionResult",
     "Checked",
-    "InvitationState",
-    "Preview",
     "ReplyResult",
     "Roster",
     "RosterFile",
     "SessionDraft",
     "SessionForm",
-    "SessionInfo",
     "SessionMessages",
     "SessionService",
 ]

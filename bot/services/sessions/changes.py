@@ -17,13 +17,13 @@ from bot.services.sessions.co_facilitators import CoFacilitators
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.forms import SessionForm, check_capacity, check_link, check_times, is_teams_meeting_link
 from bot.services.sessions.seats import Seats
-from bot.services.sessions.views import ActionResult, InvitationState, invitation_states, session_info
+from bot.services.sessions.views import ActionResult, invitation_views, session_view
+from cards.invitation import InvitationView
 from storage.models import TrainingSession
 from storage.repositories.sessions import InvitationRepository, SessionRepository
+from vocabulary.words import GraphJobKind, InvitationStatus, OutboxPurpose, SessionStatus
 
 log = logging.getLogger(__name__)
-
-REPLIES = ("invited", "accepted", "waiting", "declined")
 
 
 class Changes:
@@ -48,15 +48,15 @@ class Changes:
             row = await self._deps.managed(session, actor, session_id, "session.change", lock=True)
             if isinstance(row, ActionResult):
                 return row
-            info = await session_info(session, row, now)
-            if row.status == "cancelled" or row.starts_at <= now:
+            info = await session_view(session, row, now)
+            if row.status == SessionStatus.CANCELLED or row.starts_at <= now:
                 await audit.record(session, actor_id, "session.change", str(session_id), "refused")
                 return ActionResult("closed", session=info)
             if row.change_no != seen_change_no:
                 return ActionResult("stale", session=info)
             if errors or starts_at is None or ends_at is None or capacity is None:
                 return ActionResult("errors", session=info, errors=errors)
-            accepted = await InvitationRepository(session).count_status(row.id, "accepted")
+            accepted = await InvitationRepository(session).count_status(row.id, InvitationStatus.ACCEPTED)
             if capacity < accepted:
                 return ActionResult("too_small", session=info, errors={"capacity": (
                     f"{accepted} people have already accepted, so the session needs at least {accepted} places. "
@@ -80,15 +80,15 @@ class Changes:
             for _ in added:
                 await audit.record(session, actor_id, "session.co_facilitator.add", str(row.id))
             await audit.record(session, actor_id, "session.change", str(row.id))
-            if row.status == "published":
+            if row.status == SessionStatus.PUBLISHED:
                 if capacity_changed:
                     await self._seats.fill(session, row, now)
                 if time_changed:
-                    await self._deps.calendar_job(session, "update_time", row, now, author_id=actor_id)
+                    await self._deps.calendar_job(session, GraphJobKind.UPDATE_TIME, row, now, author_id=actor_id)
                 if time_changed or link_changed:
                     await self._tell_about_change(session, row, now, time_changed=time_changed,
                                                   link_changed=link_changed)
-            info = await session_info(session, row, now)
+            info = await session_view(session, row, now)
         log.info("session changed: session=%d change=%d", session_id, info.change_no)
         return ActionResult("done", session=info)
 
@@ -97,7 +97,7 @@ class Changes:
         one meanwhile, and people who accepted or are waiting are told as for any new link."""
         now = self._deps.clock.now()
         row = await SessionRepository(session).lock(session_id)
-        if row is None or row.join_url or row.status != "published" or row.starts_at <= now \
+        if row is None or row.join_url or row.status != SessionStatus.PUBLISHED or row.starts_at <= now \
                 or not is_teams_meeting_link(join_url):
             return
         row.join_url = join_url
@@ -116,48 +116,48 @@ class Changes:
             row = await self._deps.managed(session, actor, session_id, "session.cancel", lock=True)
             if isinstance(row, ActionResult):
                 return row
-            if row.status == "cancelled":
-                return ActionResult("unchanged", session=await session_info(session, row, now))
+            if row.status == SessionStatus.CANCELLED:
+                return ActionResult("unchanged", session=await session_view(session, row, now))
             if row.starts_at <= now:
                 await self._deps.audit.record(session, actor_id, "session.cancel", str(session_id), "refused")
-                return ActionResult("closed", session=await session_info(session, row, now))
+                return ActionResult("closed", session=await session_view(session, row, now))
             if seen_change_no is not None and seen_change_no != row.change_no:
-                return ActionResult("stale", session=await session_info(session, row, now))
-            was_published = row.status == "published"
-            row.status = "cancelled"
+                return ActionResult("stale", session=await session_view(session, row, now))
+            was_published = row.status == SessionStatus.PUBLISHED
+            row.status = SessionStatus.CANCELLED.value
             row.cancelled_at = now
             row.updated_at = now
             row.change_no += 1
             await session.flush()
             await self._deps.audit.record(session, actor_id, "session.cancel", str(row.id))
             if was_published:
-                await self._deps.calendar_job(session, "cancel", row, now, author_id=actor_id)
+                await self._deps.calendar_job(session, GraphJobKind.CANCEL, row, now, author_id=actor_id)
                 await reminders.cancel_pending(session, row.id, row.starts_at, now)
                 await self._tell_everyone(session, row, now, key=f"session-cancel:{row.id}",
-                                          purpose="session-cancel", card=self._deps.messages.cancelled)
-            info = await session_info(session, row, now)
+                                          purpose=OutboxPurpose.SESSION_CANCEL, card=self._deps.messages.cancelled)
+            info = await session_view(session, row, now)
         log.info("session cancelled: session=%d", session_id)
         return ActionResult("done", session=info)
 
     async def _tell_about_change(self, session: AsyncSession, row: TrainingSession, now: datetime, *,
                                  time_changed: bool, link_changed: bool) -> None:
-        def card(state: InvitationState) -> dict[str, Any]:
-            return self._deps.messages.changed(state, time_changed=time_changed, link_changed=link_changed)
+        def card(view: InvitationView) -> dict[str, Any]:
+            return self._deps.messages.changed(view, time_changed=time_changed, link_changed=link_changed)
 
         await self._tell_everyone(session, row, now, key=f"session-change:{row.id}:{row.change_no}",
-                                  purpose="session-change", card=card)
+                                  purpose=OutboxPurpose.SESSION_CHANGE, card=card)
 
     async def _tell_everyone(self, session: AsyncSession, row: TrainingSession, now: datetime, *, key: str,
-                             purpose: str, card: Callable[[InvitationState], dict[str, Any]]) -> None:
+                             purpose: OutboxPurpose, card: Callable[[InvitationView], dict[str, Any]]) -> None:
         """Every invitation card is updated in place, and people who accepted or are waiting are sent `card`,
         keyed `key` and the person, so each is told once."""
-        invitations = await InvitationRepository(session).with_status(row.id, REPLIES)
-        states = await invitation_states(session, row, invitations, now, offsets=self._deps.reminder_offsets)
-        for invitation, state in zip(invitations, states, strict=True):
+        invitations = await InvitationRepository(session).with_status(row.id, tuple(InvitationStatus))
+        views = await invitation_views(session, row, invitations, now, offsets=self._deps.reminder_offsets)
+        for invitation, view in zip(invitations, views, strict=True):
             invitation.rev += 1
-            if invitation.status in ("accepted", "waiting"):
+            if invitation.status in (InvitationStatus.ACCEPTED, InvitationStatus.WAITING):
                 await enqueue(session, key=f"{key}:{invitation.person_id}",
                               recipient=Recipient.person(invitation.person_id),
-                              message=Message(card=card(state)), purpose=purpose, now=now, batch=f"session:{row.id}")
-            await self._deps.update_card(session, invitation, state, now)
+                              message=Message(card=card(view)), purpose=purpose, now=now, batch=f"session:{row.id}")
+            await self._deps.update_card(session, invitation, view, now)
         await session.flush()

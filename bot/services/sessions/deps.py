@@ -10,13 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, enqueue
-from bot.graph.calendar_sync import JobKind, enqueue_calendar_job
+from bot.graph.calendar_sync import enqueue_calendar_job
 from bot.services.feed import FeedMessages
 from bot.services.roles import Audit, RoleService
 from bot.services.sessions.access import Actor, managed_session
-from bot.services.sessions.views import ActionResult, InvitationState, SessionMessages
+from bot.services.sessions.views import ActionResult, SessionMessages
+from cards.invitation import InvitationView
 from storage.db import Database
 from storage.models import Invitation, TrainingSession
+from vocabulary.words import GraphJobKind, OutboxPurpose
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,19 @@ class Deps:
         row = await managed_session(session, self.audit, actor, session_id, action, lock=lock)
         return ActionResult(row) if isinstance(row, str) else row
 
-    async def calendar_job(self, session: AsyncSession, kind: JobKind, row: TrainingSession, now: datetime, *,
+    async def calendar_job(self, session: AsyncSession, kind: GraphJobKind, row: TrainingSession, now: datetime, *,
                            person_id: str | None = None, author_id: str | None = None) -> None:
         if not self.calendar:
             return
         await enqueue_calendar_job(session, kind, row.id, person_id, now=now, start_at=row.starts_at,
                                    end_at=row.ends_at, author_id=author_id or row.created_by)
 
-    async def update_card(self, session: AsyncSession, invitation: Invitation, state: InvitationState,
+    async def update_card(self, session: AsyncSession, invitation: Invitation, view: InvitationView,
                           now: datetime) -> None:
         """Replace the person's invitation card in place (the outbox sends an update of that message)."""
         if invitation.card_outbox_id is None:
             return
         await enqueue(session, key=f"invite-card:{invitation.session_id}:{invitation.person_id}:{invitation.rev}",
                       recipient=Recipient.person(invitation.person_id),
-                      message=Message(card=self.messages.invitation(state)), purpose="invitation-update",
+                      message=Message(card=self.messages.invitation(view)), purpose=OutboxPurpose.INVITATION_UPDATE,
                       now=now, updates=invitation.card_outbox_id, batch=f"session:{invitation.session_id}")

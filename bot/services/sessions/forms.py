@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.services.eligibility import COMMUNITIES, PHASES, SPACES
 from bot.services.links import https_link
 from bot.services.sessions.co_facilitators import CoFacilitators
 from bot.services.sessions.deps import Deps
-from bot.services.suppression import Shown, shown
+from bot.services.suppression import shown
 from bot.services.uk_time import TimeProblem, parse_time, parse_uk_date, time_problem_text, uk_to_utc
+from cards.sessions import PreviewView
 from storage.repositories.sessions import SessionRepository
+from vocabulary.words import Community, Phase, SessionAudience
 
 MAX_TITLE = 120
 MAX_CAPACITY = 1000
@@ -32,7 +33,7 @@ class SessionForm:
     title: str = ""
     phase: str = ""
     space: str = ""
-    communities: str = ""  # comma-separated community codes
+    communities: str = ""  # comma-separated Community values
     date: str = ""  # YYYY-MM-DD (Input.Date)
     start: str = ""  # HH:MM (Input.Time), UK time
     end: str = ""
@@ -54,9 +55,9 @@ class SessionDraft:
     """A checked form."""
 
     title: str
-    phase: str
-    space: str
-    communities: frozenset[str]
+    phase: Phase
+    space: SessionAudience
+    communities: frozenset[Community]
     starts_at: datetime
     ends_at: datetime
     join_url: str | None
@@ -72,16 +73,6 @@ class Checked:
     @property
     def ok(self) -> bool:
         return self.draft is not None and not self.errors
-
-
-@dataclass(frozen=True)
-class Preview:
-    draft: SessionDraft
-    invited: Shown  # rounded (§5)
-    filtered: bool
-    co_facilitators: tuple[str, ...]  # names (or e-mails) of the co-facilitators, for the facilitator only
-    # No link given and Graph is configured: publishing asks Teams to make the meeting (design §8).
-    teams_makes_link: bool = False
 
 
 def is_teams_meeting_link(url: str) -> bool:
@@ -154,19 +145,23 @@ def _check_title(text: str, errors: dict[str, str]) -> str:
     return title
 
 
-def _check_audience(form: SessionForm, errors: dict[str, str]) -> frozenset[str]:
+def _check_audience(form: SessionForm,
+                    errors: dict[str, str]) -> tuple[Phase | None, SessionAudience | None, frozenset[Community]]:
     """Phase and space from their lists; communities from theirs, and only for the minoritised space."""
-    if form.phase not in PHASES:
+    phase = Phase.parse(form.phase)
+    if phase is None:
         errors["phase"] = "Choose a phase."
-    if form.space not in SPACES:
+    space = SessionAudience.parse(form.space)
+    if space is None:
         errors["space"] = "Choose who the session is for."
-    communities = frozenset(part for part in form.communities.split(",") if part)
-    if not communities <= set(COMMUNITIES):
+    chosen = [Community.parse(part) for part in form.communities.split(",") if part]
+    communities = frozenset(community for community in chosen if community is not None)
+    if None in chosen:
         errors["communities"] = "Choose communities from the list, or none."
-    elif communities and form.space == "ally":
+    elif communities and space == SessionAudience.ALLY:
         errors["communities"] = ("Communities are part of the minoritised space. Choose 'Minoritised "
                                  "colleagues' or 'Open to both', or clear the communities.")
-    return communities
+    return phase, space, communities
 
 
 class SessionForms:
@@ -178,23 +173,29 @@ class SessionForms:
         """Check a new-session form. `extra_facilitators`: ids of people @mentioned as co-facilitators."""
         errors: dict[str, str] = {}
         title = _check_title(form.title, errors)
-        communities = _check_audience(form, errors)
+        phase, space, communities = _check_audience(form, errors)
         starts_at, ends_at = check_times(form, self._deps.clock.now(), errors)
         capacity = check_capacity(form.capacity, errors)
         join_url = check_link(form.join_url, errors)
         co_ids = await self._co_facilitators.check(actor_id, form.co_facilitators, extra_facilitators, errors)
-        if errors or starts_at is None or ends_at is None or capacity is None:
+        if errors or phase is None or space is None or starts_at is None or ends_at is None or capacity is None:
             return Checked(None, errors)
-        return Checked(SessionDraft(title, form.phase, form.space, communities, starts_at, ends_at, join_url,
+        return Checked(SessionDraft(title, phase, space, communities, starts_at, ends_at, join_url,
                                     capacity, co_ids), {})
 
-    async def preview(self, draft: SessionDraft) -> Preview:
+    async def preview(self, draft: SessionDraft) -> PreviewView:
+        """The draft as the facilitator checks it, with how many people it would invite (rounded, §5)."""
         async with self._deps.database.read() as session:
             repository = SessionRepository(session)
             version = await repository.latest_notice_version()
             raw = 0 if version is None else await repository.count_eligible(
                 space=draft.space, phase=draft.phase, communities=sorted(draft.communities),
                 notice_version=version)
-        return Preview(draft, shown(raw), bool(draft.communities),
-                       await self._co_facilitators.names_of(draft.co_facilitator_ids),
-                       teams_makes_link=self._deps.calendar and draft.join_url is None)
+        invited = shown(raw)
+        return PreviewView(
+            title=draft.title, phase=Phase(draft.phase), space=SessionAudience(draft.space),
+            communities=tuple(sorted(Community(name) for name in draft.communities)), starts_at=draft.starts_at,
+            ends_at=draft.ends_at, join_url=draft.join_url, capacity=draft.capacity, invited=invited.text,
+            invited_is_zero=invited.value == 0, filtered=bool(draft.communities),
+            co_facilitators=await self._co_facilitators.names_of(draft.co_facilitator_ids),
+            teams_makes_link=self._deps.calendar and draft.join_url is None)

@@ -15,27 +15,36 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.outbox import Message, Recipient, cancel, enqueue, feed_key
-from bot.services.eligibility import COMMUNITIES, Answers, Criteria, answers_match, is_eligible
+from bot.services.eligibility import Criteria, EligibilityAnswers, answers_match, is_eligible
 from bot.services.feed import enqueue_feed, wanting_feed
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.seats import Seats
-from bot.services.sessions.views import invitation_state, seats_left, state_of
+from bot.services.sessions.views import invitation_view, seats_left, view_of
 from storage.models import Invitation, OutboxMessage, Person, TrainingSession, Volunteer
 from storage.repositories.sessions import InvitationRepository, SessionRepository, session_communities
+from vocabulary.words import (
+    Community,
+    InvitationStatus,
+    OutboxPurpose,
+    OutboxStatus,
+    Phase,
+    SessionAudience,
+    SessionStatus,
+)
 
 log = logging.getLogger(__name__)
 
 
-def answers_of(volunteer: Volunteer) -> Answers:
-    return Answers(
+def answers_of(volunteer: Volunteer) -> EligibilityAnswers:
+    return EligibilityAnswers(
         consent_version=volunteer.consent_version, space_minoritised=volunteer.space_minoritised,
         space_ally=volunteer.space_ally, phase_codesign=volunteer.phase_codesign,
         phase_train_the_trainer=volunteer.phase_train_the_trainer,
-        communities=frozenset(name for name in COMMUNITIES if getattr(volunteer, f"community_{name}")))
+        communities=frozenset(community for community in Community if getattr(volunteer, community.column)))
 
 
 def criteria_of(row: TrainingSession) -> Criteria:
-    return Criteria(row.space, row.phase, frozenset(session_communities(row)))
+    return Criteria(SessionAudience(row.space), Phase(row.phase), frozenset(session_communities(row)))
 
 
 class Invitations:
@@ -92,15 +101,15 @@ class Invitations:
         invitation = await InvitationRepository(session).add_if_missing(row.id, person_id, now)
         if invitation is None:
             return False
-        state = state_of(row, invitation, seats_left=seats, position=None, now=now, refresh_user_id=teams_user_id,
-                         offsets=self._deps.reminder_offsets)
+        view = view_of(row, invitation, seats_left=seats, position=None, now=now, refresh_user_id=teams_user_id,
+                       offsets=self._deps.reminder_offsets)
         key = f"invite:{row.id}:{person_id}"
         invitation.card_outbox_id = await enqueue(
             session, key=key, recipient=Recipient.person(person_id),
-            message=Message(card=self._deps.messages.invitation(state)), purpose="invitation", now=now,
+            message=Message(card=self._deps.messages.invitation(view)), purpose=OutboxPurpose.INVITATION, now=now,
             batch=f"session:{row.id}", author_id=row.created_by)
         if feed and self._deps.feed is not None:
-            await enqueue_feed(session, chat_key=key, person_id=person_id, purpose="invitation", now=now,
+            await enqueue_feed(session, chat_key=key, person_id=person_id, purpose=OutboxPurpose.INVITATION, now=now,
                                notification=self._deps.feed.invitation(row.title, row.starts_at, row.ends_at))
         return True
 
@@ -125,18 +134,18 @@ class Invitations:
         # In session id order, as every other path that locks several sessions.
         for session_id in [item.session_id for item in await invitations.of_person(person_id)]:
             row = await repository.get(session_id)
-            if row is None or row.status != "published" or row.starts_at <= now or answers_match(
+            if row is None or row.status != SessionStatus.PUBLISHED or row.starts_at <= now or answers_match(
                     criteria_of(row), answers):
                 continue
             row = await repository.lock(session_id)  # a press of Accept at this moment waits, or went first
             invitation = await invitations.get(session_id, person_id)
             if row is None or invitation is None:
                 continue
-            card = self._deps.messages.no_longer_matching(await invitation_state(
+            card = self._deps.messages.no_longer_matching(await invitation_view(
                 session, row, invitation, now, offsets=self._deps.reminder_offsets))
-            if invitation.status == "accepted":
+            if invitation.status == InvitationStatus.ACCEPTED:
                 await enqueue(session, key=f"place-kept:{row.id}:{person_id}", recipient=Recipient.person(
-                    person_id), message=Message(card=card), purpose="place-kept", now=now,
+                    person_id), message=Message(card=card), purpose=OutboxPurpose.PLACE_KEPT, now=now,
                     batch=f"session:{row.id}")
                 continue
             await self._withdraw(session, row, invitation, card, now)
@@ -149,11 +158,11 @@ class Invitations:
                     if invitation.card_outbox_id is not None else None)
         if original is not None:  # a feed notification of it that has not gone yet is withdrawn in any case
             await cancel(session, [feed_key(original.key)], now)
-        if original is not None and original.status == "pending":
+        if original is not None and original.status == OutboxStatus.PENDING:
             await cancel(session, [original.key], now)  # never sent: there is no card to close
         elif original is not None:
             await enqueue(session, key=f"invite-withdrawn:{original.id}", recipient=Recipient.person(
-                person_id), message=Message(card=card), purpose="invitation-update", now=now,
+                person_id), message=Message(card=card), purpose=OutboxPurpose.INVITATION_UPDATE, now=now,
                 updates=original.id, batch=f"session:{row.id}")
         # Matching again later is a new cause: the keys of this invitation's messages step aside, so a new
         # invitation (and its replies, updates and reminders) reaches the person again.
@@ -178,13 +187,13 @@ class Invitations:
         # Lock sessions in id order, so two withdrawals never wait for each other in a circle.
         for invitation in sorted(await invitations.of_person(person_id), key=lambda item: item.session_id):
             row = await repository.lock(invitation.session_id)
-            held_seat = invitation.status == "accepted"
+            held_seat = invitation.status == InvitationStatus.ACCEPTED
             if row is not None and held_seat:
                 # Before the person's e-mail is erased later in this transaction (calendar_sync reads it now).
                 await self._seats.free_seat(session, row, person_id, now)
             await session.delete(invitation)
             await session.flush()
-            if row is not None and held_seat and row.status == "published" and row.starts_at > now:
+            if row is not None and held_seat and row.status == SessionStatus.PUBLISHED and row.starts_at > now:
                 await self._seats.fill(session, row, now)
         await invitations.delete_of_person(person_id)
         await repository.remove_facilitator_everywhere(person_id)

@@ -10,8 +10,10 @@ from datetime import timedelta
 
 from bot.delivery.outbox import Message, Recipient, enqueue, is_enqueued
 from bot.services.sessions.deps import Deps
-from bot.services.sessions.views import InvitationState, invitation_state
+from bot.services.sessions.views import invitation_view
+from cards.invitation import InvitationView
 from storage.repositories.sessions import InvitationRepository, SessionRepository
+from vocabulary.words import OutboxPurpose, SessionStatus
 
 # Presses of "Send again" this close together are one request pressed twice: it sends one card.
 DOUBLE_PRESS = timedelta(seconds=10)
@@ -23,7 +25,7 @@ class MyInvitations:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
 
-    async def invitation(self, person_id: str, session_id: int, *, note: str | None = None) -> InvitationState | None:
+    async def invitation(self, person_id: str, session_id: int, *, note: str | None = None) -> InvitationView | None:
         """The person's own invitation as it is now (a card refresh), or None if they were not invited."""
         now = self._deps.clock.now()
         # Teams asks for this whenever the person looks at their card: a read, never the write lock.
@@ -32,14 +34,14 @@ class MyInvitations:
             invitation = await InvitationRepository(session).get(session_id, person_id) if row and person_id else None
             if row is None or invitation is None:
                 return None
-            state = await invitation_state(session, row, invitation, now, offsets=self._deps.reminder_offsets)
-        return replace(state, note=note) if note else state
+            view = await invitation_view(session, row, invitation, now, offsets=self._deps.reminder_offsets)
+        return replace(view, note=note) if note else view
 
-    async def my_sessions(self, person_id: str) -> list[InvitationState]:
+    async def my_sessions(self, person_id: str) -> list[InvitationView]:
         """The person's invitations to upcoming published sessions, soonest first ("my sessions")."""
         now = self._deps.clock.now()
         async with self._deps.database.read() as session:
-            return [await invitation_state(session, row, invitation, now, offsets=self._deps.reminder_offsets)
+            return [await invitation_view(session, row, invitation, now, offsets=self._deps.reminder_offsets)
                     for row, invitation in await InvitationRepository(session).upcoming_of_person(person_id, now)]
 
     async def resend(self, person_id: str, session_id: int, limit_per_hour: int, request_id: str) -> str:
@@ -57,7 +59,7 @@ class MyInvitations:
             invitation = await invitations.get(session_id, person_id) if row is not None else None
             if row is None or invitation is None:
                 return "not_invited"
-            if row.status != "published" or row.starts_at <= now:
+            if row.status != SessionStatus.PUBLISHED or row.starts_at <= now:
                 return "closed"
             if await is_enqueued(session, key):
                 return "done"  # this very request was taken already
@@ -67,10 +69,10 @@ class MyInvitations:
                 await audit.record(session, person_id, "invitation.resend", str(session_id), "refused")
                 return "limit"
             invitation.rev += 1
-            state = await invitation_state(session, row, invitation, now, offsets=self._deps.reminder_offsets)
+            view = await invitation_view(session, row, invitation, now, offsets=self._deps.reminder_offsets)
             invitation.card_outbox_id = await enqueue(
                 session, key=key, recipient=Recipient.person(person_id),
-                message=Message(card=self._deps.messages.invitation(state)), purpose="invitation", now=now,
+                message=Message(card=self._deps.messages.invitation(view)), purpose=OutboxPurpose.INVITATION, now=now,
                 batch=f"session:{session_id}")
             await audit.record(session, person_id, "invitation.resend", str(session_id))
         log.info("invitation sent again: session=%d person=%s", session_id, person_id)

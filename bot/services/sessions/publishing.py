@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.forms import IN_THE_PAST, SessionDraft
 from bot.services.sessions.invitations import Invitations
-from bot.services.sessions.views import ActionResult, session_info
+from bot.services.sessions.views import ActionResult, session_view
 from bot.services.suppression import shown
 from storage.models import TrainingSession
-from storage.repositories.sessions import SessionRepository
-from vocabulary.words import Role
+from storage.repositories.sessions import SessionRepository, session_filters
+from vocabulary.words import GraphJobKind, Role, SessionStatus
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,9 @@ class Publishing:
         async with self._deps.database.transaction() as session:
             row = await SessionRepository(session).add(TrainingSession(
                 title=draft.title, phase=draft.phase, space=draft.space,
-                filter_ethnicity="ethnicity" in draft.communities,
-                filter_disability="disability" in draft.communities,
-                filter_neurodivergent="neurodivergent" in draft.communities,
-                filter_lgbtq="lgbtq" in draft.communities,
+                **session_filters(draft.communities),
                 starts_at=draft.starts_at, ends_at=draft.ends_at, join_url=draft.join_url,
-                capacity=draft.capacity, status="draft", change_no=0, next_waiting_seq=1,
+                capacity=draft.capacity, status=SessionStatus.DRAFT.value, change_no=0, next_waiting_seq=1,
                 created_by=actor_id, created_at=now, updated_at=now, published_at=None, cancelled_at=None,
                 time_set_at=now))
             repository = SessionRepository(session)
@@ -53,7 +50,7 @@ class Publishing:
             invited = None
             if publish:
                 invited = shown(await self._publish(session, row, actor_id, now))
-            info = await session_info(session, row, now)
+            info = await session_view(session, row, now)
         log.info("session created: session=%d published=%s", row.id, publish)
         return ActionResult("done", session=info, invited=invited)
 
@@ -64,21 +61,21 @@ class Publishing:
             row = await self._deps.managed(session, actor, session_id, "session.publish", lock=True)
             if isinstance(row, ActionResult):
                 return row
-            if row.status != "draft":
-                return ActionResult("unchanged", session=await session_info(session, row, now))
+            if row.status != SessionStatus.DRAFT:
+                return ActionResult("unchanged", session=await session_view(session, row, now))
             if row.starts_at <= now:
-                return ActionResult("closed", session=await session_info(session, row, now))
+                return ActionResult("closed", session=await session_view(session, row, now))
             invited = shown(await self._publish(session, row, actor_id, now))
-            info = await session_info(session, row, now)
+            info = await session_view(session, row, now)
         log.info("session published: session=%d", session_id)
         return ActionResult("done", session=info, invited=invited)
 
     async def _publish(self, session: AsyncSession, row: TrainingSession, actor_id: str, now: datetime) -> int:
-        row.status = "published"
+        row.status = SessionStatus.PUBLISHED.value
         row.published_at = now
         row.updated_at = now
         await session.flush()
         await self._deps.audit.record(session, actor_id, "session.publish", str(row.id))
         if row.join_url is None:
-            await self._deps.calendar_job(session, "create", row, now, author_id=actor_id)
+            await self._deps.calendar_job(session, GraphJobKind.CREATE, row, now, author_id=actor_id)
         return await self._invitations.invite_eligible(session, row, now)

@@ -9,30 +9,30 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import UK
 from bot.services.counts import SessionFigures
 from bot.services.csv_export import csv_bytes
 from bot.services.sessions.deps import Deps
-from bot.services.sessions.views import ActionResult, Roster, RosterFile, SessionInfo, info_from, session_info
-from storage.repositories.sessions import InvitationRepository, RosterEntry, SessionRepository
+from bot.services.sessions.views import ActionResult, Roster, RosterFile, roster_lines, session_view, view_from
+from cards.sessions import FacilitatorSessionView, RosterLine
+from storage.repositories.sessions import InvitationRepository, SessionRepository
+from vocabulary.uk_time import uk_date_iso
 
 # Finished sessions stay in the facilitators' list this long, so they can mark who came.
 RECENT_DAYS = 30
 
 
-def roster_csv(entries: Sequence[RosterEntry]) -> bytes:
+def roster_csv(lines: Sequence[RosterLine]) -> bytes:
     """Status, waiting position, name and e-mail of each person (never communities)."""
     return csv_bytes(["Status", "Waiting list position", "Name", "E-mail"], [
-        ("Accepted" if entry.status == "accepted" else "Waiting",
-         str(entry.position) if entry.position is not None else "", entry.display_name, entry.email)
-        for entry in entries])
+        (line.status.chart_label, str(line.position) if line.position is not None else "", line.name, line.email)
+        for line in lines])
 
 
 class FacilitatorViews:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
 
-    async def list_for(self, actor_id: str) -> list[SessionInfo]:
+    async def list_for(self, actor_id: str) -> list[FacilitatorSessionView]:
         """Sessions the person manages (admins: all): those not yet ended, soonest first, then those that
         ended in the last RECENT_DAYS days, latest first (to mark who came)."""
         now = self._deps.clock.now()
@@ -41,10 +41,10 @@ class FacilitatorViews:
             rows = await SessionRepository(session).managed_by(None if actor.admin else actor_id,
                                                                now - timedelta(days=RECENT_DAYS))
             figures = await InvitationRepository(session).counts([row.id for row in rows])
-            infos = [info_from(row, figures[row.id], now) for row in rows]
+            views = [view_from(row, figures[row.id], now) for row in rows]
             await self._deps.audit.record(session, actor_id, "session.list")
-        coming = [info for info in infos if not info.ended]
-        finished = sorted((info for info in infos if info.ended), key=lambda info: info.starts_at, reverse=True)
+        coming = [view for view in views if not view.ended]
+        finished = sorted((view for view in views if view.ended), key=lambda view: view.starts_at, reverse=True)
         return coming + finished
 
     async def info(self, actor_id: str, session_id: int, action: str) -> ActionResult:
@@ -55,7 +55,7 @@ class FacilitatorViews:
             if isinstance(row, ActionResult):
                 return row
             await self._deps.audit.record(session, actor_id, action, str(session_id))
-            return ActionResult("done", session=await session_info(session, row, self._deps.clock.now()))
+            return ActionResult("done", session=await session_view(session, row, self._deps.clock.now()))
 
     async def roster(self, actor_id: str, session_id: int) -> Roster | ActionResult:
         """Names and e-mails of accepted and waiting people (never communities)."""
@@ -64,9 +64,9 @@ class FacilitatorViews:
             row = await self._deps.managed(session, actor, session_id, "session.roster")
             if isinstance(row, ActionResult):
                 return row
-            entries = await InvitationRepository(session).roster(session_id)
+            lines = roster_lines(await InvitationRepository(session).roster(session_id))
             await self._deps.audit.record(session, actor_id, "session.roster", str(session_id))
-            return Roster(await session_info(session, row, self._deps.clock.now()), tuple(entries))
+            return Roster(await session_view(session, row, self._deps.clock.now()), lines)
 
     async def roster_file(self, actor_id: str, session_id: int, action: str) -> RosterFile | ActionResult:
         """The roster as CSV, checked like the roster itself and audited under `action` (offering the file,
@@ -76,10 +76,10 @@ class FacilitatorViews:
             row = await self._deps.managed(session, actor, session_id, action)
             if isinstance(row, ActionResult):
                 return row
-            entries = await InvitationRepository(session).roster(session_id)
+            lines = roster_lines(await InvitationRepository(session).roster(session_id))
             await self._deps.audit.record(session, actor_id, action, str(session_id))
-        day = row.starts_at.astimezone(UK).strftime("%Y-%m-%d")
-        return RosterFile(session_id, f"hny-inc-session-{session_id}-{day}.csv", roster_csv(entries))
+        return RosterFile(session_id, f"hny-inc-session-{session_id}-{uk_date_iso(row.starts_at)}.csv",
+                          roster_csv(lines))
 
 
 async def session_figures(session: AsyncSession, now: datetime) -> Sequence[SessionFigures]:

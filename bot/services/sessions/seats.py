@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.services import reminders
 from bot.services.sessions.deps import Deps
-from bot.services.sessions.views import ReplyResult, invitation_state, seats_left
+from bot.services.sessions.views import ReplyResult, invitation_view, seats_left
 from storage.models import Invitation, TrainingSession
 from storage.repositories.sessions import InvitationRepository, SessionRepository
+from vocabulary.words import GraphJobKind, InvitationStatus, OutboxPurpose, SessionStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Seats:
             if row is None or invitation is None:
                 return ReplyResult("not_invited", None)
             outcome = "done"
-            if row.status == "cancelled":
+            if row.status == SessionStatus.CANCELLED:
                 outcome = "cancelled"
             elif row.starts_at <= now:
                 outcome = "closed"
@@ -48,25 +49,25 @@ class Seats:
                 outcome = await self._accept(session, row, invitation, now)
             else:
                 outcome = await self._decline(session, row, invitation, now)
-            state = await invitation_state(session, row, invitation, now, offsets=self._deps.reminder_offsets)
+            view = await invitation_view(session, row, invitation, now, offsets=self._deps.reminder_offsets)
             if outcome == "done" and update_card:
-                await self._deps.update_card(session, invitation, state, now)
+                await self._deps.update_card(session, invitation, view, now)
         if outcome == "done":
             log.info("invitation reply: session=%d person=%s answer=%s status=%s", session_id, person_id, answer,
-                     state.status)
-        return ReplyResult(outcome, state)
+                     view.status.value)
+        return ReplyResult(outcome, view)
 
     async def _accept(self, session: AsyncSession, row: TrainingSession, invitation: Invitation,
                       now: datetime) -> str:
-        if invitation.status in ("accepted", "waiting"):
+        if invitation.status in (InvitationStatus.ACCEPTED, InvitationStatus.WAITING):
             return "unchanged"
         if await seats_left(session, row) > 0:
-            invitation.status = "accepted"
+            invitation.status = InvitationStatus.ACCEPTED.value
             invitation.waiting_seq = None
             invitation.seated_at = now
-            await self._deps.calendar_job(session, "add_attendee", row, now, person_id=invitation.person_id)
+            await self._deps.calendar_job(session, GraphJobKind.ADD_ATTENDEE, row, now, person_id=invitation.person_id)
         else:
-            invitation.status = "waiting"
+            invitation.status = InvitationStatus.WAITING.value
             invitation.waiting_seq = row.next_waiting_seq
             row.next_waiting_seq += 1
         invitation.rev += 1
@@ -76,10 +77,10 @@ class Seats:
 
     async def _decline(self, session: AsyncSession, row: TrainingSession, invitation: Invitation,
                        now: datetime) -> str:
-        if invitation.status == "declined":
+        if invitation.status == InvitationStatus.DECLINED:
             return "unchanged"
-        held_seat = invitation.status == "accepted"
-        invitation.status = "declined"
+        held_seat = invitation.status == InvitationStatus.ACCEPTED
+        invitation.status = InvitationStatus.DECLINED.value
         invitation.waiting_seq = None
         invitation.rev += 1
         invitation.replied_at = now
@@ -91,7 +92,7 @@ class Seats:
 
     async def free_seat(self, session: AsyncSession, row: TrainingSession, person_id: str, now: datetime) -> None:
         """Someone gives up a place: out of the calendar event, and no reminders for them."""
-        await self._deps.calendar_job(session, "remove_attendee", row, now, person_id=person_id)
+        await self._deps.calendar_job(session, GraphJobKind.REMOVE_ATTENDEE, row, now, person_id=person_id)
         await reminders.cancel_pending(session, row.id, row.starts_at, now, person_id=person_id)
 
     async def fill(self, session: AsyncSession, row: TrainingSession, now: datetime) -> int:
@@ -104,19 +105,19 @@ class Seats:
             invitation = await invitations.first_waiting(row.id)
             if invitation is None:
                 break
-            invitation.status = "accepted"
+            invitation.status = InvitationStatus.ACCEPTED.value
             invitation.waiting_seq = None
             invitation.seated_at = now
             invitation.rev += 1
             await session.flush()
             free -= 1
             promoted += 1
-            await self._deps.calendar_job(session, "add_attendee", row, now, person_id=invitation.person_id)
-            state = await invitation_state(session, row, invitation, now, offsets=self._deps.reminder_offsets)
+            await self._deps.calendar_job(session, GraphJobKind.ADD_ATTENDEE, row, now, person_id=invitation.person_id)
+            view = await invitation_view(session, row, invitation, now, offsets=self._deps.reminder_offsets)
             await enqueue(session, key=f"promoted:{row.id}:{invitation.person_id}:{invitation.rev}",
                           recipient=Recipient.person(invitation.person_id),
-                          message=Message(card=self._deps.messages.promoted(state)), purpose="promotion", now=now,
-                          batch=f"session:{row.id}")
-            await self._deps.update_card(session, invitation, state, now)
+                          message=Message(card=self._deps.messages.promoted(view)), purpose=OutboxPurpose.PROMOTION,
+                          now=now, batch=f"session:{row.id}")
+            await self._deps.update_card(session, invitation, view, now)
             log.info("promoted from the waiting list: session=%d person=%s", row.id, invitation.person_id)
         return promoted
