@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.cli.report import report_rows
 from bot.clock import FixedClock
-from bot.features.counts import counts_view
-from bot.services.counts import CountsService, load_providers
+from bot.features.counts import SESSION_FIGURES_PROVIDERS, counts_view
+from bot.services.counts import CountsService
 from bot.services.roles import Audit
 from cards.counts import counts_card, size_of
 from storage.db import Database
@@ -167,7 +167,7 @@ async def measure(url: str, args: argparse.Namespace) -> None:
 
         clock = FixedClock(NOW)
         # The providers the bot and the CLI load (the sessions feature's), so the figures are the real cost.
-        providers = load_providers() if with_sessions else []
+        providers = SESSION_FIGURES_PROVIDERS if with_sessions else ()
         service = CountsService(database, clock, Audit(clock), refresh_hours=24, providers=providers)
 
         async def grouped_count() -> object:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cards.common import HELP, UK, Card, card, facts, heading, para, submit, uk_day
+from cards.common import HELP, Card, card, facts, heading, para, submit
+from vocabulary.actions.people import SHOW_HELP
+from vocabulary.uk_time import uk_day_and_clock
 
 MAX_CARD_BYTES = 80 * 1024  # design §9: payloads stay under 80 KB
 
@@ -38,7 +40,9 @@ class TableView:
 
 
 @dataclass(frozen=True)
-class SessionView:
+class SessionCountsLine:
+    """One upcoming session's figures on the counts card, as texts that went through suppression."""
+
     title: str
     starts_at: datetime
     invited: str
@@ -54,13 +58,8 @@ class CountsView:
     refresh_hours: int
     summary: tuple[FigureRow, ...]  # active volunteers, new in the last 7 days
     tables: tuple[TableView, ...]
-    sessions: tuple[SessionView, ...]
+    sessions: tuple[SessionCountsLine, ...]
     footer: str
-
-
-def uk_time(when: datetime) -> str:
-    """E.g. "Thursday 26 November 2026, 10:00" in UK time (design: UK time only for display)."""
-    return f"{uk_day(when)}, {when.astimezone(UK):%H:%M}"
 
 
 def figure_text(row: FigureRow) -> str:
@@ -100,9 +99,9 @@ def _table(table: TableView, footer: str) -> list[dict[str, Any]]:
     return body
 
 
-def _session(session: SessionView) -> list[dict[str, Any]]:
+def _session(session: SessionCountsLine) -> list[dict[str, Any]]:
     return [
-        para(f"{session.title}: {uk_time(session.starts_at)}", weight="Bolder"),
+        para(f"{session.title}: {uk_day_and_clock(session.starts_at)}", weight="Bolder"),
         facts([
             ("Invited", session.invited),
             ("Accepted", session.accepted),
@@ -113,11 +112,11 @@ def _session(session: SessionView) -> list[dict[str, Any]]:
     ]
 
 
-def _build(view: CountsView, sessions: tuple[SessionView, ...], left_out: int) -> Card:
+def _build(view: CountsView, sessions: tuple[SessionCountsLine, ...], left_out: int) -> Card:
     every = "hour" if view.refresh_hours == 1 else f"{view.refresh_hours} hours"
     body: list[dict[str, Any]] = [
         heading("Sign-up counts"),
-        para(f"Figures from {uk_time(view.taken_at)} (UK time). They are updated at most once every {every}, "
+        para(f"Figures from {uk_day_and_clock(view.taken_at)} (UK time). They are updated at most once every {every}, "
              "so they never show one person signing up."),
         facts([(row.label, figure_text(row)) for row in view.summary]),
         para("Active volunteers are people who agreed to the current privacy notice.", subtle=True),
@@ -137,7 +136,7 @@ def _build(view: CountsView, sessions: tuple[SessionView, ...], left_out: int) -
                          "\"python -m bot report counts\" to see them all."))
     if sessions:  # their invited and no-reply figures are rounded too
         body.append(para(view.footer, subtle=True))
-    return card(body, [submit(HELP, "help")])
+    return card(body, [submit(HELP, SHOW_HELP)])
 
 
 def size_of(content: Card) -> int:

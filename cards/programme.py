@@ -10,23 +10,33 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from cards.common import BACK, HELP, PRIVACY, UK, Card, card, facts, heading, no_inputs, para, submit, uk_day
+from cards.common import BACK, HELP, PRIVACY, Card, card, facts, heading, no_inputs, para, submit
+from cards.roles import person_label
+from vocabulary.actions.people import SHOW_HELP, SHOW_PRIVACY
+from vocabulary.actions.programme import (
+    ADD_ORGANISATION,
+    MARK_CONTACTED,
+    NOTICE_MAX_CHARS,
+    ORGANISATION_NAME_MAX,
+    PUBLISH_NOTICE,
+    RENAME_ORGANISATION,
+    RESTORE_ORGANISATION,
+    RETIRE_ORGANISATION,
+    SAVE_PROGRAMME,
+    SHOW_ADJUSTMENTS,
+    SHOW_NOTICES,
+    SHOW_ORGANISATIONS,
+    SHOW_PROGRAMME,
+)
+from vocabulary.uk_time import uk_day, uk_short
+from vocabulary.words import Phase
 
-PHASE_CHOICES = (("codesign", "Co-design"), ("train_the_trainer", "Train the trainer"))
-ORGANISATION_NAME_MAX = 200
-NOTICE_MAX_CHARS = 20_000
 # Keeps the adjustments card well under Teams' 80 KB (design §9).
 MAX_WAITING_ROWS = 50
 MAX_CONTACTED_ROWS = 20
 
 RUNNING = "Running the programme"
 SAVE = "Save"
-
-
-def uk_moment(moment: datetime) -> str:
-    local = moment.astimezone(UK)
-    return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} (UK time)"
-
 
 
 def _subheading(text: str) -> dict[str, Any]:
@@ -59,32 +69,33 @@ def _choice_set(input_id: str, label: str, choices: list[tuple[str, str]], *, er
 
 
 @dataclass(frozen=True)
-class ProgrammeCardView:
-    phase: str
+class ProgrammeSettingsView:
+    """The programme's settings as the admins' card shows them (bot.services.programme.ProgrammeService.view)."""
+
+    phase: Phase
     end_date: date | None
     deletion_date: date | None
     retention_days: int
     notice_version: int | None
     notice_published_at: datetime | None
-    status: str | None = None
 
 
-def programme_card(view: ProgrammeCardView) -> Card:
-    phase_name = dict(PHASE_CHOICES).get(view.phase, view.phase)
-    notice = (f"Version {view.notice_version}, published {uk_moment(view.notice_published_at)}"
+def programme_card(view: ProgrammeSettingsView, status: str | None = None) -> Card:
+    notice = (f"Version {view.notice_version}, published {uk_short(view.notice_published_at)}"
               if view.notice_version is not None and view.notice_published_at else "None published yet")
     body: list[dict[str, Any]] = [
-        *_status(view.status),
+        *_status(status),
         heading(RUNNING),
         para("Only admins can see and change these settings. Every change is written to the audit log."),
         facts([
-            ("Current phase", phase_name),
+            ("Current phase", view.phase.label),
             ("Programme end date", uk_day(view.end_date) if view.end_date else "Not set"),
             ("Personal data deleted on", uk_day(view.deletion_date) if view.deletion_date
              else "Not planned: set an end date first"),
             ("Privacy notice", notice),
         ]),
-        _choice_set("phase", "Current phase (required)", list(PHASE_CHOICES), value=view.phase, expanded=True,
+        _choice_set("phase", "Current phase (required)", [(phase.value, phase.label) for phase in Phase],
+                    value=view.phase.value, expanded=True,
                     error="Choose the phase the programme is in now."),
         {"type": "Input.Date", "id": "end_date", "label": "Programme end date, UK (optional)",
          "value": view.end_date.isoformat() if view.end_date else ""},
@@ -93,15 +104,15 @@ def programme_card(view: ProgrammeCardView) -> Card:
              subtle=True),
     ]
     return card(body, [
-        submit(SAVE, "programme_save", style="positive"),
-        no_inputs(submit("Organisations", "programme_organisations")),
-        no_inputs(submit("Privacy notice versions", "programme_notices")),
-        no_inputs(submit("Adjustments list", "adjustments")),
-        no_inputs(submit(HELP, "help")),
+        submit(SAVE, SAVE_PROGRAMME, style="positive"),
+        no_inputs(submit("Organisations", SHOW_ORGANISATIONS)),
+        no_inputs(submit("Privacy notice versions", SHOW_NOTICES)),
+        no_inputs(submit("Adjustments list", SHOW_ADJUSTMENTS)),
+        no_inputs(submit(HELP, SHOW_HELP)),
     ])
 
 
-def end_date_confirm_card(*, phase: str, end_date: date, deletion_date: date, days_left: int) -> Card:
+def end_date_confirm_card(*, phase: Phase, end_date: date, deletion_date: date, days_left: int) -> Card:
     """Asked before saving an end date whose deletion date is less than 14 days away, or already past."""
     when = ("in the next daily run" if days_left <= 0 else
             "tomorrow" if days_left == 1 else f"in {days_left} days, on {uk_day(deletion_date)}")
@@ -112,9 +123,9 @@ def end_date_confirm_card(*, phase: str, end_date: date, deletion_date: date, da
              "undone."),
         para("Press \"Set end date\" if that is right. Otherwise, press Back and choose a later date."),
     ], [
-        submit("Set end date", "programme_save", style="destructive", phase=phase, end_date=end_date.isoformat(),
-               confirmed="true"),
-        submit(BACK, "programme"),
+        submit("Set end date", SAVE_PROGRAMME, style="destructive", phase=phase.value,
+               end_date=end_date.isoformat(), confirmed="true"),
+        submit(BACK, SHOW_PROGRAMME),
     ])
 
 
@@ -123,6 +134,8 @@ def end_date_confirm_card(*, phase: str, end_date: date, deletion_date: date, da
 
 @dataclass(frozen=True)
 class OrganisationLine:
+    """One organisation of the whole list, retired ones too (bot.services.programme.ProgrammeService.organisations)."""
+
     id: int
     name: str
     retired: bool
@@ -147,7 +160,7 @@ def organisations_card(rows: list[OrganisationLine], status: str | None = None) 
             {"type": "Input.Text", "id": "add_name", "label": "Name of the organisation (required)",
              "isRequired": True, "maxLength": ORGANISATION_NAME_MAX,
              "errorMessage": "Type the organisation's name."},
-        ], [submit("Add", "programme_org_add", style="positive")]),
+        ], [submit("Add", ADD_ORGANISATION, style="positive")]),
     ]
     if rows:
         actions.append(_show_card("Rename", [
@@ -155,18 +168,18 @@ def organisations_card(rows: list[OrganisationLine], status: str | None = None) 
                         error="Choose the organisation to rename."),
             {"type": "Input.Text", "id": "rename_name", "label": "New name (required)", "isRequired": True,
              "maxLength": ORGANISATION_NAME_MAX, "errorMessage": "Type the new name."},
-        ], [submit("Rename", "programme_org_rename", style="positive")]))
+        ], [submit("Rename", RENAME_ORGANISATION, style="positive")]))
     if active:
         actions.append(_show_card("Retire", [
             _choice_set("retire_id", "Organisation to retire (required)",
                         [(str(row.id), row.name) for row in active], error="Choose the organisation to retire."),
-        ], [submit("Retire", "programme_org_retire")]))
+        ], [submit("Retire", RETIRE_ORGANISATION)]))
     if retired:
         actions.append(_show_card("Bring one back", [
             _choice_set("restore_id", "Organisation to offer again (required)",
                         [(str(row.id), row.name) for row in retired], error="Choose the organisation."),
-        ], [submit("Bring back", "programme_org_restore", style="positive")]))
-    actions.append(submit(BACK, "programme"))
+        ], [submit("Bring back", RESTORE_ORGANISATION, style="positive")]))
+    actions.append(submit(BACK, SHOW_PROGRAMME))
     return card(body, actions)
 
 
@@ -174,14 +187,16 @@ def organisations_card(rows: list[OrganisationLine], status: str | None = None) 
 
 
 @dataclass(frozen=True)
-class NoticeLine:
+class NoticeVersionLine:
+    """One published privacy notice version (bot.services.programme.ProgrammeService.notices)."""
+
     version: int
     sha256: str
     published_at: datetime
     chars: int
 
 
-def notices_card(lines: list[NoticeLine], current_text: str, status: str | None = None) -> Card:
+def notices_card(lines: list[NoticeVersionLine], current_text: str, status: str | None = None) -> Card:
     body: list[dict[str, Any]] = [
         *_status(status),
         heading("Privacy notice versions"),
@@ -190,7 +205,7 @@ def notices_card(lines: list[NoticeLine], current_text: str, status: str | None 
     ]
     if lines:
         body.append(facts([(f"Version {line.version}",
-                            f"Published {uk_moment(line.published_at)}. {line.chars:,} characters. "
+                            f"Published {uk_short(line.published_at)}. {line.chars:,} characters. "
                             f"Fingerprint {line.sha256[:12]}.") for line in reversed(lines)]))
     else:
         body.append(para("No version is published yet."))
@@ -210,8 +225,8 @@ def notices_card(lines: list[NoticeLine], current_text: str, status: str | None 
          "asked to agree again", "label": "Check before publishing (required)", "valueOn": "true",
          "valueOff": "false", "value": "false", "wrap": True, "isRequired": True,
          "errorMessage": "Tick the box to show you understand what publishing does."},
-    ], [submit("Publish", "programme_notice_publish", style="positive")])
-    return card(body, [publish, no_inputs(submit(PRIVACY, "privacy")), no_inputs(submit(BACK, "programme"))])
+    ], [submit("Publish", PUBLISH_NOTICE, style="positive")])
+    return card(body, [publish, no_inputs(submit(PRIVACY, SHOW_PRIVACY)), no_inputs(submit(BACK, SHOW_PROGRAMME))])
 
 
 # -- adjustments follow-up (facilitators) ---------------------------------------------------------------
@@ -219,21 +234,32 @@ def notices_card(lines: list[NoticeLine], current_text: str, status: str | None 
 
 @dataclass(frozen=True)
 class AdjustmentLine:
+    """Someone who asked for an adjustments conversation: only who they are and whether they were contacted
+    (bot.services.programme.ProgrammeService.adjustments)."""
+
     person_id: str
-    label: str  # their name and e-mail, or their id when we never learnt them
+    display_name: str | None
+    email: str | None
     signed_up_at: datetime
     contacted_at: datetime | None = None
-    contacted_by: str | None = None  # the facilitator's name, or id
+    contacted_by: str | None = None  # the facilitator's id
+    contacted_by_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Their name and e-mail, or their id when we never learnt them."""
+        return person_label(self.person_id, self.display_name, self.email)
 
 
 def _adjustment(line: AdjustmentLine) -> dict[str, Any]:
     if line.contacted_at is None:
-        note = f"Asked on {uk_moment(line.signed_up_at)}. Not contacted yet."
-        button = submit(f"Mark {line.label} as contacted", "adjustments_mark", person_id=line.person_id,
+        note = f"Asked on {uk_short(line.signed_up_at)}. Not contacted yet."
+        button = submit(f"Mark {line.label} as contacted", MARK_CONTACTED, person_id=line.person_id,
                         contacted="true")
     else:
-        note = f"Contacted. Marked on {uk_moment(line.contacted_at)} by {line.contacted_by or 'a facilitator'}."
-        button = submit(f"Mark {line.label} as not contacted", "adjustments_mark", person_id=line.person_id,
+        by = line.contacted_by_name or line.contacted_by or "a facilitator"
+        note = f"Contacted. Marked on {uk_short(line.contacted_at)} by {by}."
+        button = submit(f"Mark {line.label} as not contacted", MARK_CONTACTED, person_id=line.person_id,
                         contacted="false")
     return {"type": "Container", "separator": True, "items": [
         para(line.label, weight="Bolder"), para(note, subtle=True),
@@ -263,7 +289,7 @@ def adjustments_card(lines: list[AdjustmentLine], status: str | None = None) -> 
         body.append(para(f"The latest {MAX_CONTACTED_ROWS} are shown.", subtle=True))
     body.append(para("People who have not yet agreed to the latest privacy notice are not shown until they do.",
                      subtle=True))
-    return card(body, [submit("Refresh", "adjustments"), submit(HELP, "help")])
+    return card(body, [submit("Refresh", SHOW_ADJUSTMENTS), submit(HELP, SHOW_HELP)])
 
 
 # -- retention warning (admins, proactive) --------------------------------------------------------------
@@ -278,14 +304,14 @@ def retention_warning_card(*, days_left: int, deletion_date: date, end_date: dat
         para(f"This is {retention_days} days after the programme end date, {uk_day(end_date)}. We keep only the "
              "consent records and the audit log. They hold no names or e-mails."),
         para("To keep the data longer, set a later programme end date. Type \"programme\", or press the button."),
-    ], [submit(RUNNING, "programme", style="positive"), submit(HELP, "help")])
+    ], [submit(RUNNING, SHOW_PROGRAMME, style="positive"), submit(HELP, SHOW_HELP)])
 
 
 __all__ = [
     "AdjustmentLine",
-    "NoticeLine",
+    "NoticeVersionLine",
     "OrganisationLine",
-    "ProgrammeCardView",
+    "ProgrammeSettingsView",
     "adjustments_card",
     "end_date_confirm_card",
     "notices_card",

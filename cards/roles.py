@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cards.common import HELP, Card, card, heading, no_inputs, para, submit
+from vocabulary.actions.people import SHOW_HELP
+from vocabulary.actions.programme import GRANT_ROLE, GRANT_ROLE_BY_EMAIL, REVOKE_ROLE, SHOW_AUDIT
+from vocabulary.words import Role
 
 # Keeps the card well under Teams' 80 KB (design §9); the command line lists everyone.
 MAX_ROWS_PER_ROLE = 60
@@ -14,7 +17,7 @@ MAX_ROWS_PER_ROLE = 60
 @dataclass(frozen=True)
 class RoleRow:
     person_id: str
-    role: str  # facilitator | admin
+    role: Role
     label: str  # their name and e-mail when we know them, else their id
     also_admin: bool = False  # a facilitator who is an admin too needs no "Make admin" button
     is_you: bool = False
@@ -36,7 +39,6 @@ def person_label(person_id: str, display_name: str | None, email: str | None) ->
     return display_name or email or person_id
 
 
-
 def _subheading(text: str) -> dict[str, Any]:
     return {"type": "TextBlock", "text": text, "wrap": True, "size": "Medium", "weight": "Bolder",
             "spacing": "Large"}
@@ -52,11 +54,11 @@ def _row(row: RoleRow) -> dict[str, Any]:
         return {"type": "Container", "separator": True, "items": [para(f"{label} ({FROM_GROUP})")]}
     if row.also_from_group:
         label += f" (also {FROM_GROUP})"
-    buttons = [no_inputs(submit(f"Remove the {row.role} role from {row.label}", "roles_revoke",
-                                role=row.role, person_id=row.person_id))]
-    if row.role == "facilitator" and not row.also_admin:
-        buttons.insert(0, no_inputs(submit(f"Make {row.label} an admin", "roles_grant",
-                                           role="admin", person_id=row.person_id)))
+    buttons = [no_inputs(submit(f"Remove the {row.role.label.lower()} role from {row.label}", REVOKE_ROLE,
+                                role=row.role.value, person_id=row.person_id))]
+    if row.role == Role.FACILITATOR and not row.also_admin:
+        buttons.insert(0, no_inputs(submit(f"Make {row.label} an admin",
+                                           GRANT_ROLE, role=Role.ADMIN.value, person_id=row.person_id)))
     return {"type": "Container", "separator": True, "items": [
         para(label),
         {"type": "ActionSet", "actions": buttons},
@@ -83,8 +85,8 @@ def roles_card(view: RolesView) -> Card:
         para("Facilitators can create sessions and send announcements. Admins can do that too. They can also "
              "see counts, give and remove roles, and read the audit log."),
     ]
-    body += _section("Admins", [row for row in view.rows if row.role == "admin"])
-    body += _section("Facilitators", [row for row in view.rows if row.role == "facilitator"])
+    body += _section("Admins", [row for row in view.rows if row.role == Role.ADMIN])
+    body += _section("Facilitators", [row for row in view.rows if row.role == Role.FACILITATOR])
     if any(row.from_group or row.also_from_group for row in view.rows):
         body.append(para(f"People {FROM_GROUP} have their role while they are in the group. To change that, "
                          "change the group in Microsoft Entra.", subtle=True))
@@ -102,12 +104,12 @@ def roles_card(view: RolesView) -> Card:
          "errorMessage": "Type their work e-mail, like name@nhs.net."},
         {"type": "Input.ChoiceSet", "id": "role", "style": "expanded", "label": "Role (required)",
          "isRequired": True, "errorMessage": "Choose a role.",
-         "choices": [{"title": "Facilitator", "value": "facilitator"}, {"title": "Admin", "value": "admin"}]},
+         "choices": [{"title": role.label, "value": role.value} for role in Role]},
         para('You can also type "roles grant facilitator" and @mention the person, in a chat where I am.',
              subtle=True),
     ]
     return card(body, [
-        submit("Give role", "roles_grant_email", style="positive"),
-        no_inputs(submit("See the audit log", "audit")),
-        no_inputs(submit(HELP, "help")),
+        submit("Give role", GRANT_ROLE_BY_EMAIL, style="positive"),
+        no_inputs(submit("See the audit log", SHOW_AUDIT)),
+        no_inputs(submit(HELP, SHOW_HELP)),
     ])

@@ -162,7 +162,7 @@ async def test_figures_from_seeded_data(db: Database) -> None:
     assert report.space.total.text == "40"
     assert [(c.label, c.shown.text) for c in report.communities.rows] == [
         ("Ethnically minoritised or from a culturally diverse background", "10"),
-        ("Disabled or living with a long-term health condition", "fewer than 8"),
+        ("Disabled or living with a long-term health condition (physical and/or mental health)", "fewer than 8"),
         ("Neurodivergent", "10"),
         ("LGBT+", "0"),
         (TWO_OR_MORE, "fewer than 8"),
@@ -321,7 +321,8 @@ async def test_cli_prints_the_table_and_writes_the_csv(db: Database, db_url: str
     assert "Figures from " in out and "(UK time)" in out
     assert out.count(FOOTER) == 4  # under each of the four tables
     assert re.search(r"Active volunteers \(agreed to the current privacy notice\)\s+40", out)
-    assert re.search(r"Disabled or living with a long-term health condition\s+fewer than 8", out)
+    assert re.search(r"Disabled or living with a long-term health condition \(physical and/or mental health\)"
+                     r"\s+fewer than 8", out)
     assert "Navigo" not in out  # merged into "Other organisations"
 
     with path.open(newline="", encoding="utf-8") as handle:

@@ -11,13 +11,14 @@ from sqlalchemy import select
 from bot.features.counts import counts_view
 from bot.services.counts import RawFigures, SessionFigures, Snapshot, report_from
 from bot.services.suppression import FOOTER
-from cards.counts import MAX_CARD_BYTES, counts_card, size_of, uk_time
+from cards.counts import MAX_CARD_BYTES, counts_card, size_of
 from storage.models import AuditEntry
 from storage.repositories.roles import RoleRepository
 from tests.app_fixtures import BotHarness, card_text, cards_in
 from tests.doubles.fixtures import DEFAULT_MEMBER
 from tests.doubles.teams import make_member
 from tests.test_counts import Seeder, many
+from vocabulary.uk_time import uk_day_and_clock as uk_time
 from vocabulary.words import Role
 
 TAKEN = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.clock import UK, FixedClock
 from bot.features.programme import PROGRAMME
-from bot.services.programme import Change, clean_name
+from bot.services.programme import clean_name
 from bot.services.uk_time import after_quiet_hours, in_quiet_hours, parse_uk_date
 from bot.services.volunteers import VolunteerService, load_organisation_names
 from storage.models import Organisation, ProgrammeSetting, Volunteer
@@ -33,6 +33,7 @@ from tests.test_programme_support import (
     press,
     running,
 )
+from vocabulary.words import ProgrammeChange
 
 __all__ = ["admin_bot"]  # the fixture, used here by name
 
@@ -248,8 +249,8 @@ async def test_the_last_organisation_cannot_be_retired(admin_bot: BotHarness) ->
     service = admin_bot.app[PROGRAMME]
     rows = await service.organisations()
     for row in rows[:-1]:
-        assert await service.set_retired(ADMIN.aad_object_id, row.id, True) == Change.DONE
-    assert await service.set_retired(ADMIN.aad_object_id, rows[-1].id, True) == Change.LAST_ONE
+        assert await service.set_retired(ADMIN.aad_object_id, row.id, True) == ProgrammeChange.DONE
+    assert await service.set_retired(ADMIN.aad_object_id, rows[-1].id, True) == ProgrammeChange.LAST_ONE
     card = only_card(await admin_bot.say("organisations"))
     replies = await press(admin_bot, card, "programme_org_retire", retire_id=str(rows[-1].id))
     assert "the last organisation people can choose" in all_text(replies)

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from bot.clock import FixedClock
 from bot.features.programme import PROGRAMME
-from bot.services.programme import Change
 from storage.models import Volunteer
 from tests.app_fixtures import BotHarness, card_text
 from tests.signup_helpers import sign_up
@@ -27,6 +26,7 @@ from tests.test_programme_support import (
     inputs,
     only_card,
 )
+from vocabulary.words import ProgrammeChange
 
 __all__ = ["admin_bot"]
 
@@ -111,16 +111,17 @@ async def test_people_behind_the_privacy_notice_or_gone_are_not_listed(admin_bot
     text = (await admin_bot.core.notices.current()).text + "\nA new paragraph.\n"
     await service.publish_notice(ADMIN.aad_object_id, text)
     assert await service.adjustments() == []  # not used until they agree again
-    assert await service.mark_contacted(FACILITATOR.aad_object_id, OTHER.aad_object_id, True) == Change.MISSING
+    assert await service.mark_contacted(FACILITATOR.aad_object_id, OTHER.aad_object_id, True) == ProgrammeChange.MISSING
 
 
 async def test_someone_who_no_longer_asks_is_not_listed(admin_bot: BotHarness) -> None:
     await sign_up(admin_bot, COLLEAGUE, adjustments="yes")
     service = admin_bot.app[PROGRAMME]
-    assert await service.mark_contacted(FACILITATOR.aad_object_id, COLLEAGUE.aad_object_id, True) == Change.DONE
+    assert (await service.mark_contacted(FACILITATOR.aad_object_id, COLLEAGUE.aad_object_id, True)
+            == ProgrammeChange.DONE)
     async with admin_bot.core.database.transaction() as session:
         row = (await session.execute(select(Volunteer))).scalars().one()
         row.adjustments_contact = False
     assert await service.adjustments() == []
     assert await service.mark_contacted(FACILITATOR.aad_object_id, COLLEAGUE.aad_object_id, False) == \
-        Change.MISSING
+        ProgrammeChange.MISSING

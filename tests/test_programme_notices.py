@@ -17,7 +17,6 @@ from bot.features.programme import PROGRAMME
 from bot.services import notices as notices_module
 from bot.services import programme as programme_module
 from bot.services.notices import Notice, notice_from_text, repo_notices
-from bot.services.programme import Change
 from bot.services.volunteers import VolunteerService
 from storage.models import AuditEntry, ConsentRecord, OutboxMessage, PrivacyNotice
 from storage.repositories.sessions import SessionRepository
@@ -40,6 +39,7 @@ from tests.test_programme_support import (
     press,
     running,
 )
+from vocabulary.words import ProgrammeChange
 
 __all__ = ["admin_bot"]
 
@@ -158,7 +158,7 @@ async def test_asking_waits_for_the_end_of_quiet_hours(admin_bot: BotHarness, cl
     await sign_up(admin_bot, COLLEAGUE)
     clock.set(datetime(2026, 11, 26, 21, 30, tzinfo=UTC))  # 21:30 in London
     result = await admin_bot.app[PROGRAMME].publish_notice(ADMIN.aad_object_id, V2, lambda v, t: {"v": v})
-    assert (result.change, result.version, result.asked) == (Change.DONE, 2, 1)
+    assert (result.change, result.version, result.asked) == (ProgrammeChange.DONE, 2, 1)
     [asked] = await consent_outbox(admin_bot)
     assert asked.due_at == datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 

@@ -316,7 +316,7 @@ def channel_extra() -> dict[str, Any]:
 
 
 def test_a_long_roles_list_stays_under_the_card_size_limit() -> None:
-    rows = tuple(RoleRow(person_id=make_member(i).aad_object_id, role=("admin", "facilitator")[i % 2],
+    rows = tuple(RoleRow(person_id=make_member(i).aad_object_id, role=(Role.ADMIN, Role.FACILITATOR)[i % 2],
                          label=f"A rather long display name number {i} (someone.with.a.long.name{i}@nhs.net)")
                  for i in range(400))
     card = roles_card(RolesView(rows=rows, status="Done."))

@@ -8,9 +8,8 @@ from typing import Any
 
 from bot.cli.checks import csv_error, require_migrated, require_writable_csv
 from bot.clock import UK, SystemClock
-from bot.core import Core
 from bot.services.csv_export import write_csv
-from bot.services.roles import CLI_ACTOR
+from bot.services.roles import CLI_ACTOR, Audit, RoleService
 from bot.settings import Settings
 from storage.db import Database
 
@@ -31,8 +30,9 @@ async def run_export(args: argparse.Namespace, settings: Settings) -> int:
     await require_migrated(settings.database_url)
     database = Database(settings.database_url, pool_size=1)
     try:
-        core = Core.build(settings, database, SystemClock())
-        entries = await core.roles.audit_entries()
+        clock = SystemClock()
+        audit = Audit(clock)
+        entries = await RoleService(database, clock, audit).audit_entries()
         try:
             write_csv(path, HEADER, [(entry.at.isoformat(), entry.at.astimezone(UK).isoformat(), entry.actor_id,
                                       entry.action, entry.record_id, entry.outcome) for entry in entries])
@@ -40,7 +40,7 @@ async def run_export(args: argparse.Namespace, settings: Settings) -> int:
             raise csv_error(path, exc) from None
         # Taking a copy of the log is itself recorded, once the file is written.
         async with database.transaction() as session:
-            await core.audit.record(session, CLI_ACTOR, "audit.export")
+            await audit.record(session, CLI_ACTOR, "audit.export")
     finally:
         await database.dispose()
     print(f"wrote {len(entries)} audit entries to {path}")

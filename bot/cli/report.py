@@ -16,13 +16,13 @@ from bot.cli.checks import csv_error, require_migrated, require_writable_csv
 from bot.clock import SystemClock
 from bot.services.counts import CountsReport, CountsService
 from bot.services.csv_export import write_csv
-from bot.services.roles import Audit
+from bot.services.roles import CLI_ACTOR, Audit
+from bot.services.sessions.roster import session_figures
 from bot.services.suppression import Table
 from bot.settings import Settings
-from cards.counts import uk_time
 from storage.db import Database
+from vocabulary.uk_time import uk_day_and_clock
 
-CLI_ACTOR = "cli"
 HEADER = ("Table", "Row", "Figure", "Per cent")
 NOTE = "Note"  # the row that ends each table with the rounding note (design §5)
 Row = tuple[str, str, str, str]
@@ -46,7 +46,7 @@ def _table_rows(table: Table, total_label: str) -> list[Row]:
 def report_rows(report: CountsReport) -> list[Row]:
     """The whole report as (table, row, figure, per cent): every figure is a suppressed one's text."""
     rows: list[Row] = [
-        ("Snapshot", "Figures from", f"{uk_time(report.taken_at)} (UK time)", ""),
+        ("Snapshot", "Figures from", f"{uk_day_and_clock(report.taken_at)} (UK time)", ""),
         ("Summary", "Active volunteers (agreed to the current privacy notice)", report.active.text, ""),
         ("Summary", "New in the last 7 days", report.new_last_7_days.text, ""),
     ]
@@ -55,7 +55,7 @@ def report_rows(report: CountsReport) -> list[Row]:
     rows += _table_rows(report.organisations, "Active volunteers")
     rows += _table_rows(report.phases, "Active volunteers (people, not the sum)")
     for session in report.sessions:
-        name = f"Session: {session.title}, {uk_time(session.starts_at)}"
+        name = f"Session: {session.title}, {uk_day_and_clock(session.starts_at)}"
         counts = session.counts
         rows += [
             (name, "Invited", counts.invited.text, ""),
@@ -96,7 +96,9 @@ async def run_counts(args: argparse.Namespace, settings: Settings) -> int:
     database = Database(settings.database_url, pool_size=1)
     try:
         clock = SystemClock()
-        service = CountsService(database, clock, Audit(clock), refresh_hours=settings.counts_refresh_hours)
+        # The same session figures as the counts card (bot.features.counts.SESSION_FIGURES_PROVIDERS).
+        service = CountsService(database, clock, Audit(clock), refresh_hours=settings.counts_refresh_hours,
+                                providers=(session_figures,))
         report = await service.report(CLI_ACTOR, "report.counts")
     finally:
         await database.dispose()

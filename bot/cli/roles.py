@@ -12,8 +12,7 @@ from typing import Any
 
 from bot.cli.checks import require_migrated
 from bot.clock import SystemClock
-from bot.core import Core
-from bot.services.roles import CLI_ACTOR
+from bot.services.roles import CLI_ACTOR, Audit, RoleService
 from bot.settings import NOT_AN_ENTRA_ID, Settings, fits_id_columns, is_entra_id, is_playground_id
 from storage.db import Database
 from vocabulary.words import Role, RoleChangeOutcome
@@ -26,6 +25,11 @@ MESSAGES = {
     ("revoke", RoleChangeOutcome.LAST_ADMIN): "{id} is the only admin, so the admin role was not removed. "
                                     "Make someone else an admin first.",
 }
+
+
+def _roles(database: Database) -> RoleService:
+    clock = SystemClock()
+    return RoleService(database, clock, Audit(clock))
 
 
 def entra_id(value: str) -> str:
@@ -51,7 +55,7 @@ async def run_list(args: argparse.Namespace, settings: Settings) -> int:
     await require_migrated(settings.database_url)
     database = Database(settings.database_url, pool_size=1)
     try:
-        holders = await Core.build(settings, database, SystemClock()).roles.holders()
+        holders = await _roles(database).holders()
     finally:
         await database.dispose()
     if not holders:
@@ -74,13 +78,14 @@ async def run_change(args: argparse.Namespace, settings: Settings) -> int:
     role = Role(args.role)
     database = Database(settings.database_url, pool_size=1)
     try:
-        roles = Core.build(settings, database, SystemClock()).roles
+        roles = _roles(database)
         if args.verb == "grant":
             outcome = await roles.grant(CLI_ACTOR, args.person_id, role)
         else:
             outcome = await roles.revoke(CLI_ACTOR, args.person_id, role)
     finally:
         await database.dispose()
-    a_role = f"an {role.value}" if role == Role.ADMIN else f"a {role.value}"
+    name = role.label.lower()
+    a_role = f"an {name}" if role == Role.ADMIN else f"a {name}"
     print(MESSAGES[(args.verb, outcome)].format(id=args.person_id, a_role=a_role))
     return 1 if outcome == RoleChangeOutcome.LAST_ADMIN else 0

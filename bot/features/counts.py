@@ -3,48 +3,40 @@
 Only admins: the command router checks the role on the server and, for anyone else, replies kindly and writes
 a "refused" audit row. Every reading of the counts writes an audit row too (ids only).
 
-The CountsService is kept on the app under COUNTS, so another feature can add a session figures provider
-at registration: `wiring.app[COUNTS].session_providers.append(provider)` (after this feature in FEATURES),
-or, simpler, list it in bot.services.counts.SESSION_FIGURES_PROVIDERS, which the CLI reads as well.
+Session figures come from the providers in SESSION_FIGURES_PROVIDERS (the sessions feature's; the CLI,
+bot/cli/report.py, passes the same). The CountsService is kept on the app under COUNTS, so another feature can
+also add one at registration: `wiring.app[COUNTS].session_providers.append(provider)` (after this feature in
+FEATURES).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
 from bot.features import Wiring
-from bot.services.counts import (
-    COMMUNITY_LABELS,
-    PHASE_LABELS,
-    SPACE_LABELS,
-    CountsReport,
-    CountsService,
-)
-from bot.services.suppression import TWO_OR_MORE, Table
+from bot.services.counts import CountsReport, CountsService, SessionFiguresProvider
+from bot.services.sessions.roster import session_figures
+from bot.services.suppression import TWO_OR_MORE, TWO_OR_MORE_CHART, Table
 from bot.turns import Turn
-from cards.counts import CountsView, FigureRow, SessionView, TableView, counts_card
-from vocabulary.words import Role
+from cards.counts import CountsView, FigureRow, SessionCountsLine, TableView, counts_card
+from vocabulary.words import Community, Phase, Role, VolunteerSpace
 
 COUNTS = web.AppKey("counts", CountsService)
+SESSION_FIGURES_PROVIDERS: Sequence[SessionFiguresProvider] = (session_figures,)
 
-# Short labels for charts, where long ones do not fit under a bar.
-CHART_LABELS = {
-    SPACE_LABELS["minoritised"]: "Minoritised",
-    SPACE_LABELS["ally"]: "Allies",
-    SPACE_LABELS["both"]: "Both",
-    COMMUNITY_LABELS["ethnicity"]: "Ethnicity",
-    COMMUNITY_LABELS["disability"]: "Disability",
-    COMMUNITY_LABELS["neurodivergent"]: "Neurodivergent",
-    COMMUNITY_LABELS["lgbtq"]: "LGBT+",
-    TWO_OR_MORE: "Two or more",
-    PHASE_LABELS["codesign"]: "Co-design",
-    PHASE_LABELS["train_the_trainer"]: "Train the trainer",
-}
+
+def _chart_labels() -> dict[str, str]:
+    """Short labels for charts, where long ones do not fit under a bar: each row's word's chart label."""
+    words = (*VolunteerSpace, *Community, *Phase)
+    return {word.label: word.chart_label for word in words} | {TWO_OR_MORE: TWO_OR_MORE_CHART}
 
 
 def table_view(table: Table, total_label: str, *, chart: bool = False) -> TableView:
+    chart_labels = _chart_labels()
     rows = tuple(
-        FigureRow(cell.label, cell.shown.text, cell.percent, CHART_LABELS.get(cell.label), cell.shown.value)
+        FigureRow(cell.label, cell.shown.text, cell.percent, chart_labels.get(cell.label), cell.shown.value)
         for cell in table.rows
     )
     return TableView(table.title, rows, total_label, table.total.text, table.has_suppressed, chart)
@@ -67,7 +59,7 @@ def counts_view(report: CountsReport, refresh_hours: int) -> CountsView:
             table_view(report.phases, "Active volunteers (people, not the sum)"),
         ),
         sessions=tuple(
-            SessionView(
+            SessionCountsLine(
                 title=row.title,
                 starts_at=row.starts_at,
                 invited=row.counts.invited.text,
@@ -84,7 +76,8 @@ def counts_view(report: CountsReport, refresh_hours: int) -> CountsView:
 
 def register(wiring: Wiring) -> None:
     core = wiring.core
-    service = CountsService(core.database, core.clock, core.audit, refresh_hours=core.settings.counts_refresh_hours)
+    service = CountsService(core.database, core.clock, core.audit, refresh_hours=core.settings.counts_refresh_hours,
+                            providers=SESSION_FIGURES_PROVIDERS)
     wiring.app[COUNTS] = service
 
     async def counts(turn: Turn) -> None:

@@ -15,23 +15,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import ConfigDict, StringConstraints
 
-from bot.actions import ActionPayload, ChosenRecordId
-from bot.clock import UK
 from bot.features import Wiring
 from bot.jobs import Leader, LoopJob
-from bot.services.programme import (
-    NOTICE_MAX_CHARS,
-    NOTICE_MIN_CHARS,
-    PHASE_NAMES,
-    Change,
-    OrganisationRow,
-    ProgrammeService,
-)
+from bot.services.programme import NOTICE_MIN_CHARS, ProgrammeService
 from bot.services.retention import (
     WARNING_DAYS,
     ErasureLog,
@@ -42,12 +31,8 @@ from bot.services.retention import (
 from bot.services.uk_time import parse_uk_date
 from bot.turns import Turn
 from cards.basics import notice
-from cards.common import uk_day
 from cards.programme import (
-    AdjustmentLine,
-    NoticeLine,
     OrganisationLine,
-    ProgrammeCardView,
     adjustments_card,
     end_date_confirm_card,
     notices_card,
@@ -56,7 +41,30 @@ from cards.programme import (
     retention_warning_card,
 )
 from cards.signup import consent_again_card
-from vocabulary.words import Role
+from vocabulary.actions.programme import (
+    ADD_ORGANISATION,
+    MARK_CONTACTED,
+    NOTICE_MAX_CHARS,
+    PUBLISH_NOTICE,
+    RENAME_ORGANISATION,
+    RESTORE_ORGANISATION,
+    RETIRE_ORGANISATION,
+    SAVE_PROGRAMME,
+    SHOW_ADJUSTMENTS,
+    SHOW_NOTICES,
+    SHOW_ORGANISATIONS,
+    SHOW_PROGRAMME,
+    AddOrganisationPayload,
+    MarkContactedPayload,
+    ProgrammeSettingsPayload,
+    PublishNoticePayload,
+    RenameOrganisationPayload,
+    RestoreOrganisationPayload,
+    RetireOrganisationPayload,
+)
+from vocabulary.catalogue import NoPayload
+from vocabulary.uk_time import UK, uk_day
+from vocabulary.words import ProgrammeChange, Role
 
 log = logging.getLogger(__name__)
 
@@ -66,78 +74,28 @@ ORGANISATION_NAME_TEXT = "Type a name between 2 and 200 characters."
 ORGANISATION_GONE = "That organisation is no longer on the list, so nothing changed."
 # What each change of the organisations list says, by outcome ({name}: the organisation's name).
 ADDED = {
-    Change.DONE: "Added \"{name}\". People can choose it when they sign up.",
-    Change.DUPLICATE: "\"{name}\" is already on the list, so nothing changed.",
+    ProgrammeChange.DONE: "Added \"{name}\". People can choose it when they sign up.",
+    ProgrammeChange.DUPLICATE: "\"{name}\" is already on the list, so nothing changed.",
 }
 RENAMED = {
-    Change.DONE: "Renamed. Sign-ups that had the old name now show \"{name}\".",
-    Change.UNCHANGED: "That is already its name, so nothing changed.",
-    Change.DUPLICATE: "Another organisation already has that name, so nothing changed.",
-    Change.MISSING: ORGANISATION_GONE,
+    ProgrammeChange.DONE: "Renamed. Sign-ups that had the old name now show \"{name}\".",
+    ProgrammeChange.UNCHANGED: "That is already its name, so nothing changed.",
+    ProgrammeChange.DUPLICATE: "Another organisation already has that name, so nothing changed.",
+    ProgrammeChange.MISSING: ORGANISATION_GONE,
 }
 RETIRED = {
-    Change.DONE: "Retired \"{name}\". It stays on existing sign-ups, and new people can't choose it.",
-    Change.UNCHANGED: "\"{name}\" is already retired, so nothing changed.",
-    Change.LAST_ONE: "That is the last organisation people can choose, so I can't retire it. Add another one first.",
+    ProgrammeChange.DONE: "Retired \"{name}\". It stays on existing sign-ups, and new people can't choose it.",
+    ProgrammeChange.UNCHANGED: "\"{name}\" is already retired, so nothing changed.",
+    ProgrammeChange.LAST_ONE: "That is the last organisation people can choose, so I can't retire it. Add another "
+                              "one first.",
 }
 RESTORED = {
-    Change.DONE: "\"{name}\" is offered at sign-up again.",
-    Change.UNCHANGED: "\"{name}\" is already offered at sign-up, so nothing changed.",
+    ProgrammeChange.DONE: "\"{name}\" is offered at sign-up again.",
+    ProgrammeChange.UNCHANGED: "\"{name}\" is already offered at sign-up, so nothing changed.",
 }
 
 RETENTION = web.AppKey("retention", RetentionService)
 PROGRAMME = web.AppKey("programme", ProgrammeService)
-
-OrganisationName = Annotated[str, StringConstraints(max_length=400)]
-PersonId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$", to_lower=True)]
-
-
-class NoFields(ActionPayload):
-    pass
-
-
-class SaveProgramme(ActionPayload):
-    """The settings form. A badly typed date gets its own kind reply, so only its size is limited here."""
-
-    phase: Literal["codesign", "train_the_trainer"]
-    end_date: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] = ""
-    confirmed: Literal["true", "false"] = "false"
-
-
-class AddOrganisation(ActionPayload):
-    add_name: OrganisationName
-
-
-class RenameOrganisation(ActionPayload):
-    rename_id: ChosenRecordId
-    rename_name: OrganisationName
-
-
-class RetireOrganisation(ActionPayload):
-    retire_id: ChosenRecordId
-
-
-class RestoreOrganisation(ActionPayload):
-    restore_id: ChosenRecordId
-
-
-class PublishNotice(ActionPayload):
-    # Room for a notice a little too long, so its writer is told the limit instead of "out of date".
-    model_config = ConfigDict(extra="forbid", str_max_length=NOTICE_MAX_CHARS + 5_000, frozen=True)
-    notice_text: str
-    ask_now: Literal["true", "false"] = "false"
-    understood: Literal["true", "false"] = "false"
-
-
-class MarkContacted(ActionPayload):
-    person_id: PersonId
-    contacted: Literal["true", "false"]
-
-
-def _label(person_id: str, name: str | None, email: str | None) -> str:
-    if name and email:
-        return f"{name} ({email})"
-    return name or email or person_id
 
 
 class ProgrammeFeature:
@@ -148,19 +106,15 @@ class ProgrammeFeature:
     # -- settings -------------------------------------------------------------------------------------------
 
     async def show(self, turn: Turn, status: str | None = None) -> None:
-        view = await self.service.view()
-        await turn.reply_card(programme_card(ProgrammeCardView(
-            phase=view.phase, end_date=view.end_date, deletion_date=view.deletion_date,
-            retention_days=view.retention_days, notice_version=view.notice_version,
-            notice_published_at=view.notice_published_at, status=status)))
+        await turn.reply_card(programme_card(await self.service.view(), status))
 
     async def programme_command(self, turn: Turn) -> None:
         await self.show(turn)
 
-    async def programme_action(self, turn: Turn, _: NoFields) -> None:
+    async def programme_action(self, turn: Turn, _: NoPayload) -> None:
         await self.show(turn)
 
-    async def save(self, turn: Turn, payload: SaveProgramme) -> None:
+    async def save(self, turn: Turn, payload: ProgrammeSettingsPayload) -> None:
         end = parse_uk_date(payload.end_date) if payload.end_date else None
         if payload.end_date and end is None:
             await self.show(turn, "I couldn't read that end date. Choose it with the date picker, or type it like "
@@ -177,10 +131,10 @@ class ProgrammeFeature:
                 return
         phase = await self.service.set_phase(turn.person_id, payload.phase)
         ended = await self.service.set_end_date(turn.person_id, end)
-        if Change.DONE not in (phase, ended):
+        if ProgrammeChange.DONE not in (phase, ended):
             await self.show(turn, "Nothing needed to change.")
             return
-        said = [f"Saved. The current phase is {PHASE_NAMES[payload.phase]}."]
+        said = [f"Saved. The current phase is {payload.phase.label}."]
         if end is None:
             said.append("There is no programme end date, so no deletion is planned.")
         else:
@@ -194,45 +148,43 @@ class ProgrammeFeature:
         await self._reply_organisations(turn, await self.service.organisations(), status)
 
     @staticmethod
-    async def _reply_organisations(turn: Turn, rows: list[OrganisationRow], status: str | None) -> None:
-        await turn.reply_card(organisations_card(
-            [OrganisationLine(row.id, row.name, row.retired) for row in rows], status))
+    async def _reply_organisations(turn: Turn, rows: list[OrganisationLine], status: str | None) -> None:
+        await turn.reply_card(organisations_card(rows, status))
 
-    async def organisations_action(self, turn: Turn, _: NoFields) -> None:
+    async def organisations_action(self, turn: Turn, _: NoPayload) -> None:
         await self.show_organisations(turn)
 
     async def organisations_command(self, turn: Turn) -> None:
         await self.show_organisations(turn)
 
-    async def _organisation_changed(self, turn: Turn, outcome: Change, organisation_id: int | None,
-                                    texts: dict[Change, str], otherwise: str) -> None:
+    async def _organisation_changed(self, turn: Turn, outcome: ProgrammeChange, organisation_id: int | None,
+                                    texts: dict[ProgrammeChange, str], otherwise: str) -> None:
         """The list again, with what happened on top; the texts name the organisation as {name}. One read of
         the list gives both the name and the card."""
         rows = await self.service.organisations()
         name = next((row.name for row in rows if row.id == organisation_id), "That organisation")
         await self._reply_organisations(turn, rows, texts.get(outcome, otherwise).format(name=name))
 
-    async def add_organisation(self, turn: Turn, payload: AddOrganisation) -> None:
+    async def add_organisation(self, turn: Turn, payload: AddOrganisationPayload) -> None:
         outcome, organisation_id = await self.service.add_organisation(turn.person_id, payload.add_name)
         await self._organisation_changed(turn, outcome, organisation_id, ADDED, ORGANISATION_NAME_TEXT)
 
-    async def rename_organisation(self, turn: Turn, payload: RenameOrganisation) -> None:
+    async def rename_organisation(self, turn: Turn, payload: RenameOrganisationPayload) -> None:
         outcome = await self.service.rename_organisation(turn.person_id, payload.rename_id, payload.rename_name)
         await self._organisation_changed(turn, outcome, payload.rename_id, RENAMED, ORGANISATION_NAME_TEXT)
 
-    async def retire_organisation(self, turn: Turn, payload: RetireOrganisation) -> None:
+    async def retire_organisation(self, turn: Turn, payload: RetireOrganisationPayload) -> None:
         outcome = await self.service.set_retired(turn.person_id, payload.retire_id, True)
         await self._organisation_changed(turn, outcome, payload.retire_id, RETIRED, ORGANISATION_GONE)
 
-    async def restore_organisation(self, turn: Turn, payload: RestoreOrganisation) -> None:
+    async def restore_organisation(self, turn: Turn, payload: RestoreOrganisationPayload) -> None:
         outcome = await self.service.set_retired(turn.person_id, payload.restore_id, False)
         await self._organisation_changed(turn, outcome, payload.restore_id, RESTORED, ORGANISATION_GONE)
 
     # -- privacy notice versions ----------------------------------------------------------------------------
 
     async def show_notices(self, turn: Turn, status: str | None = None, draft: str | None = None) -> None:
-        lines = [NoticeLine(row.version, row.sha256, row.published_at, row.chars)
-                 for row in await self.service.notices()]
+        lines = await self.service.notices()
         if draft is None:
             try:
                 draft = (await self.core.notices.current()).text
@@ -240,13 +192,13 @@ class ProgrammeFeature:
                 draft = ""
         await turn.reply_card(notices_card(lines, draft[:NOTICE_MAX_CHARS], status))
 
-    async def notices_action(self, turn: Turn, _: NoFields) -> None:
+    async def notices_action(self, turn: Turn, _: NoPayload) -> None:
         await self.show_notices(turn)
 
     async def notices_command(self, turn: Turn) -> None:
         await self.show_notices(turn)
 
-    async def publish_notice(self, turn: Turn, payload: PublishNotice) -> None:
+    async def publish_notice(self, turn: Turn, payload: PublishNoticePayload) -> None:
         if payload.understood != "true":
             await self.show_notices(turn, "Nothing was published. Tick \"I understand\" and press Publish again.",
                                     payload.notice_text)
@@ -256,12 +208,12 @@ class ProgrammeFeature:
 
         asking = asking_card if payload.ask_now == "true" else None
         result = await self.service.publish_notice(turn.person_id, payload.notice_text, asking)
-        if result.change == Change.INVALID:
+        if result.change == ProgrammeChange.INVALID:
             await self.show_notices(turn, f"Nothing was published. The notice must be between {NOTICE_MIN_CHARS} "
                                           f"and {NOTICE_MAX_CHARS:,} characters long. Yours has "
                                           f"{len(payload.notice_text.strip()):,}.", payload.notice_text)
             return
-        if result.change == Change.UNCHANGED:
+        if result.change == ProgrammeChange.UNCHANGED:
             await self.show_notices(turn, f"That is the same text as version {result.version}, so nothing was "
                                           "published.")
             return
@@ -277,24 +229,20 @@ class ProgrammeFeature:
         if not turn.is_personal:
             await turn.reply_card(notice("Adjustments conversations", PRIVATE_ONLY))
             return
-        rows = await self.service.adjustments()
-        await turn.reply_card(adjustments_card([
-            AdjustmentLine(row.person_id, _label(row.person_id, row.display_name, row.email), row.signed_up_at,
-                           row.contacted_at, row.contacted_by_name or row.contacted_by)
-            for row in rows], status))
+        await turn.reply_card(adjustments_card(await self.service.adjustments(), status))
 
     async def adjustments_command(self, turn: Turn) -> None:
         await self.show_adjustments(turn)
 
-    async def adjustments_action(self, turn: Turn, _: NoFields) -> None:
+    async def adjustments_action(self, turn: Turn, _: NoPayload) -> None:
         await self.show_adjustments(turn)
 
-    async def mark(self, turn: Turn, payload: MarkContacted) -> None:
+    async def mark(self, turn: Turn, payload: MarkContactedPayload) -> None:
         contacted = payload.contacted == "true"
         outcome = await self.service.mark_contacted(turn.person_id, payload.person_id, contacted)
         status = {
-            Change.DONE: "Marked as contacted. Thank you." if contacted else "Marked as not contacted.",
-            Change.UNCHANGED: "Someone already marked that, so nothing changed." if contacted
+            ProgrammeChange.DONE: "Marked as contacted. Thank you." if contacted else "Marked as not contacted.",
+            ProgrammeChange.UNCHANGED: "Someone already marked that, so nothing changed." if contacted
             else "They were not marked as contacted, so nothing changed.",
         }.get(outcome, "That person no longer asks for a conversation, so nothing changed.")
         await self.show_adjustments(turn, status)
@@ -308,7 +256,8 @@ def warning_card(warning: RetentionWarning) -> dict[str, object]:
 def register(wiring: Wiring) -> None:
     core = wiring.core
     settings = core.settings
-    service = ProgrammeService(core)
+    service = ProgrammeService(core.database, core.clock, core.audit, retention_days=settings.retention_days,
+                               quiet_hours=(settings.quiet_hours_start, settings.quiet_hours_end))
     erasure_log = ErasureLog(Path(settings.erasure_log_path))
     # Before anything can erase: from now on every erasure row reaches the log before it commits.
     install_erasure_log(core.database, erasure_log)
@@ -327,17 +276,17 @@ def register(wiring: Wiring) -> None:
                                      "new privacy notice"], feature.notices_command, role=admin)
     commands.add("adjustments", ["adjustments", "adjustments list", "adjustment requests"],
                  feature.adjustments_command, role=facilitator)
-    actions.register("programme", NoFields, feature.programme_action, role=admin)
-    actions.register("programme_save", SaveProgramme, feature.save, role=admin)
-    actions.register("programme_organisations", NoFields, feature.organisations_action, role=admin)
-    actions.register("programme_org_add", AddOrganisation, feature.add_organisation, role=admin)
-    actions.register("programme_org_rename", RenameOrganisation, feature.rename_organisation, role=admin)
-    actions.register("programme_org_retire", RetireOrganisation, feature.retire_organisation, role=admin)
-    actions.register("programme_org_restore", RestoreOrganisation, feature.restore_organisation, role=admin)
-    actions.register("programme_notices", NoFields, feature.notices_action, role=admin)
-    actions.register("programme_notice_publish", PublishNotice, feature.publish_notice, role=admin)
-    actions.register("adjustments", NoFields, feature.adjustments_action, role=facilitator)
-    actions.register("adjustments_mark", MarkContacted, feature.mark, role=facilitator)
+    actions.on_submit(SHOW_PROGRAMME, feature.programme_action)
+    actions.on_submit(SAVE_PROGRAMME, feature.save)
+    actions.on_submit(SHOW_ORGANISATIONS, feature.organisations_action)
+    actions.on_submit(ADD_ORGANISATION, feature.add_organisation)
+    actions.on_submit(RENAME_ORGANISATION, feature.rename_organisation)
+    actions.on_submit(RETIRE_ORGANISATION, feature.retire_organisation)
+    actions.on_submit(RESTORE_ORGANISATION, feature.restore_organisation)
+    actions.on_submit(SHOW_NOTICES, feature.notices_action)
+    actions.on_submit(PUBLISH_NOTICE, feature.publish_notice)
+    actions.on_submit(SHOW_ADJUSTMENTS, feature.adjustments_action)
+    actions.on_submit(MARK_CONTACTED, feature.mark)
 
     async def replay_erasures() -> None:
         await retention.replay()

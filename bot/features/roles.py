@@ -18,13 +18,10 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
 
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema.teams import TeamsChannelAccount
-from pydantic import StringConstraints
 
-from bot.actions import ActionPayload
 from bot.commands import words
 from bot.core import Core
 from bot.features import Wiring
@@ -33,14 +30,24 @@ from bot.graph.services import GraphServices, get_graph
 from bot.services.directory import Directory, KnownPerson
 from bot.services.roles import RoleHolder
 from bot.turns import Turn, plain_text
-from cards.audit import AuditLine, audit_card
+from cards.audit import audit_card
 from cards.basics import notice
 from cards.roles import RoleRow, RolesView, person_label, roles_card
+from vocabulary.actions.programme import (
+    GRANT_ROLE,
+    GRANT_ROLE_BY_EMAIL,
+    GUID,
+    REVOKE_ROLE,
+    SHOW_AUDIT,
+    SHOW_ROLES,
+    GrantRoleByEmailPayload,
+    RoleChangePayload,
+)
+from vocabulary.catalogue import NoPayload
 from vocabulary.words import Role, RoleChangeOutcome
 
 log = logging.getLogger(__name__)
 
-GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID_IN_TEXT = re.compile(rf"\b{GUID}\b")
 _EMAIL_IN_TEXT = re.compile(r"[^\s<>@,;:()\"']+@[^\s<>@,;:()\"']+\.[A-Za-z]{2,}")
 _EMAIL = re.compile(r"^[^\s<>@,;:()\"']+@[^\s<>@,;:()\"']+\.[A-Za-z]{2,}$")
@@ -53,8 +60,9 @@ IDENTITY_MEMO_SIZE = 10_000
 
 _GRANT_WORDS = {"grant", "give", "add", "make"}
 _REVOKE_WORDS = {"revoke", "remove", "take"}
-_ROLE_WORDS = {"facilitator": Role.FACILITATOR, "facilitators": Role.FACILITATOR,
-               "admin": Role.ADMIN, "admins": Role.ADMIN, "administrator": Role.ADMIN,
+# What people type for each role, besides its value ("facilitator", "admin").
+_ROLE_WORDS = {Role.FACILITATOR.value: Role.FACILITATOR, "facilitators": Role.FACILITATOR,
+               Role.ADMIN.value: Role.ADMIN, "admins": Role.ADMIN, "administrator": Role.ADMIN,
                "administrators": Role.ADMIN}
 
 USAGE = ('To give a role, type "roles grant facilitator" (or "roles grant admin") and then their work e-mail, '
@@ -67,27 +75,6 @@ NOT_IN_DIRECTORY = ("I couldn't find anyone with the e-mail {email} in your orga
                     "address and try again.")
 DIRECTORY_DOWN = ("I couldn't look up {email} in your organisation's directory just now. Please try again in a "
                   "minute.")
-
-PersonId = Annotated[str, StringConstraints(pattern=f"^{GUID}$", to_lower=True)]
-RoleName = Literal["facilitator", "admin"]
-
-
-class RoleChange(ActionPayload):
-    """A "Make admin" or "Remove" button on the roles card."""
-
-    role: RoleName
-    person_id: PersonId
-
-
-class GrantByEmail(ActionPayload):
-    """The "Give role" form. A wrong e-mail gets its own kind reply, so only its size is limited here."""
-
-    role: RoleName
-    email: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=320)] = ""
-
-
-class NoFields(ActionPayload):
-    pass
 
 
 @dataclass(frozen=True)
@@ -121,7 +108,8 @@ def parse_request(text: str) -> RoleRequest:
 
 
 def _a(role: Role) -> str:
-    return f"an {role.value}" if role == Role.ADMIN else f"a {role.value}"
+    name = role.label.lower()
+    return f"an {name}" if role == Role.ADMIN else f"a {name}"
 
 
 @dataclass
@@ -142,12 +130,12 @@ class RolesFeature:
         holders = await self.core.roles.holders()
         grouped, unread = await self._group_holders()
         admins = {holder.person_id for holder in holders if holder.role == Role.ADMIN} | grouped[Role.ADMIN]
-        rows = [self._row(holder, admins, turn.person_id, grouped[Role(holder.role)]) for holder in holders]
+        rows = [self._row(holder, admins, turn.person_id, grouped[holder.role]) for holder in holders]
         stored = {(holder.person_id, holder.role) for holder in holders}
         only_group = [(role, person_id) for role in Role for person_id in sorted(grouped[role])
-                      if (person_id, role.value) not in stored]
+                      if (person_id, role) not in stored]
         known = await self.directory.find_many([person_id for _, person_id in only_group])
-        rows += [RoleRow(person_id=person_id, role=role.value,
+        rows += [RoleRow(person_id=person_id, role=role,
                          label=_label(known[person_id]) if person_id in known else person_id,
                          from_group=True, is_you=person_id == turn.person_id) for role, person_id in only_group]
         await turn.reply_card(roles_card(RolesView(rows=tuple(rows), status=status, directory=self.graph is not None,
@@ -174,9 +162,7 @@ class RolesFeature:
             await turn.reply_card(notice("Audit log", "I show the audit log only in a private chat. "
                                          'Message me there and type "audit".'))
             return
-        entries = await self.core.roles.audit_entries(AUDIT_CARD_ENTRIES)
-        await turn.reply_card(audit_card([AuditLine(entry.at, entry.actor_id, entry.action, entry.record_id,
-                                                    entry.outcome) for entry in entries]))
+        await turn.reply_card(audit_card(await self.core.roles.audit_entries(AUDIT_CARD_ENTRIES)))
 
     # -- changes -----------------------------------------------------------------------------------------
 
@@ -290,24 +276,24 @@ class RolesFeature:
 
     # -- card actions ------------------------------------------------------------------------------------
 
-    async def roles_action(self, turn: Turn, _: NoFields) -> None:
+    async def roles_action(self, turn: Turn, _: NoPayload) -> None:
         await self.show_roles(turn)
 
-    async def audit_action(self, turn: Turn, _: NoFields) -> None:
+    async def audit_action(self, turn: Turn, _: NoPayload) -> None:
         await self.show_audit(turn)
 
     async def audit_command(self, turn: Turn) -> None:
         await self.show_audit(turn)
 
-    async def grant_action(self, turn: Turn, payload: RoleChange) -> None:
+    async def grant_action(self, turn: Turn, payload: RoleChangePayload) -> None:
         target = await self._target(payload.person_id)
-        await self.show_roles(turn, await self.change(turn, "grant", Role(payload.role), target))
+        await self.show_roles(turn, await self.change(turn, "grant", payload.role, target))
 
-    async def revoke_action(self, turn: Turn, payload: RoleChange) -> None:
+    async def revoke_action(self, turn: Turn, payload: RoleChangePayload) -> None:
         target = await self._target(payload.person_id)
-        await self.show_roles(turn, await self.change(turn, "revoke", Role(payload.role), target))
+        await self.show_roles(turn, await self.change(turn, "revoke", payload.role, target))
 
-    async def grant_by_email_action(self, turn: Turn, payload: GrantByEmail) -> None:
+    async def grant_by_email_action(self, turn: Turn, payload: GrantRoleByEmailPayload) -> None:
         if not _EMAIL.match(payload.email):
             await self.show_roles(turn, "That doesn't look like an e-mail address. Type their work e-mail, "
                                         "like name@nhs.net, and press \"Give role\" again.")
@@ -316,7 +302,7 @@ class RolesFeature:
         if isinstance(found, str):
             await self.show_roles(turn, found)
             return
-        await self.show_roles(turn, await self.change(turn, "grant", Role(payload.role), found))
+        await self.show_roles(turn, await self.change(turn, "grant", payload.role, found))
 
     # -- names and e-mails from Teams ---------------------------------------------------------------------
 
@@ -369,10 +355,10 @@ def register(wiring: Wiring) -> None:
     wiring.commands.add("roles", ["roles", "manage roles", "roles grant", "roles give", "roles add",
                                   "roles revoke", "roles remove"], feature.roles_command, role=admin)
     wiring.commands.add("audit", ["audit", "audit log"], feature.audit_command, role=admin)
-    wiring.actions.register("roles", NoFields, feature.roles_action, role=admin)
-    wiring.actions.register("roles_grant", RoleChange, feature.grant_action, role=admin)
-    wiring.actions.register("roles_revoke", RoleChange, feature.revoke_action, role=admin)
-    wiring.actions.register("roles_grant_email", GrantByEmail, feature.grant_by_email_action, role=admin)
-    wiring.actions.register("audit", NoFields, feature.audit_action, role=admin)
+    wiring.actions.on_submit(SHOW_ROLES, feature.roles_action)
+    wiring.actions.on_submit(GRANT_ROLE, feature.grant_action)
+    wiring.actions.on_submit(REVOKE_ROLE, feature.revoke_action)
+    wiring.actions.on_submit(GRANT_ROLE_BY_EMAIL, feature.grant_by_email_action)
+    wiring.actions.on_submit(SHOW_AUDIT, feature.audit_action)
     # First, so that a gate which takes a turn over (e.g. asking for consent again) cannot skip it.
     wiring.bot.gates.insert(0, feature.identity_gate)

@@ -13,14 +13,14 @@ Session figures come from providers, because sessions belong to another feature.
 
 1. Write `async def session_figures(session: AsyncSession, now: datetime) -> Sequence[SessionFigures]`
    returning one row per upcoming session (start after `now`), with raw figures, computed with grouped SQL.
-2. Add its dotted name ("package.module:function") to SESSION_FIGURES_PROVIDERS below.
-The bot and the CLI both load that list; tests and benchmarks pass providers to CountsService directly.
+2. Pass it to CountsService(providers=...) where the service is built: the counts feature
+   (bot/features/counts.py) and `python -m bot report counts` (bot/cli/report.py) pass
+   bot.services.sessions.roster.session_figures; tests and benchmarks pass their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import operator
 from collections.abc import Sequence
@@ -47,26 +47,14 @@ from bot.services.suppression import (
 )
 from storage.db import Database
 from storage.models import CountsSnapshot, Organisation, PrivacyNotice, Volunteer
+from vocabulary.words import Community, Phase, VolunteerSpace
 
 log = logging.getLogger(__name__)
-
-# Providers of per-session figures, as "package.module:function" (see the module's docstring).
-SESSION_FIGURES_PROVIDERS: tuple[str, ...] = ("bot.services.sessions.roster:session_figures",)
 
 NEW_WINDOW = timedelta(days=7)
 # Any 64-bit number, the same in every instance: serialises snapshot builds across instances on PostgreSQL.
 _BUILD_LOCK_KEY = 0x484E59_434F554E  # "HNY" "COUN"
 NOT_GIVEN = "Organisation not given"
-
-SPACE_LABELS = {"minoritised": "Minoritised colleagues", "ally": "Active allies", "both": "In both spaces"}
-COMMUNITY_LABELS = {
-    "ethnicity": "Ethnically minoritised or from a culturally diverse background",
-    "disability": "Disabled or living with a long-term health condition",
-    "neurodivergent": "Neurodivergent",
-    "lgbtq": "LGBT+",
-}
-PHASE_LABELS = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
-COMMUNITIES = tuple(COMMUNITY_LABELS)
 
 
 @dataclass(frozen=True)
@@ -88,14 +76,6 @@ class SessionFiguresProvider(Protocol):
         ...
 
 
-def load_providers(names: Sequence[str] = SESSION_FIGURES_PROVIDERS) -> list[SessionFiguresProvider]:
-    providers: list[SessionFiguresProvider] = []
-    for name in names:
-        module, _, attribute = name.partition(":")
-        providers.append(getattr(importlib.import_module(module), attribute))
-    return providers
-
-
 @dataclass(frozen=True)
 class RawFigures:
     """Raw counts of active volunteers. Server-side only: never shown without suppression."""
@@ -103,11 +83,11 @@ class RawFigures:
     notice_version: int | None  # the notice "active" refers to; None when none is published yet
     active: int
     new_last_7_days: int
-    space: dict[str, int]  # minoritised, ally, both (a person in both counts in all three)
-    communities: dict[str, int]  # per community, among people in the minoritised space
+    space: dict[str, int]  # by VolunteerSpace value (a person in both counts in all three)
+    communities: dict[str, int]  # by Community value, among people in the minoritised space
     two_or_more: int
     organisations: list[tuple[str, int]]  # every active person in exactly one row
-    phases: dict[str, int]
+    phases: dict[str, int]  # by Phase value
     sessions: list[SessionFigures]
 
     def to_json(self) -> dict[str, Any]:
@@ -142,7 +122,9 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
-class SessionRow:
+class UpcomingSessionCounts:
+    """One upcoming session's figures, made safe by suppression.session_counts."""
+
     title: str
     starts_at: datetime
     counts: SessionCounts
@@ -159,7 +141,7 @@ class CountsReport:
     communities: Table
     organisations: Table
     phases: Table
-    sessions: tuple[SessionRow, ...]
+    sessions: tuple[UpcomingSessionCounts, ...]
     footer: str = FOOTER
 
 
@@ -168,15 +150,15 @@ def report_from(snapshot: Snapshot) -> CountsReport:
     raw = snapshot.raw
     space = build_table(
         "By space",
-        [(SPACE_LABELS[key], raw.space[key]) for key in SPACE_LABELS],
+        [(space.label, raw.space[space.value]) for space in VolunteerSpace],
         total=raw.active,
         percentages=True,
     )
     communities = community_table(
         "By community (people in the minoritised space; a person may choose several)",
-        [(COMMUNITY_LABELS[key], raw.communities[key]) for key in COMMUNITIES],
+        [(community.label, raw.communities[community.value]) for community in Community],
         raw.two_or_more,
-        total=raw.space["minoritised"],
+        total=raw.space[VolunteerSpace.MINORITISED.value],
         percentages=True,
     )
     organisations = build_table(
@@ -184,11 +166,11 @@ def report_from(snapshot: Snapshot) -> CountsReport:
     )
     phases = build_table(
         "By phase (a person may choose both)",
-        [(PHASE_LABELS[key], raw.phases[key]) for key in PHASE_LABELS],
+        [(phase.label, raw.phases[phase.value]) for phase in Phase],
         total=raw.active,
         percentages=True,
     )
-    sessions: list[SessionRow] = []
+    sessions: list[UpcomingSessionCounts] = []
     for row in sorted(raw.sessions, key=lambda row: row.starts_at):
         try:
             counts = session_counts(invited=row.invited, accepted=row.accepted, waiting=row.waiting,
@@ -198,7 +180,7 @@ def report_from(snapshot: Snapshot) -> CountsReport:
             # title (logs keep to ids and actions).
             log.warning("counts: left out a session whose replies outnumber its invitations")
             continue
-        sessions.append(SessionRow(row.title, row.starts_at, counts))
+        sessions.append(UpcomingSessionCounts(row.title, row.starts_at, counts))
     return CountsReport(
         taken_at=snapshot.taken_at,
         active=shown(raw.active),
@@ -224,19 +206,20 @@ async def compute_figures(session: AsyncSession, now: datetime,
     version = (await session.execute(select(func.max(PrivacyNotice.version)))).scalar_one_or_none()
     v = Volunteer
     minoritised = v.space_minoritised.is_(True)
-    chosen = reduce(operator.add, [case((getattr(v, f"community_{key}").is_(True), 1), else_=0)
-                                   for key in COMMUNITIES])
+    ally = v.space_ally.is_(True)
+    chosen = reduce(operator.add, [case((getattr(v, community.column).is_(True), 1), else_=0)
+                                   for community in Community])
+    # Keyed by the words' values: the spaces, communities and phases never clash with the other names.
     columns: dict[str, ColumnElement[Any]] = {
         "active": func.count(),
         "new": _flag(v.signed_up_at >= now - NEW_WINDOW),
-        "minoritised": _flag(minoritised),
-        "ally": _flag(v.space_ally.is_(True)),
-        "both": _flag(minoritised & v.space_ally.is_(True)),
+        VolunteerSpace.MINORITISED.value: _flag(minoritised),
+        VolunteerSpace.ALLY.value: _flag(ally),
+        VolunteerSpace.BOTH.value: _flag(minoritised & ally),
         # Communities are counted only in the minoritised space, where the question is asked (design §3).
-        **{key: _flag(minoritised & getattr(v, f"community_{key}").is_(True)) for key in COMMUNITIES},
+        **{community.value: _flag(minoritised & getattr(v, community.column).is_(True)) for community in Community},
         "two_or_more": _flag(minoritised & (chosen >= 2)),
-        "codesign": _flag(v.phase_codesign.is_(True)),
-        "train_the_trainer": _flag(v.phase_train_the_trainer.is_(True)),
+        **{phase.value: _flag(getattr(v, phase.column).is_(True)) for phase in Phase},
     }
     # No published notice means no one can have consented yet: nobody is active.
     groups: list[Any] = []
@@ -269,11 +252,11 @@ async def compute_figures(session: AsyncSession, now: datetime,
         notice_version=version,
         active=totals["active"],
         new_last_7_days=totals["new"],
-        space={key: totals[key] for key in SPACE_LABELS},
-        communities={key: totals[key] for key in COMMUNITIES},
+        space={space.value: totals[space.value] for space in VolunteerSpace},
+        communities={community.value: totals[community.value] for community in Community},
         two_or_more=totals["two_or_more"],
         organisations=organisations,
-        phases={key: totals[key] for key in PHASE_LABELS},
+        phases={phase.value: totals[phase.value] for phase in Phase},
         sessions=sessions,
     )
 
@@ -282,14 +265,13 @@ class CountsService:
     """Builds snapshots and the safe report. One per app (or CLI run); builds are serialised."""
 
     def __init__(self, database: Database, clock: Clock, audit: Audit, *, refresh_hours: int,
-                 providers: Sequence[SessionFiguresProvider] | None = None) -> None:
+                 providers: Sequence[SessionFiguresProvider] = ()) -> None:
         self._database = database
         self._clock = clock
         self._audit = audit
         self.refresh = timedelta(hours=refresh_hours)
         # Other features may append here at registration too.
-        self.session_providers: list[SessionFiguresProvider] = (
-            list(providers) if providers is not None else load_providers())
+        self.session_providers: list[SessionFiguresProvider] = list(providers)
         self._build_lock = asyncio.Lock()
 
     def _fresh(self, row: CountsSnapshot | None, now: datetime) -> bool:

@@ -10,11 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from cards.audit import AuditLine
 from storage.db import Database
-from storage.models import AuditEntry
 from storage.repositories.people import PeopleRepository
 from storage.repositories.roles import AuditRepository, RoleRepository
-from vocabulary.words import Role, RoleChangeOutcome
+from vocabulary.words import AuditOutcome, Role, RoleChangeOutcome
 
 SYSTEM_ACTOR = "system"
 CLI_ACTOR = "cli"
@@ -25,7 +25,7 @@ class RoleHolder:
     """One role grant, with the name and e-mail we know for the person (None if they never used the bot)."""
 
     person_id: str
-    role: str
+    role: Role
     granted_at: datetime
     display_name: str | None
     email: str | None
@@ -43,7 +43,7 @@ class Audit:
         self._clock = clock
 
     async def record(self, session: AsyncSession, actor_id: str, action: str, record_id: str | None = None,
-                     outcome: str = "done") -> None:
+                     outcome: str = AuditOutcome.DONE.value) -> None:
         await AuditRepository(session).add(
             at=self._clock.now(), actor_id=actor_id, action=action, record_id=record_id, outcome=outcome
         )
@@ -91,7 +91,7 @@ class RoleService:
         if satisfies(held, role):
             return True
         async with self._database.transaction() as session:
-            await self._audit.record(session, person_id, action, record_id, outcome="refused")
+            await self._audit.record(session, person_id, action, record_id, outcome=RoleChangeOutcome.REFUSED.value)
         return False
 
     async def holder_ids(self, role: Role) -> list[str]:
@@ -107,7 +107,7 @@ class RoleService:
         async with self._database.transaction() as session:
             repository = RoleRepository(session)
             for admin_id in admin_ids:
-                if await repository.grant(admin_id, Role.ADMIN, "bootstrap", self._clock.now()):
+                if await repository.grant(admin_id, Role.ADMIN.value, "bootstrap", self._clock.now()):
                     await self._audit.record(session, SYSTEM_ACTOR, "role.grant.admin", admin_id)
 
     async def grant(self, actor_id: str, person_id: str, role: Role) -> RoleChangeOutcome:
@@ -149,12 +149,13 @@ class RoleService:
         result = []
         for grant in grants:
             person = people.get(grant.person_id)
-            result.append(RoleHolder(grant.person_id, grant.role, grant.granted_at,
+            result.append(RoleHolder(grant.person_id, Role(grant.role), grant.granted_at,
                                      person.display_name if person else None, person.email if person else None))
         return sorted(result, key=lambda holder: (holder.role != Role.ADMIN, holder.granted_at))
 
-    async def audit_entries(self, limit: int | None = None) -> list[AuditEntry]:
+    async def audit_entries(self, limit: int | None = None) -> list[AuditLine]:
         """The latest `limit` audit rows, newest first; or every row, oldest first, when limit is None."""
         async with self._database.read() as session:
             repository = AuditRepository(session)
-            return await repository.latest(limit) if limit is not None else await repository.all()
+            rows = await repository.latest(limit) if limit is not None else await repository.all()
+        return [AuditLine(row.at, row.actor_id, row.action, row.record_id, row.outcome) for row in rows]

@@ -29,6 +29,7 @@ SUPPRESSED_TEXT = "fewer than 8"
 SMALLEST_SHOWN = 8
 OTHER_ORGANISATIONS = "Other organisations"
 TWO_OR_MORE = "Two or more communities"
+TWO_OR_MORE_CHART = "Two or more"  # its short label under a chart's bar
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ the adjustments follow-up list, and what the retention job and the erasure repla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -125,27 +124,19 @@ class NoticeRepository:
         return list(result.scalars())
 
 
-@dataclass(frozen=True)
-class AdjustmentRow:
-    """Someone who asked for an adjustments conversation: only who they are and whether they were contacted."""
-
-    person_id: str
-    display_name: str | None
-    email: str | None
-    signed_up_at: datetime
-    contacted_at: datetime | None
-    contacted_by: str | None
-    contacted_by_name: str | None
+# Someone who asked for an adjustments conversation: only who they are and whether they were contacted, as
+# (person id, name, e-mail, signed up at, contacted at, contacted by (id), contacted by (name)).
+AdjustmentRequest = tuple[str, str | None, str | None, datetime, datetime | None, str | None, str | None]
 
 
 class AdjustmentsRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def requests(self) -> list[AdjustmentRow]:
-        """Waiting people first (oldest sign-up first), then those already contacted (latest first).
-        Only people whose consent covers the current privacy notice: the answer is special category data,
-        not used until they agree again (design §6)."""
+    async def requests(self) -> list[AdjustmentRequest]:
+        """Everyone who asked for an adjustments conversation, in no particular order. Only people whose consent
+        covers the current privacy notice: the answer is special category data, not used until they agree again
+        (design §6)."""
         facilitator = aliased(Person)
         result = await self.session.execute(
             select(Volunteer.person_id, Person.display_name, Person.email, Volunteer.signed_up_at,
@@ -154,11 +145,7 @@ class AdjustmentsRepository:
             .join(Person, Person.id == Volunteer.person_id)
             .outerjoin(facilitator, facilitator.id == Volunteer.adjustments_contacted_by)
             .where(Volunteer.adjustments_contact.is_(True), consented()))
-        rows = [AdjustmentRow(*row) for row in result.tuples()]
-        waiting = sorted((row for row in rows if row.contacted_at is None), key=lambda row: row.signed_up_at)
-        done = sorted((row for row in rows if row.contacted_at is not None),
-                      key=lambda row: row.contacted_at or row.signed_up_at, reverse=True)
-        return waiting + done
+        return list(result.tuples())
 
     async def mark(self, person_id: str, at: datetime | None, by: str | None) -> bool:
         """Set "contacted" (at, by) or clear it (None, None). False when it is already so, or the person no
