@@ -84,7 +84,7 @@ class FacilitatorViews:
 
 async def session_figures(session: AsyncSession, now: datetime) -> Sequence[SessionFigures]:
     """Raw figures of every published session starting after `now`, for the admins' counts snapshot
-    (listed in bot.services.counts.SESSION_FIGURES_PROVIDERS). Counts rounds what it shows (design §5)."""
+    (listed in bot.features.counts.SESSION_FIGURES_PROVIDERS). Counts rounds what it shows (design §5)."""
     rows = await SessionRepository(session).upcoming_published(now)
     figures = await InvitationRepository(session).counts([row.id for row in rows])
     return [SessionFigures(title=row.title, starts_at=row.starts_at, invited=figures[row.id].invited,
