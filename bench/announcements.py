@@ -202,10 +202,12 @@ async def measure(url: str, args: argparse.Namespace) -> None:
     from storage.db import Database
     from storage.repositories.announcements import AnnouncementRepository
 
-    bulk = hasattr(AnnouncementRepository, "queue_people") or hasattr(service_module, "enqueue_to_people")
+    # The service was one module until issue 20, then a package whose `service` module queues the people.
+    queues_in = getattr(service_module, "service", service_module)
+    bulk = hasattr(AnnouncementRepository, "queue_people") or hasattr(queues_in, "enqueue_to_people")
     backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     way = "one INSERT … SELECT" if bulk else "one enqueue() per person"
-    print(f"{backend}; code {code_commit(args.code_dir)} from {Path(service_module.__file__).parent.parent.parent}"
+    print(f"{backend}; code {code_commit(args.code_dir)} from {Path(sys.modules['bot'].__file__ or '').parent.parent}"
           f": {way}; median of {args.rounds} rounds (preview {args.preview_rounds})", flush=True)
     database = Database(url, pool_size=2)
     results = []

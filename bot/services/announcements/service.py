@@ -1,17 +1,6 @@
-"""Announcements (design §4): facilitators write one, choose channels and/or volunteers, preview it with the
-audience size rounded (§5), and send it now or at a UK time, never starting in quiet hours unless they confirm.
-No botbuilder here.
-
-How it goes out: confirming stores the announcement and queues the author's progress card. A background tick
-starts each announcement when its time comes (choosing the people then, so later sign-ups and "Stop
-announcements" count), queues one outbox message per recipient in one transaction (batch
-"announcement:<id>", key naming announcement and recipient, so a restart never sends twice; the people's
-messages in one INSERT … SELECT, however many they are), and then updates the progress card in place whenever
-what it shows changes, until the final report. A tick that finds nothing new to show writes nothing.
-
-The service returns the cards' own view data (cards/announcements.py, cards/announcement_changes.py); the cards
-themselves are drawn by an `AnnouncementMessages` the feature passes in.
-"""
+"""The announcements service (design §4): the author's journey (audience options, checks and preview, the
+time, storing it), the author's controls (stop sending, edit and withdraw after sending), people who stop
+announcements, and the background tick that starts announcements and keeps progress cards up to date."""
 
 from __future__ import annotations
 
@@ -21,23 +10,23 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, batch_progress, cancel, enqueue, enqueue_to_people
-from bot.services.links import is_https_link
+from bot.services.announcements.audiences import AudienceChoice, channel_label, parse_ids, parse_words
+from bot.services.announcements.drafts import Timing, When, check_draft, timing_of, written
+from bot.services.announcements.progress import (
+    batch_of,
+    change_batch_of,
+    change_progress_of,
+    progress_of,
+    progress_signature,
+    still_to_go,
+)
 from bot.services.roles import Audit, RoleService, satisfies
 from bot.services.suppression import Shown, shown
-from bot.services.uk_time import (
-    TimeProblem,
-    in_quiet_hours,
-    parse_date,
-    parse_time,
-    quiet_hours_end,
-    time_problem_text,
-    uk_instant,
-)
+from bot.services.uk_time import in_quiet_hours, quiet_hours_end
 from cards.announcement_changes import EditView
 from cards.announcements import (
     AnnouncementView,
@@ -52,13 +41,12 @@ from cards.announcements import (
 from storage.db import Database
 from storage.models import Announcement
 from storage.models.announcements import AnnouncementChange
-from storage.repositories.announcements import ANNOUNCEMENT_PURPOSE, AnnouncementRepository, audience
+from storage.repositories.announcements import ANNOUNCEMENT_PURPOSE, AnnouncementRepository
 from vocabulary.words import (
     ANNOUNCEMENT_SPACES,
     AnnouncementChangeKind,
     AnnouncementStatus,
     AudienceSessionPeople,
-    OutboxStatus,
     Phase,
     Role,
     VolunteerSpace,
@@ -66,13 +54,6 @@ from vocabulary.words import (
 
 log = logging.getLogger(__name__)
 
-MAX_TITLE = 100
-MAX_BODY = 2000
-MAX_LINK_TITLE = 40
-DEFAULT_LINK_TITLE = "Find out more"
-MAX_AHEAD = timedelta(days=90)
-# A chosen time this far in the past is taken as "now" (the card took a moment to fill in).
-GRACE = timedelta(minutes=2)
 SESSIONS_LISTED = 20
 SESSIONS_SINCE = timedelta(days=14)
 PROGRESS_PURPOSE = "announcement-progress"
@@ -86,242 +67,6 @@ TOO_FEW = ("Fewer than 8 people match this. A message to so few people, chosen b
            "came to a session, could show who they are, so I can't send it. Please choose more organisations or "
            "sessions, or fewer limits.")
 
-
-def batch_of(announcement_id: int) -> str:
-    return f"announcement:{announcement_id}"
-
-
-def change_batch_of(change_id: int) -> str:
-    return f"announcement-change:{change_id}"
-
-
-# -- what the author writes ----------------------------------------------------------------------------------------
-
-def check_draft(title: str, body: str, link_url: str,
-                link_title: str) -> tuple[AnnouncementView | None, dict[str, str]]:
-    """Check what the author typed. Errors say how to fix each answer, by input name."""
-    title, body, link_url, link_title = title.strip(), body.strip(), link_url.strip(), link_title.strip()
-    errors: dict[str, str] = {}
-    if not title:
-        errors["title"] = "Give the announcement a title."
-    elif len(title) > MAX_TITLE:
-        errors["title"] = f"Make the title shorter: at most {MAX_TITLE} characters."
-    if not body:
-        errors["body"] = "Write the message."
-    elif len(body) > MAX_BODY:
-        errors["body"] = f"Make the message shorter: at most {MAX_BODY} characters. It has {len(body)}."
-    if link_url and not is_https_link(link_url):
-        errors["link_url"] = "Give a web address that starts with https://, like https://www.nhs.uk."
-    if link_title and not link_url:
-        errors["link_url"] = "Give the web address for the button, or leave the button text empty."
-    if len(link_title) > MAX_LINK_TITLE:
-        errors["link_title"] = f"Make the button text shorter: at most {MAX_LINK_TITLE} characters."
-    if errors:
-        return None, errors
-    return AnnouncementView(title, body, link_url or None,
-                            (link_title or DEFAULT_LINK_TITLE) if link_url else None), {}
-
-
-def written(row: Announcement) -> AnnouncementView:
-    """What a stored announcement says now."""
-    return AnnouncementView(row.title, row.body, row.link_url, row.link_title)
-
-
-# -- who it is for -------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class AudienceChoice:
-    """Channels by conversation reference id; volunteers by space and phase; a session's people (invited, booked
-    or attended); and organisations, which narrow the volunteers chosen, or alone choose everyone from them."""
-
-    channels: tuple[int, ...] = ()
-    spaces: tuple[VolunteerSpace, ...] = ()
-    phases: tuple[Phase, ...] = ()
-    sessions: tuple[int, ...] = ()
-    organisations: tuple[int, ...] = ()
-    session_people: AudienceSessionPeople = AudienceSessionPeople.BOOKED
-
-    @property
-    def chooses_people(self) -> bool:
-        return bool(self.spaces or self.phases or self.sessions or self.organisations)
-
-    @property
-    def empty(self) -> bool:
-        return not self.channels and not self.chooses_people
-
-    @property
-    def narrowed(self) -> bool:
-        """Chosen by organisation or by who came: 1 to 7 such people could be told apart, so it is refused."""
-        return bool(self.organisations) or (bool(self.sessions)
-                                            and self.session_people == AudienceSessionPeople.ATTENDED)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"channels": list(self.channels), "spaces": [space.value for space in self.spaces],
-                "phases": [phase.value for phase in self.phases], "sessions": list(self.sessions),
-                "organisations": list(self.organisations), "session_people": self.session_people.value}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AudienceChoice:
-        # Announcements stored before issue 24 have neither organisations nor session_people: booked, as then.
-        return cls(tuple(int(x) for x in data.get("channels", [])),
-                   tuple(VolunteerSpace(str(x)) for x in data.get("spaces", [])),
-                   tuple(Phase(str(x)) for x in data.get("phases", [])),
-                   tuple(int(x) for x in data.get("sessions", [])),
-                   tuple(int(x) for x in data.get("organisations", [])),
-                   AudienceSessionPeople(str(data.get("session_people") or AudienceSessionPeople.BOOKED.value)))
-
-    def people(self) -> Select[str] | None:
-        """The person-id query of this choice (built by the repository: services write no SQL)."""
-        return audience(self.spaces, self.phases, self.sessions, organisations=self.organisations,
-                        session_people=self.session_people)
-
-
-def channel_label(team_name: str | None, channel_name: str | None) -> str:
-    # Teams gives the General channel no name.
-    return f"{team_name or 'Team (name not known)'} › {channel_name or 'General'}"
-
-
-def _split(raw: str) -> list[str]:
-    return [part.strip() for part in raw.split(",") if part.strip()]
-
-
-def _ids(raw: str) -> list[int] | None:
-    parts = _split(raw)
-    if not all(part.isdigit() and len(part) <= 9 for part in parts):
-        return None
-    return sorted({int(part) for part in parts})
-
-
-def _words(raw: str, allowed: tuple[VolunteerSpace, ...] | tuple[Phase, ...]) -> list[str] | None:
-    """The chosen values, each once and sorted, if every one is allowed."""
-    chosen = sorted(set(_split(raw)))
-    return chosen if set(chosen) <= {word.value for word in allowed} else None
-
-
-# -- when ----------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class When:
-    """The author's choice as the card sends it: "now", or "later" with a UK date and time."""
-
-    mode: str = "now"
-    date: str = ""
-    time: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return {"mode": self.mode, "date": self.date, "time": self.time}
-
-
-@dataclass(frozen=True)
-class Timing:
-    at: datetime  # when the author wants it to start (UTC)
-    now: bool  # "send now"
-    quiet: bool  # `at` is in quiet hours
-    quiet_end: datetime | None  # when quiet hours end, if `at` is in them
-
-
-# -- progress ------------------------------------------------------------------------------------------------------
-
-def about_percent(part: int, total: int) -> int:
-    """A whole ten per cent, so watching the card cannot count the audience (design §5): 0 only when none,
-    100 only when all."""
-    if total <= 0 or part <= 0:
-        return 0
-    if part >= total:
-        return 100
-    return min(90, max(10, int(10 * part / total + 0.5) * 10))  # half up, not to even
-
-
-def change_progress_of(change: AnnouncementChange, counts: dict[str, int]) -> ChangeProgressView:
-    total = change.recipients
-    dealt = max(0, total - still_to_go(counts))
-    small = shown(total).suppressed
-    return ChangeProgressView(
-        kind=AnnouncementChangeKind(change.kind),
-        percent=0 if small else (100 if not total else dealt * 10 // total * 10),
-        changed_percent=0 if small else about_percent(counts.get(OutboxStatus.SENT, 0), total),
-        not_changed=counts.get(OutboxStatus.UNDELIVERABLE, 0) + counts.get(OutboxStatus.FAILED, 0),
-        finished=change.finished_at is not None,
-        small=small)
-
-
-def change_signature(change: ChangeProgressView) -> str:
-    return f"{change.kind}|{change.percent}|{change.changed_percent}|{change.not_changed}|{int(change.finished)}"
-
-
-def progress_signature(progress: ProgressView) -> str:
-    """Everything the progress card shows that can change (kept on the row, so an update is queued only when the
-    card would look different)."""
-    if progress.small:
-        # Only the words: an update at every step would let the author count the people.
-        nothing_sent = progress.percent == 0 and not progress.delivered_percent
-        return (f"small|{progress.state}|{progress.send_at.isoformat()}|{int(nothing_sent)}|"
-                f"{int(progress.undelivered > 0)}|{int(progress.stopped_percent > 0)}|{int(progress.finished)}|"
-                f"{int(progress.nobody)}|{int(progress.due)}{_changes_signature(progress)}")
-    return (f"{progress.state}|{progress.send_at.isoformat()}|{progress.percent}|{progress.delivered_percent}|"
-            f"{progress.stopped_percent}|{progress.unreachable}|{progress.failed}|{int(progress.finished)}|"
-            f"{int(progress.nobody)}|{int(progress.due)}{_changes_signature(progress)}")
-
-
-def _changes_signature(progress: ProgressView) -> str:
-    if progress.change is None and not progress.can_change:
-        return ""  # as before issue 24, so cards shown then are not sent again
-    change = change_signature(progress.change) if progress.change is not None else "-"
-    return f"|{change}|{int(progress.recalled)}|{int(progress.can_change)}"
-
-
-def still_to_go(counts: dict[str, int]) -> int:
-    """Messages of a batch not dealt with yet: waiting, or on their way."""
-    return counts.get(OutboxStatus.PENDING, 0) + counts.get(OutboxStatus.SENDING, 0)
-
-
-def few_people(row: Announcement) -> bool:
-    """The volunteers it goes to number fewer than 8 (they would read "fewer than 8", design §5). Channels are
-    not people: the author chose them by name. Counted as its messages less the channels chosen, so a channel
-    removed since can only make it read as fewer, never as more."""
-    choice = AudienceChoice.from_json(json.loads(row.audience))
-    if not choice.chooses_people:
-        return False
-    people = row.recipients - len(choice.channels)
-    return people <= 0 or shown(people).suppressed
-
-
-def progress_of(row: Announcement, counts: dict[str, int], now: datetime,
-                change: ChangeProgressView | None = None) -> ProgressView:
-    """What the author's progress card shows. Percentages in tens; exact numbers only of messages that could
-    not be delivered (design §5). It may be stopped while it has not finished; it may be edited or withdrawn
-    once it has, something was delivered and no other change is on its way (issue 24)."""
-    total = row.recipients
-    dealt = max(0, total - still_to_go(counts))
-    status = AnnouncementStatus(row.status)
-    started = status in (AnnouncementStatus.SENDING, AnnouncementStatus.DONE) or (
-        status == AnnouncementStatus.STOPPED and row.started_at is not None)
-    percent = (100 if row.finished_at else 0) if not total else (dealt * 10 // total) * 10
-    finished = row.finished_at is not None
-    return ProgressView(
-        announcement_id=row.id,
-        title=row.title,
-        state=status,
-        send_at=row.send_at,
-        waits_for_quiet_hours=row.send_at > row.requested_at,
-        percent=percent if started else 0,
-        delivered_percent=about_percent(counts.get(OutboxStatus.SENT, 0), total),
-        stopped_percent=about_percent(counts.get(OutboxStatus.CANCELLED, 0), total),
-        unreachable=counts.get(OutboxStatus.UNDELIVERABLE, 0),
-        failed=counts.get(OutboxStatus.FAILED, 0),
-        finished=finished,
-        nobody=finished and started and total == 0,
-        due=row.send_at <= now,
-        can_stop=not finished and status in (AnnouncementStatus.SCHEDULED, AnnouncementStatus.SENDING),
-        change=change,
-        recalled=row.recalled_at is not None,
-        can_change=(finished and row.recalled_at is None and counts.get(OutboxStatus.SENT, 0) > 0
-                    and (change is None or change.finished)),
-        small=few_people(row),
-    )
-
-
-# -- results -------------------------------------------------------------------------------------------------------
 
 class AnnouncementMessages(Protocol):
     """Draws the cards (the feature implements it with cards/announcements.py)."""
@@ -401,19 +146,19 @@ class AnnouncementService:
         could single them out (audiences by space alone, and session invitations, are not narrowed)."""
         options = await self.options()
         errors: dict[str, str] = {}
-        channel_ids = _ids(channels)
+        channel_ids = parse_ids(channels)
         if channel_ids is None or not set(channel_ids) <= {c.ref_id for c in options.channels}:
             errors["channels"] = "One of those channels can't be used any more. Choose again from the list."
-        session_ids = _ids(sessions)
+        session_ids = parse_ids(sessions)
         if session_ids is None or not set(session_ids) <= {s.session_id for s in options.sessions}:
             errors["sessions"] = "One of those sessions can't be chosen any more. Choose again from the list."
-        chosen_spaces = _words(spaces, ANNOUNCEMENT_SPACES)
+        chosen_spaces = parse_words(spaces, ANNOUNCEMENT_SPACES)
         if chosen_spaces is None:
             errors["spaces"] = "Choose a space from the list."
-        chosen_phases = _words(phases, tuple(Phase))
+        chosen_phases = parse_words(phases, tuple(Phase))
         if chosen_phases is None:
             errors["phases"] = "Choose a phase from the list."
-        organisation_ids = _ids(organisations)
+        organisation_ids = parse_ids(organisations)
         if organisation_ids is None or not set(organisation_ids) <= {o.organisation_id for o in options.organisations}:
             errors["organisations"] = "One of those organisations can't be chosen any more. Choose again from the list."
         which = AudienceSessionPeople.parse(session_people.strip() or AudienceSessionPeople.BOOKED.value)
@@ -454,30 +199,7 @@ class AnnouncementService:
             session_people=choice.session_people)
 
     def timing(self, when: When) -> tuple[Timing | None, dict[str, str]]:
-        now = self._clock.now()
-        if when.mode == "now":
-            at = now
-        elif when.mode == "later":
-            day, at_time = parse_date(when.date), parse_time(when.time)
-            errors = {}
-            if day is None:
-                errors["date"] = "Choose the date to send it."
-            if at_time is None:
-                errors["time"] = "Give the time to send it, like 09:30."
-            if day is None or at_time is None:
-                return None, errors
-            instant = uk_instant(day, at_time)
-            if instant is None:
-                return None, {"time": time_problem_text(TimeProblem("gap", day, at_time), name_the_day=False)}
-            if instant < now - GRACE:
-                return None, {"time": "That time has passed. Choose a time from now on, or send it now."}
-            if instant > now + MAX_AHEAD:
-                return None, {"date": "Choose a date in the next 90 days."}
-            at = max(instant, now)
-        else:
-            return None, {"when": "Choose when to send it: now, or at a time you choose."}
-        quiet = in_quiet_hours(at, self.quiet_start, self.quiet_end)
-        return Timing(at, when.mode == "now", quiet, quiet_hours_end(at, self.quiet_end) if quiet else None), {}
+        return timing_of(when, self._clock.now(), self.quiet_start, self.quiet_end)
 
     async def create(self, actor: str, draft: AnnouncementView, choice: AudienceChoice, when: When,
                      quiet_choice: str | None) -> Created:
