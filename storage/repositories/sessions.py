@@ -287,7 +287,8 @@ class InvitationRepository:
             .join(Person, Person.id == Invitation.person_id)
             .where(Invitation.session_id == session_id, Invitation.status == InvitationStatus.ACCEPTED)
             .order_by(Person.display_name.is_(None), func.lower(Person.display_name), Invitation.person_id))
-        return list(result.tuples())
+        return [(invitation_id, person_id, name, email, attended)
+                for invitation_id, person_id, name, email, attended in result.all()]
 
     async def resends_since(self, person_id: str, since: datetime, session_id: int | None = None) -> int:
         """How many invitation cards were sent again to this person since then (a limit per hour), of one
