@@ -9,6 +9,7 @@ from bot.hooks import DomainHooks
 from bot.services.contacts import ContactService
 from bot.services.notices import NoticeService
 from bot.services.roles import Audit, RoleService
+from bot.services.volunteers import VolunteerService
 from bot.settings import Settings
 from storage.db import Database
 
@@ -23,17 +24,23 @@ class Core:
     notices: NoticeService
     contacts: ContactService
     hooks: DomainHooks
+    volunteers: VolunteerService
 
     @classmethod
     def build(cls, settings: Settings, database: Database, clock: Clock) -> Core:
         audit = Audit(clock)
+        notices = NoticeService(database, clock)
+        hooks = DomainHooks()
         return cls(
             settings=settings,
             database=database,
             clock=clock,
             audit=audit,
             roles=RoleService(database, clock, audit),
-            notices=NoticeService(database, clock),
+            notices=notices,
             contacts=ContactService(database, clock),
-            hooks=DomainHooks(),
+            hooks=hooks,
+            # The colleague journey's rules; retention erases through it too.
+            volunteers=VolunteerService(database, clock, audit, notices, hooks,
+                                        feed_offered=settings.graph_enabled),
         )

@@ -6,17 +6,29 @@ the dialog) and `step` in every button's data, so the bot can tell a stale card 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cards.announcements import (
-    ACTION_RESUME_ANNOUNCEMENTS,
-    ACTION_STOP_ANNOUNCEMENTS,
-    RESUME_ANNOUNCEMENTS,
-    STOP_ANNOUNCEMENTS,
-)
+from cards.announcements import RESUME_ANNOUNCEMENTS, STOP_ANNOUNCEMENTS
+from cards.basics import EXPRESS_INTEREST_TITLE
 from cards.common import BACK, CANCEL, CONTACT_EMAIL, HELP, PRIVACY, Card, card, heading, no_inputs, para, submit
+from vocabulary.actions.announcements import TURN_OFF_ANNOUNCEMENTS, TURN_ON_ANNOUNCEMENTS
+from vocabulary.actions.people import (
+    CHANGE_ANSWER,
+    CONSENT_AGAIN,
+    EXPRESS_INTEREST,
+    FEED_OFF,
+    FEED_ON,
+    MY_DATA,
+    SHOW_HELP,
+    SHOW_PRIVACY,
+    WITHDRAW,
+    WITHDRAW_CONFIRM,
+    WITHDRAW_KEEP,
+)
+from vocabulary.uk_time import uk_date
+from vocabulary.words import RATHER_NOT_SAY, RATHER_NOT_SAY_LABEL, Community, Phase, VolunteerSpace
 
 # Allies are not asked about communities (design §4), so the start says both lengths.
 START_TEXT = ("There are 5 short questions. If you join the space for minoritised colleagues, there is 1 more. "
@@ -24,39 +36,18 @@ START_TEXT = ("There are 5 short questions. If you join the space for minoritise
 NEXT = "Next"
 CONFIRM = "Confirm"
 CHANGE = "Change"
-EXPRESS_INTEREST = "Express interest"
 DELETE_MY_ANSWERS = "Delete my answers"
 KEEP_MY_DETAILS = "Keep my details"
 GET_MY_DATA = "Get a copy of my data"
-WITHDRAW = "Withdraw"
+WITHDRAW_TITLE = "Withdraw"
 CONTINUE = "Continue"
 # "Your details": also tell the person in their Teams activity feed (issue 24), when Graph is on.
-FEED_ON = "Also tell me in my Teams activity feed"
-FEED_OFF = "Stop telling me in my activity feed"
-ACTION_FEED_ON = "feed_on"
-ACTION_FEED_OFF = "feed_off"
+FEED_ON_TITLE = "Also tell me in my Teams activity feed"
+FEED_OFF_TITLE = "Stop telling me in my activity feed"
 FEED_ON_TEXT = ("Done. I'll also tell you about your invitations and reminders in your Teams activity feed. "
                 "They still come here too.")
 FEED_OFF_TEXT = "Done. I won't use your Teams activity feed. Your invitations and reminders still come here."
 
-SPACE_CHOICES = (
-    ("minoritised", "Minoritised colleague"),
-    ("ally", "Active ally"),
-    ("both", "Both"),
-)
-SPACE_NAMES = {"minoritised": "Minoritised colleague", "ally": "Active ally"}
-COMMUNITY_CHOICES = (
-    ("ethnicity", "Ethnically minoritised or from a culturally diverse background"),
-    ("disability", "Disabled or living with a long-term health condition (physical and/or mental health)"),
-    ("neurodivergent", "Neurodivergent"),
-    ("lgbtq", "LGBT+"),
-    ("rather_not_say", "I'd rather not say"),
-)
-PHASE_CHOICES = (
-    ("codesign", "Co-design: shaping the training and its materials together"),
-    ("train_the_trainer", "Train the trainer: learning to deliver the training to colleagues"),
-)
-PHASE_NAMES = {"codesign": "Co-design", "train_the_trainer": "Train the trainer"}
 ADJUSTMENT_CHOICES = (("yes", "Yes, please contact me"), ("no", "No, thank you"))
 
 CONSENT_PARAGRAPHS = (
@@ -85,27 +76,42 @@ class Frame:
 
 
 @dataclass(frozen=True)
-class Summary:
-    """The answers so far, in words, for the review and "Your details" cards."""
+class SignUpAnswers:
+    """A volunteer's answers in the programme's words: what sign-up stores (bot/services/volunteers.py checks
+    them), what the review and "Your details" show. Communities are asked in the minoritised space only."""
 
-    spaces: tuple[str, ...] = ()
-    communities: tuple[str, ...] | None = None  # None: not asked (ally space only)
-    organisation: str | None = None
-    phases: tuple[str, ...] = ()
-    adjustments: bool | None = None
+    space: VolunteerSpace | None = None
+    communities: frozenset[Community] = frozenset()  # none chosen: "I'd rather not say"
+    organisation_id: int = 0
+    phases: frozenset[Phase] = frozenset()
+    adjustments_contact: bool = False
+
+    @property
+    def communities_asked(self) -> bool:
+        return self.space is not None and self.space.flags[0]
 
 
 @dataclass(frozen=True)
 class DetailsView:
-    summary: Summary
+    """Everything stored about a volunteer: "Your details", and where changing one answer starts."""
+
+    answers: SignUpAnswers
+    organisation_name: str | None
     display_name: str | None
     email: str | None
     consent_version: int
-    consented_at: datetime | None
+    consented_at: datetime | None  # when they last agreed; None: when they signed up
     signed_up_at: datetime
-    history: tuple[tuple[datetime, str, int], ...] = field(default_factory=tuple)  # (when, action, version)
     announcements_on: bool = True
     feed_on: bool | None = None  # "Also tell me in my Teams activity feed"; None: not offered (Graph is off)
+
+
+def single_spaces(space: VolunteerSpace | None) -> tuple[VolunteerSpace, ...]:
+    """The one or two spaces a choice stands for: "both" is the minoritised colleagues' and the allies'."""
+    if space is None:
+        return ()
+    minoritised, ally = space.flags
+    return ((VolunteerSpace.MINORITISED,) if minoritised else ()) + ((VolunteerSpace.ALLY,) if ally else ())
 
 
 # -- building blocks -------------------------------------------------------------------------------------------
@@ -214,7 +220,8 @@ def space_card(frame: Frame, chosen: str | None = None) -> Card:
              "diverse background, disabled or living with a long-term health condition, neurodivergent, or LGBT+."),
         para("**Active ally**: for colleagues who want to learn and act as allies."),
         para("Most sessions are for one space, so everyone has a safe place to talk."),
-        choice_set("space", "Your space (required)", SPACE_CHOICES, required=True, value=chosen,
+        choice_set("space", "Your space (required)", [(space.value, space.choice_label) for space in VolunteerSpace],
+                   required=True, value=chosen,
                    error="Choose a space: minoritised colleague, active ally, or both."),
         _typing_hint("\"ally\" or \"2\""),
     ]
@@ -226,8 +233,10 @@ def communities_card(frame: Frame, chosen: list[str] | tuple[str, ...] = ()) -> 
     body += [
         para("Which of these describe you? Choose any that apply. This is optional: it helps us invite you to "
              "sessions that fit, and we only ever count these answers in a way that never identifies anyone."),
-        choice_set("communities", "Communities you identify with (optional)", COMMUNITY_CHOICES, required=False,
-                   value=",".join(chosen) or None, multi=True),
+        choice_set("communities", "Communities you identify with (optional)",
+                   [*((community.value, community.label) for community in Community),
+                    (RATHER_NOT_SAY, RATHER_NOT_SAY_LABEL)],
+                   required=False, value=",".join(chosen) or None, multi=True),
         _typing_hint("\"1, 4\" or \"rather not say\""),
     ]
     return card(body, _buttons(frame))
@@ -250,7 +259,8 @@ def phases_card(frame: Frame, chosen: list[str] | tuple[str, ...] = ()) -> Card:
     body = _question_heading(frame, "What you'd like to do")
     body += [
         para("Which parts of the programme interest you? You can choose both."),
-        choice_set("phases", "Parts of the programme (required)", PHASE_CHOICES, required=True, multi=True,
+        choice_set("phases", "Parts of the programme (required)",
+                   [(phase.value, phase.choice_label) for phase in Phase], required=True, multi=True,
                    value=",".join(chosen) or None, error="Choose at least one part of the programme."),
         _typing_hint("\"co-design\" or \"both\""),
     ]
@@ -273,14 +283,17 @@ def adjustments_card(frame: Frame, chosen: bool | None = None) -> Card:
 # -- review and details ----------------------------------------------------------------------------------------
 
 
-def summary_rows(summary: Summary) -> list[tuple[str, str, str]]:
+def summary_rows(answers: SignUpAnswers, organisation: str | None) -> list[tuple[str, str, str]]:
     """(field, title, answer in words) for every answer the person gave."""
-    rows = [("space", "Your space", " and ".join(summary.spaces) or "Not chosen")]
-    if summary.communities is not None:
-        rows.append(("communities", "Communities", ", ".join(summary.communities) or "You chose not to say"))
-    rows.append(("organisation", "Organisation", summary.organisation or "Not chosen"))
-    rows.append(("phases", "Parts of the programme", " and ".join(summary.phases) or "Not chosen"))
-    adjustments = {True: "Yes, please contact me", False: "No", None: "No"}[summary.adjustments]
+    spaces = [space.choice_label for space in single_spaces(answers.space)]
+    rows = [("space", "Your space", " and ".join(spaces) or "Not chosen")]
+    if answers.communities_asked:
+        communities = [community.label for community in Community if community in answers.communities]
+        rows.append(("communities", "Communities", ", ".join(communities) or "You chose not to say"))
+    rows.append(("organisation", "Organisation", organisation or "Not chosen"))
+    phases = [phase.label for phase in Phase if phase in answers.phases]
+    rows.append(("phases", "Parts of the programme", " and ".join(phases) or "Not chosen"))
+    adjustments = "Yes, please contact me" if answers.adjustments_contact else "No"
     rows.append(("adjustments", "Contact about adjustments", adjustments))
     return rows
 
@@ -298,12 +311,12 @@ def _answer_row(title: str, answer: str, button: dict[str, Any]) -> dict[str, An
     }
 
 
-def review_card(frame: Frame, summary: Summary) -> Card:
+def review_card(frame: Frame, answers: SignUpAnswers, organisation: str | None) -> Card:
     body: list[dict[str, Any]] = []
     if frame.ack:
         body.append(para(frame.ack, weight="Bolder"))
     body += [heading("Check your answers"), para("Please check your answers. You can change any of them.")]
-    for field_name, title, answer in summary_rows(summary):
+    for field_name, title, answer in summary_rows(answers, organisation):
         button = journey_button(CHANGE, frame, "change", field=field_name)
         button["tooltip"] = f"Change: {title}"
         body.append(_answer_row(title, answer, button))
@@ -321,29 +334,30 @@ def details_card(view: DetailsView) -> Card:
         about.append(("Email (from Teams)", view.email))
     if about:
         body.append({"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in about]})
-    for field_name, title, answer in summary_rows(view.summary):
-        button = submit(CHANGE, "change_answer", field=field_name)
+    for field_name, title, answer in summary_rows(view.answers, view.organisation_name):
+        button = submit(CHANGE, CHANGE_ANSWER, field=field_name)
         button["tooltip"] = f"Change: {title}"
         body.append(_answer_row(title, answer, button))
     # The same buttons as on every announcement, so turning them off or on again is found in one place too.
     if view.announcements_on:
         announcements = ("On. You get announcements from HNY Inc., as well as your invitations and reminders.",
-                         submit(STOP_ANNOUNCEMENTS, ACTION_STOP_ANNOUNCEMENTS))
+                         submit(STOP_ANNOUNCEMENTS, TURN_OFF_ANNOUNCEMENTS))
     else:
         announcements = ("Off. You still get your session invitations and reminders.",
-                         submit(RESUME_ANNOUNCEMENTS, ACTION_RESUME_ANNOUNCEMENTS))
+                         submit(RESUME_ANNOUNCEMENTS, TURN_ON_ANNOUNCEMENTS))
     body.append(_answer_row("Announcements", *announcements))
     if view.feed_on is not None:
         if view.feed_on:
             feed = ("On. Your invitations and reminders come here in our chat and in your Teams activity feed.",
-                    submit(FEED_OFF, ACTION_FEED_OFF))
+                    submit(FEED_OFF_TITLE, FEED_OFF))
         else:
-            feed = ("Off. Your invitations and reminders come here in our chat.", submit(FEED_ON, ACTION_FEED_ON))
+            feed = ("Off. Your invitations and reminders come here in our chat.", submit(FEED_ON_TITLE, FEED_ON))
         body.append(_answer_row("Teams activity feed", *feed))
-    agreed = view.consented_at.strftime("%d %B %Y") if view.consented_at else "when you signed up"
+    agreed = uk_date(view.consented_at) if view.consented_at else "when you signed up"
     body.append(para(f"You agreed to privacy notice version {view.consent_version} on {agreed}. "
                      "To delete your answers, press Withdraw.", subtle=True))
-    return card(body, [submit(GET_MY_DATA, "my_data"), submit(WITHDRAW, "withdraw"), submit(PRIVACY, "privacy")])
+    return card(body, [submit(GET_MY_DATA, MY_DATA), submit(WITHDRAW_TITLE, WITHDRAW),
+                       submit(PRIVACY, SHOW_PRIVACY)])
 
 
 def signed_up_text() -> str:
@@ -353,7 +367,7 @@ def signed_up_text() -> str:
 def not_signed_up_card() -> Card:
     return card([heading("You haven't signed up yet"),
                  para("We don't hold any answers from you. Would you like to take part?")],
-                [submit(EXPRESS_INTEREST, "express_interest", style="positive"), submit(HELP, "help")])
+                [submit(EXPRESS_INTEREST_TITLE, EXPRESS_INTEREST, style="positive"), submit(HELP, SHOW_HELP)])
 
 
 # -- withdrawal, consent again, and the start card -------------------------------------------------------------
@@ -364,8 +378,8 @@ def withdraw_card() -> Card:
         heading("Delete your answers?"),
         para("This will delete your answers and cancel any session places you have. We keep only a record that "
              "you gave and then withdrew permission, as the law requires. You can sign up again at any time."),
-    ], [submit(DELETE_MY_ANSWERS, "withdraw_confirm", style="destructive"),
-        submit(KEEP_MY_DETAILS, "withdraw_keep")])
+    ], [submit(DELETE_MY_ANSWERS, WITHDRAW_CONFIRM, style="destructive"),
+        submit(KEEP_MY_DETAILS, WITHDRAW_KEEP)])
 
 
 WITHDRAWN_TEXT = "Your answers have been deleted. Thank you for your interest in HNY Inc."
@@ -384,8 +398,8 @@ def consent_again_card(notice_text: str, notice_version: int) -> Card:
             "valueOn": "true", "valueOff": "false", "value": "false", "wrap": True, "isRequired": True,
             "errorMessage": "To carry on, tick \"I agree\". If you'd rather not, press Withdraw.",
         },
-    ], [submit(CONTINUE, "consent_again", style="positive", version=notice_version),
-        no_inputs(submit(WITHDRAW, "withdraw"))])
+    ], [submit(CONTINUE, CONSENT_AGAIN, style="positive", version=notice_version),
+        no_inputs(submit(WITHDRAW_TITLE, WITHDRAW))])
 
 
 def start_card() -> Card:
@@ -395,19 +409,4 @@ def start_card() -> Card:
         para("Thank you for your interest. We're co-designing allyship and advocacy training across Humber and "
              "North Yorkshire, with minoritised colleagues and active allies."),
         para(START_TEXT),
-    ], [submit(EXPRESS_INTEREST, "express_interest", style="positive"), submit(PRIVACY, "privacy")])
-
-
-def summarise(*, spaces: list[str] | tuple[str, ...] | frozenset[str], communities: list[str] | None,
-              organisation: str | None, phases: list[str] | tuple[str, ...] | frozenset[str],
-              adjustments: bool | None) -> Summary:
-    """Answers as codes → words. `communities` is None when the question was not asked (ally space only)."""
-    community_names = dict(COMMUNITY_CHOICES)
-    return Summary(
-        spaces=tuple(SPACE_NAMES[code] for code in ("minoritised", "ally") if code in spaces),
-        communities=None if communities is None else tuple(
-            community_names[code] for code, _ in COMMUNITY_CHOICES if code in communities and code != "rather_not_say"),
-        organisation=organisation,
-        phases=tuple(PHASE_NAMES[code] for code in ("codesign", "train_the_trainer") if code in phases),
-        adjustments=adjustments,
-    )
+    ], [submit(EXPRESS_INTEREST_TITLE, EXPRESS_INTEREST, style="positive"), submit(PRIVACY, SHOW_PRIVACY)])

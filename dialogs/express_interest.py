@@ -25,21 +25,13 @@ from botbuilder.dialogs import (
 )
 
 from bot.services.notices import NoticeService
-from bot.services.volunteers import Answers, InvalidAnswers, VolunteerDetails, VolunteerService
+from bot.services.volunteers import InvalidAnswers, VolunteerService
 from bot.turns import card_activity, person_id_of
 from cards.basics import welcome
-from cards.signup import (
-    COMMUNITY_CHOICES,
-    PHASE_NAMES,
-    SPACE_NAMES,
-    DetailsView,
-    details_card,
-    not_signed_up_card,
-    signed_up_text,
-    summarise,
-)
+from cards.signup import details_card, not_signed_up_card, signed_up_text, single_spaces
 from dialogs.card_prompt import CardPrompt, Interrupt, PromptResult
-from dialogs.signup_questions import QUESTIONS
+from dialogs.signup_questions import QUESTIONS, journey_answers
+from vocabulary.words import Community, Phase, VolunteerSpace
 
 log = logging.getLogger(__name__)
 
@@ -56,31 +48,8 @@ CARRY_ON_TEXT = "You're part way through signing up. Here's where you were."
 
 
 def _spaces(space: str | None) -> list[str]:
-    return {"minoritised": ["minoritised"], "ally": ["ally"], "both": ["minoritised", "ally"]}.get(space or "", [])
-
-
-def _space_code(spaces: frozenset[str]) -> str | None:
-    if spaces >= {"minoritised", "ally"}:
-        return "both"
-    return next(iter(spaces), None)
-
-
-def details_view(details: VolunteerDetails) -> DetailsView:
-    answers = details.answers
-    given = [event for event in details.consent_history if event.action == "given"]
-    return DetailsView(
-        summary=summarise(
-            spaces=answers.spaces,
-            communities=sorted(answers.communities) if "minoritised" in answers.spaces else None,
-            organisation=details.organisation_name, phases=answers.phases,
-            adjustments=answers.adjustments_contact),
-        display_name=details.display_name, email=details.email, consent_version=details.consent_version,
-        consented_at=given[-1].recorded_at if given else details.signed_up_at,
-        signed_up_at=details.signed_up_at,
-        history=tuple((event.recorded_at, event.action, event.notice_version) for event in details.consent_history),
-        announcements_on=not details.announcements_stopped,
-        feed_on=details.feed_notifications if details.feed_offered else None,
-    )
+    """The codes of the one or two spaces a space answer stands for."""
+    return [single.value for single in single_spaces(VolunteerSpace.parse(space))]
 
 
 async def send_details(context: TurnContext, volunteers: VolunteerService, person_id: str,
@@ -92,7 +61,7 @@ async def send_details(context: TurnContext, volunteers: VolunteerService, perso
         return False
     if text:
         await context.send_activity(MessageFactory.text(text))
-    await context.send_activity(card_activity(details_card(details_view(details))))
+    await context.send_activity(card_activity(details_card(details)))
     return True
 
 
@@ -173,18 +142,20 @@ class ExpressInterestDialog(ComponentDialog):
             return None
         answers = details.answers
         state["answers"] = {
-            "agree": True, "space": _space_code(answers.spaces), "communities": sorted(answers.communities),
-            "organisation": answers.organisation_id or None, "phases": sorted(answers.phases),
+            "agree": True, "space": answers.space.value if answers.space else None,
+            "communities": sorted(community.value for community in answers.communities),
+            "organisation": answers.organisation_id or None,
+            "phases": sorted(phase.value for phase in answers.phases),
             "adjustments": answers.adjustments_contact,
         }
         state["answered"] = ["space", "organisation", "phases", "adjustments"] + (
-            ["communities"] if "minoritised" in answers.spaces else [])
+            ["communities"] if answers.communities_asked else [])
         state.update(at=options.get("field") or "space", editing=True, last_edited=options.get("field"))
         return state
 
     def _steps(self, state: dict[str, Any]) -> list[str]:
         steps = [s for s in SIGNUP_STEPS if s != "consent" or state["mode"] == "signup"]
-        if "minoritised" not in _spaces(state["answers"]["space"]):
+        if VolunteerSpace.MINORITISED not in _spaces(state["answers"]["space"]):
             steps.remove("communities")
         return steps
 
@@ -214,12 +185,12 @@ class ExpressInterestDialog(ComponentDialog):
             state["ack"] = "Thank you for your permission."
         elif at == "space":
             answers["space"] = answer["space"]
-            names = " and ".join(SPACE_NAMES[code].lower() for code in _spaces(answer["space"]))
+            names = " and ".join(space.choice_label.lower()
+                                 for space in single_spaces(VolunteerSpace.parse(answer["space"])))
             state["ack"] = f"Thank you. Your space: {names}."
         elif at == "communities":
             answers["communities"] = list(answer["communities"])
-            chosen = [title for code, title in COMMUNITY_CHOICES
-                      if code in answer["communities"] and code != "rather_not_say"]
+            chosen = [community.label for community in Community if community in answer["communities"]]
             state["ack"] = "Thank you. " + (f"You chose: {'; '.join(chosen)}." if chosen else
                                             "You chose not to say. That's fine.")
         elif at == "organisation":
@@ -228,7 +199,7 @@ class ExpressInterestDialog(ComponentDialog):
         elif at == "phases":
             answers["phases"] = list(answer["phases"])
             state["ack"] = "Thank you. You're interested in " + " and ".join(
-                PHASE_NAMES[code].lower() for code in answer["phases"]) + "."
+                Phase(code).label.lower() for code in answer["phases"]) + "."
         elif at == "adjustments":
             answers["adjustments"] = answer["adjustments"] == "yes"
             state["ack"] = "Thank you. " + ("A facilitator will contact you about adjustments."
@@ -269,7 +240,7 @@ class ExpressInterestDialog(ComponentDialog):
             spaces = _spaces(answers["space"])
             view["args"] = {
                 "spaces": spaces,
-                "communities": list(answers["communities"]) if "minoritised" in spaces else None,
+                "communities": list(answers["communities"]) if VolunteerSpace.MINORITISED in spaces else None,
                 "organisation": organisation, "phases": list(answers["phases"]),
                 "adjustments": answers["adjustments"],
             }
@@ -288,14 +259,9 @@ class ExpressInterestDialog(ComponentDialog):
         context = step.context
         person_id = person_id_of(context.activity)
         raw = state["answers"]
-        spaces = frozenset(_spaces(raw["space"]))
-        answers = Answers(
-            spaces=spaces,
-            communities=frozenset(c for c in raw["communities"] if c != "rather_not_say"),
-            organisation_id=int(raw["organisation"] or 0),
-            phases=frozenset(raw["phases"]),
-            adjustments_contact=bool(raw["adjustments"]),
-        )
+        answers = journey_answers(space=raw["space"], communities=raw["communities"],
+                                  organisation=raw["organisation"], phases=raw["phases"],
+                                  adjustments=raw["adjustments"])
         try:
             if state["mode"] == "change":
                 if not await self._volunteers.change(person_id, answers):

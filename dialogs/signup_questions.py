@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
 from cards.common import Card
 from cards.signup import (
     Frame,
+    SignUpAnswers,
     adjustments_card,
     communities_card,
     consent_card,
@@ -19,13 +20,12 @@ from cards.signup import (
     phases_card,
     review_card,
     space_card,
-    summarise,
 )
 from dialogs.card_prompt import Answer, Question
+from vocabulary.actions.people import ChangeableAnswer
+from vocabulary.words import RATHER_NOT_SAY, Community, Phase, VolunteerSpace
 
-Community = Literal["ethnicity", "disability", "neurodivergent", "lgbtq", "rather_not_say"]
-Phase = Literal["codesign", "train_the_trainer"]
-CHANGEABLE = frozenset({"space", "communities", "organisation", "phases", "adjustments"})
+CHANGEABLE: frozenset[str] = frozenset(get_args(ChangeableAnswer))
 _NUMBERS = re.compile(r"\d+")
 
 
@@ -41,11 +41,11 @@ class ConsentAnswer(Answer):
 
 
 class SpaceAnswer(Answer):
-    space: Literal["minoritised", "ally", "both"]
+    space: VolunteerSpace
 
 
 class CommunitiesAnswer(Answer):
-    communities: tuple[Community, ...] = Field(default=(), max_length=5)
+    communities: tuple[Community | Literal["rather_not_say"], ...] = Field(default=(), max_length=5)
 
     @field_validator("communities", mode="before")
     @classmethod
@@ -54,7 +54,7 @@ class CommunitiesAnswer(Answer):
 
     @model_validator(mode="after")
     def _rather_not_say_alone(self) -> CommunitiesAnswer:
-        if "rather_not_say" in self.communities and len(set(self.communities)) > 1:
+        if RATHER_NOT_SAY in self.communities and len(set(self.communities)) > 1:
             raise ValueError("You chose \"I'd rather not say\" and a community. Please choose one or the other.")
         return self
 
@@ -99,24 +99,26 @@ def space_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
     minoritised = "minoriti" in said or "1" in numbers
     ally = "ally" in said or "allies" in said or "2" in numbers
     if "both" in said or "3" in numbers or (minoritised and ally):
-        return {"space": "both"}
+        return {"space": VolunteerSpace.BOTH}
     if minoritised:
-        return {"space": "minoritised"}
+        return {"space": VolunteerSpace.MINORITISED}
     if ally:
-        return {"space": "ally"}
+        return {"space": VolunteerSpace.ALLY}
     return None
 
 
-_COMMUNITY_WORDS = (("ethnic", "ethnicity"), ("cultur", "ethnicity"), ("disab", "disability"),
-                    ("health", "disability"), ("long term", "disability"), ("neuro", "neurodivergent"),
-                    ("lgbt", "lgbtq"), ("rather not", "rather_not_say"), ("prefer not", "rather_not_say"),
-                    ("not say", "rather_not_say"))
-_COMMUNITY_NUMBERS = {"1": "ethnicity", "2": "disability", "3": "neurodivergent", "4": "lgbtq", "5": "rather_not_say"}
+_COMMUNITY_WORDS = (("ethnic", Community.ETHNICITY), ("cultur", Community.ETHNICITY),
+                    ("disab", Community.DISABILITY), ("health", Community.DISABILITY),
+                    ("long term", Community.DISABILITY), ("neuro", Community.NEURODIVERGENT),
+                    ("lgbt", Community.LGBTQ), ("rather not", RATHER_NOT_SAY), ("prefer not", RATHER_NOT_SAY),
+                    ("not say", RATHER_NOT_SAY))
+# The numbers of the card's choices, in its order: the communities, then "I'd rather not say".
+_COMMUNITY_NUMBERS = {str(number): code for number, code in enumerate([*Community, RATHER_NOT_SAY], start=1)}
 
 
 def communities_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
     if said in ("none", "skip", "no", "nothing", "pass"):
-        return {"communities": ["rather_not_say"]}
+        return {"communities": [RATHER_NOT_SAY]}
     found: list[str] = []
     for number in _NUMBERS.findall(said):
         if number not in _COMMUNITY_NUMBERS:
@@ -145,11 +147,11 @@ def phases_from_text(said: str, view: dict[str, Any]) -> dict[str, Any] | None:
     codesign = "co design" in said or "codesign" in said or "design" in said or "1" in numbers
     trainer = "train" in said or "2" in numbers
     if "both" in said or (codesign and trainer):
-        return {"phases": ["codesign", "train_the_trainer"]}
+        return {"phases": [Phase.CODESIGN, Phase.TRAIN_THE_TRAINER]}
     if codesign:
-        return {"phases": ["codesign"]}
+        return {"phases": [Phase.CODESIGN]}
     if trainer:
-        return {"phases": ["train_the_trainer"]}
+        return {"phases": [Phase.TRAIN_THE_TRAINER]}
     return None
 
 
@@ -195,8 +197,26 @@ def _question(step: str, model: type[Answer], draw: Callable[..., Card],
                     render=lambda journey, view: draw(_frame(journey, step, view), **view["args"]), **options)
 
 
-def _review(frame: Frame, **answers: Any) -> Card:
-    return review_card(frame, summarise(**answers))
+def journey_answers(*, space: str | None, communities: list[str], organisation: int | None, phases: list[str],
+                    adjustments: bool | None) -> SignUpAnswers:
+    """The journey's answers, kept as codes in its state, in the programme's words ("I'd rather not say" and an
+    unknown code are no community)."""
+    return SignUpAnswers(
+        space=VolunteerSpace.parse(space),
+        communities=frozenset(c for c in map(Community.parse, communities) if c is not None),
+        organisation_id=int(organisation or 0),
+        phases=frozenset(p for p in map(Phase.parse, phases) if p is not None),
+        adjustments_contact=bool(adjustments),
+    )
+
+
+def _review(frame: Frame, *, spaces: list[str], communities: list[str] | None, organisation: str | None,
+            phases: list[str], adjustments: bool | None) -> Card:
+    """The review card from its view data (the spaces' codes, the organisation's name)."""
+    space = VolunteerSpace.of_flags(VolunteerSpace.MINORITISED in spaces, VolunteerSpace.ALLY in spaces)
+    answers = journey_answers(space=space, communities=communities or [], organisation=None, phases=phases,
+                              adjustments=adjustments)
+    return review_card(frame, answers, organisation)
 
 
 QUESTIONS: tuple[Question[Any], ...] = (

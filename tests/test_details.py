@@ -234,9 +234,7 @@ async def publish_notice_v3(bot: BotHarness) -> None:
 
 
 async def _consented(bot: BotHarness) -> list[str]:
-    from bot.services.volunteers import VolunteerService
-
-    return await VolunteerService(bot.core).consented_ids()
+    return await bot.core.volunteers.consented_ids()
 
 
 def test_a_long_export_is_split_into_code_blocks_that_join_back() -> None:

@@ -12,7 +12,7 @@ from bot.clock import UK, FixedClock
 from bot.features.programme import PROGRAMME
 from bot.services.programme import clean_name
 from bot.services.uk_time import after_quiet_hours, in_quiet_hours, parse_uk_date
-from bot.services.volunteers import VolunteerService, load_organisation_names
+from bot.services.volunteers import load_organisation_names
 from storage.models import Organisation, ProgrammeSetting, Volunteer
 from tests.app_fixtures import BotHarness, card_text
 from tests.doubles.issuer import TokenIssuer
@@ -174,7 +174,7 @@ async def test_organisations_are_added_renamed_retired_and_brought_back(admin_bo
     card = only_card(await press(admin_bot, card, "programme_org_add", add_name="  Hull   Pride  Network "))
     assert 'Added "Hull Pride Network"' in card_text(card)
     added = await organisation(admin_bot, "Hull Pride Network")
-    options = [option.name for option in await VolunteerService(admin_bot.core).organisations()]
+    options = [option.name for option in await admin_bot.core.volunteers.organisations()]
     assert options[-1] == "Hull Pride Network"
 
     card = only_card(await press(admin_bot, card, "programme_org_add", add_name="hull pride network"))
@@ -189,7 +189,7 @@ async def test_organisations_are_added_renamed_retired_and_brought_back(admin_bo
 
     card = only_card(await press(admin_bot, card, "programme_org_retire", retire_id=str(added.id)))
     assert 'Retired "Hull Pride"' in card_text(card)
-    options = [option.name for option in await VolunteerService(admin_bot.core).organisations()]
+    options = [option.name for option in await admin_bot.core.volunteers.organisations()]
     assert "Hull Pride" not in options
     assert "restore_id" in inputs(card)
 
@@ -226,7 +226,7 @@ async def test_renamed_and_retired_organisations_stay_so_after_a_restart(
     async with running(db_url, token_issuer, teams_double, clock, erasure_log_path=log) as second:
         after = await second.app[PROGRAMME].organisations()
         assert after == before  # nothing added back, nothing restored, same order
-        names = [option.name for option in await VolunteerService(second.core).organisations()]
+        names = [option.name for option in await second.core.volunteers.organisations()]
         assert "Navigo Health and Social Care CIC" in names
         assert "Navigo" not in names and shipped[0] not in names
         assert len(after) == len(shipped)
@@ -240,9 +240,9 @@ async def test_a_retired_organisation_stays_on_existing_sign_ups(admin_bot: BotH
     async with admin_bot.core.database.read() as session:
         volunteer = await session.get(Volunteer, COLLEAGUE.aad_object_id)
         assert volunteer is not None and volunteer.organisation_id == navigo.id
-    details = await VolunteerService(admin_bot.core).details(COLLEAGUE.aad_object_id)
+    details = await admin_bot.core.volunteers.details(COLLEAGUE.aad_object_id)
     assert details is not None and details.organisation_name == "Navigo"
-    assert "Navigo" not in [option.name for option in await VolunteerService(admin_bot.core).organisations()]
+    assert "Navigo" not in [option.name for option in await admin_bot.core.volunteers.organisations()]
 
 
 async def test_the_last_organisation_cannot_be_retired(admin_bot: BotHarness) -> None:

@@ -17,7 +17,6 @@ from bot.features.programme import PROGRAMME
 from bot.services import notices as notices_module
 from bot.services import programme as programme_module
 from bot.services.notices import Notice, notice_from_text, repo_notices
-from bot.services.volunteers import VolunteerService
 from storage.models import AuditEntry, ConsentRecord, OutboxMessage, PrivacyNotice
 from storage.repositories.sessions import SessionRepository
 from tests.app_fixtures import BotHarness, card_text
@@ -104,7 +103,7 @@ async def test_publishing_asks_everyone_again_and_stops_invitations_until_they_a
 
     # Nobody behind the new notice is invited, or counted by the journey as consented.
     assert await eligible(admin_bot) == 0
-    assert await VolunteerService(admin_bot.core).consented_ids() == []
+    assert await admin_bot.core.volunteers.consented_ids() == []
     # Each volunteer is sent the journey's "agree again" card, once.
     asked = await consent_outbox(admin_bot)
     assert [row.key for row in asked] == sorted(f"consent-again:2:{member.aad_object_id}"

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import UK, FixedClock
+from bot.core import Core
 from bot.delivery.tokens import StaticTokenProvider
 from bot.features.programme import PROGRAMME, RETENTION, warning_card
 from bot.services.programme import ProgrammeService
@@ -45,6 +46,15 @@ from tests.test_programme_support import (
     running,
 )
 from vocabulary.words import Role
+
+
+def retention_service(core: Core, erasure_log: ErasureLog) -> RetentionService:
+    """The retention job as the programme feature builds it, on `core`'s database and clock."""
+    settings = core.settings
+    programme = ProgrammeService(core.database, core.clock, core.audit, retention_days=settings.retention_days,
+                                 quiet_hours=(settings.quiet_hours_start, settings.quiet_hours_end))
+    return RetentionService(core.database, core.clock, core.audit, core.roles, core.volunteers, programme,
+                            erasure_log, warning_card, retention_days=settings.retention_days)
 
 
 def log_path(tmp_path: Path) -> Path:
@@ -195,7 +205,6 @@ async def test_replay_keeps_what_was_created_after_the_erasure(db: Database, clo
                                                                tmp_path: Path) -> None:
     """A log line from before a re-sign-up that the database already has (e.g. the log was restored from an
     older copy than the database) removes nothing new."""
-    from bot.core import Core
     from bot.settings import Settings
     settings = Settings(_env_file=None, database_url=db.url)  # type: ignore[call-arg]
     core = Core.build(settings, db, clock)
@@ -206,7 +215,7 @@ async def test_replay_keeps_what_was_created_after_the_erasure(db: Database, clo
     erasure_log.append([LogEntry(COLLEAGUE.aad_object_id, earlier, "withdrawn", 1, "b" * 64)])
     async with db.transaction() as session:
         session.add(Person(id=COLLEAGUE.aad_object_id, created_at=clock.now(), last_seen_at=clock.now()))
-    service = RetentionService(core, erasure_log, ProgrammeService(core), warning_card)
+    service = retention_service(core, erasure_log)
     assert await service.replay() == 1
     async with db.read() as session:
         assert await session.get(Person, COLLEAGUE.aad_object_id) is not None
@@ -321,11 +330,10 @@ async def test_the_job_runs_once_a_day_across_instances(bot: BotHarness, clock: 
     try:
         services = []
         for database in databases:
-            from bot.core import Core
             core = Core.build(bot.core.settings, database, clock)
             erasure_log = ErasureLog(log_path(tmp_path))
             install_erasure_log(database, erasure_log)
-            services.append(RetentionService(core, erasure_log, ProgrammeService(core), warning_card))
+            services.append(retention_service(core, erasure_log))
         results = await asyncio.gather(*(service.run_if_due() for service in services))
     finally:
         for database in databases:

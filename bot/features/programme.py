@@ -261,7 +261,8 @@ def register(wiring: Wiring) -> None:
     erasure_log = ErasureLog(Path(settings.erasure_log_path))
     # Before anything can erase: from now on every erasure row reaches the log before it commits.
     install_erasure_log(core.database, erasure_log)
-    retention = RetentionService(core, erasure_log, service, warning_card)
+    retention = RetentionService(core.database, core.clock, core.audit, core.roles, core.volunteers, service,
+                                 erasure_log, warning_card, retention_days=settings.retention_days)
     wiring.app[RETENTION] = retention
     wiring.app[PROGRAMME] = service
     feature = ProgrammeFeature(wiring, service)

@@ -7,22 +7,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
 from botbuilder.dialogs import DialogContext
 from botbuilder.schema import Activity, ActivityTypes
-from pydantic import Field
 
-from bot.actions import ActionPayload
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.features import Wiring
-from bot.services.volunteers import VolunteerService
 from bot.turns import Turn, person_id_of, plain_text
-from cards.announcements import ACTION_RESUME_ANNOUNCEMENTS, ACTION_STOP_ANNOUNCEMENTS
 from cards.basics import notice
 from cards.signup import (
-    ACTION_FEED_OFF,
-    ACTION_FEED_ON,
     FEED_OFF_TEXT,
     FEED_ON_TEXT,
     KEPT_TEXT,
@@ -38,6 +32,24 @@ from dialogs.express_interest import (
     send_details,
     start_journey,
 )
+from vocabulary.actions.announcements import TURN_OFF_ANNOUNCEMENTS, TURN_ON_ANNOUNCEMENTS
+from vocabulary.actions.people import (
+    CHANGE_ANSWER,
+    CONSENT_AGAIN,
+    EXPRESS_INTEREST,
+    EXPRESS_INTEREST_FROM_CHANNEL,
+    FEED_OFF,
+    FEED_ON,
+    MY_DATA,
+    MY_DETAILS,
+    SHOW_PRIVACY,
+    WITHDRAW,
+    WITHDRAW_CONFIRM,
+    WITHDRAW_KEEP,
+    ChangeAnswerPayload,
+    ConsentAgainPayload,
+)
+from vocabulary.catalogue import NoPayload
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +61,15 @@ DATA_INTRO = ("Here is a copy of everything we hold about you, with your consent
 # Teams counts a message's size in UTF-16 and documents limits from 40 KB: keep each part well under that.
 DATA_PART_CHARS = 12_000
 # While a new privacy notice waits for an answer, these still work: a person can always read the notice,
-# get their data, withdraw or stop announcements without agreeing first (design §6). Names of typed commands
-# and of buttons; announcements' commands are named in bot/features/announcements.py.
-OPEN_DURING_CONSENT = frozenset({"consent_again", "withdraw", "withdraw_confirm", "withdraw_keep", "privacy",
-                                 "my_data", "stop_announcements", "resume_announcements",
-                                 ACTION_STOP_ANNOUNCEMENTS, ACTION_RESUME_ANNOUNCEMENTS, ACTION_FEED_OFF})
+# get their data, withdraw or stop announcements without agreeing first (design §6). Names of buttons and of
+# typed commands ("privacy", "my_data" and "withdraw" are named as their buttons are; announcements' commands
+# are named in bot/features/announcements.py).
+OPEN_DURING_CONSENT = frozenset({
+    *(action.name for action in (CONSENT_AGAIN, WITHDRAW, WITHDRAW_CONFIRM, WITHDRAW_KEEP, SHOW_PRIVACY, MY_DATA,
+                                 TURN_OFF_ANNOUNCEMENTS, TURN_ON_ANNOUNCEMENTS, FEED_OFF)),
+    "stop_announcements", "resume_announcements"})
 # Typed commands answered in the middle of a question; the question is then asked again.
 ANSWERED_MID_JOURNEY = frozenset({"privacy", "my_data", "my_details", "withdraw"})
-
-
-class NoFields(ActionPayload):
-    pass
-
-
-class ChangeAnswer(ActionPayload):
-    field: Literal["space", "communities", "organisation", "phases", "adjustments"]
-
-
-class ConsentAgain(ActionPayload):
-    version: int = Field(ge=1, le=10_000)
-    agree: Literal["true", "false"] = "false"
 
 
 def data_messages(data: dict[str, Any]) -> list[str]:
@@ -94,7 +95,7 @@ def data_messages(data: dict[str, Any]) -> list[str]:
 def register(wiring: Wiring) -> None:
     core = wiring.core
     commands = wiring.commands
-    volunteers = VolunteerService(core)
+    volunteers = core.volunteers
     conversation_state = wiring.bot.conversation_state
 
     async def who(turn: Turn) -> str | None:
@@ -152,7 +153,7 @@ def register(wiring: Wiring) -> None:
         if person_id:
             await send_details(turn.context, volunteers, person_id)
 
-    async def change_answer(turn: Turn, payload: ChangeAnswer) -> None:
+    async def change_answer(turn: Turn, payload: ChangeAnswerPayload) -> None:
         if await private_only(turn, "my details"):
             return
         person_id = await who(turn)
@@ -187,10 +188,10 @@ def register(wiring: Wiring) -> None:
             return
         await send_details(turn.context, volunteers, person_id, FEED_ON_TEXT if on else FEED_OFF_TEXT)
 
-    async def feed_on(turn: Turn, _: NoFields) -> None:
+    async def feed_on(turn: Turn, _: NoPayload) -> None:
         await set_feed(turn, True)
 
-    async def feed_off(turn: Turn, _: NoFields) -> None:
+    async def feed_off(turn: Turn, _: NoPayload) -> None:
         await set_feed(turn, False)
 
     # -- withdrawal ------------------------------------------------------------------------------------------
@@ -207,7 +208,7 @@ def register(wiring: Wiring) -> None:
             return
         await turn.reply_card(withdraw_card())
 
-    async def withdraw_confirm(turn: Turn, _: NoFields) -> None:
+    async def withdraw_confirm(turn: Turn, _: NoPayload) -> None:
         if await private_only(turn, "withdraw"):
             return
         person_id = await who(turn)
@@ -221,7 +222,7 @@ def register(wiring: Wiring) -> None:
         await forget_conversation_state(conversation_state, turn.context)
         await turn.reply_text(WITHDRAWN_TEXT)
 
-    async def withdraw_keep(turn: Turn, _: NoFields) -> None:
+    async def withdraw_keep(turn: Turn, _: NoPayload) -> None:
         await turn.reply_text(KEPT_TEXT)
 
     # -- consent again ---------------------------------------------------------------------------------------
@@ -245,7 +246,7 @@ def register(wiring: Wiring) -> None:
         await turn.reply_card(consent_again_card(current.text, current.version))
         return True
 
-    async def consent_again(turn: Turn, payload: ConsentAgain) -> None:
+    async def consent_again(turn: Turn, payload: ConsentAgainPayload) -> None:
         person_id = await who(turn)
         if person_id is None:
             return
@@ -270,9 +271,9 @@ def register(wiring: Wiring) -> None:
         await command.handler(Turn(context=dialogs.context, core=core, dialogs=dialogs, person_id=person_id))
         return True
 
-    def action(handler: Callable[[Turn], Awaitable[None]]) -> Callable[[Turn, NoFields], Awaitable[None]]:
+    def action(handler: Callable[[Turn], Awaitable[None]]) -> Callable[[Turn, NoPayload], Awaitable[None]]:
         """A button that does the same as its typed command."""
-        async def run(turn: Turn, _: NoFields) -> None:
+        async def run(turn: Turn, _: NoPayload) -> None:
             await handler(turn)
         return run
 
@@ -282,18 +283,18 @@ def register(wiring: Wiring) -> None:
     commands.add("my_details", ["my details", "my answers", "change my answers", "change my details"], my_details)
     commands.add("my_data", ["my data", "copy of my data", "get my data", "download my data"], my_data)
     commands.add("withdraw", ["withdraw", "delete my answers", "delete my data", "delete my details"], withdraw)
-    wiring.actions.register("express_interest", NoFields, action(express_interest))
-    wiring.actions.register("express_interest_from_channel", NoFields, action(express_interest_from_channel))
-    wiring.actions.register("my_details", NoFields, action(my_details))
-    wiring.actions.register("my_data", NoFields, action(my_data))
-    wiring.actions.register("change_answer", ChangeAnswer, change_answer)
+    wiring.actions.on_submit(EXPRESS_INTEREST, action(express_interest))
+    wiring.actions.on_submit(EXPRESS_INTEREST_FROM_CHANNEL, action(express_interest_from_channel))
+    wiring.actions.on_submit(MY_DETAILS, action(my_details))
+    wiring.actions.on_submit(MY_DATA, action(my_data))
+    wiring.actions.on_submit(CHANGE_ANSWER, change_answer)
     if core.settings.graph_enabled:  # only then does "Your details" offer the activity feed
-        wiring.actions.register(ACTION_FEED_ON, NoFields, feed_on)
-        wiring.actions.register(ACTION_FEED_OFF, NoFields, feed_off)
-    wiring.actions.register("withdraw", NoFields, action(withdraw))
-    wiring.actions.register("withdraw_confirm", NoFields, withdraw_confirm)
-    wiring.actions.register("withdraw_keep", NoFields, withdraw_keep)
-    wiring.actions.register("consent_again", ConsentAgain, consent_again)
+        wiring.actions.on_submit(FEED_ON, feed_on)
+        wiring.actions.on_submit(FEED_OFF, feed_off)
+    wiring.actions.on_submit(WITHDRAW, action(withdraw))
+    wiring.actions.on_submit(WITHDRAW_CONFIRM, withdraw_confirm)
+    wiring.actions.on_submit(WITHDRAW_KEEP, withdraw_keep)
+    wiring.actions.on_submit(CONSENT_AGAIN, consent_again)
     wiring.bot.gates.append(consent_gate)
     wiring.bot.is_signed_up = volunteers.is_signed_up
     wiring.startup.append(volunteers.seed_organisations)

@@ -23,26 +23,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from bot.clock import UK
-from bot.core import Core
+from bot.clock import UK, Clock
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.services.contacts import forget_identities_of_erased
 from bot.services.programme import END_DATE_KEY, RETENTION_RUN_KEY, ProgrammeService
-from bot.services.roles import SYSTEM_ACTOR
-from bot.services.volunteers import ErasureReason, VolunteerService
+from bot.services.roles import SYSTEM_ACTOR, Audit, RoleService
+from bot.services.volunteers import VolunteerService
 from storage.db import Database
 from storage.models import ConsentRecord, Erasure
 from storage.repositories.programme import RetentionRepository, SettingsRepository
-from vocabulary.words import Role
+from vocabulary.words import CONSENT_ENDED, ErasureReason, Role
 
 log = logging.getLogger(__name__)
 
-REASONS: frozenset[str] = frozenset(get_args(ErasureReason))
 # Admins are told this many days before the deletion date (the smallest that applies, once each).
 WARNING_DAYS = (14, 1)
 METHOD_RETENTION = "retention-job"
@@ -72,7 +70,7 @@ class LogEntry:
         data = json.loads(line)
         person_id, reason, at = data["person_id"], data["reason"], datetime.fromisoformat(data["at"])
         version, sha = data.get("notice_version"), data.get("notice_sha256")
-        if not isinstance(person_id, str) or not 0 < len(person_id) <= 36 or reason not in REASONS:
+        if not isinstance(person_id, str) or not 0 < len(person_id) <= 36 or ErasureReason.parse(reason) is None:
             raise ValueError("not an erasure line")
         if at.tzinfo is None or (version is not None and not isinstance(version, int)) or (
                 sha is not None and not isinstance(sha, str)):
@@ -160,7 +158,7 @@ def install_erasure_log(database: Database, erasure_log: ErasureLog) -> None:
         for row in [*session.new, *session.dirty]:
             if isinstance(row, Erasure):
                 pending.setdefault(row.person_id, {}).update(at=row.erased_at, reason=row.reason)
-            elif isinstance(row, ConsentRecord) and row.action in ("withdrawn", "erased"):
+            elif isinstance(row, ConsentRecord) and row.action in CONSENT_ENDED:
                 pending.setdefault(row.person_id, {}).update(version=row.notice_version, sha=row.notice_sha256)
 
     @event.listens_for(ErasureLoggingSession, "before_commit")
@@ -203,15 +201,21 @@ WarningCard = Callable[[RetentionWarning], dict[str, Any]]
 
 
 class RetentionService:
-    def __init__(self, core: Core, erasure_log: ErasureLog, programme: ProgrammeService,
-                 warning_card: WarningCard) -> None:
-        self._core = core
-        self._database = core.database
-        self._clock = core.clock
-        self._log = erasure_log
+    """`volunteers` erases one person the way a withdrawal does; `roles` says who the admins to warn are;
+    `retention_days` is how long after the end date the deletion comes (the warning says it)."""
+
+    def __init__(self, database: Database, clock: Clock, audit: Audit, roles: RoleService,
+                 volunteers: VolunteerService, programme: ProgrammeService, erasure_log: ErasureLog,
+                 warning_card: WarningCard, *, retention_days: int) -> None:
+        self._database = database
+        self._clock = clock
+        self._audit = audit
+        self._roles = roles
+        self._volunteers = volunteers
         self._programme = programme
+        self._log = erasure_log
         self._warning_card = warning_card
-        self._volunteers = VolunteerService(core)  # erases one person the way a withdrawal does
+        self._retention_days = retention_days
 
     # -- after a restore --------------------------------------------------------------------------------
 
@@ -268,10 +272,9 @@ class RetentionService:
             if not await SettingsRepository(session).advance(RETENTION_RUN_KEY, today.isoformat(), now,
                                                               SYSTEM_ACTOR):
                 return RunResult("already_ran", today, deletion)
-            await self._core.audit.record(session, SYSTEM_ACTOR, "retention.run", today.isoformat())
+            await self._audit.record(session, SYSTEM_ACTOR, "retention.run", today.isoformat())
         if days_left > 0:
-            warned = await self._warn(RetentionWarning(days_left, deletion, end,
-                                                       self._core.settings.retention_days))
+            warned = await self._warn(RetentionWarning(days_left, deletion, end, self._retention_days))
             return RunResult("warned", today, deletion, warned=warned)
         erased = await self._erase_everyone()
         return RunResult("erased", today, deletion, erased=erased)
@@ -281,7 +284,7 @@ class RetentionService:
         now = self._clock.now()
         card = self._warning_card(warning)
         # Admins through an Entra group too; asked before the transaction, so Graph never holds a lock.
-        admins = await self._core.roles.holder_ids(Role.ADMIN)
+        admins = await self._roles.holder_ids(Role.ADMIN)
         async with self._database.transaction() as session:
             for admin_id in admins:
                 # One warning per threshold and deletion date, however often the job or the worker restarts.
@@ -300,8 +303,9 @@ class RetentionService:
         # leaves the rest for tomorrow's run.
         for person_id in people:
             async with self._database.transaction() as session:
-                if await self._volunteers.erase(session, person_id, at=self._clock.now(), reason="retention",
-                                                method=METHOD_RETENTION, actor=SYSTEM_ACTOR):
+                if await self._volunteers.erase(session, person_id, at=self._clock.now(),
+                                                reason=ErasureReason.RETENTION, method=METHOD_RETENTION,
+                                                actor=SYSTEM_ACTOR):
                     erased += 1
         log.info("retention job erased the personal data of %d people", erased)
         return erased
@@ -318,7 +322,7 @@ class RetentionService:
 
 
 def _reason(value: str) -> ErasureReason:
-    return "retention" if value == "retention" else "withdrawn"
+    return ErasureReason.parse(value) or ErasureReason.WITHDRAWN
 
 
 __all__ = [

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.core import Core
 from bot.delivery.outbox import cancel, feed_key, pending_keys_like
-from bot.services.notices import Notice
+from bot.hooks import DomainHooks
+from bot.services.notices import Notice, NoticeService
+from bot.services.roles import Audit
+from cards.signup import DetailsView, SignUpAnswers
+from storage.db import Database
 from storage.models import Erasure, Person, Volunteer
 from storage.repositories.programme import NoticeRepository
 from storage.repositories.volunteers import (
@@ -29,74 +32,38 @@ from storage.repositories.volunteers import (
     VolunteerRepository,
     consented,
 )
+from vocabulary.words import Community, ConsentAction, ErasureReason, Phase, VolunteerSpace
 
 log = logging.getLogger(__name__)
 
-SPACES = ("minoritised", "ally")
-COMMUNITIES = ("ethnicity", "disability", "neurodivergent", "lgbtq")
-PHASES = ("codesign", "train_the_trainer")
 ORGANISATIONS_FILE = Path(__file__).resolve().parent.parent / "content" / "organisations.json"
 METHOD_CARD = "teams-card"
-# Why a person's data was erased: they withdrew, or the retention date passed (design §6).
-ErasureReason = Literal["withdrawn", "retention"]
 
-__all__ = ["COMMUNITIES", "PHASES", "SPACES", "Answers", "InvalidAnswers", "VolunteerService", "consented"]
+__all__ = ["InvalidAnswers", "SignUpAnswers", "VolunteerService", "consented"]
 
 
 class InvalidAnswers(ValueError):
     """The answers break a rule (e.g. no space, an organisation that is not offered). Nothing was stored."""
 
 
-@dataclass(frozen=True)
-class Answers:
-    spaces: frozenset[str]
-    communities: frozenset[str]
-    organisation_id: int
-    phases: frozenset[str]
-    adjustments_contact: bool
-
-    def checked(self) -> Answers:
-        if not self.spaces or not self.spaces <= set(SPACES):
-            raise InvalidAnswers("spaces")
-        if not self.communities <= set(COMMUNITIES):
-            raise InvalidAnswers("communities")
-        if not self.phases or not self.phases <= set(PHASES):
-            raise InvalidAnswers("phases")
-        # Communities belong to the minoritised space only (design §3).
-        communities = self.communities if "minoritised" in self.spaces else frozenset()
-        return Answers(self.spaces, communities, self.organisation_id, self.phases, self.adjustments_contact)
+def checked(answers: SignUpAnswers) -> SignUpAnswers:
+    """The answers as stored, or InvalidAnswers naming the first rule they break."""
+    if not isinstance(answers.space, VolunteerSpace):
+        raise InvalidAnswers("spaces")
+    if not all(isinstance(community, Community) for community in answers.communities):
+        raise InvalidAnswers("communities")
+    if not answers.phases or not all(isinstance(phase, Phase) for phase in answers.phases):
+        raise InvalidAnswers("phases")
+    # Communities belong to the minoritised space only (design §3).
+    communities = answers.communities if answers.communities_asked else frozenset()
+    return SignUpAnswers(answers.space, communities, answers.organisation_id, answers.phases,
+                         answers.adjustments_contact)
 
 
 @dataclass(frozen=True)
 class OrganisationOption:
     id: int
     name: str
-
-
-@dataclass(frozen=True)
-class ConsentEvent:
-    recorded_at: datetime
-    action: str
-    notice_version: int
-    method: str
-
-
-@dataclass(frozen=True)
-class VolunteerDetails:
-    """Everything stored about a volunteer, for "Your details" and prefilling a change."""
-
-    person_id: str
-    display_name: str | None
-    email: str | None
-    answers: Answers
-    organisation_name: str | None
-    consent_version: int
-    signed_up_at: datetime
-    consent_history: list[ConsentEvent] = field(default_factory=list)
-    announcements_stopped: bool = False  # they pressed "Stop announcements" (invitations still come)
-    # "Also tell me in my Teams activity feed" (issue 24): offered only when Graph is on.
-    feed_offered: bool = False
-    feed_notifications: bool = False
 
 
 def load_organisation_names(path: Path = ORGANISATIONS_FILE) -> list[str]:
@@ -107,23 +74,24 @@ def load_organisation_names(path: Path = ORGANISATIONS_FILE) -> list[str]:
     return [name.strip() for name in names]
 
 
-def _answers(volunteer: Volunteer) -> Answers:
-    return Answers(
-        spaces=frozenset(space for space in SPACES if getattr(volunteer, f"space_{space}")),
-        communities=frozenset(c for c in COMMUNITIES if getattr(volunteer, f"community_{c}")),
+def _answers_of(volunteer: Volunteer) -> SignUpAnswers:
+    """A sign-up row's answers: one boolean column per space, community and phase."""
+    return SignUpAnswers(
+        space=VolunteerSpace.of_flags(volunteer.space_minoritised, volunteer.space_ally),
+        communities=frozenset(c for c in Community if getattr(volunteer, c.column)),
         organisation_id=volunteer.organisation_id or 0,
-        phases=frozenset(phase for phase in PHASES if getattr(volunteer, f"phase_{phase}")),
+        phases=frozenset(phase for phase in Phase if getattr(volunteer, phase.column)),
         adjustments_contact=volunteer.adjustments_contact,
     )
 
 
-def _apply(volunteer: Volunteer, answers: Answers) -> None:
-    for space in SPACES:
-        setattr(volunteer, f"space_{space}", space in answers.spaces)
-    for community in COMMUNITIES:
-        setattr(volunteer, f"community_{community}", community in answers.communities)
-    for phase in PHASES:
-        setattr(volunteer, f"phase_{phase}", phase in answers.phases)
+def _apply(volunteer: Volunteer, answers: SignUpAnswers) -> None:
+    assert answers.space is not None  # checked()
+    volunteer.space_minoritised, volunteer.space_ally = answers.space.flags
+    for community in Community:
+        setattr(volunteer, community.column, community in answers.communities)
+    for phase in Phase:
+        setattr(volunteer, phase.column, phase in answers.phases)
     volunteer.organisation_id = answers.organisation_id
     volunteer.adjustments_contact = answers.adjustments_contact
 
@@ -135,10 +103,18 @@ def _jsonable(value: Any) -> Any:
 
 
 class VolunteerService:
-    def __init__(self, core: Core) -> None:
-        self._core = core
-        self._database = core.database
-        self._clock: Clock = core.clock
+    """`hooks`: what other features do in the same transaction (invite a new or changed volunteer, free the seats
+    of someone erased)."""
+
+    def __init__(self, database: Database, clock: Clock, audit: Audit, notices: NoticeService, hooks: DomainHooks,
+                 *, feed_offered: bool) -> None:
+        self._database = database
+        self._clock = clock
+        self._audit = audit
+        self._notices = notices
+        self._hooks = hooks
+        # "Also tell me in my Teams activity feed" (issue 24) is offered only when Graph is on.
+        self._feed_offered = feed_offered
 
     # -- reading ---------------------------------------------------------------------------------------------
 
@@ -150,32 +126,28 @@ class VolunteerService:
         async with self._database.read() as session:
             return await VolunteerRepository(session).get(person_id) is not None
 
-    async def details(self, person_id: str) -> VolunteerDetails | None:
+    async def details(self, person_id: str) -> DetailsView | None:
+        """Everything stored about a volunteer, for "Your details" and prefilling a change; None: not signed up."""
         async with self._database.read() as session:
-            return await self._details(session, person_id)
-
-    async def _details(self, session: AsyncSession, person_id: str) -> VolunteerDetails | None:
-        volunteer = await VolunteerRepository(session).get(person_id)
-        if volunteer is None:
-            return None
-        person_row = await session.get(Person, person_id)
-        organisation = (await OrganisationRepository(session).get(volunteer.organisation_id)
-                        if volunteer.organisation_id else None)
-        history = [ConsentEvent(r.recorded_at, r.action, r.notice_version, r.method)
-                   for r in await ConsentRepository(session).history(person_id)]
-        return VolunteerDetails(
-            person_id=person_id,
-            display_name=person_row.display_name if person_row else None,
-            email=person_row.email if person_row else None,
-            answers=_answers(volunteer),
-            organisation_name=organisation.name if organisation else None,
-            consent_version=volunteer.consent_version,
-            signed_up_at=volunteer.signed_up_at,
-            consent_history=history,
-            announcements_stopped=bool(person_row and person_row.announcements_stopped),
-            feed_offered=self._core.settings.graph_enabled,
-            feed_notifications=volunteer.feed_notifications,
-        )
+            volunteer = await VolunteerRepository(session).get(person_id)
+            if volunteer is None:
+                return None
+            person_row = await session.get(Person, person_id)
+            organisation = (await OrganisationRepository(session).get(volunteer.organisation_id)
+                            if volunteer.organisation_id else None)
+            given = [record.recorded_at for record in await ConsentRepository(session).history(person_id)
+                     if record.action == ConsentAction.GIVEN]
+            return DetailsView(
+                answers=_answers_of(volunteer),
+                organisation_name=organisation.name if organisation else None,
+                display_name=person_row.display_name if person_row else None,
+                email=person_row.email if person_row else None,
+                consent_version=volunteer.consent_version,
+                consented_at=given[-1] if given else volunteer.signed_up_at,
+                signed_up_at=volunteer.signed_up_at,
+                announcements_on=not (person_row and person_row.announcements_stopped),
+                feed_on=volunteer.feed_notifications if self._feed_offered else None,
+            )
 
     async def consented_ids(self) -> list[str]:
         """Volunteers whose consent covers the current notice: the only ones to invite (design §6)."""
@@ -189,10 +161,10 @@ class VolunteerService:
         if organisation is None or organisation.retired:
             raise InvalidAnswers("organisation")
 
-    async def sign_up(self, person_id: str, answers: Answers, notice_version: int) -> bool:
+    async def sign_up(self, person_id: str, answers: SignUpAnswers, notice_version: int) -> bool:
         """Store a new sign-up and its consent. False (and nothing changed) when already signed up, so a
         second press of Confirm makes no second sign-up."""
-        answers = answers.checked()
+        answers = checked(answers)
         now = self._clock.now()
         async with self._database.transaction() as session:
             volunteers = VolunteerRepository(session)
@@ -209,16 +181,16 @@ class VolunteerService:
                                   updated_at=now, adjustments_contacted_at=None, adjustments_contacted_by=None)
             _apply(volunteer, answers)
             await volunteers.add(volunteer)
-            await consent.append(person_id=person_id, at=now, action="given", notice_version=notice.version,
-                                 notice_sha256=notice.sha256, method=METHOD_CARD)
-            await self._core.audit.record(session, person_id, "volunteer.signup", person_id)
-            await self._core.hooks.changed(session, person_id)
+            await consent.append(person_id=person_id, at=now, action=ConsentAction.GIVEN,
+                                 notice_version=notice.version, notice_sha256=notice.sha256, method=METHOD_CARD)
+            await self._audit.record(session, person_id, "volunteer.signup", person_id)
+            await self._hooks.changed(session, person_id)
         log.info("volunteer signed up: person=%s", person_id)
         return True
 
-    async def change(self, person_id: str, answers: Answers) -> bool:
+    async def change(self, person_id: str, answers: SignUpAnswers) -> bool:
         """Replace the answers of a signed-up person. False when they are not signed up (e.g. withdrew meanwhile)."""
-        answers = answers.checked()
+        answers = checked(answers)
         async with self._database.transaction() as session:
             volunteer = await VolunteerRepository(session).get(person_id, lock=True)
             if volunteer is None:
@@ -229,8 +201,8 @@ class VolunteerService:
                 volunteer.adjustments_contacted_by = None
             _apply(volunteer, answers)
             volunteer.updated_at = self._clock.now()
-            await self._core.audit.record(session, person_id, "volunteer.change", person_id)
-            await self._core.hooks.changed(session, person_id)
+            await self._audit.record(session, person_id, "volunteer.change", person_id)
+            await self._hooks.changed(session, person_id)
         log.info("volunteer changed answers: person=%s", person_id)
         return True
 
@@ -238,7 +210,7 @@ class VolunteerService:
         """Turn "Also tell me in my Teams activity feed" on or off for this volunteer only. Turning it on needs
         Graph; turning it off always works, and withdraws their feed notifications that have not gone yet.
         False (nothing changed) when they are not signed up, or it is to be turned on while Graph is off."""
-        if on and not self._core.settings.graph_enabled:
+        if on and not self._feed_offered:
             return False
         now = self._clock.now()
         async with self._database.transaction() as session:
@@ -247,8 +219,7 @@ class VolunteerService:
                 return False
             if volunteer.feed_notifications != on:
                 volunteer.feed_notifications = on
-                await self._core.audit.record(session, person_id, f"volunteer.feed.{'on' if on else 'off'}",
-                                              person_id)
+                await self._audit.record(session, person_id, f"volunteer.feed.{'on' if on else 'off'}", person_id)
             if not on:
                 await cancel(session, await pending_keys_like(session, f"{feed_key('')}%:{person_id}"), now)
         log.info("volunteer turned the activity feed %s: person=%s", "on" if on else "off", person_id)
@@ -262,7 +233,7 @@ class VolunteerService:
         async with self._database.read() as session:
             if not await VolunteerRepository(session).consent_behind(person_id):
                 return None
-        return await self._core.notices.current()
+        return await self._notices.current()
 
     async def consent_again(self, person_id: str, notice_version: int) -> bool:
         """Record agreement to a newer notice; they become invitable again. False when nothing to do."""
@@ -275,10 +246,10 @@ class VolunteerService:
                 return False
             volunteer.consent_version = notice.version
             volunteer.updated_at = now
-            await consent.append(person_id=person_id, at=now, action="given", notice_version=notice.version,
-                                 notice_sha256=notice.sha256, method=METHOD_CARD)
-            await self._core.audit.record(session, person_id, "volunteer.consent", person_id)
-            await self._core.hooks.changed(session, person_id)
+            await consent.append(person_id=person_id, at=now, action=ConsentAction.GIVEN,
+                                 notice_version=notice.version, notice_sha256=notice.sha256, method=METHOD_CARD)
+            await self._audit.record(session, person_id, "volunteer.consent", person_id)
+            await self._hooks.changed(session, person_id)
         log.info("volunteer consented again: person=%s version=%d", person_id, notice_version)
         return True
 
@@ -290,8 +261,8 @@ class VolunteerService:
         async with self._database.transaction() as session:
             if await VolunteerRepository(session).get(person_id, lock=True) is None:
                 return False
-            await self.erase(session, person_id, at=self._clock.now(), reason="withdrawn", method=METHOD_CARD,
-                             actor=person_id, action="volunteer.withdraw")
+            await self.erase(session, person_id, at=self._clock.now(), reason=ErasureReason.WITHDRAWN,
+                             method=METHOD_CARD, actor=person_id, action="volunteer.withdraw")
         log.info("volunteer withdrew and was erased: person=%s", person_id)
         return True
 
@@ -312,7 +283,7 @@ class VolunteerService:
         old_volunteer = volunteer is not None and (before is None or volunteer.signed_up_at < before)
         old_person = person is not None and (before is None or person.created_at < before)
         if old_volunteer or old_person:
-            await self._core.hooks.erased(session, person_id)
+            await self._hooks.erased(session, person_id)
         consent = ConsentRepository(session)
         # A consent record says their consent ended, for anyone who ever gave it (design §6).
         if (old_volunteer or await consent.ever_given(person_id)) and not await consent.ended_since(person_id, at):
@@ -320,12 +291,12 @@ class VolunteerService:
                 latest = await NoticeRepository(session).latest()
                 notice = (latest.version, latest.sha256) if latest else (0, "")
             version, sha256 = notice
-            await consent.append(person_id=person_id, at=at, action="withdrawn" if reason == "withdrawn" else "erased",
+            await consent.append(person_id=person_id, at=at, action=reason.consent_action,
                                  notice_version=version, notice_sha256=sha256, method=method)
         erasures = ErasureRepository(session)
         await erasures.erase(person_id, before=before)
         await erasures.record(person_id, at, reason)
-        await self._core.audit.record(session, actor, action or f"erasure.{reason}", person_id)
+        await self._audit.record(session, actor, action or f"erasure.{reason}", person_id)
         return old_volunteer or old_person
 
     # -- export ----------------------------------------------------------------------------------------------

@@ -67,7 +67,9 @@ class Organisation(Base):
 
 
 class Volunteer(Base):
-    """A sign-up. Every column but the ids and times is special category or personal data (design §6)."""
+    """A sign-up. Every column but the ids and times is special category or personal data (design §6). The
+    answers are one boolean column each: the space through `VolunteerSpace.of_flags`/`.flags`, communities and
+    phases through `Community.column`/`Phase.column` (vocabulary/words.py)."""
 
     __tablename__ = "volunteers"
 
@@ -101,7 +103,7 @@ class ConsentRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     person_id: Mapped[str] = mapped_column(ENTRA_ID, index=True)
     recorded_at: Mapped[datetime]
-    action: Mapped[str] = mapped_column(String(16))  # given | withdrawn | erased
+    action: Mapped[str] = mapped_column(String(16))  # vocabulary.words.ConsentAction
     notice_version: Mapped[int] = mapped_column(Integer)
     notice_sha256: Mapped[str] = mapped_column(String(64))
     method: Mapped[str] = mapped_column(String(32))  # e.g. teams-card, teams-command, retention-job
@@ -116,7 +118,7 @@ class Erasure(Base):
 
     person_id: Mapped[str] = mapped_column(ENTRA_ID, primary_key=True)
     erased_at: Mapped[datetime]
-    reason: Mapped[str] = mapped_column(String(16))  # withdrawn | retention
+    reason: Mapped[str] = mapped_column(String(16))  # vocabulary.words.ErasureReason
 
 
 class PrivacyNotice(Base):

@@ -22,7 +22,9 @@ from storage.models import (
     StateDocument,
     Volunteer,
 )
+from vocabulary.words import CONSENT_ENDED, OPEN_OUTBOX_STATUSES, ConsentAction, ErasureReason, OutboxStatus
 
+_OPEN = [status.value for status in OPEN_OUTBOX_STATUSES]  # still to be sent
 REDACTED_PAYLOAD = '{"text": "(removed: the person asked us to delete their data)"}'
 
 
@@ -107,9 +109,9 @@ class ConsentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def append(self, *, person_id: str, at: datetime, action: str, notice_version: int, notice_sha256: str,
-                     method: str) -> None:
-        self.session.add(ConsentRecord(person_id=person_id, recorded_at=at, action=action,
+    async def append(self, *, person_id: str, at: datetime, action: ConsentAction, notice_version: int,
+                     notice_sha256: str, method: str) -> None:
+        self.session.add(ConsentRecord(person_id=person_id, recorded_at=at, action=action.value,
                                        notice_version=notice_version, notice_sha256=notice_sha256, method=method))
         await self.session.flush()
 
@@ -123,15 +125,15 @@ class ConsentRepository:
 
     async def ever_given(self, person_id: str) -> bool:
         result = await self.session.execute(
-            select(ConsentRecord.id).where(ConsentRecord.person_id == person_id, ConsentRecord.action == "given")
-            .limit(1))
+            select(ConsentRecord.id).where(ConsentRecord.person_id == person_id,
+                                           ConsentRecord.action == ConsentAction.GIVEN.value).limit(1))
         return result.first() is not None
 
     async def ended_since(self, person_id: str, since: datetime) -> bool:
         """A withdrawal or erasure consent record at or after `since` (the one a restore may have lost)."""
         result = await self.session.execute(
             select(ConsentRecord.id).where(ConsentRecord.person_id == person_id,
-                                           ConsentRecord.action.in_(("withdrawn", "erased")),
+                                           ConsentRecord.action.in_([action.value for action in CONSENT_ENDED]),
                                            ConsentRecord.recorded_at >= since).limit(1))
         return result.first() is not None
 
@@ -142,14 +144,14 @@ class ErasureRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def record(self, person_id: str, at: datetime, reason: str) -> None:
+    async def record(self, person_id: str, at: datetime, reason: ErasureReason) -> None:
         # An ORM write, not an upsert: the erasure log (bot/services/retention.py) listens for Erasure objects.
         # Erasures of one person are serialised by the lock on their people row.
         row = await self.session.get(Erasure, person_id)
         if row is None:
-            self.session.add(Erasure(person_id=person_id, erased_at=at, reason=reason))
+            self.session.add(Erasure(person_id=person_id, erased_at=at, reason=reason.value))
         else:
-            row.erased_at, row.reason = at, reason
+            row.erased_at, row.reason = at, reason.value
         await self.session.flush()
 
     async def erase(self, person_id: str, *, before: datetime | None = None) -> None:
@@ -189,12 +191,12 @@ class ErasureRepository:
         is still to be sent is left alone rather than silencing someone else's message."""
         mentions = [OutboxMessage.payload.contains(secret, autoescape=True) for secret in secrets]
         await self.session.execute(
-            update(OutboxMessage).where(or_(*mentions), OutboxMessage.status.in_(("pending", "sending")))
-            .values(status="cancelled", payload=REDACTED_PAYLOAD))
+            update(OutboxMessage).where(or_(*mentions), OutboxMessage.status.in_(_OPEN))
+            .values(status=OutboxStatus.CANCELLED.value, payload=REDACTED_PAYLOAD))
         if name and len(name) >= 4:
             mentions.append(OutboxMessage.payload.contains(name, autoescape=True))
         await self.session.execute(
-            update(OutboxMessage).where(or_(*mentions), OutboxMessage.status.not_in(("pending", "sending")))
+            update(OutboxMessage).where(or_(*mentions), OutboxMessage.status.not_in(_OPEN))
             .values(payload=REDACTED_PAYLOAD))
 
 
