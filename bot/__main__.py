@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import inspect
 import os
 import sys
 import traceback
 
-from bot.cli import COMMAND_MODULES
+from bot.cli import audit, db, manifest, report, roles, serve, worker
 from bot.cli.errors import CliError, explain
 from bot.settings import SettingsError, load_settings
+
+# Each sub-command module's `add_parser(subparsers)` sets `handler=callable(args, settings) -> int` (sync or
+# async) on its parser; `python -m bot --help` lists them in this order.
+COMMAND_MODULES = (serve, db, manifest, roles, audit, report, worker)
 
 UNEXPECTED = ("Stopped by an unexpected error ({name}). Run again with LOG_LEVEL=DEBUG to see the details, "
               "or contact HNY.Inc@nhs.net.")
@@ -25,8 +28,8 @@ UNEXPECTED = ("Stopped by an unexpected error ({name}). Run again with LOG_LEVEL
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="HNY Inc. volunteers bot")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(subparsers)
+    for module in COMMAND_MODULES:
+        module.add_parser(subparsers)
     return parser
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from botbuilder.core import ConversationState
@@ -17,8 +16,20 @@ from bot.adapter import TurnFailures, build_adapter, build_authentication
 from bot.clock import Clock, SystemClock
 from bot.commands import CommandRouter
 from bot.core import Core
-from bot.features import FEATURES, Wiring
+from bot.features import (
+    Wiring,
+    announcements,
+    basics,
+    counts,
+    delivery,
+    graph,
+    programme,
+    roles,
+    sessions,
+    signup,
+)
 from bot.features.delivery import METRICS_REGISTRY
+from bot.graph.services import GRAPH, build_graph
 from bot.handler import VolunteersBot
 from bot.jobs import JobRunner
 from bot.messages import MessagesEndpoint
@@ -27,6 +38,20 @@ from bot.state_storage import DatabaseStorage
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+# Each feature's register(wiring) adds its commands, card actions, dialogs, start-up jobs and background jobs, in
+# this order: a feature may use what an earlier one added (e.g. the counts providers, delivery's metrics registry).
+FEATURES: tuple[Callable[[Wiring], None], ...] = (
+    basics.register,
+    signup.register,
+    graph.register,
+    roles.register,
+    counts.register,
+    delivery.register,
+    sessions.register,
+    announcements.register,
+    programme.register,
+)
 
 CORE = web.AppKey("core", Core)
 WIRING = web.AppKey("wiring", Wiring)
@@ -55,9 +80,15 @@ def create_app(
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[METRICS_REGISTRY] = registry
-    wiring = Wiring(core=core, bot=bot, commands=commands, actions=actions, dialogs=dialogs, app=app)
-    for name in FEATURES:
-        importlib.import_module(name).register(wiring)
+    # Graph (design §8) only with GRAPH_ENABLED: one set of objects for every feature that uses it.
+    graph_services = build_graph(settings, database, clock, core.hooks) if settings.graph_enabled else None
+    if graph_services is not None:
+        app[GRAPH] = graph_services
+        app.on_cleanup.append(graph_services.close)
+    wiring = Wiring(core=core, bot=bot, commands=commands, actions=actions, dialogs=dialogs, app=app,
+                    graph=graph_services)
+    for register in FEATURES:
+        register(wiring)
     app[CORE] = core
     app[WIRING] = wiring
 

@@ -16,7 +16,7 @@ from bot.app import CORE, WIRING, create_app
 from bot.clock import UK, FixedClock
 from bot.features.programme import PROGRAMME, RETENTION
 from bot.graph.calendar_sync import enqueue_calendar_job
-from bot.graph.services import GRAPH, get_graph
+from bot.graph.services import GRAPH
 from storage.models import GraphJob, OutboxMessage, Person
 from tests.app_fixtures import START, BotHarness, bot_settings, start_harness
 from tests.doubles.graph import GraphDouble
@@ -59,7 +59,7 @@ async def _health(harness: BotHarness) -> dict[str, object]:
 
 async def test_graph_is_off_unless_enabled(harness: BotHarness) -> None:
     assert GRAPH not in harness.app
-    assert get_graph(harness.app, harness.core) is None
+    assert harness.app[WIRING].graph is None
     assert "graph" not in await _health(harness)
     assert await harness.core.roles.roles_of(FAC) == set()
 
@@ -74,7 +74,7 @@ async def test_group_members_hold_roles_in_the_running_bot(graph_harness: BotHar
 
 
 async def test_features_share_one_set_of_graph_objects(graph_harness: BotHarness) -> None:
-    graph = get_graph(graph_harness.app, graph_harness.core)
+    graph = graph_harness.app[WIRING].graph
     assert graph is not None and graph is graph_harness.app[GRAPH]
     user = await graph.resolve_user_by_email(EMAILS[1])
     assert user is not None and user.id == ADA

@@ -22,7 +22,8 @@ from bot.graph.errors import (
     TokenError,
 )
 from bot.graph.msal_tokens import MsalTokenSource
-from bot.graph.tokens import ClientCredentialsTokenSource, StaticTokenSource, build_token_source
+from bot.graph.services import build_token_source
+from bot.graph.tokens import ClientCredentialsTokenSource, StaticTokenSource
 from bot.settings import Settings, SettingsError
 from tests.doubles.graph import DEFAULT_SECRET, GraphDouble
 from tests.doubles.issuer import DEFAULT_APP_ID

@@ -1,5 +1,6 @@
-"""Features plug into the bot here: each module in FEATURES has `register(wiring)` and adds its commands,
-card actions, dialogs, start-up jobs and background jobs (bot/jobs.py). The app factory calls them in order."""
+"""Features plug into the bot here: each module has `register(wiring)` and adds its commands, card actions,
+dialogs, start-up jobs and background jobs (bot/jobs.py). The app factory (bot/app.py, FEATURES) calls them in
+order."""
 
 from __future__ import annotations
 
@@ -12,20 +13,9 @@ from botbuilder.dialogs import DialogSet
 from bot.actions import ActionRegistry
 from bot.commands import CommandRouter
 from bot.core import Core
+from bot.graph.services import GraphServices
 from bot.handler import VolunteersBot
 from bot.jobs import Job
-
-FEATURES = [
-    "bot.features.basics",
-    "bot.features.signup",
-    "bot.features.graph",
-    "bot.features.roles",
-    "bot.features.counts",
-    "bot.features.delivery",
-    "bot.features.sessions",
-    "bot.features.announcements",
-    "bot.features.programme",
-]
 
 StartupJob = Callable[[], Awaitable[None]]
 # A health check: returns (name, detail, healthy) for /healthz.
@@ -40,6 +30,7 @@ class Wiring:
     actions: ActionRegistry
     dialogs: DialogSet
     app: web.Application
+    graph: GraphServices | None  # None unless GRAPH_ENABLED
     startup: list[StartupJob] = field(default_factory=list)
     # Background jobs, in start order: run by the web app only with RUN_WORKER=true, always by `python -m bot worker`.
     jobs: list[Job] = field(default_factory=list)

@@ -8,7 +8,6 @@ from dataclasses import replace
 
 from bot.features import Wiring
 from bot.features.session_cards import CHANNEL_ONLY_PRIVATE
-from bot.graph.services import get_graph
 from bot.services.attendance import AttendanceResult, AttendanceService
 from bot.services.meeting_attendance import MeetingAttendanceService
 from bot.turns import Turn
@@ -104,7 +103,7 @@ class AttendanceFeature:
 
 def register_actions(wiring: Wiring, attendance: AttendanceService) -> None:
     core = wiring.core
-    graph = get_graph(wiring.app, core)
+    graph = wiring.graph
     meetings = (MeetingAttendanceService(core.database, core.clock, core.audit, graph.meetings)
                 if graph is not None else None)
     feature = AttendanceFeature(attendance, meetings)

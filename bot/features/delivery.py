@@ -32,7 +32,7 @@ from bot.features import Wiring
 from bot.graph.activity_feed import ActivityFeed, FeedNotification
 from bot.graph.errors import GraphError
 from bot.graph.install import AppInstaller
-from bot.graph.services import GraphServices, get_graph
+from bot.graph.services import GraphServices
 from bot.jobs import Leader
 from bot.settings import Settings
 from storage.db import Database
@@ -204,7 +204,7 @@ def register(wiring: Wiring) -> None:
     app[METRICS_REGISTRY] = registry
     runtime = DeliveryRuntime(config=worker_config(settings), metrics=DeliveryMetrics(registry))
     app[DELIVERY] = runtime
-    graph = get_graph(app, core)  # shared with the graph feature; None when Graph is off
+    graph = wiring.graph  # shared with the graph feature; None when Graph is off
 
     async def rearm(person_id: str) -> None:
         async with core.database.transaction() as session:

@@ -1,11 +1,10 @@
 """Microsoft Graph (design §8, issue 11), registered only when GRAPH_ENABLED: Entra group roles join the role
 checks, the calendar sync runs as a background job (bot/jobs.py), and /healthz reports Graph's credentials.
-Other features reach the same objects through `bot.graph.services.get_graph(wiring.app, wiring.core)`."""
+Other features reach the same objects through `wiring.graph` (built by the app factory)."""
 
 from __future__ import annotations
 
 from bot.features import Wiring
-from bot.graph.services import get_graph
 from bot.jobs import Leader, LoopJob
 
 # How often the calendar sync looks for due jobs (CalendarSync.run_forever's default).
@@ -13,7 +12,7 @@ CALENDAR_POLL_SECONDS = 5.0
 
 
 def register(wiring: Wiring) -> None:
-    graph = get_graph(wiring.app, wiring.core)
+    graph = wiring.graph
     if graph is None:
         return
     if graph.group_roles.configured:

@@ -26,7 +26,7 @@ from bot.commands import words
 from bot.core import Core
 from bot.features import Wiring
 from bot.graph.errors import GraphError
-from bot.graph.services import GraphServices, get_graph
+from bot.graph.services import GraphServices
 from bot.services.directory import Directory, KnownPerson
 from bot.services.roles import RoleHolder
 from bot.turns import Turn, plain_text
@@ -349,7 +349,7 @@ def _label(known: KnownPerson) -> str:
 
 
 def register(wiring: Wiring) -> None:
-    feature = RolesFeature(wiring.core, Directory(wiring.core.database), graph=get_graph(wiring.app, wiring.core))
+    feature = RolesFeature(wiring.core, Directory(wiring.core.database), graph=wiring.graph)
     admin = Role.ADMIN
     # Two-word phrases win over one-word commands, so "roles grant admin hi@nhs.net" is never read as "hi".
     wiring.commands.add("roles", ["roles", "manage roles", "roles grant", "roles give", "roles add",

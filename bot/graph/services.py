@@ -1,5 +1,7 @@
-"""Builds the Graph objects once per app, for whichever feature asks first (the graph feature, the delivery
-feature for proactive install), and closes them with the app. None when GRAPH_ENABLED is off."""
+"""The Graph objects an app uses, built once by the app factory when GRAPH_ENABLED is on (bot/app.py, which
+closes them with the app) from what they need: settings, the database, the clock and the domain hooks. The
+features that use Graph (the graph feature, delivery for proactive install and the activity feed, roles,
+attendance) take them from `Wiring.graph`."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.core import Core
+from bot.clock import Clock
 from bot.graph.calendar import CalendarClient
 from bot.graph.calendar_sync import CalendarSync
 from bot.graph.client import GraphClient
@@ -15,7 +17,11 @@ from bot.graph.directory import DirectoryUser, resolve_user_by_email
 from bot.graph.group_roles import GroupRoleSource
 from bot.graph.install import AppInstaller
 from bot.graph.meeting_attendance import MeetingAttendance
-from bot.graph.tokens import TokenSource, build_token_source
+from bot.graph.tokens import ClientCredentialsTokenSource, TokenSource, authority_of
+from bot.hooks import DomainHooks
+from bot.loopback import is_loopback_http
+from bot.settings import Settings, SettingsError
+from storage.db import Database
 from vocabulary.words import Role
 
 
@@ -39,29 +45,34 @@ class GraphServices:
 GRAPH = web.AppKey("graph", GraphServices)
 
 
-def build_graph(core: Core, tokens: TokenSource | None = None) -> GraphServices:
-    settings = core.settings
-    client = GraphClient(settings.graph_base_url, tokens or build_token_source(settings, core.clock))
+def build_token_source(settings: Settings, clock: Clock) -> TokenSource:
+    """The bot's own Entra app credentials (MICROSOFT_APP_*) are reused for Graph: one app registration. msal for
+    Microsoft's authority; a plain client-credentials POST for a test double on a loopback address (see
+    bot/graph/tokens.py)."""
+    if not settings.microsoft_app_id:
+        raise SettingsError("Setting GRAPH_ENABLED: Graph needs MICROSOFT_APP_ID and its credentials")
+    authority = authority_of(settings)
+    if is_loopback_http(authority):
+        secret = settings.microsoft_app_password.get_secret_value() if settings.microsoft_app_password else ""
+        return ClientCredentialsTokenSource(authority, settings.microsoft_app_id, secret, clock)
+    if not authority.startswith("https://"):
+        raise SettingsError("Setting GRAPH_AUTHORITY_URL: use an https:// address")
+    from bot.graph.msal_tokens import MsalTokenSource  # msal is imported only when it is used
+
+    return MsalTokenSource.from_settings(settings, authority)
+
+
+def build_graph(settings: Settings, database: Database, clock: Clock, hooks: DomainHooks,
+                tokens: TokenSource | None = None) -> GraphServices:
+    client = GraphClient(settings.graph_base_url, tokens or build_token_source(settings, clock))
     calendar = CalendarClient(client, settings.graph_organiser_mailbox)
     return GraphServices(
         client=client,
         calendar=calendar,
-        sync=CalendarSync(core.database, calendar, core.clock, core.hooks,
-                          organiser_mailbox=settings.graph_organiser_mailbox),
+        sync=CalendarSync(database, calendar, clock, hooks, organiser_mailbox=settings.graph_organiser_mailbox),
         installer=AppInstaller(client, settings.teams_app_id, catalog_app_id=settings.graph_teams_catalog_app_id,
                                home_tenant_id=settings.microsoft_app_tenant_id),
-        group_roles=GroupRoleSource(client, core.clock, {Role.FACILITATOR.value: settings.facilitator_group_ids,
-                                                         Role.ADMIN.value: settings.admin_group_ids}),
+        group_roles=GroupRoleSource(client, clock, {Role.FACILITATOR.value: settings.facilitator_group_ids,
+                                                    Role.ADMIN.value: settings.admin_group_ids}),
         meetings=MeetingAttendance(client, settings.graph_organiser_mailbox),
     )
-
-
-def get_graph(app: web.Application, core: Core, tokens: TokenSource | None = None) -> GraphServices | None:
-    """The app's Graph services, built on first call (from a feature's register()); None when Graph is off."""
-    if not core.settings.graph_enabled:
-        return None
-    if GRAPH not in app:
-        services = build_graph(core, tokens)
-        app[GRAPH] = services
-        app.on_cleanup.append(services.close)
-    return app[GRAPH]

@@ -3,8 +3,9 @@
 Production uses `bot.graph.msal_tokens.MsalTokenSource` (msal's `ConfidentialClientApplication`, the only module
 that imports msal). msal insists on an https authority and discovers it over the network, so a local test double
 would need TLS; `ClientCredentialsTokenSource` is a tiny client-credentials POST used only when the authority is
-plain http on a loopback address (a test double). `build_token_source` picks between them; tests may also pass a
-`StaticTokenSource`. Choosing by the authority keeps one code path for everything after the token.
+plain http on a loopback address (a test double). `bot.graph.services.build_token_source` picks between them;
+tests may also pass a `StaticTokenSource`. Choosing by the authority keeps one code path for everything after the
+token.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import aiohttp
 
 from bot.clock import Clock
 from bot.graph.errors import GraphUnavailable, TokenError
-from bot.loopback import is_loopback_http
 from bot.settings import Settings, SettingsError
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -91,18 +91,3 @@ def authority_of(settings: Settings) -> str:
         raise SettingsError("Setting GRAPH_ENABLED: Graph needs MICROSOFT_APP_TENANT_ID (app-only tokens are issued "
                             "by one tenant), or GRAPH_AUTHORITY_URL")
     return f"https://login.microsoftonline.com/{settings.microsoft_app_tenant_id}"
-
-
-def build_token_source(settings: Settings, clock: Clock) -> TokenSource:
-    """The bot's own Entra app credentials (MICROSOFT_APP_*) are reused for Graph: one app registration."""
-    if not settings.microsoft_app_id:
-        raise SettingsError("Setting GRAPH_ENABLED: Graph needs MICROSOFT_APP_ID and its credentials")
-    authority = authority_of(settings)
-    if is_loopback_http(authority):
-        secret = settings.microsoft_app_password.get_secret_value() if settings.microsoft_app_password else ""
-        return ClientCredentialsTokenSource(authority, settings.microsoft_app_id, secret, clock)
-    if not authority.startswith("https://"):
-        raise SettingsError("Setting GRAPH_AUTHORITY_URL: use an https:// address")
-    from bot.graph.msal_tokens import MsalTokenSource  # msal is imported only when it is used
-
-    return MsalTokenSource.from_settings(settings, authority)
