@@ -27,7 +27,7 @@ class SettingsRepository:
 
     async def all(self) -> dict[str, str]:
         result = await self.session.execute(select(ProgrammeSetting.key, ProgrammeSetting.value))
-        return {key: value for key, value in result.tuples()}
+        return {key: value for key, value in result.all()}
 
     async def get(self, key: str) -> str | None:
         row = await self.session.get(ProgrammeSetting, key)
@@ -145,7 +145,8 @@ class AdjustmentsRepository:
             .join(Person, Person.id == Volunteer.person_id)
             .outerjoin(facilitator, facilitator.id == Volunteer.adjustments_contacted_by)
             .where(Volunteer.adjustments_contact.is_(True), consented()))
-        return list(result.tuples())
+        return [(person_id, name, email, signed_up_at, contacted_at, contacted_by, contacted_by_name)
+                for person_id, name, email, signed_up_at, contacted_at, contacted_by, contacted_by_name in result.all()]
 
     async def mark(self, person_id: str, at: datetime | None, by: str | None) -> bool:
         """Set "contacted" (at, by) or clear it (None, None). False when it is already so, or the person no
@@ -175,4 +176,4 @@ class RetentionRepository:
 
     async def erasure_times(self) -> dict[str, datetime]:
         result = await self.session.execute(select(Erasure.person_id, Erasure.erased_at))
-        return {person_id: at for person_id, at in result.tuples()}
+        return {person_id: at for person_id, at in result.all()}
