@@ -17,6 +17,7 @@ from bot.commands import CommandRouter
 from bot.core import Core
 from bot.turns import Turn, card_activity, contact_from, person_id_of, plain_text
 from cards.basics import HelpView, channel_intro, help_card, welcome
+from vocabulary.words import Role
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class VolunteersBot(TeamsActivityHandler):
         signed_up = bool(turn.person_id) and self.is_signed_up is not None and await self.is_signed_up(
             turn.person_id)
         await turn.reply_card(help_card(HelpView(
-            is_facilitator="facilitator" in roles, is_admin="admin" in roles, not_understood=not_understood,
+            is_facilitator=Role.FACILITATOR in roles, is_admin=Role.ADMIN in roles, not_understood=not_understood,
             signed_up=signed_up)))
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:

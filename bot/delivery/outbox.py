@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.db import dialect_insert
 from storage.models import OutboxMessage
 from storage.repositories.outbox import FailedMessage, OutboxRepository
+from vocabulary.words import OutboxKind, OutboxStatus
 
 __all__ = [
     "FailedMessage",
@@ -116,19 +117,20 @@ async def enqueue(
     `key` names the cause and the recipient (design §7), e.g. f"invite:{session_id}:{person_id}",
     f"session-change:{session_id}:{change_no}:{person_id}", f"reminder:24h:{start_iso}:{session_id}:{person_id}".
     `updates` is the outbox id of an earlier message whose Teams activity this one replaces in place.
+    `purpose` is an OutboxPurpose (vocabulary/words.py).
     """
     values = dict(
         key=key,
         person_id=recipient.person_id,
         conversation_id=recipient.conversation_id,
         order_key=recipient.order_key,
-        kind="update" if updates is not None else "send",
+        kind=OutboxKind.UPDATE if updates is not None else OutboxKind.SEND,
         updates_id=updates,
         payload=message.to_json(),
         batch=batch,
         author_id=author_id,
         purpose=purpose,
-        status="pending",
+        status=OutboxStatus.PENDING,
         due_at=due_at or now,
         attempts=0,
         created_at=now,

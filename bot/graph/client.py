@@ -1,7 +1,7 @@
 """A small Graph HTTP client on aiohttp: app-only tokens, bounded retries that honour Retry-After on 429 and
 503 (also 502, 504, timeouts), typed errors, and logs that carry an operation name and status codes only.
 
-One instance per app (built by `bot.graph.services.get_graph`); its aiohttp session is created on first use,
+One instance per app (built by `bot.graph.services.build_graph`); its aiohttp session is created on first use,
 inside the running event loop, and closed by the app's cleanup.
 """
 
