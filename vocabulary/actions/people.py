@@ -3,8 +3,9 @@ express interest, "Your details" and changing an answer, "Get a copy of my data"
 withdrawal and consent again. Buttons that run a typed command ("help", "my details", ...) are declared here too.
 
 `changes` names the tables a press may change besides the bookkeeping every turn does (people, conversation
-refs, dialog state, the audit log). A withdrawal erases the person: the other features' erasure hooks free
-their seats (invitations, outbox, calendar jobs), drop them as a facilitator and forget them as an author."""
+refs, dialog state, the audit log). A withdrawal erases the person (their outbox messages go with their
+delivery attempts): the other features' erasure hooks free their seats (invitations, outbox, calendar jobs),
+drop them as a facilitator and forget them as an author."""
 
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ FEED_ON = CardAction("feed_on", NoPayload, changes=tables("volunteers"))
 FEED_OFF = CardAction("feed_off", NoPayload, changes=tables("volunteers", "outbox"))
 WITHDRAW = CardAction("withdraw", NoPayload)  # asks "Delete your answers?"
 WITHDRAW_CONFIRM = CardAction("withdraw_confirm", NoPayload, changes=tables(
-    "volunteers", "consent_records", "erasures", "outbox", "invitations", "session_facilitators", "graph_jobs",
-    "announcements"))
+    "volunteers", "consent_records", "erasures", "outbox", "outbox_attempts", "invitations", "session_facilitators",
+    "graph_jobs", "announcements"))
 WITHDRAW_KEEP = CardAction("withdraw_keep", NoPayload)
 # Renewed consent makes them invitable again: the sessions feature invites them, or withdraws what no longer fits.
 CONSENT_AGAIN = CardAction("consent_again", ConsentAgainPayload, changes=tables(
