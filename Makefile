@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 # Two install stamps: `make run` needs only what the bot runs on; checks, tests and benchmarks add the dev tools.
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
 DEV_STAMP := $(VENV)/.dev-stamp
+# The desk's browser tests drive Debian's Chromium; Playwright never downloads a browser.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint playground bench migration clean
 
@@ -28,8 +31,14 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check bot cards storage dialogs vocabulary tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# Installed when missing (Debian's package); the tests fail, never skip, without it.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	  || { echo "FAIL: could not install Debian's chromium ($(CHROMIUM)), needed by the desk's browser tests" >&2; exit 1; }
+	test -x $(CHROMIUM)
 
 playground: $(RUNTIME_STAMP)
 	./scripts/playground.sh

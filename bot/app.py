@@ -16,6 +16,7 @@ from bot.adapter import TurnFailures, build_adapter, build_authentication
 from bot.clock import Clock, SystemClock
 from bot.commands import CommandRouter
 from bot.core import Core
+from bot.desk import mount_desk
 from bot.features import (
     Wiring,
     announcements,
@@ -98,6 +99,7 @@ def create_app(
     app.router.add_post("/api/messages", endpoint.handle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", home)
+    mount_desk(app, core)  # the personal tab under /desk/ (bot/desk/)
     app.cleanup_ctx.append(_lifecycle)
     # The background jobs run here only with RUN_WORKER=true; `python -m bot worker` runs them otherwise.
     if settings.run_worker:

@@ -123,6 +123,15 @@ class Settings(BaseSettings):
     # The bot's id in the org's Teams app catalog (not TEAMS_APP_ID), for proactive install; empty = looked up.
     graph_teams_catalog_app_id: str = ""
 
+    # The desk (personal tab, bot/desk/, docs/architecture.md "The desk"). Its tokens come from Entra;
+    # the two URLs are only set to stand in a local issuer (tests), like TO_BOT_FROM_CHANNEL_*.
+    desk_openid_metadata_url: str | None = None
+    desk_token_issuer: str | None = None
+    # Signs the desk's session cookie. Set the same value on every instance when several serve the desk; empty:
+    # a random key per process (one instance, local mode), so a restart signs everyone in again silently.
+    desk_session_secret: SecretStr | None = None
+    desk_session_minutes: int = Field(default=30, ge=5, le=8 * 60)
+
     @field_validator("allowed_tenants", "bootstrap_admins", "facilitator_group_ids", "admin_group_ids",
                      mode="before")
     @classmethod

@@ -1,0 +1,78 @@
+/* The desk's only script (no inline script: the Content-Security-Policy forbids it).
+   1. Inside Teams, initialise @microsoft/teams-js, apply Teams' theme and follow its changes.
+   2. On the sign-in page, ask Teams for a sign-in token (tab single sign-on) and post it once to /desk/session,
+      which sets the desk's session cookie; then open the page asked for. Everything else is plain HTML. */
+(function () {
+  "use strict";
+  var THEMES = { "default": true, "dark": true, "contrast": true };
+  var TIMEOUT_MS = 8000;
+
+  function applyTheme(theme) {
+    var name = THEMES[theme] ? theme : "default";
+    document.documentElement.setAttribute("data-theme", name);
+    try {
+      window.sessionStorage.setItem("hny-desk-theme", name);
+    } catch (ignored) {
+      /* storage may be blocked */
+    }
+  }
+
+  function withTimeout(promise) {
+    return Promise.race([promise, new Promise(function (resolve, reject) {
+      window.setTimeout(function () { reject(new Error("Teams did not answer")); }, TIMEOUT_MS);
+    })]);
+  }
+
+  function startTeams() {
+    var sdk = window.microsoftTeams;
+    if (!sdk || !sdk.app) {
+      return Promise.reject(new Error("no Teams library"));
+    }
+    return withTimeout(sdk.app.initialize()).then(function () {
+      return sdk.app.getContext();
+    }).then(function (context) {
+      if (context && context.app && context.app.theme) {
+        applyTheme(context.app.theme);
+      }
+      sdk.app.registerOnThemeChangeHandler(applyTheme);
+      return sdk;
+    });
+  }
+
+  function say(text) {
+    var status = document.getElementById("sign-in-status");
+    if (status) {
+      status.textContent = text;
+    }
+  }
+
+  function signIn(sdk) {
+    return withTimeout(sdk.authentication.getAuthToken()).then(function (token) {
+      return window.fetch("/desk/session", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Authorization": "Bearer " + token }
+      });
+    }).then(function (response) {
+      if (response.ok) {
+        window.location.replace(document.body.getAttribute("data-next") || "/desk/home");
+        return null;
+      }
+      return response.json().then(function (body) {
+        say(body && body.error ? body.error : "Sorry, the desk could not sign you in.");
+      });
+    });
+  }
+
+  var onSignInPage = document.body.getAttribute("data-page") === "sign-in";
+  var teams = startTeams();
+  if (onSignInPage) {
+    teams.then(signIn, function () {
+      say("Open the desk from the HNY Inc. volunteers app in Microsoft Teams to sign in.");
+    }).catch(function () {
+      say("Sorry, Teams did not sign you in. Close the desk and open it again.");
+    });
+  } else {
+    teams.catch(function () { /* outside Teams: nothing to do, the page is complete */ });
+  }
+}());

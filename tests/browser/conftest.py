@@ -1,0 +1,33 @@
+"""The browser for the desk's browser tests: the system's Chromium (Debian's `chromium` package), driven by
+Playwright for Python. Playwright never downloads a browser here; a missing /usr/bin/chromium fails the tests
+(.ci/run installs it), it never skips them. One browser for the whole run; each test module opens its contexts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
+
+CHROMIUM = os.environ.get("DESK_TEST_CHROMIUM", "/usr/bin/chromium")
+# The machine's closed network: without the background-networking flags Chromium keeps trying Google's hosts.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium); "
+                    "bash .ci/run does it")
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
