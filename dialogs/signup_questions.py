@@ -45,7 +45,7 @@ class SpaceAnswer(Answer):
 
 
 class CommunitiesAnswer(Answer):
-    communities: tuple[Community | Literal["rather_not_say"], ...] = Field(default=(), max_length=5)
+    communities: tuple[Community | Literal["rather_not_say"], ...] = Field(default=(), max_length=5)  # RATHER_NOT_SAY
 
     @field_validator("communities", mode="before")
     @classmethod
