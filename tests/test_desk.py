@@ -250,6 +250,29 @@ async def test_the_admin_reads_every_counts_table_with_its_chart(desk: BotHarnes
         assert bars == labels - hidden
 
 
+async def test_a_facilitator_sees_their_sessions_with_the_chats_figures(desk: BotHarness) -> None:
+    status, html, _ = await get(desk, "/desk/sessions", await signed_in(desk, FACILITATOR))
+    assert status == 200
+    text = text_of(html)
+    assert "Your sessions" in text and SESSION_TITLE in text
+    for label in ("When", "Status", "Places", "Invited", "Accepted", "Waiting", "Places left", "No reply"):
+        assert f" {label} " in f" {text} ", label
+    assert "Numbers are rounded to the nearest 5." in text and "exact" in text
+    assert 'href="/desk/sessions" aria-current="page"' in html and 'href="/desk/counts"' not in html
+    assert (FACILITATOR.aad_object_id, "session.list", "done") in await audit(desk)
+
+
+async def test_an_admin_sees_every_session(desk: BotHarness) -> None:
+    status, html, _ = await get(desk, "/desk/sessions", await signed_in(desk, ADMIN))
+    assert status == 200 and "Every session" in html and SESSION_TITLE in html
+
+
+async def test_a_colleague_is_refused_the_sessions_page(desk: BotHarness) -> None:
+    status, html, _ = await get(desk, "/desk/sessions", await signed_in(desk, COLLEAGUE))
+    assert status == 403 and "for the facilitators of HNY Inc." in html and SESSION_TITLE not in html
+    assert (COLLEAGUE.aad_object_id, "desk.sessions.view", "refused") in await audit(desk)
+
+
 async def test_the_csv_download_is_the_command_lines_export(desk: BotHarness) -> None:
     cookie = await signed_in(desk, ADMIN)
     status, _, _ = await get(desk, "/desk/counts", cookie)  # the snapshot, taken now

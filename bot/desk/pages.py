@@ -5,6 +5,7 @@
 |---|---|---|
 | `/desk/` | anyone | sign-in: the page asks Teams for a token and posts it to `/desk/session` |
 | `/desk/home` | everyone signed in | their own details and sessions, and the chat commands |
+| `/desk/sessions` | facilitators (admins: every session) | their sessions with the chat's figures |
 | `/desk/counts`, `/desk/counts.csv` | admins | every table of the counts report, with charts; the CSV export |
 | `/desk/local-sign-in` | local mode only | pick a person from the database |
 """
@@ -22,12 +23,13 @@ from bot.cli.report import HEADER, report_rows  # the command line's CSV export,
 from bot.desk.session import clear_cookie_header, cookie_header
 from bot.desk.site import DESK, PREFIX, Desk, Viewer, same_origin
 from bot.desk.tokens import DeskTokenRefused
-from bot.desk.views import counts_page
+from bot.desk.views import counts_page, session_entries
 from bot.features.counts import COUNTS, counts_view
 from bot.features.sessions import SESSIONS
 from bot.services.csv_export import csv_bytes
 from cards.basics import _ADMIN, _COLLEAGUE, _FACILITATOR  # the help card's lists: the chat's commands
 from cards.invitation import status_text
+from cards.sessions import EXACT_NOTE, ROUNDING_NOTE
 from cards.signup import summary_rows
 from storage.models import Person
 from vocabulary.uk_time import uk_when
@@ -214,11 +216,22 @@ async def counts_csv(request: web.Request) -> web.StreamResponse:
                         headers={"Content-Disposition": f'attachment; filename="hny-inc-counts-{day}.csv"'})
 
 
+async def sessions(request: web.Request) -> web.StreamResponse:
+    """A facilitator's own and co-facilitated sessions (admins: all), through the chat's `sessions` list."""
+    viewer = await with_role(request, Role.FACILITATOR, "desk.sessions.view")
+    if not isinstance(viewer, Viewer):
+        return viewer
+    views = await request.config_dict[SESSIONS].list_for(viewer.person_id)
+    return _desk(request).render(request, "sessions.html", viewer=viewer, entries=session_entries(views),
+                                 notes=(ROUNDING_NOTE, EXACT_NOTE))
+
+
 def add_routes(sub: web.Application, *, local: bool) -> None:
     sub.router.add_get("/", sign_in_page, name="sign_in")
     sub.router.add_post("/session", create_session, name="session")
     sub.router.add_post("/sign-out", sign_out, name="sign_out")
     sub.router.add_get("/home", home, name="home")
+    sub.router.add_get("/sessions", sessions, name="sessions")
     sub.router.add_get("/counts", counts, name="counts")
     sub.router.add_get("/counts.csv", counts_csv, name="counts_csv")
     if local:

@@ -65,6 +65,7 @@ SECURITY_HEADERS = {
 
 NAV: tuple[tuple[str, str, Role | None], ...] = (
     ("Your page", f"{PREFIX}/home", None),
+    ("Sessions", f"{PREFIX}/sessions", Role.FACILITATOR),
     ("Counts", f"{PREFIX}/counts", Role.ADMIN),
 )
 

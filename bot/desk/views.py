@@ -10,6 +10,7 @@ from bot.desk.charts import Chart, Figure, bar_chart
 from bot.services.counts import CountsReport
 from bot.services.suppression import Shown
 from cards.counts import CountsView, TableView
+from cards.sessions import FacilitatorSessionView, _session_block  # the sessions card's rows, word for word
 
 # The per-session figures of the counts report, with the words the counts card uses for them.
 SESSION_FIGURES = (("Invited", "invited"), ("Accepted", "accepted"), ("Declined", "declined"),
@@ -73,3 +74,23 @@ def counts_page(view: CountsView, report: CountsReport) -> CountsPage:
         summary=tuple(TableRow(row.label, row.text, None) for row in view.summary),
         tables=tables, sessions=tuple(sessions), session_starts=tuple(row.starts_at for row in report.sessions),
         footer=view.footer)
+
+
+@dataclass(frozen=True)
+class SessionEntry:
+    """One managed session as the chat's sessions card shows it: its title and its (label, figure) rows."""
+
+    session_id: int
+    title: str
+    rows: tuple[tuple[str, str], ...]
+
+
+def session_entries(views: list[FacilitatorSessionView]) -> list[SessionEntry]:
+    """The rows of the chat's "sessions" card, so the desk says exactly what the card says (seat figures
+    exact, invited, declined and no reply rounded: design §5)."""
+    entries = []
+    for view in views:
+        facts = next(item for item in _session_block(view) if item.get("type") == "FactSet")
+        rows = tuple((str(fact["title"]), str(fact["value"])) for fact in facts["facts"])
+        entries.append(SessionEntry(view.session_id, view.title, rows))
+    return entries

@@ -207,6 +207,10 @@ def test_admin_reads_counts_and_downloads_the_csv_with_the_keyboard(admin: Visit
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.id") == "content"
     page.goto("/desk/home")
+    tab_to(page, "Sessions")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/desk/sessions")
+    assert SESSION_TITLE in text(page) and "Invited" in text(page)
     tab_to(page, "Counts")
     page.keyboard.press("Enter")
     page.wait_for_url("**/desk/counts")
@@ -229,7 +233,7 @@ def test_admin_reads_counts_and_downloads_the_csv_with_the_keyboard(admin: Visit
 
 
 def test_every_admin_page_passes_axe_in_every_theme_and_fits_360_px(admin: Visit) -> None:
-    for path in ("/desk/home", "/desk/counts", "/desk/no-such-page"):
+    for path in ("/desk/home", "/desk/sessions", "/desk/counts", "/desk/no-such-page"):
         admin.page.goto(path)
         check_page(admin.page)
 
@@ -251,12 +255,16 @@ def test_the_theme_comes_from_teams_and_follows_its_changes(browser: Browser, se
 # -- a colleague ------------------------------------------------------------------------------------------------------
 
 
-def test_a_colleague_sees_only_their_own_page_and_is_refused_counts(colleague: Visit) -> None:
+def test_a_colleague_sees_only_their_own_page_and_is_refused_the_other_pages(colleague: Visit) -> None:
     page = colleague.page
     page.goto("/desk/home")
     body = text(page)
     assert COLLEAGUE.name in body and SESSION_TITLE in body and "my details" in body
     assert page.get_by_role("link", name="Counts").count() == 0
+    assert page.get_by_role("link", name="Sessions").count() == 0
+    response = page.goto("/desk/sessions")
+    assert response is not None and response.status == 403
+    assert "for the facilitators of HNY Inc." in text(page)
     response = page.goto("/desk/counts")
     assert response is not None and response.status == 403
     assert page.get_by_role("heading", level=1).inner_text() == "You can't open this page"
