@@ -16,21 +16,10 @@ from pydantic import ValidationError
 from bot.turns import Turn
 from cards.basics import notice
 from cards.common import CONTACT_EMAIL
-from vocabulary.catalogue import (
-    RECORD_ID_MAX,
-    ActionPayload,
-    CardAction,
-    ChosenRecordId,
-    RecordCount,
-    RecordId,
-)
+from vocabulary.catalogue import ActionPayload, CardAction
 from vocabulary.words import Role
 
 log = logging.getLogger(__name__)
-
-# Re-exported while payload models move into vocabulary/actions (issue 20); import them from vocabulary.catalogue.
-__all__ = ["RECORD_ID_MAX", "ActionPayload", "ActionRegistry", "CardAction", "ChosenRecordId", "RecordCount",
-           "RecordId", "refuse", "stale"]
 
 
 P = TypeVar("P", bound=ActionPayload)
@@ -43,11 +32,26 @@ STALE_TEXT = "That card is out of date, so nothing was changed. Type \"help\" to
 
 @dataclass(frozen=True)
 class ActionSpec(Generic[P]):
-    name: str
-    model: type[P]
-    handler: ActionHandler[P]
-    role: Role | None
-    changes: frozenset[str] | None = None  # the declaration's tables; None while undeclared
+    """A declared action with the handler this app runs for it (one spec per way it is pressed)."""
+
+    action: CardAction[P]
+    handler: Callable[[Turn, P], Awaitable[Any]]
+
+    @property
+    def name(self) -> str:
+        return self.action.name
+
+    @property
+    def model(self) -> type[P]:
+        return self.action.model
+
+    @property
+    def role(self) -> Role | None:
+        return self.action.role
+
+    @property
+    def changes(self) -> frozenset[str]:
+        return self.action.changes
 
 
 REFUSALS = {
@@ -65,27 +69,30 @@ async def stale(turn: Turn) -> None:
     await turn.reply_card(notice("That button is out of date", STALE_TEXT))
 
 
-@dataclass(frozen=True)
-class ExecuteSpec(Generic[P]):
-    name: str
-    model: type[P]
-    handler: ExecuteHandler[P]
-    role: Role | None
-    changes: frozenset[str] | None = None
-
-
 class ActionRegistry:
+    """Declared actions (vocabulary/actions) and their handlers. Nothing else can be registered, so a handler
+    receives only the payload its action declares, and a card can only build buttons for declared actions."""
+
     def __init__(self) -> None:
         self._specs: dict[str, ActionSpec[Any]] = {}
-        self._execute: dict[str, ExecuteSpec[Any]] = {}
+        self._execute: dict[str, ActionSpec[Any]] = {}
 
-    def register_execute(self, verb: str, model: type[P], handler: ExecuteHandler[P],
-                         role: Role | None = None) -> None:
-        """An Action.Execute verb (cards updated in place: invitations, progress). The card should also
-        carry a Submit fallback with the same data, which arrives through `dispatch` under the same name."""
-        if verb in self._execute:
-            raise ValueError(f"verb {verb} is registered twice")
-        self._execute[verb] = ExecuteSpec(verb, model, handler, role)
+    def on_submit(self, action: CardAction[P], handler: ActionHandler[P]) -> None:
+        """The handler of a declared action's Action.Submit."""
+        if not action.submits:
+            raise ValueError(f"action {action.name} is declared as Action.Execute only")
+        if action.name in self._specs:
+            raise ValueError(f"action {action.name} is registered twice")
+        self._specs[action.name] = ActionSpec(action, handler)
+
+    def on_execute(self, action: CardAction[P], handler: ExecuteHandler[P]) -> None:
+        """The handler of a declared action's Action.Execute (cards updated in place: invitations, progress). The
+        card should also carry a Submit fallback with the same data, which arrives through `dispatch`."""
+        if not action.executes:
+            raise ValueError(f"action {action.name} is declared as Action.Submit only")
+        if action.name in self._execute:
+            raise ValueError(f"verb {action.name} is registered twice")
+        self._execute[action.name] = ActionSpec(action, handler)
 
     async def execute(self, turn: Turn, verb: str, data: dict[str, Any]) -> dict[str, Any] | str:
         spec = self._execute.get(verb)
@@ -98,32 +105,14 @@ class ActionRegistry:
         except ValidationError as exc:
             log.info("refused an Action.Execute payload for %s: %d problems", spec.name, exc.error_count())
             return STALE_TEXT
-        return await spec.handler(turn, payload)
-
-    def on_submit(self, action: CardAction[P], handler: ActionHandler[P]) -> None:
-        """The handler of a declared action's Action.Submit (vocabulary/actions)."""
-        if not action.submits:
-            raise ValueError(f"action {action.name} is declared as Action.Execute only")
-        self.register(action.name, action.model, handler, action.role)
-        self._specs[action.name] = ActionSpec(action.name, action.model, handler, action.role, action.changes)
-
-    def on_execute(self, action: CardAction[P], handler: ExecuteHandler[P]) -> None:
-        """The handler of a declared action's Action.Execute (vocabulary/actions)."""
-        if not action.executes:
-            raise ValueError(f"action {action.name} is declared as Action.Submit only")
-        self.register_execute(action.name, action.model, handler, action.role)
-        self._execute[action.name] = ExecuteSpec(action.name, action.model, handler, action.role, action.changes)
-
-    def register(self, name: str, model: type[P], handler: ActionHandler[P], role: Role | None = None) -> None:
-        if name in self._specs:
-            raise ValueError(f"action {name} is registered twice")
-        self._specs[name] = ActionSpec(name, model, handler, role)
+        result: dict[str, Any] | str = await spec.handler(turn, payload)
+        return result
 
     def submit_specs(self) -> list[ActionSpec[Any]]:
         """Every Action.Submit action, in registration order (the fuzz and button tests read them)."""
         return list(self._specs.values())
 
-    def execute_specs(self) -> list[ExecuteSpec[Any]]:
+    def execute_specs(self) -> list[ActionSpec[Any]]:
         """Every Action.Execute verb, in registration order."""
         return list(self._execute.values())
 

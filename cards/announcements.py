@@ -23,7 +23,7 @@ from cards.common import (
     fix_count,
     heading,
     input_label,
-    no_inputs,
+    journey_submit,
     open_url,
     para,
     submit,
@@ -187,12 +187,7 @@ class ProgressView:
 
 def _journey_button(title: str, journey: str, step: str, nav: str, *, style: str | None = None,
                     inputs: bool = True, **data: Any) -> dict[str, Any]:
-    button: dict[str, Any] = {"type": "Action.Submit", "title": title,
-                              "data": {"action": JOURNEY_ACTION, "journey": journey, "step": step, "nav": nav,
-                                       **data}}
-    if style:
-        button["style"] = style
-    return button if inputs else no_inputs(button)
+    return journey_submit(title, journey, step, nav, style=style, inputs=inputs, action=JOURNEY_ACTION, **data)
 
 
 def _session_label(session: SessionOption) -> str:

@@ -5,11 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from vocabulary.catalogue import CardAction
-from vocabulary.uk_time import UK, uk_day
 
 Card = dict[str, Any]
-# UK and uk_day are re-exported while cards move to vocabulary.uk_time (issue 20).
-__all__ = ["UK", "uk_day"]
 CONTACT_EMAIL = "HNY.Inc@nhs.net"
 
 # Button words, the same everywhere (content guide): primary first, then Back, then Cancel.
@@ -52,17 +49,25 @@ def facts(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return {"type": "FactSet", "facts": [{"title": title, "value": value} for title, value in pairs]}
 
 
-def submit(title: str, action: CardAction[Any] | str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
-    """An Action.Submit: arrives as a message whose value is `{"action": action, **data}`. A declared action
-    (vocabulary/actions) checks `data` against the payload its handler takes."""
-    if isinstance(action, CardAction):
-        button_data = action.data(**data)
-    else:
-        button_data = {"action": action, **data}
-    result: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": button_data}
+def submit(title: str, action: CardAction[Any], *, style: str | None = None, **data: Any) -> dict[str, Any]:
+    """An Action.Submit for a declared action (vocabulary/actions): arrives as a message whose value is
+    `{"action": action.name, **data}`; `data` is checked against the payload its handler takes."""
+    result: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": action.data(**data)}
     if style:
         result["style"] = style
     return result
+
+
+def journey_submit(title: str, journey: str, step: str, nav: str, *, style: str | None = None,
+                   inputs: bool = True, **data: Any) -> dict[str, Any]:
+    """A button of a journey's card: the journey's dialog reads it (the run of the journey, its step and where to
+    go next), not the action registry, so an old card changes nothing. `inputs=False` for Back and Cancel, which
+    must work with a required answer still empty."""
+    result: dict[str, Any] = {"type": "Action.Submit", "title": title,
+                              "data": {**data, "journey": journey, "step": step, "nav": nav}}
+    if style:
+        result["style"] = style
+    return result if inputs else no_inputs(result)
 
 
 def no_inputs(action: dict[str, Any]) -> dict[str, Any]:
@@ -71,14 +76,11 @@ def no_inputs(action: dict[str, Any]) -> dict[str, Any]:
     return {**action, "associatedInputs": "none"}
 
 
-def execute(title: str, verb: CardAction[Any] | str, *, style: str | None = None, **data: Any) -> dict[str, Any]:
-    """An Action.Execute (Universal Actions) for cards updated in place; Teams sends it as an invoke."""
-    if isinstance(verb, CardAction):
-        button_data = verb.data(**data)
-        verb = verb.name
-    else:
-        button_data = {"action": verb, **data}
-    result: dict[str, Any] = {"type": "Action.Execute", "title": title, "verb": verb, "data": button_data}
+def execute(title: str, action: CardAction[Any], *, style: str | None = None, **data: Any) -> dict[str, Any]:
+    """An Action.Execute (Universal Actions) for a declared action whose card is updated in place; Teams sends it
+    as an invoke."""
+    result: dict[str, Any] = {"type": "Action.Execute", "title": title, "verb": action.name,
+                              "data": action.data(**data)}
     if style:
         result["style"] = style
     return result

@@ -19,6 +19,7 @@ from cards.common import (
     fix_count,
     heading,
     input_label,
+    journey_submit,
     no_inputs,
     para,
     submit,
@@ -134,14 +135,9 @@ def see_sessions() -> dict[str, Any]:
 
 
 def _journey_button(title: str, journey: str, step: str, nav: str, *, style: str | None = None) -> dict[str, Any]:
-    """A button of the new-session journey (action new_session_form or new_session_preview): its dialog reads it
-    (the run of the journey, its step and where to go next; dialogs/new_session.py), not the action registry, so
-    an old card changes nothing."""
-    button: dict[str, Any] = {"type": "Action.Submit", "title": title,
-                              "data": {"action": f"new_session_{step}", "nav": nav, "journey": journey, "step": step}}
-    if style:
-        button["style"] = style
-    return button
+    """A button of the new-session journey (dialogs/new_session.py); its action names the step for readers of
+    the card JSON."""
+    return journey_submit(title, journey, step, nav, style=style, action=f"new_session_{step}")
 
 
 def _choices(words: Iterable[Word]) -> list[dict[str, str]]:

@@ -12,7 +12,20 @@ from typing import Any
 
 from cards.announcements import RESUME_ANNOUNCEMENTS, STOP_ANNOUNCEMENTS
 from cards.basics import EXPRESS_INTEREST_TITLE
-from cards.common import BACK, CANCEL, CONTACT_EMAIL, HELP, PRIVACY, Card, card, heading, no_inputs, para, submit
+from cards.common import (
+    BACK,
+    CANCEL,
+    CONTACT_EMAIL,
+    HELP,
+    PRIVACY,
+    Card,
+    card,
+    heading,
+    journey_submit,
+    no_inputs,
+    para,
+    submit,
+)
 from vocabulary.actions.announcements import TURN_OFF_ANNOUNCEMENTS, TURN_ON_ANNOUNCEMENTS
 from vocabulary.actions.people import (
     CHANGE_ANSWER,
@@ -119,15 +132,9 @@ def single_spaces(space: VolunteerSpace | None) -> tuple[VolunteerSpace, ...]:
 
 def journey_button(title: str, frame: Frame, nav: str, *, style: str | None = None, validate: bool = False,
                    **data: Any) -> dict[str, Any]:
-    """An Action.Submit for a journey card. Only the primary button sends (and checks) the inputs, so Back and
+    """A button of a sign-up journey card. Only the primary button sends (and checks) the inputs, so Back and
     Cancel always work, even with a required answer still empty."""
-    result: dict[str, Any] = {"type": "Action.Submit", "title": title,
-                              "data": {"journey": frame.journey, "step": frame.step, "nav": nav, **data}}
-    if not validate:
-        result["associatedInputs"] = "none"
-    if style:
-        result["style"] = style
-    return result
+    return journey_submit(title, frame.journey, frame.step, nav, style=style, inputs=validate, **data)
 
 
 def _buttons(frame: Frame, primary: str = NEXT) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.db import dialect_insert
 from storage.models import OutboxMessage
 from storage.repositories.outbox import FailedMessage, OutboxRepository
-from vocabulary.words import OutboxKind, OutboxStatus
+from vocabulary.words import OutboxKind, OutboxPurpose, OutboxStatus
 
 __all__ = [
     "FailedMessage",
@@ -105,7 +105,7 @@ async def enqueue(
     key: str,
     recipient: Recipient,
     message: Message,
-    purpose: str,
+    purpose: OutboxPurpose,
     now: datetime,
     due_at: datetime | None = None,
     updates: int | None = None,
@@ -145,8 +145,8 @@ async def enqueue(
 
 
 async def enqueue_to_people(session: AsyncSession, people: Select[str], *, key_prefix: str, message: Message,
-                            purpose: str, now: datetime, batch: str | None = None, author_id: str | None = None,
-                            ) -> None:
+                            purpose: OutboxPurpose, now: datetime, batch: str | None = None,
+                            author_id: str | None = None) -> None:
     """`enqueue` to every person `people` selects (a query of person ids), in one statement however many they
     are: key `key_prefix` followed by the person id, the rest as `enqueue` writes it."""
     await OutboxRepository(session).add_for_people(

@@ -50,6 +50,7 @@ from vocabulary.actions.people import (
     ConsentAgainPayload,
 )
 from vocabulary.catalogue import NoPayload
+from vocabulary.words import OutboxPurpose
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def register(wiring: Wiring) -> None:
             # One start card per person per day, however often the button is pressed.
             await enqueue(session, key=f"signup-start:{person_id}:{now:%Y-%m-%d}",
                           recipient=Recipient.person(person_id), message=Message(card=start_card()),
-                          purpose="signup-start", now=now)
+                          purpose=OutboxPurpose.SIGNUP_START, now=now)
         log.info("sign-up start card queued for person=%s", person_id)
         await turn.reply_text(PRIVATE_MESSAGE_SENT)
 

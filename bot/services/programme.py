@@ -31,7 +31,7 @@ from storage.repositories.programme import (
     SettingsRepository,
 )
 from vocabulary.actions.programme import NOTICE_MAX_CHARS, ORGANISATION_NAME_MAX
-from vocabulary.words import Phase, ProgrammeChange
+from vocabulary.words import OutboxPurpose, Phase, ProgrammeChange
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class ProgrammeService:
                 for person_id in await notices.volunteer_ids():
                     await enqueue(session, key=f"consent-again:{notice.version}:{person_id}",
                                   recipient=Recipient.person(person_id), message=Message(card=card),
-                                  purpose="consent-again", now=now, due_at=due)
+                                  purpose=OutboxPurpose.CONSENT_AGAIN, now=now, due_at=due)
                     asked += 1
             await self._audit.record(session, actor_id, "notice.publish", str(notice.version))
         log.info("privacy notice version %d published by %s; %d volunteers asked", notice.version, actor_id,

@@ -37,7 +37,7 @@ from bot.services.volunteers import VolunteerService
 from storage.db import Database
 from storage.models import ConsentRecord, Erasure
 from storage.repositories.programme import RetentionRepository, SettingsRepository
-from vocabulary.words import CONSENT_ENDED, ErasureReason, Role
+from vocabulary.words import CONSENT_ENDED, ErasureReason, OutboxPurpose, Role
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,7 @@ class RetentionService:
                 await enqueue(session, key=f"retention-warning:{warning.deletion_date.isoformat()}:{threshold}:"
                                            f"{admin_id}",
                               recipient=Recipient.person(admin_id), message=Message(card=card),
-                              purpose="retention-warning", now=now)
+                              purpose=OutboxPurpose.RETENTION_WARNING, now=now)
         log.info("retention warning queued for %d admins: %d days left", len(admins), warning.days_left)
         return len(admins)
 

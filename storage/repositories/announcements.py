@@ -30,13 +30,12 @@ from vocabulary.words import (
     AudienceSessionPeople,
     InvitationStatus,
     OutboxKind,
+    OutboxPurpose,
     OutboxStatus,
     Phase,
     SessionStatus,
     VolunteerSpace,
 )
-
-ANNOUNCEMENT_PURPOSE = "announcement"
 
 # The spaces an announcement may choose (vocabulary.words.ANNOUNCEMENT_SPACES) and the phases, by column.
 _SPACE_COLUMNS = {VolunteerSpace.MINORITISED: Volunteer.space_minoritised, VolunteerSpace.ALLY: Volunteer.space_ally}
@@ -171,10 +170,11 @@ class AnnouncementRepository:
     async def delivered_copies(self, batch: str) -> int:
         """How many copies of an announcement reached Teams (raw: never shown)."""
         return int(await self.session.scalar(
-            select(func.count()).where(OutboxMessage.batch == batch, OutboxMessage.purpose == ANNOUNCEMENT_PURPOSE,
+            select(func.count()).where(OutboxMessage.batch == batch,
+                                       OutboxMessage.purpose == OutboxPurpose.ANNOUNCEMENT.value,
                                        OutboxMessage.status == OutboxStatus.SENT.value)) or 0)
 
-    async def enqueue_copy_updates(self, *, batch: str, change_batch: str, purpose: str, person_payload: str,
+    async def enqueue_copy_updates(self, *, batch: str, change_batch: str, purpose: OutboxPurpose, person_payload: str,
                                    channel_payload: str, author_id: str | None, now: datetime) -> None:
         """One in-place update (an outbox "update" of that message) for every delivered copy of an announcement,
         in one INSERT … SELECT per kind of recipient however many copies there are. Each update keeps its copy's
@@ -196,7 +196,7 @@ class AnnouncementRepository:
             }
             recipient = original.c.person_id.is_not(None) if to_people else original.c.person_id.is_(None)
             rows = (select(*values.values())
-                    .where(original.c.batch == batch, original.c.purpose == ANNOUNCEMENT_PURPOSE,
+                    .where(original.c.batch == batch, original.c.purpose == OutboxPurpose.ANNOUNCEMENT.value,
                            original.c.status == OutboxStatus.SENT.value, recipient)
                     .order_by(original.c.id))
             await self.session.execute(
@@ -252,7 +252,7 @@ class AnnouncementRepository:
 
     async def pending_keys(self, *, batch: str | None = None, person_id: str | None = None) -> list[str]:
         """Keys of announcement messages that have not started to go: of one announcement, or to one person."""
-        query = select(OutboxMessage.key).where(OutboxMessage.purpose == ANNOUNCEMENT_PURPOSE,
+        query = select(OutboxMessage.key).where(OutboxMessage.purpose == OutboxPurpose.ANNOUNCEMENT.value,
                                                 OutboxMessage.status == OutboxStatus.PENDING.value)
         if batch is not None:
             query = query.where(OutboxMessage.batch == batch)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 from storage.db import dialect_insert
 from storage.models import ConversationRef, Person
 from storage.models.outbox import OutboxAttempt, OutboxMessage, WorkerHeartbeat
-from vocabulary.words import OPEN_OUTBOX_STATUSES, AttemptOperation, OutboxKind, OutboxStatus
+from vocabulary.words import OPEN_OUTBOX_STATUSES, AttemptOperation, OutboxKind, OutboxPurpose, OutboxStatus
 
 M = OutboxMessage
 
@@ -241,7 +241,7 @@ class OutboxRepository:
         return claimed
 
     async def add_for_people(self, people: Select[str], *, key_prefix: str, order_key_prefix: str,
-                             payload: str, purpose: str, batch: str | None, author_id: str | None,
+                             payload: str, purpose: OutboxPurpose, batch: str | None, author_id: str | None,
                              now: datetime) -> None:
         """One pending message to each person id `people` selects, in one INSERT … SELECT: key `key_prefix` and
         order key `order_key_prefix` followed by the person id; a key already there is left as it is. An

@@ -41,12 +41,13 @@ from cards.announcements import (
 from storage.db import Database
 from storage.models import Announcement
 from storage.models.announcements import AnnouncementChange
-from storage.repositories.announcements import ANNOUNCEMENT_PURPOSE, AnnouncementRepository
+from storage.repositories.announcements import AnnouncementRepository
 from vocabulary.words import (
     ANNOUNCEMENT_SPACES,
     AnnouncementChangeKind,
     AnnouncementStatus,
     AudienceSessionPeople,
+    OutboxPurpose,
     Phase,
     Role,
     VolunteerSpace,
@@ -56,11 +57,8 @@ log = logging.getLogger(__name__)
 
 SESSIONS_LISTED = 20
 SESSIONS_SINCE = timedelta(days=14)
-PROGRESS_PURPOSE = "announcement-progress"
-# In-place updates of delivered copies (issue 24): not "announcement", so "Stop announcements" never withdraws
-# a correction or a recall of a copy the person already has.
-EDIT_PURPOSE = "announcement-edit"
-RECALL_PURPOSE = "announcement-recall"
+# In-place updates of delivered copies (issue 24) have purposes of their own, not ANNOUNCEMENT, so "Stop
+# announcements" never withdraws a correction or a recall of a copy the person already has.
 CANCEL_CHUNK = 500
 
 TOO_FEW = ("Fewer than 8 people match this. A message to so few people, chosen by their organisation or by who "
@@ -374,7 +372,8 @@ class AnnouncementService:
         batch = change_batch_of(change.id)
         await repo.enqueue_copy_updates(
             batch=batch_of(row.id), change_batch=batch,
-            purpose=EDIT_PURPOSE if kind == AnnouncementChangeKind.EDIT else RECALL_PURPOSE,
+            purpose=(OutboxPurpose.ANNOUNCEMENT_EDIT if kind == AnnouncementChangeKind.EDIT
+                     else OutboxPurpose.ANNOUNCEMENT_RECALL),
             person_payload=Message(card=to_people).to_json(), channel_payload=Message(card=to_channels).to_json(),
             author_id=row.author_person_id, now=now)
         counts = await batch_progress(session, batch)
@@ -497,7 +496,8 @@ class AnnouncementService:
                         continue
                     await enqueue(session, key=f"{batch}:channel:{ref_id}",
                                   recipient=Recipient.channel(channel.conversation_id), message=card,
-                                  purpose=ANNOUNCEMENT_PURPOSE, now=now, batch=batch, author_id=row.author_person_id)
+                                  purpose=OutboxPurpose.ANNOUNCEMENT, now=now, batch=batch,
+                                  author_id=row.author_person_id)
             people = choice.people() if choice.chooses_people else None
             if people is not None and choice.narrowed and shown(await repo.count_people(
                     spaces=choice.spaces, phases=choice.phases, session_ids=choice.sessions,
@@ -509,7 +509,7 @@ class AnnouncementService:
             if people is not None:
                 card = Message(card=self._messages.announcement(draft, to_people=True))
                 await enqueue_to_people(session, people, key_prefix=f"{batch}:person:", message=card,
-                                        purpose=ANNOUNCEMENT_PURPOSE, now=now, batch=batch,
+                                        purpose=OutboxPurpose.ANNOUNCEMENT, now=now, batch=batch,
                                         author_id=row.author_person_id)
             counts = await batch_progress(session, batch)
             row.recipients = sum(counts.values())
@@ -555,10 +555,11 @@ class AnnouncementService:
         if row.progress_outbox_id is None:
             row.progress_outbox_id = await enqueue(
                 session, key=f"announcement-progress:{row.id}:0", recipient=author, message=message,
-                purpose=PROGRESS_PURPOSE, now=now)
+                purpose=OutboxPurpose.ANNOUNCEMENT_PROGRESS, now=now)
         else:
             row.progress_updates += 1
             await enqueue(session, key=f"announcement-progress:{row.id}:{row.progress_updates}", recipient=author,
-                          message=message, purpose=PROGRESS_PURPOSE, now=now, updates=row.progress_outbox_id)
+                          message=message, purpose=OutboxPurpose.ANNOUNCEMENT_PROGRESS, now=now,
+                          updates=row.progress_outbox_id)
         row.progress_shown = signature
         return progress
