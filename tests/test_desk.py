@@ -306,8 +306,9 @@ async def test_after_sign_in_the_desk_goes_only_to_its_own_pages(desk: BotHarnes
     cookie = await signed_in(desk, ADMIN)
     for asked, expected in (("/desk/counts", "/desk/counts"), ("https://evil.example/", "/desk/home"),
                             ("//evil.example", "/desk/home"), ("/desk/../api/messages", "/desk/home")):
-        status, _, response = await get(desk, f"/desk/?next={asked}", cookie)
-        assert status == 303 and response.headers["Location"] == expected
+        # Even with a cookie, the tab's address asks Teams again who is there (a shared computer).
+        status, html, _ = await get(desk, f"/desk/?next={asked}", cookie)
+        assert status == 200 and f'data-next="{expected}"' in html and 'id="sign-in-status"' in html
 
 
 async def test_the_vendored_teams_library_is_the_pinned_release_with_its_licence() -> None:

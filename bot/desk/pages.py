@@ -84,11 +84,10 @@ async def with_role(request: web.Request, role: Role, action: str) -> Viewer | w
 
 
 async def sign_in_page(request: web.Request) -> web.StreamResponse:
+    """The tab's address. It always asks Teams who is there, even with a cookie: whoever opens the tab now (another
+    account on a shared computer) gets their own session, never the last person's."""
     desk = _desk(request)
-    target = safe_next(request.query.get("next"))
-    if await desk.viewer(request) is not None:
-        return web.HTTPSeeOther(target)
-    return desk.render(request, "sign_in.html", next=target, local=desk.local)
+    return desk.render(request, "sign_in.html", next=safe_next(request.query.get("next")), local=desk.local)
 
 
 def _json_error(status: int, message: str) -> web.Response:

@@ -289,6 +289,19 @@ def test_a_colleague_signs_out_with_the_keyboard(browser: Browser, server: DeskS
     visit.context.close()
 
 
+def test_whoever_opens_the_tab_next_gets_their_own_session(browser: Browser, server: DeskServer) -> None:
+    """A shared computer: the admin's cookie is still there when a colleague opens the tab in the same browser."""
+    visit = signed_in(browser, server, ADMIN)
+    page = visit.page
+    assert page.get_by_role("link", name="Counts").count() == 1
+    visit.context.add_init_script(f"window.__teamsToken = {json.dumps(sso_token(server.issuer, COLLEAGUE))};")
+    page.goto("/desk/")
+    page.wait_for_url("**/desk/home")
+    assert COLLEAGUE.name in text(page) and page.get_by_role("link", name="Counts").count() == 0
+    assert visit.problems == []
+    visit.context.close()
+
+
 # -- tokens that are not good enough -----------------------------------------------------------------------------------
 
 
