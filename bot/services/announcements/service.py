@@ -47,6 +47,7 @@ from vocabulary.words import (
     AnnouncementChangeKind,
     AnnouncementStatus,
     AudienceSessionPeople,
+    AuditOutcome,
     OutboxPurpose,
     Phase,
     Role,
@@ -247,7 +248,7 @@ class AnnouncementService:
             if row is None:
                 return Stopped("missing")
             if row.author_person_id != actor and not satisfies(held, Role.ADMIN):
-                await self._audit.record(session, actor, "announcement.stop", str(row.id), outcome="refused")
+                await self._audit.record(session, actor, "announcement.stop", str(row.id), outcome=AuditOutcome.REFUSED)
                 return Stopped("not_yours")
             if (row.status not in (AnnouncementStatus.SCHEDULED, AnnouncementStatus.SENDING)
                     or row.finished_at is not None):
@@ -284,7 +285,7 @@ class AnnouncementService:
             refusal = await self._change_refusal(repo, row, actor, held)
         if refusal == "not_yours":
             async with self._database.transaction() as session:
-                await self._audit.record(session, actor, action, str(announcement_id), outcome="refused")
+                await self._audit.record(session, actor, action, str(announcement_id), outcome=AuditOutcome.REFUSED)
         if refusal is not None or row is None:
             return refusal or "missing"
         return EditView(row.id, row.revision, row.title, row.body, row.link_url, row.link_title)
@@ -311,7 +312,7 @@ class AnnouncementService:
         row = await repo.get(announcement_id, lock=True)
         refusal = await self._change_refusal(repo, row, actor, held)
         if refusal == "not_yours":
-            await self._audit.record(session, actor, action, str(announcement_id), outcome="refused")
+            await self._audit.record(session, actor, action, str(announcement_id), outcome=AuditOutcome.REFUSED)
         if refusal is not None or row is None:
             return refusal or "missing"
         return row

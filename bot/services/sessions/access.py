@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.services.roles import Audit, RoleService, satisfies
 from storage.models import TrainingSession
 from storage.repositories.sessions import SessionRepository
-from vocabulary.words import Role
+from vocabulary.words import AuditOutcome, Role
 
 Refusal = Literal["not_found", "refused"]
 
@@ -39,9 +39,9 @@ async def managed_session(session: AsyncSession, audit: Audit, actor: Actor, ses
     repository = SessionRepository(session)
     row = await (repository.lock(session_id) if lock else repository.get(session_id))
     if row is None:
-        await audit.record(session, actor.id, action, str(session_id), "refused")
+        await audit.record(session, actor.id, action, str(session_id), AuditOutcome.REFUSED)
         return "not_found"
     if not actor.admin and not await repository.is_manager(session_id, actor.id):
-        await audit.record(session, actor.id, action, str(session_id), "refused")
+        await audit.record(session, actor.id, action, str(session_id), AuditOutcome.REFUSED)
         return "refused"
     return row

@@ -21,7 +21,7 @@ from bot.services.sessions.views import ActionResult, invitation_views, session_
 from cards.invitation import InvitationView
 from storage.models import TrainingSession
 from storage.repositories.sessions import InvitationRepository, SessionRepository
-from vocabulary.words import GraphJobKind, InvitationStatus, OutboxPurpose, SessionStatus
+from vocabulary.words import AuditOutcome, GraphJobKind, InvitationStatus, OutboxPurpose, SessionStatus
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Changes:
                 return row
             info = await session_view(session, row, now)
             if row.status == SessionStatus.CANCELLED or row.starts_at <= now:
-                await audit.record(session, actor_id, "session.change", str(session_id), "refused")
+                await audit.record(session, actor_id, "session.change", str(session_id), AuditOutcome.REFUSED)
                 return ActionResult("closed", session=info)
             if row.change_no != seen_change_no:
                 return ActionResult("stale", session=info)
@@ -119,7 +119,8 @@ class Changes:
             if row.status == SessionStatus.CANCELLED:
                 return ActionResult("unchanged", session=await session_view(session, row, now))
             if row.starts_at <= now:
-                await self._deps.audit.record(session, actor_id, "session.cancel", str(session_id), "refused")
+                await self._deps.audit.record(session, actor_id, "session.cancel", str(session_id),
+                                              AuditOutcome.REFUSED)
                 return ActionResult("closed", session=await session_view(session, row, now))
             if seen_change_no is not None and seen_change_no != row.change_no:
                 return ActionResult("stale", session=await session_view(session, row, now))

@@ -13,7 +13,7 @@ from bot.services.sessions.deps import Deps
 from bot.services.sessions.views import invitation_view
 from cards.invitation import InvitationView
 from storage.repositories.sessions import InvitationRepository, SessionRepository
-from vocabulary.words import OutboxPurpose, SessionStatus
+from vocabulary.words import AuditOutcome, OutboxPurpose, SessionStatus
 
 # Presses of "Send again" this close together are one request pressed twice: it sends one card.
 DOUBLE_PRESS = timedelta(seconds=10)
@@ -66,7 +66,7 @@ class MyInvitations:
             if await invitations.resends_since(person_id, now - DOUBLE_PRESS, session_id):
                 return "done"  # a double press: Teams sends each press with its own id
             if await invitations.resends_since(person_id, now - timedelta(hours=1)) >= limit_per_hour:
-                await audit.record(session, person_id, "invitation.resend", str(session_id), "refused")
+                await audit.record(session, person_id, "invitation.resend", str(session_id), AuditOutcome.REFUSED)
                 return "limit"
             invitation.rev += 1
             view = await invitation_view(session, row, invitation, now, offsets=self._deps.reminder_offsets)
