@@ -1,6 +1,7 @@
 """The browser for the desk's browser tests: the system's Chromium (Debian's `chromium` package), driven by
 Playwright for Python. Playwright never downloads a browser here; a missing /usr/bin/chromium fails the tests
-(.ci/run installs it), it never skips them. One browser for the whole run; each test module opens its contexts."""
+(.ci/run installs it), it never skips them. One browser per test module, stopped with the module: Playwright's sync driver runs an event loop in this
+thread while it is open, which every later asyncio test would trip over."""
 
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium); "
