@@ -49,7 +49,8 @@ def channel_intro() -> Card:
     )
 
 
-_COLLEAGUE = [
+# The help card's commands by role (the desk's home page lists them too): (what to type, what it does).
+COLLEAGUE_COMMANDS = [
     ("express interest", "Sign up to take part."),
     ("my details", "See or change your answers."),
     ("my sessions", "See your sessions, or get an invitation again."),
@@ -58,13 +59,13 @@ _COLLEAGUE = [
     ("withdraw", "Delete your answers and leave the programme."),
     ("privacy", "Read how we use your answers."),
 ]
-_FACILITATOR = [
+FACILITATOR_COMMANDS = [
     ("new session", "Create a session."),
     ("sessions", "See and manage your sessions."),
     ("announce", "Send an announcement."),
     ("adjustments", "See who asked to talk about adjustments."),
 ]
-_ADMIN = [
+ADMIN_COMMANDS = [
     ("counts", "See sign-up numbers."),
     ("roles", "Manage facilitators and admins."),
     ("audit", "See the audit log."),
@@ -78,11 +79,11 @@ def help_card(view: HelpView) -> Card:
         body.append(para("Sorry, I didn't understand that. Here's what I can do."))
     body.append(heading("Help"))
     body.append(para("Type one of these words, or press a button."))
-    commands = list(_COLLEAGUE)
+    commands = list(COLLEAGUE_COMMANDS)
     if view.is_facilitator or view.is_admin:
-        commands += _FACILITATOR
+        commands += FACILITATOR_COMMANDS
     if view.is_admin:
-        commands += _ADMIN
+        commands += ADMIN_COMMANDS
     body.append({"type": "FactSet", "facts": [{"title": name, "value": text} for name, text in commands]})
     body.append(para(f"Need a person? Email {CONTACT_EMAIL}.", subtle=True))
     primary = submit("My details", MY_DETAILS) if view.signed_up else submit(

@@ -99,16 +99,16 @@ def _table(table: TableView, footer: str) -> list[dict[str, Any]]:
     return body
 
 
+# Each upcoming session's figures, in this order: (label, the field of SessionCountsLine and of the counts
+# report's SessionCounts). The desk's Counts page shows the same.
+SESSION_FIGURES = (("Invited", "invited"), ("Accepted", "accepted"), ("Declined", "declined"),
+                   ("Waiting list", "waiting"), ("No reply yet", "no_reply"))
+
+
 def _session(session: SessionCountsLine) -> list[dict[str, Any]]:
     return [
         para(f"{session.title}: {uk_day_and_clock(session.starts_at)}", weight="Bolder"),
-        facts([
-            ("Invited", session.invited),
-            ("Accepted", session.accepted),
-            ("Declined", session.declined),
-            ("Waiting list", session.waiting),
-            ("No reply yet", session.no_reply),
-        ]),
+        facts([(label, str(getattr(session, name))) for label, name in SESSION_FIGURES]),
     ]
 
 

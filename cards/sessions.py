@@ -285,7 +285,9 @@ def journey_stopped() -> Card:
     return card([heading("New session stopped"), para("Nothing was saved. Type \"new session\" to start again.")])
 
 
-def _session_block(view: FacilitatorSessionView) -> list[dict[str, Any]]:
+def session_rows(view: FacilitatorSessionView) -> list[tuple[str, str]]:
+    """A managed session's (label, figure) rows, as the sessions card and the desk's Sessions page show them:
+    seat figures exact, invited, declined and no reply rounded (design §5)."""
     status = view.status.label
     held = view.started and view.status == SessionStatus.PUBLISHED
     if held:
@@ -305,6 +307,12 @@ def _session_block(view: FacilitatorSessionView) -> list[dict[str, Any]]:
             rows += [(AttendanceMark.ATTENDED.label, str(view.attended)),
                      (AttendanceMark.ABSENT.label, str(view.absent)),
                      ("Not marked yet", str(max(0, view.figures.accepted - view.attended - view.absent)))]
+    return rows
+
+
+def session_block(view: FacilitatorSessionView) -> list[dict[str, Any]]:
+    """One session of the sessions card: its title, its rows and the buttons it has now."""
+    held = view.started and view.status == SessionStatus.PUBLISHED
     actions: list[dict[str, Any]] = []
     open_for_changes = view.status != SessionStatus.CANCELLED and not view.started
     if view.status == SessionStatus.DRAFT and open_for_changes:
@@ -320,7 +328,7 @@ def _session_block(view: FacilitatorSessionView) -> list[dict[str, Any]]:
     block: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": view.title, "wrap": True, "weight": "Bolder", "size": "Medium",
          "separator": True},
-        facts(rows),
+        facts(session_rows(view)),
     ]
     if actions:
         block.append({"type": "ActionSet", "actions": actions})
@@ -333,7 +341,7 @@ def sessions_list(views: list[FacilitatorSessionView]) -> Card:
         body.append(para("You have no upcoming or recent sessions. Type \"new session\" to create one."))
         return card(body)
     for view in views[:MAX_LISTED]:
-        body += _session_block(view)
+        body += session_block(view)
     if len(views) > MAX_LISTED:
         body.append(para(f"Showing the first {MAX_LISTED} sessions.", subtle=True))
     body += [para(ROUNDING_NOTE, subtle=True), para(EXACT_NOTE, subtle=True)]

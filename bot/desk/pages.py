@@ -27,7 +27,7 @@ from bot.desk.views import counts_page, session_entries
 from bot.features.counts import COUNTS, counts_view
 from bot.features.sessions import SESSIONS
 from bot.services.csv_export import csv_bytes
-from cards.basics import _ADMIN, _COLLEAGUE, _FACILITATOR  # the help card's lists: the chat's commands
+from cards.basics import ADMIN_COMMANDS, COLLEAGUE_COMMANDS, FACILITATOR_COMMANDS  # the help card's lists
 from cards.invitation import status_text
 from cards.sessions import EXACT_NOTE, ROUNDING_NOTE
 from cards.signup import summary_rows
@@ -181,11 +181,11 @@ async def home(request: web.Request) -> web.StreamResponse:
     if not isinstance(viewer, Viewer):
         return viewer
     desk = _desk(request)
-    commands = list(_COLLEAGUE)
+    commands = list(COLLEAGUE_COMMANDS)
     if viewer.holds(Role.FACILITATOR):
-        commands += _FACILITATOR
+        commands += FACILITATOR_COMMANDS
     if viewer.holds(Role.ADMIN):
-        commands += _ADMIN
+        commands += ADMIN_COMMANDS
     details = await desk.core.volunteers.details(viewer.person_id)
     invitations = await request.config_dict[SESSIONS].my_sessions(viewer.person_id)
     return desk.render(request, "home.html", viewer=viewer, commands=commands,

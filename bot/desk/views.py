@@ -9,12 +9,8 @@ from datetime import datetime
 from bot.desk.charts import Chart, Figure, bar_chart
 from bot.services.counts import CountsReport
 from bot.services.suppression import Shown
-from cards.counts import CountsView, TableView
-from cards.sessions import FacilitatorSessionView, _session_block  # the sessions card's rows, word for word
-
-# The per-session figures of the counts report, with the words the counts card uses for them.
-SESSION_FIGURES = (("Invited", "invited"), ("Accepted", "accepted"), ("Declined", "declined"),
-                   ("Waiting list", "waiting"), ("No reply yet", "no_reply"))
+from cards.counts import SESSION_FIGURES, CountsView, TableView  # the counts card's per-session labels
+from cards.sessions import FacilitatorSessionView, session_rows  # the sessions card's rows, word for word
 
 
 @dataclass(frozen=True)
@@ -90,7 +86,5 @@ def session_entries(views: list[FacilitatorSessionView]) -> list[SessionEntry]:
     exact, invited, declined and no reply rounded: design §5)."""
     entries = []
     for view in views:
-        facts = next(item for item in _session_block(view) if item.get("type") == "FactSet")
-        rows = tuple((str(fact["title"]), str(fact["value"])) for fact in facts["facts"])
-        entries.append(SessionEntry(view.session_id, view.title, rows))
+        entries.append(SessionEntry(view.session_id, view.title, tuple(session_rows(view))))
     return entries
