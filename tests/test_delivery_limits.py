@@ -53,8 +53,11 @@ async def test_the_global_rate_is_kept_without_a_429(
 
     assert [r.status for r in teams_double.requests] == [201] * 30
     times = sorted(r.at for r in teams_double.requests)
-    elapsed = times[-1] - times[0]
-    assert 29 / 20 <= elapsed <= 29 / (20 * 0.97) + 0.5  # paced, not bursty, and not much slower than asked
+    # Paced, not bursty: no second at the double holds more than 20. How close to the limit the worker gets is a
+    # speed figure, measured by bench/delivery.py (a wall-clock bound here failed on a loaded machine).
+    for i in range(len(times) - 20):
+        assert times[i + 20] - times[i] >= 1.0
+    assert times[-1] - times[0] >= 29 / 20
 
 
 async def test_a_429_pauses_the_whole_sender_then_the_message_goes(
