@@ -31,8 +31,9 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check bot cards storage dialogs vocabulary tests bench
 	$(BIN)/mypy
 
+# One test process per core; a module's tests stay together (they share its served bot and database).
 test: lint $(CHROMIUM)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # Installed when missing (Debian's package); the tests fail, never skip, without it.
 $(CHROMIUM):
