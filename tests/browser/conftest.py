@@ -1,7 +1,7 @@
 """The browser for the desk's browser tests: the system's Chromium (Debian's `chromium` package), driven by
 Playwright for Python. Playwright never downloads a browser here; a missing /usr/bin/chromium fails the tests
-(.ci/run installs it), it never skips them. One browser per test module, stopped with the module: Playwright's sync driver runs an event loop in this
-thread while it is open, which every later asyncio test would trip over."""
+(.ci/run installs it), it never skips them. One browser per test module, stopped with the module: Playwright's
+sync driver runs an event loop in this thread while it is open, which every later asyncio test would trip over."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from bot.cli.desk import CHROMIUM_ARGS  # the flags `python -m bot desk screenshots` launches Chromium with
+
 CHROMIUM = os.environ.get("DESK_TEST_CHROMIUM", "/usr/bin/chromium")
-# The machine's closed network: without the background-networking flags Chromium keeps trying Google's hosts.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
