@@ -1,4 +1,5 @@
-"""Command line: `python -m bot run | db upgrade | worker | roles … | audit … | report counts | manifest build`.
+"""Command line: `python -m bot run | db upgrade | worker | roles … | audit … | report counts | manifest build |
+desk screenshots`.
 
 An ordinary operating fault (PostgreSQL down, the database not migrated, a port in use, a file that cannot be
 written) ends with one line that says what is wrong and what to do, and a non-zero exit; the traceback is
@@ -13,13 +14,13 @@ import os
 import sys
 import traceback
 
-from bot.cli import audit, db, manifest, report, roles, serve, worker
+from bot.cli import audit, db, desk, manifest, report, roles, serve, worker
 from bot.cli.errors import CliError, explain
 from bot.settings import SettingsError, load_settings
 
 # Each sub-command module's `add_parser(subparsers)` sets `handler=callable(args, settings) -> int` (sync or
 # async) on its parser; `python -m bot --help` lists them in this order.
-COMMAND_MODULES = (serve, db, manifest, roles, audit, report, worker)
+COMMAND_MODULES = (serve, db, manifest, roles, audit, report, worker, desk)
 
 UNEXPECTED = ("Stopped by an unexpected error ({name}). Run again with LOG_LEVEL=DEBUG to see the details, "
               "or contact HNY.Inc@nhs.net.")
