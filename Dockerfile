@@ -1,5 +1,6 @@
 # The HNY Inc. volunteers bot: one process serving /api/messages, /healthz and /metrics, and (unless
 # RUN_WORKER=false) the delivery and calendar workers. Settings come from the environment: see docs/deploy.md.
+# Logs are one JSON object per line (LOG_FORMAT=json), which needs LOG_ID_KEY: the same secret on every instance.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -7,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOST=0.0.0.0 \
-    PORT=3978
+    PORT=3978 \
+    LOG_FORMAT=json
 
 WORKDIR /app
 

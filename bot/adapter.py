@@ -18,6 +18,7 @@ from botframework.connector.auth import (
 )
 from prometheus_client import CollectorRegistry, Counter
 
+from bot.log_format import Fields
 from bot.retry import retry_after_seconds
 from bot.settings import Settings
 from bot.state_storage import StateConflict
@@ -109,7 +110,7 @@ class RetryingCloudAdapter(CloudAdapter):
                     wait = _retry_after(error)
                     if wait is None or attempt == REPLY_ATTEMPTS:
                         raise
-                    log.info("reply throttled by Teams (429), trying again in %.1f s", wait)
+                    log.info("reply throttled by Teams, trying again", extra=Fields(status=429, seconds=wait))
                     await asyncio.sleep(wait)
         return sent
 
@@ -143,17 +144,14 @@ class TurnFailures:
         activity = context.activity
         if isinstance(error, StateConflict):
             self._counter.labels(LOST_RACE).inc()
-            log.info("turn lost a state race in conversation %s", _conversation_id(activity))
+            log.info("turn lost a state race", extra=Fields(kind=activity.type))
             await context.send_activity(_card_reply(notice(
                 "That was already done",
                 "That was already done. You can carry on from the latest card.")))
             return
         self._counter.labels(type(error).__name__).inc()
-        log.error("turn failed: type=%s conversation=%s", activity.type, _conversation_id(activity),
-                  exc_info=error)
+        sender = activity.from_property.aad_object_id if activity.from_property else None
+        log.error("turn failed", exc_info=error, extra=Fields(kind=activity.type, error=type(error).__name__,
+                                                              person=sender))
         if activity.type in (ActivityTypes.message, ActivityTypes.invoke):
             await context.send_activity(_card_reply(something_went_wrong()))
-
-
-def _conversation_id(activity: Activity) -> str:
-    return activity.conversation.id if activity.conversation else "-"

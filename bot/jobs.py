@@ -15,6 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
+from bot.log_format import Fields
+
 log = logging.getLogger(__name__)
 
 # How long a stopping job may take to finish its current run.
@@ -68,7 +70,7 @@ class TickJob:
             try:
                 await self._tick()
             except Exception as exc:  # keep ticking
-                log.warning("%s tick failed: %s", self.name, type(exc).__name__)
+                log.warning("background job tick failed", extra=Fields(job=self.name, error=type(exc).__name__))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.every_seconds)
 
@@ -111,7 +113,8 @@ class LoopJob:
         except asyncio.CancelledError:
             pass
         except TimeoutError:
-            log.warning("%s did not stop within %.0f s; cancelled", self.name, STOP_TIMEOUT_SECONDS)
+            log.warning("background job did not stop in time; cancelled",
+                        extra=Fields(job=self.name, seconds=STOP_TIMEOUT_SECONDS))
 
 
 class JobRunner:
@@ -126,7 +129,8 @@ class JobRunner:
         for job in self.jobs:
             self._tasks.append(await job.start())
             self._started.append(job)
-            log.info("background job %s started (every %.1f s, %s)", job.name, job.every_seconds, job.leader.value)
+            log.info("background job started", extra=Fields(job=job.name, seconds=job.every_seconds,
+                                                             kind=job.leader.value))
 
     async def stop(self) -> None:
         while self._started:
@@ -134,7 +138,7 @@ class JobRunner:
             try:
                 await job.stop()
             except Exception as exc:  # the others still stop
-                log.error("background job %s failed to stop: %s", job.name, type(exc).__name__)
+                log.error("background job failed to stop", extra=Fields(job=job.name, error=type(exc).__name__))
         self._tasks.clear()
 
     async def wait_any_ended(self) -> asyncio.Task[None] | None:

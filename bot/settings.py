@@ -18,6 +18,7 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 # local mode (no MICROSOFT_APP_ID, loopback host), so that someone trying the bot can reach every role.
 _PLAYGROUND_ID = re.compile(r"^00000000-0000-0000-0000-[0-9]{13}$")
 PLAYGROUND_USER_ID = "00000000-0000-0000-0000-0000000000020"  # the Playground's default user
+MIN_LOG_ID_KEY = 32  # characters of LOG_ID_KEY
 NOT_AN_ENTRA_ID = "'{value}' is not an Entra id (a GUID like 00000000-0000-0000-0000-000000000000)"
 
 
@@ -84,6 +85,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text for local runs; json (one object per line, allow-listed fields only: bot/log_format.py) in the image.
+    log_format: Literal["json", "text"] = "text"
+    # Keys the HMAC that stands for a person's id in the logs. Needed with LOG_FORMAT=json outside local mode, the
+    # same on every instance (so one person's lines match across them); empty: a random key per process.
+    log_id_key: SecretStr | None = None
 
     # Delivery engine (design §7).
     send_rate_per_second: float = Field(default=30.0, gt=0, le=1000)
@@ -155,6 +161,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"'{host}': plain http is allowed only to this machine (127.0.0.1, localhost)")
         return hosts
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_id_key")
+    @classmethod
+    def _log_id_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None
+        if value is not None and len(value.get_secret_value()) < MIN_LOG_ID_KEY:
+            raise ValueError(f"use at least {MIN_LOG_ID_KEY} characters, e.g. the output of "
+                             "python -c 'import secrets; print(secrets.token_hex(32))'")
+        return value
+
     @field_validator("reminder_offsets_minutes", mode="before")
     @classmethod
     def _offsets(cls, value: object) -> object:
@@ -209,6 +230,9 @@ class Settings(BaseSettings):
                 f"HOST={self.host} is not a loopback address: without MICROSOFT_APP_ID the bot has no "
                 "authentication and listens only on 127.0.0.1 or localhost",
             )
+        if self.log_format == "json" and self.log_id_key is None and not self.local:
+            raise _setting_error("LOG_ID_KEY", "LOG_ID_KEY is needed with LOG_FORMAT=json outside local mode: it keys "
+                                 "the HMAC that stands for a person's id in the logs (docs/deploy.md)")
         for admin_id in self.bootstrap_admins:
             if not self.local and not is_entra_id(admin_id):
                 raise _setting_error("BOOTSTRAP_ADMINS", NOT_AN_ENTRA_ID.format(value=admin_id)
@@ -225,6 +249,10 @@ class Settings(BaseSettings):
     @property
     def local(self) -> bool:
         return is_local(self.microsoft_app_id, self.host)
+
+    @property
+    def log_id_key_bytes(self) -> bytes | None:
+        return self.log_id_key.get_secret_value().encode("utf-8") if self.log_id_key else None
 
 
 def _setting_error(setting: str, message: str) -> PydanticCustomError:

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     require_erasure_log(settings)
     require_free_port(settings.host, settings.port, option="PORT", host_option="HOST")
     asyncio.run(require_migrated(settings.database_url))
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.log_id_key_bytes)
     if not settings.authenticated:
         logging.getLogger("bot").warning(
             "no MICROSOFT_APP_ID: authentication is off; listening on %s only", settings.host)

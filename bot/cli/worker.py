@@ -118,7 +118,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     # The retention job erases, and every erasure is logged before it commits.
     require_erasure_log(settings)
     await require_migrated(settings.database_url)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.log_id_key_bytes)
     app = build_worker_app(settings, args)
 
     stopping = asyncio.Event()

@@ -15,6 +15,7 @@ from datetime import datetime
 from bot.clock import Clock
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.tokens import TokenProvider, TokenRefused
+from bot.log_format import Fields
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Credentials:
         try:
             await self._tokens.token(force_refresh=True)
         except TokenRefused as exc:
-            log.warning("delivery credentials still refused: %s", exc.code)
+            log.warning("delivery credentials still refused", extra=Fields(code=exc.code))
             return False
         if self.problem is None:
             return True
@@ -73,7 +74,7 @@ class Credentials:
         return True
 
     async def accepted(self) -> None:
-        log.info("delivery credentials accepted again after %s; resuming", self.problem)
+        log.info("delivery credentials accepted again; resuming", extra=Fields(code=self.problem))
         self.problem = None
         self.since = None
         self._from_teams = False
@@ -91,12 +92,13 @@ class Credentials:
             self.problem = code
             self.since = self._clock.now()
             self.next_probe = self._time() + self._probe_seconds
-            log.error("Bot Connector credentials refused (%s): sending stopped, messages kept pending", code)
+            log.error("Bot Connector credentials refused: sending stopped, messages kept pending",
+                      extra=Fields(code=code))
             if self._metrics:
                 self._metrics.credentials_refused.set(1)
             try:
                 await self._save_state()
             except Exception as exc:
-                log.warning("could not record the credentials problem: %s", type(exc).__name__)
+                log.warning("could not record the credentials problem", extra=Fields(error=type(exc).__name__))
         # Everything waiting for its turn goes back to pending now, not after a doomed request each.
         self._gate_changed()

@@ -23,6 +23,8 @@ from typing import Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.log_format import Fields
+
 log = logging.getLogger(__name__)
 
 # "hnydeliv" as a 64-bit integer: advisory locks are per database, so one constant serves every deployment.
@@ -95,12 +97,12 @@ class AdvisoryLock:
                 await self._connection.execute(text("SELECT 1"))
                 return True
             except Exception as exc:  # the session is gone, and the lock with it
-                log.warning("delivery leadership lost: %s", type(exc).__name__)
+                log.warning("delivery leadership lost", extra=Fields(error=type(exc).__name__))
                 await self._drop()
         try:
             connection = await self._engine.connect()
         except Exception as exc:  # database unreachable: nobody can send anyway
-            log.warning("delivery leadership: cannot connect: %s", type(exc).__name__)
+            log.warning("delivery leadership: cannot connect", extra=Fields(error=type(exc).__name__))
             return False
         try:
             connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -110,7 +112,7 @@ class AdvisoryLock:
                 log.info("delivery leadership taken")
                 return True
         except Exception as exc:
-            log.warning("delivery leadership: lock attempt failed: %s", type(exc).__name__)
+            log.warning("delivery leadership: lock attempt failed", extra=Fields(error=type(exc).__name__))
             await connection.invalidate()
             await connection.close()
             return False
@@ -140,7 +142,7 @@ class AdvisoryLock:
                 await connection.invalidate()
                 await connection.close()
             except Exception as exc:
-                log.debug("closing a dead leadership connection: %s", type(exc).__name__)
+                log.debug("closing a dead leadership connection", extra=Fields(error=type(exc).__name__))
 
 
 def leadership_for(is_postgres: bool, engine: AsyncEngine) -> Leadership:

@@ -18,6 +18,7 @@ from bot.delivery.credentials import Credentials
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.ratelimit import ConversationWindows, Halted, Pacer, PacerTurn
 from bot.delivery.tokens import TokenProvider, TokenRefused
+from bot.log_format import Fields
 from bot.retry import retry_after_seconds
 from storage.repositories.outbox import Attempt
 from vocabulary.words import AttemptOperation
@@ -87,7 +88,8 @@ class Pacing:
             self._pacer.pause(pause)
             if self._metrics:
                 self._metrics.throttled.inc()
-            log.warning("429 from the Bot Connector (message %s): sender paused %.1fs", delivery.claimed.id, pause)
+            log.warning("429 from the Bot Connector: sender paused",
+                        extra=Fields(outbox_id=delivery.claimed.id, status=429, seconds=pause))
         if reply.status == 401:
             await self._credentials.refused(classified.code or "Unauthorized", from_teams=True)
         elif trial and reply.status is not None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.delivery.metrics import DeliveryMetrics
+from bot.log_format import Fields
 from storage.db import Database
 from storage.repositories.outbox import Attempt, Claimed, OutboxRepository
 from storage.repositories.people import ConversationRepository
@@ -97,7 +98,8 @@ class OutcomeRecorder:
                     _fail(batch[0], exc)
                     continue
                 # Keep one bad outcome from sinking the others: write them one by one.
-                log.warning("recording %d outcomes together failed (%s); one by one", len(batch), type(exc).__name__)
+                log.warning("recording outcomes together failed; one by one",
+                            extra=Fields(count=len(batch), error=type(exc).__name__))
                 for entry in batch:
                     try:
                         successors = await self._apply([entry])
@@ -175,7 +177,7 @@ class OutcomeRecorder:
                            now: datetime) -> None:
         if message.person_id:
             await repo.mark_person_undeliverable(message.person_id, code, now)
-            log.info("person %s marked undeliverable: %s", message.person_id, code)
+            log.info("person marked undeliverable", extra=Fields(person=message.person_id, code=code))
         elif message.conversation_id and code != NO_CONVERSATION:
             # The bot was removed from the team or chat: keep it off the announcement pickers until it is back.
             await ConversationRepository(session).mark_uninstalled(message.conversation_id)
@@ -183,9 +185,10 @@ class OutcomeRecorder:
     def _report(self, entry: _Entry) -> None:
         outcome = entry.outcome
         if not entry.held:
-            log.warning("outbox message %s: lease lost before its outcome was recorded", entry.message.id)
+            log.warning("outbox message: lease lost before its outcome was recorded",
+                        extra=Fields(outbox_id=entry.message.id))
         elif entry.metric in (SendOutcome.FAILED, SendOutcome.UNDELIVERABLE):
-            log.info("outbox message %s %s: status=%s code=%s", entry.message.id, entry.metric, outcome.status,
-                     outcome.code)
+            log.info("outbox message not delivered", extra=Fields(
+                outbox_id=entry.message.id, outcome=entry.metric, status=outcome.status, code=outcome.code))
         if entry.metric and self._metrics:
             self._metrics.sends.labels(entry.metric).inc()

@@ -38,6 +38,7 @@ from bot.delivery.ratelimit import Halted
 from bot.delivery.recorder import MessageOutcome, OutcomeRecorder
 from bot.delivery.sending import MessageSender
 from bot.delivery.tokens import TokenProvider
+from bot.log_format import Fields
 from bot.retry import backoff_seconds
 from storage.db import Database
 from storage.repositories.outbox import OutboxRepository
@@ -212,8 +213,8 @@ class DeliveryWorker:
                     # A database blip must not end delivery: wait a little longer each time and carry on.
                     # Held messages are safe: their leases run out and they are claimed again.
                     failures += 1
-                    log.warning("delivery worker %s: %s (failure %d in a row)", self.id, type(exc).__name__,
-                                failures, exc_info=failures == 1)
+                    log.warning("delivery worker: failure in a row", exc_info=failures == 1,
+                                extra=Fields(worker=self.id, error=type(exc).__name__, count=failures))
                     await self._sleep(backoff_seconds(failures + 1, base=self.config.poll_seconds, cap=30.0,
                                                       max_doublings=6))
         finally:
@@ -294,7 +295,8 @@ class DeliveryWorker:
         try:
             await self._write_heartbeat()
         except Exception as exc:  # the database may be what is going away
-            log.warning("could not record worker %s as stopped: %s", self.id, type(exc).__name__)
+            log.warning("could not record the worker as stopped", extra=Fields(worker=self.id,
+                                                                                 error=type(exc).__name__))
 
     # -- leadership and the gate -----------------------------------------------------------------------------------
 
@@ -303,7 +305,7 @@ class DeliveryWorker:
         if leader != self._leader:
             self._leader = leader
             if not leader:
-                log.warning("worker %s is no longer the sender", self.id)
+                log.warning("worker is no longer the sender", extra=Fields(worker=self.id))
             self._refresh_gate()
         return leader
 
@@ -322,13 +324,14 @@ class DeliveryWorker:
         except Halted:
             outcome = MessageOutcome(verdict=None, counts_as_attempt=False)
         except Exception:
-            log.exception("outbox message %s: unexpected error while sending", delivery.claimed.id)
+            log.exception("outbox message: unexpected error while sending",
+                          extra=Fields(outbox_id=delivery.claimed.id))
             outcome = MessageOutcome(verdict=DeliveryVerdict.RETRY, code="WorkerError")
         try:
             return await self._recorder.record(delivery.claimed, delivery.attempts, outcome)
         except Exception:
             # Its lease will run out and another claim will take it again: not lost.
-            log.exception("outbox message %s: could not record the outcome", delivery.claimed.id)
+            log.exception("outbox message: could not record the outcome", extra=Fields(outbox_id=delivery.claimed.id))
             return False
 
     def _backoff(self, attempt: int) -> float:
@@ -343,7 +346,7 @@ class DeliveryWorker:
             try:
                 await self.heartbeat()
             except Exception as exc:  # keep beating: a database blip must not kill the worker
-                log.warning("delivery heartbeat failed: %s", type(exc).__name__)
+                log.warning("delivery heartbeat failed", extra=Fields(worker=self.id, error=type(exc).__name__))
             await asyncio.sleep(self.config.heartbeat_seconds)
 
     async def _write_heartbeat(self) -> None:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.core import Core
 from bot.desk.pages import add_routes
+from bot.desk.programme import add_programme_routes
 from bot.desk.site import PREFIX, build_desk, desk_application, finish_routes, redirect_to_desk
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ def mount_desk(app: web.Application, core: Core) -> None:
     desk = build_desk(core)
     sub = desk_application(desk)
     add_routes(sub, local=desk.local)
+    add_programme_routes(sub)
     finish_routes(sub)
     app.add_subapp(PREFIX + "/", sub)
     app.router.add_get(PREFIX, redirect_to_desk)

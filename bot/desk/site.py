@@ -67,6 +67,7 @@ NAV: tuple[tuple[str, str, Role | None], ...] = (
     ("Your page", f"{PREFIX}/home", None),
     ("Sessions", f"{PREFIX}/sessions", Role.FACILITATOR),
     ("Counts", f"{PREFIX}/counts", Role.ADMIN),
+    ("Programme", f"{PREFIX}/programme", Role.ADMIN),
 )
 
 

@@ -34,6 +34,7 @@ from bot.graph.errors import GraphError
 from bot.graph.install import AppInstaller
 from bot.graph.services import GraphServices
 from bot.jobs import Leader
+from bot.log_format import Fields
 from bot.settings import Settings
 from storage.db import Database
 
@@ -210,7 +211,7 @@ def register(wiring: Wiring) -> None:
         async with core.database.transaction() as session:
             count = await outbox.rearm(session, person_id, core.clock.now())
         if count:
-            log.info("person %s is reachable again: %d messages re-armed", person_id, count)
+            log.info("person is reachable again: messages re-armed", extra=Fields(person=person_id, count=count))
             if runtime.worker is not None:
                 runtime.worker.wake()
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, cancel, enqueue, feed_key, keys_starting, pending_keys_like
+from bot.log_format import Fields
 from bot.services.feed import FeedMessages, enqueue_feed, wanting_feed
 from cards.invitation import ReminderView
 from storage.db import Database
@@ -122,7 +123,7 @@ class ReminderService:
         for session_id, starts_at in late:
             async with self._database.transaction() as session:
                 withdrawn = await cancel_pending(session, session_id, starts_at, now)
-            log.info("reminders withdrawn after the start: session=%d count=%d", session_id, withdrawn)
+            log.info("reminders withdrawn after the start", extra=Fields(session_id=session_id, count=withdrawn))
 
     async def _missing(self, session: AsyncSession, session_id: int, now: datetime, *,
                        row: TrainingSession | None = None) -> list[tuple[int, Invitation]]:
@@ -168,5 +169,5 @@ class ReminderService:
                                        now=now, notification=self._feed.reminder(
                                            row.title, row.starts_at, row.ends_at, has_link=bool(row.join_url)))
         if missing:
-            log.info("reminders enqueued: session=%d offset=%d count=%d", session_id, missing[0][0], len(missing))
+            log.info("reminders enqueued", extra=Fields(session_id=session_id, count=len(missing)))
         return len(missing)

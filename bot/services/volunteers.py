@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.delivery.outbox import cancel, feed_key, pending_keys_like
 from bot.hooks import DomainHooks
+from bot.log_format import Fields
 from bot.services.notices import Notice, NoticeService
 from bot.services.roles import Audit
 from cards.signup import DetailsView, SignUpAnswers
@@ -185,7 +186,7 @@ class VolunteerService:
                                  notice_version=notice.version, notice_sha256=notice.sha256, method=METHOD_CARD)
             await self._audit.record(session, person_id, "volunteer.signup", person_id)
             await self._hooks.changed(session, person_id)
-        log.info("volunteer signed up: person=%s", person_id)
+        log.info("volunteer signed up", extra=Fields(person=person_id))
         return True
 
     async def change(self, person_id: str, answers: SignUpAnswers) -> bool:
@@ -203,7 +204,7 @@ class VolunteerService:
             volunteer.updated_at = self._clock.now()
             await self._audit.record(session, person_id, "volunteer.change", person_id)
             await self._hooks.changed(session, person_id)
-        log.info("volunteer changed answers: person=%s", person_id)
+        log.info("volunteer changed answers", extra=Fields(person=person_id))
         return True
 
     async def set_feed(self, person_id: str, on: bool) -> bool:
@@ -222,7 +223,8 @@ class VolunteerService:
                 await self._audit.record(session, person_id, f"volunteer.feed.{'on' if on else 'off'}", person_id)
             if not on:
                 await cancel(session, await pending_keys_like(session, f"{feed_key('')}%:{person_id}"), now)
-        log.info("volunteer turned the activity feed %s: person=%s", "on" if on else "off", person_id)
+        log.info("volunteer turned the activity feed on or off", extra=Fields(person=person_id,
+                                                                              outcome="on" if on else "off"))
         return True
 
     # -- consent ---------------------------------------------------------------------------------------------
@@ -250,7 +252,7 @@ class VolunteerService:
                                  notice_version=notice.version, notice_sha256=notice.sha256, method=METHOD_CARD)
             await self._audit.record(session, person_id, "volunteer.consent", person_id)
             await self._hooks.changed(session, person_id)
-        log.info("volunteer consented again: person=%s version=%d", person_id, notice_version)
+        log.info("volunteer consented again", extra=Fields(person=person_id, version=notice_version))
         return True
 
     # -- withdrawal and erasure ------------------------------------------------------------------------------
@@ -263,7 +265,7 @@ class VolunteerService:
                 return False
             await self.erase(session, person_id, at=self._clock.now(), reason=ErasureReason.WITHDRAWN,
                              method=METHOD_CARD, actor=person_id, action="volunteer.withdraw")
-        log.info("volunteer withdrew and was erased: person=%s", person_id)
+        log.info("volunteer withdrew and was erased", extra=Fields(person=person_id))
         return True
 
     async def erase(self, session: AsyncSession, person_id: str, *, at: datetime, reason: ErasureReason,
@@ -336,7 +338,7 @@ class VolunteerService:
         async with self._database.transaction() as session:
             added = await OrganisationRepository(session).seed(names)
         if added:
-            log.info("added %d organisations from the shipped list", added)
+            log.info("added organisations from the shipped list", extra=Fields(count=added))
 
 
 def what_we_keep(*, signed_up: bool, erased: bool, has_name: bool) -> str:

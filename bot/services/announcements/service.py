@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.delivery.outbox import Message, Recipient, batch_progress, cancel, enqueue, enqueue_to_people
+from bot.log_format import Fields
 from bot.services.announcements.audiences import AudienceChoice, channel_label, parse_ids, parse_words
 from bot.services.announcements.drafts import Timing, When, check_draft, timing_of, written
 from bot.services.announcements.progress import (
@@ -233,7 +234,7 @@ class AnnouncementService:
             await self._audit.record(session, actor, "announcement.create", str(row.id))
             await self._audit.record(session, actor, "announcement.send", str(row.id))
             await self._show_progress(session, row, now)
-        log.info("announcement %d created by person=%s, starts %s", row.id, actor, send_at.isoformat())
+        log.info("announcement created", extra=Fields(announcement_id=row.id, actor=actor))
         return Created("done", row.id, send_at, timing)
 
     # -- the author's controls -----------------------------------------------------------------------------------
@@ -262,7 +263,7 @@ class AnnouncementService:
             row.stopped_at = now
             await self._audit.record(session, actor, "announcement.stop", str(row.id))
             progress = await self._track(session, row, now)
-        log.info("announcement %d stopped by person=%s", announcement_id, actor)
+        log.info("announcement stopped", extra=Fields(announcement_id=announcement_id, actor=actor))
         return Stopped("stopped", progress)
 
     async def progress(self, announcement_id: int) -> ProgressView | None:
@@ -342,7 +343,8 @@ class AnnouncementService:
                                       to_people=self._messages.announcement(kept, to_people=True),
                                       to_channels=self._messages.announcement(kept, to_people=False))
             await self._audit.record(session, actor, "announcement.edit", str(row.id))
-        log.info("announcement %d edited by person=%s (revision %d)", announcement_id, actor, revision + 1)
+        log.info("announcement edited", extra=Fields(announcement_id=announcement_id, actor=actor,
+                                                     revision=revision + 1))
         return Changed("done")
 
     async def recall(self, actor: str, announcement_id: int) -> Changed:
@@ -359,7 +361,7 @@ class AnnouncementService:
                                       to_people=self._messages.withdrawn(to_people=True),
                                       to_channels=self._messages.withdrawn(to_people=False))
             await self._audit.record(session, actor, "announcement.recall", str(row.id))
-        log.info("announcement %d withdrawn by person=%s", announcement_id, actor)
+        log.info("announcement withdrawn", extra=Fields(announcement_id=announcement_id, actor=actor))
         return Changed("done")
 
     async def _change_copies(self, session: AsyncSession, row: Announcement, kind: AnnouncementChangeKind,
@@ -418,12 +420,12 @@ class AnnouncementService:
             repo = AnnouncementRepository(session)
             await repo.set_stopped(person_id, True)
             await cancel(session, await repo.pending_keys(person_id=person_id), now)
-        log.info("person=%s stopped announcements", person_id)
+        log.info("person stopped announcements", extra=Fields(person=person_id))
 
     async def resume_announcements(self, person_id: str) -> None:
         async with self._database.transaction() as session:
             await AnnouncementRepository(session).set_stopped(person_id, False)
-        log.info("person=%s turned announcements back on", person_id)
+        log.info("person turned announcements back on", extra=Fields(person=person_id))
 
     async def announcements_stopped(self, person_id: str) -> bool:
         async with self._database.read() as session:
@@ -483,7 +485,7 @@ class AnnouncementService:
                 # Late (the bot was down, or its time was moved): still nothing starts in quiet hours.
                 row.send_at = quiet_hours_end(now, self.quiet_end)
                 await self._show_progress(session, row, now)
-                log.info("announcement %d waits for the end of quiet hours", row.id)
+                log.info("announcement waits for the end of quiet hours", extra=Fields(announcement_id=row.id))
                 return
             choice = AudienceChoice.from_json(json.loads(row.audience))
             draft = written(row)
@@ -505,7 +507,8 @@ class AnnouncementService:
                     organisations=choice.organisations, session_people=choice.session_people)).suppressed:
                 # Fewer than 8 are left of an audience by organisation or attendance (people withdrew since it
                 # was checked): still nobody is singled out. Channels get it as chosen.
-                log.info("announcement %d: its narrowed audience fell below 8, so no people get it", row.id)
+                log.info("announcement: its narrowed audience fell below 8, so no people get it",
+                         extra=Fields(announcement_id=row.id))
                 people = None
             if people is not None:
                 card = Message(card=self._messages.announcement(draft, to_people=True))
@@ -520,7 +523,7 @@ class AnnouncementService:
                 row.status = AnnouncementStatus.DONE.value
                 row.finished_at = now
             await self._show_progress(session, row, now, counts)
-        log.info("announcement %d started", announcement_id)
+        log.info("announcement started", extra=Fields(announcement_id=announcement_id))
 
     async def _report(self, announcement_id: int) -> None:
         now = self._clock.now()
@@ -530,7 +533,7 @@ class AnnouncementService:
                 return
             progress = await self._track(session, row, now)
         if progress.finished:
-            log.info("announcement %d finished", announcement_id)
+            log.info("announcement finished", extra=Fields(announcement_id=announcement_id))
 
     async def _track(self, session: AsyncSession, row: Announcement, now: datetime) -> ProgressView:
         """Finish the announcement when nothing of it is still to go, then show its progress."""

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.outbox import Message, Recipient, enqueue
+from bot.log_format import Fields
 from bot.services import reminders
 from bot.services.sessions.co_facilitators import CoFacilitators
 from bot.services.sessions.deps import Deps
@@ -89,7 +90,7 @@ class Changes:
                     await self._tell_about_change(session, row, now, time_changed=time_changed,
                                                   link_changed=link_changed)
             info = await session_view(session, row, now)
-        log.info("session changed: session=%d change=%d", session_id, info.change_no)
+        log.info("session changed", extra=Fields(session_id=session_id, change_no=info.change_no))
         return ActionResult("done", session=info)
 
     async def on_calendar_ready(self, session: AsyncSession, session_id: int, join_url: str) -> None:
@@ -105,7 +106,7 @@ class Changes:
         row.updated_at = now
         await session.flush()
         await self._tell_about_change(session, row, now, time_changed=False, link_changed=True)
-        log.info("session has its Teams meeting: session=%d", session_id)
+        log.info("session has its Teams meeting", extra=Fields(session_id=session_id))
 
     async def cancel(self, actor_id: str, session_id: int, seen_change_no: int | None = None) -> ActionResult:
         """Cancel: accepted and waiting people are told, and every invitation card is closed.
@@ -137,7 +138,7 @@ class Changes:
                 await self._tell_everyone(session, row, now, key=f"session-cancel:{row.id}",
                                           purpose=OutboxPurpose.SESSION_CANCEL, card=self._deps.messages.cancelled)
             info = await session_view(session, row, now)
-        log.info("session cancelled: session=%d", session_id)
+        log.info("session cancelled", extra=Fields(session_id=session_id))
         return ActionResult("done", session=info)
 
     async def _tell_about_change(self, session: AsyncSession, row: TrainingSession, now: datetime, *,

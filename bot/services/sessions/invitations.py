@@ -15,6 +15,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.outbox import Message, Recipient, cancel, enqueue, feed_key
+from bot.log_format import Fields
 from bot.services.eligibility import Criteria, EligibilityAnswers, answers_match, is_eligible
 from bot.services.feed import enqueue_feed, wanting_feed
 from bot.services.sessions.deps import Deps
@@ -92,7 +93,7 @@ class Invitations:
                 invited += 1
         await session.flush()
         if invited:
-            log.info("invited a volunteer to upcoming sessions: person=%s sessions=%d", person_id, invited)
+            log.info("invited a volunteer to upcoming sessions", extra=Fields(person=person_id, count=invited))
 
     async def _invite(self, session: AsyncSession, row: TrainingSession, person_id: str, teams_user_id: str | None,
                       seats: int, now: datetime, *, feed: bool = False) -> bool:
@@ -176,7 +177,7 @@ class Invitations:
         await session.delete(invitation)
         await session.flush()
         await self._deps.audit.record(session, person_id, "invitation.withdraw", str(row.id))
-        log.info("invitation withdrawn, answers no longer match: session=%d person=%s", row.id, person_id)
+        log.info("invitation withdrawn, answers no longer match", extra=Fields(session_id=row.id, person=person_id))
 
     async def on_person_erased(self, session: AsyncSession, person_id: str) -> None:
         """A withdrawal: free their seats (the next waiting person is promoted and told), then delete their

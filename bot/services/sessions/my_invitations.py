@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bot.delivery.outbox import Message, Recipient, enqueue, is_enqueued
+from bot.log_format import Fields
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.views import invitation_view
 from cards.invitation import InvitationView
@@ -75,5 +76,5 @@ class MyInvitations:
                 message=Message(card=self._deps.messages.invitation(view)), purpose=OutboxPurpose.INVITATION, now=now,
                 batch=f"session:{session_id}")
             await audit.record(session, person_id, "invitation.resend", str(session_id))
-        log.info("invitation sent again: session=%d person=%s", session_id, person_id)
+        log.info("invitation sent again", extra=Fields(session_id=session_id, person=person_id))
         return "done"

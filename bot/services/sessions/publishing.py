@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.log_format import Fields
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.forms import IN_THE_PAST, SessionDraft
 from bot.services.sessions.invitations import Invitations
@@ -51,7 +52,7 @@ class Publishing:
             if publish:
                 invited = shown(await self._publish(session, row, actor_id, now))
             info = await session_view(session, row, now)
-        log.info("session created: session=%d published=%s", row.id, publish)
+        log.info("session created", extra=Fields(session_id=row.id, outcome="published" if publish else "draft"))
         return ActionResult("done", session=info, invited=invited)
 
     async def publish(self, actor_id: str, session_id: int) -> ActionResult:
@@ -67,7 +68,7 @@ class Publishing:
                 return ActionResult("closed", session=await session_view(session, row, now))
             invited = shown(await self._publish(session, row, actor_id, now))
             info = await session_view(session, row, now)
-        log.info("session published: session=%d", session_id)
+        log.info("session published", extra=Fields(session_id=session_id))
         return ActionResult("done", session=info, invited=invited)
 
     async def _publish(self, session: AsyncSession, row: TrainingSession, actor_id: str, now: datetime) -> int:

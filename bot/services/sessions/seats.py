@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.delivery.outbox import Message, Recipient, enqueue
+from bot.log_format import Fields
 from bot.services import reminders
 from bot.services.sessions.deps import Deps
 from bot.services.sessions.views import ReplyResult, invitation_view, seats_left
@@ -53,8 +54,8 @@ class Seats:
             if outcome == "done" and update_card:
                 await self._deps.update_card(session, invitation, view, now)
         if outcome == "done":
-            log.info("invitation reply: session=%d person=%s answer=%s status=%s", session_id, person_id, answer,
-                     view.status.value)
+            log.info("invitation reply", extra=Fields(session_id=session_id, person=person_id, action=answer,
+                                                      outcome=view.status))
         return ReplyResult(outcome, view)
 
     async def _accept(self, session: AsyncSession, row: TrainingSession, invitation: Invitation,
@@ -119,5 +120,5 @@ class Seats:
                           message=Message(card=self._deps.messages.promoted(view)), purpose=OutboxPurpose.PROMOTION,
                           now=now, batch=f"session:{row.id}")
             await self._deps.update_card(session, invitation, view, now)
-            log.info("promoted from the waiting list: session=%d person=%s", row.id, invitation.person_id)
+            log.info("promoted from the waiting list", extra=Fields(session_id=row.id, person=invitation.person_id))
         return promoted
