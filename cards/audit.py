@@ -28,23 +28,32 @@ class AuditLine:
     outcome: str
 
 
+def audit_facts(line: AuditLine) -> list[tuple[str, str]]:
+    """One entry's (label, value) rows, as the card and the desk's Programme page show them."""
+    return [
+        ("Who", line.actor_id),
+        ("What", line.action),
+        ("Record", line.record_id or "none"),
+        ("Result", OUTCOME_WORDS.get(line.outcome, line.outcome)),
+    ]
+
+
+def audit_intro(count: int) -> str:
+    return (f"The latest {count} entries, newest first. Times are UK time. People are shown by their id, never "
+            "by name.")
+
+
 def _entry(line: AuditLine) -> dict[str, Any]:
     return {"type": "Container", "separator": True, "items": [
         para(uk_audit_time(line.at), weight="Bolder"),
-        facts([
-            ("Who", line.actor_id),
-            ("What", line.action),
-            ("Record", line.record_id or "none"),
-            ("Result", OUTCOME_WORDS.get(line.outcome, line.outcome)),
-        ]),
+        facts(audit_facts(line)),
     ]}
 
 
 def audit_card(lines: list[AuditLine]) -> Card:
     body: list[dict[str, Any]] = [heading("Audit log")]
     if lines:
-        body.append(para(f"The latest {len(lines)} entries, newest first. Times are UK time. People are shown "
-                         "by their id, never by name."))
+        body.append(para(audit_intro(len(lines))))
         body += [_entry(line) for line in lines]
     else:
         body.append(para("There is nothing in the audit log yet."))

@@ -80,28 +80,41 @@ class ProgrammeSettingsView:
     notice_published_at: datetime | None
 
 
-def programme_card(view: ProgrammeSettingsView, status: str | None = None) -> Card:
+PROGRAMME_INTRO = "Only admins can see and change these settings. Every change is written to the audit log."
+PHASE_LABEL = "Current phase (required)"
+END_DATE_LABEL = "Programme end date, UK (optional)"
+
+
+def programme_facts(view: ProgrammeSettingsView) -> list[tuple[str, str]]:
+    """The settings as the card and the desk's Programme page list them."""
     notice = (f"Version {view.notice_version}, published {uk_short(view.notice_published_at)}"
               if view.notice_version is not None and view.notice_published_at else "None published yet")
+    return [
+        ("Current phase", view.phase.label),
+        ("Programme end date", uk_day(view.end_date) if view.end_date else "Not set"),
+        ("Personal data deleted on", uk_day(view.deletion_date) if view.deletion_date
+         else "Not planned: set an end date first"),
+        ("Privacy notice", notice),
+    ]
+
+
+def retention_note(view: ProgrammeSettingsView) -> str:
+    return (f"We delete everyone's personal data {view.retention_days} days after the programme end date. "
+            "Admins get a message 14 days and 1 day before. Leave the date empty if it is not decided yet.")
+
+
+def programme_card(view: ProgrammeSettingsView, status: str | None = None) -> Card:
     body: list[dict[str, Any]] = [
         *_status(status),
         heading(RUNNING),
-        para("Only admins can see and change these settings. Every change is written to the audit log."),
-        facts([
-            ("Current phase", view.phase.label),
-            ("Programme end date", uk_day(view.end_date) if view.end_date else "Not set"),
-            ("Personal data deleted on", uk_day(view.deletion_date) if view.deletion_date
-             else "Not planned: set an end date first"),
-            ("Privacy notice", notice),
-        ]),
-        _choice_set("phase", "Current phase (required)", [(phase.value, phase.label) for phase in Phase],
+        para(PROGRAMME_INTRO),
+        facts(programme_facts(view)),
+        _choice_set("phase", PHASE_LABEL, [(phase.value, phase.label) for phase in Phase],
                     value=view.phase.value, expanded=True,
                     error="Choose the phase the programme is in now."),
-        {"type": "Input.Date", "id": "end_date", "label": "Programme end date, UK (optional)",
+        {"type": "Input.Date", "id": "end_date", "label": END_DATE_LABEL,
          "value": view.end_date.isoformat() if view.end_date else ""},
-        para(f"We delete everyone's personal data {view.retention_days} days after the programme end date. "
-             "Admins get a message 14 days and 1 day before. Leave the date empty if it is not decided yet.",
-             subtle=True),
+        para(retention_note(view), subtle=True),
     ]
     return card(body, [
         submit(SAVE, SAVE_PROGRAMME, style="positive"),
@@ -112,18 +125,27 @@ def programme_card(view: ProgrammeSettingsView, status: str | None = None) -> Ca
     ])
 
 
-def end_date_confirm_card(*, phase: Phase, end_date: date, deletion_date: date, days_left: int) -> Card:
-    """Asked before saving an end date whose deletion date is less than 14 days away, or already past."""
+DELETION_SOON = "Personal data will be deleted soon"
+SET_END_DATE = "Set end date"
+
+
+def deletion_soon_text(*, end_date: date, deletion_date: date, days_left: int) -> str:
+    """What the end date would do, said before it is saved (the card below and the desk's Programme page)."""
     when = ("in the next daily run" if days_left <= 0 else
             "tomorrow" if days_left == 1 else f"in {days_left} days, on {uk_day(deletion_date)}")
+    return (f"With the end date {uk_day(end_date)}, I will delete the personal data of everyone who has used "
+            f"this bot {when}. This includes their answers, names, e-mails and session places. It cannot be "
+            "undone.")
+
+
+def end_date_confirm_card(*, phase: Phase, end_date: date, deletion_date: date, days_left: int) -> Card:
+    """Asked before saving an end date whose deletion date is less than 14 days away, or already past."""
     return card([
-        heading("Personal data will be deleted soon"),
-        para(f"With the end date {uk_day(end_date)}, I will delete the personal data of everyone who has used "
-             f"this bot {when}. This includes their answers, names, e-mails and session places. It cannot be "
-             "undone."),
+        heading(DELETION_SOON),
+        para(deletion_soon_text(end_date=end_date, deletion_date=deletion_date, days_left=days_left)),
         para("Press \"Set end date\" if that is right. Otherwise, press Back and choose a later date."),
     ], [
-        submit("Set end date", SAVE_PROGRAMME, style="destructive", phase=phase.value,
+        submit(SET_END_DATE, SAVE_PROGRAMME, style="destructive", phase=phase.value,
                end_date=end_date.isoformat(), confirmed="true"),
         submit(BACK, SHOW_PROGRAMME),
     ])
@@ -141,14 +163,19 @@ class OrganisationLine:
     retired: bool
 
 
+ORGANISATIONS_INTRO = ("People choose one of these when they sign up. A retired organisation stays on the sign-ups "
+                       "that have it, but new people can't choose it.")
+ORGANISATION_NAME_LABEL = "Name of the organisation (required)"
+NEW_NAME_LABEL = "New name (required)"
+
+
 def organisations_card(rows: list[OrganisationLine], status: str | None = None) -> Card:
     active = [row for row in rows if not row.retired]
     retired = [row for row in rows if row.retired]
     body: list[dict[str, Any]] = [
         *_status(status),
         heading("Organisations"),
-        para("People choose one of these when they sign up. A retired organisation stays on the sign-ups "
-             "that have it, but new people can't choose it."),
+        para(ORGANISATIONS_INTRO),
         _subheading("Offered at sign-up"),
         *([para(f"{number}. {row.name}") for number, row in enumerate(active, start=1)] or [para("None.")]),
         _subheading("Retired"),
@@ -157,7 +184,7 @@ def organisations_card(rows: list[OrganisationLine], status: str | None = None) 
     all_choices = [(str(row.id), row.name + (" (retired)" if row.retired else "")) for row in rows]
     actions: list[dict[str, Any]] = [
         _show_card("Add an organisation", [
-            {"type": "Input.Text", "id": "add_name", "label": "Name of the organisation (required)",
+            {"type": "Input.Text", "id": "add_name", "label": ORGANISATION_NAME_LABEL,
              "isRequired": True, "maxLength": ORGANISATION_NAME_MAX,
              "errorMessage": "Type the organisation's name."},
         ], [submit("Add", ADD_ORGANISATION, style="positive")]),
@@ -166,7 +193,7 @@ def organisations_card(rows: list[OrganisationLine], status: str | None = None) 
         actions.append(_show_card("Rename", [
             _choice_set("rename_id", "Organisation to rename (required)", all_choices,
                         error="Choose the organisation to rename."),
-            {"type": "Input.Text", "id": "rename_name", "label": "New name (required)", "isRequired": True,
+            {"type": "Input.Text", "id": "rename_name", "label": NEW_NAME_LABEL, "isRequired": True,
              "maxLength": ORGANISATION_NAME_MAX, "errorMessage": "Type the new name."},
         ], [submit("Rename", RENAME_ORGANISATION, style="positive")]))
     if active:
@@ -196,17 +223,27 @@ class NoticeVersionLine:
     chars: int
 
 
+NOTICES_INTRO = ("People see the newest version. When you publish a new one, everyone who signed up is asked to "
+                 "agree again. Until they do, we don't invite them to sessions or count them as active.")
+NOTICE_TEXT_LABEL = "Full text of the new privacy notice (required)"
+ASK_NOW_TEXT = "Also send every volunteer a message now asking them to agree"
+UNDERSTOOD_TEXT = "I understand that everyone who signed up will be asked to agree again"
+
+
+def notice_facts(lines: list[NoticeVersionLine]) -> list[tuple[str, str]]:
+    """Every published version, newest first."""
+    return [(f"Version {line.version}", f"Published {uk_short(line.published_at)}. {line.chars:,} characters. "
+             f"Fingerprint {line.sha256[:12]}.") for line in reversed(lines)]
+
+
 def notices_card(lines: list[NoticeVersionLine], current_text: str, status: str | None = None) -> Card:
     body: list[dict[str, Any]] = [
         *_status(status),
         heading("Privacy notice versions"),
-        para("People see the newest version. When you publish a new one, everyone who signed up is asked to "
-             "agree again. Until they do, we don't invite them to sessions or count them as active."),
+        para(NOTICES_INTRO),
     ]
     if lines:
-        body.append(facts([(f"Version {line.version}",
-                            f"Published {uk_short(line.published_at)}. {line.chars:,} characters. "
-                            f"Fingerprint {line.sha256[:12]}.") for line in reversed(lines)]))
+        body.append(facts(notice_facts(lines)))
     else:
         body.append(para("No version is published yet."))
     body.append(para("You can also add a version as a file in the bot's code (bot/content/privacy_notice_vN.md, "
@@ -216,14 +253,13 @@ def notices_card(lines: list[NoticeVersionLine], current_text: str, status: str 
              "approve the text first."),
         {"type": "Input.Text", "id": "notice_text", "isMultiline": True, "isRequired": True,
          "maxLength": NOTICE_MAX_CHARS, "value": current_text,
-         "label": "Full text of the new privacy notice (required)",
+         "label": NOTICE_TEXT_LABEL,
          "errorMessage": "Type or paste the full text of the new privacy notice."},
-        {"type": "Input.Toggle", "id": "ask_now", "title": "Also send every volunteer a message now asking them "
-         "to agree", "label": "Message volunteers now (optional)", "valueOn": "true", "valueOff": "false",
-         "value": "true", "wrap": True},
-        {"type": "Input.Toggle", "id": "understood", "title": "I understand that everyone who signed up will be "
-         "asked to agree again", "label": "Check before publishing (required)", "valueOn": "true",
-         "valueOff": "false", "value": "false", "wrap": True, "isRequired": True,
+        {"type": "Input.Toggle", "id": "ask_now", "title": ASK_NOW_TEXT, "label": "Message volunteers now (optional)",
+         "valueOn": "true", "valueOff": "false", "value": "true", "wrap": True},
+        {"type": "Input.Toggle", "id": "understood", "title": UNDERSTOOD_TEXT,
+         "label": "Check before publishing (required)", "valueOn": "true", "valueOff": "false", "value": "false",
+         "wrap": True, "isRequired": True,
          "errorMessage": "Tick the box to show you understand what publishing does."},
     ], [submit("Publish", PUBLISH_NOTICE, style="positive")])
     return card(body, [publish, no_inputs(submit(PRIVACY, SHOW_PRIVACY)), no_inputs(submit(BACK, SHOW_PROGRAMME))])

@@ -11,9 +11,16 @@ from bot.clock import UK, SystemClock
 from bot.services.csv_export import write_csv
 from bot.services.roles import CLI_ACTOR, Audit, RoleService
 from bot.settings import Settings
+from cards.audit import AuditLine
 from storage.db import Database
 
 HEADER = ("time_utc", "time_uk", "actor_id", "action", "record_id", "outcome")
+
+
+def audit_rows(entries: list[AuditLine]) -> list[tuple[str, str, str, str, str | None, str]]:
+    """The export's rows (under HEADER), oldest first as given; the desk's audit download is the same."""
+    return [(entry.at.isoformat(), entry.at.astimezone(UK).isoformat(), entry.actor_id, entry.action,
+             entry.record_id, entry.outcome) for entry in entries]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -32,15 +39,14 @@ async def run_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         clock = SystemClock()
         audit = Audit(clock)
-        entries = await RoleService(database, clock, audit).audit_entries()
+        roles = RoleService(database, clock, audit)
+        entries = await roles.audit_entries()
         try:
-            write_csv(path, HEADER, [(entry.at.isoformat(), entry.at.astimezone(UK).isoformat(), entry.actor_id,
-                                      entry.action, entry.record_id, entry.outcome) for entry in entries])
+            write_csv(path, HEADER, audit_rows(entries))
         except OSError as exc:
             raise csv_error(path, exc) from None
         # Taking a copy of the log is itself recorded, once the file is written.
-        async with database.transaction() as session:
-            await audit.record(session, CLI_ACTOR, "audit.export")
+        await roles.record_export(CLI_ACTOR)
     finally:
         await database.dispose()
     print(f"wrote {len(entries)} audit entries to {path}")

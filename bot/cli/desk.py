@@ -108,7 +108,7 @@ def add_parser(subparsers: Any) -> None:
 
 def demo_settings(directory: Path) -> Settings:
     """Local mode (no Microsoft app id, loopback only), a fresh SQLite file, no worker, no Graph."""
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None, database_url=f"sqlite+aiosqlite:///{directory / 'desk-demo.db'}", host="127.0.0.1",
         microsoft_app_id="", microsoft_app_password=None, microsoft_app_tenant_id="", allowed_tenants=[],
         bootstrap_admins=[ADMIN.person_id], run_worker=False, graph_enabled=False, log_format="text",

@@ -13,8 +13,10 @@ restored database lacks, and the retention job is a background job (bot/services
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
+from typing import TypeAlias
 
 from aiohttp import web
 
@@ -64,7 +66,7 @@ from vocabulary.actions.programme import (
 )
 from vocabulary.catalogue import NoPayload
 from vocabulary.uk_time import UK, uk_day
-from vocabulary.words import ProgrammeChange, Role
+from vocabulary.words import Phase, ProgrammeChange, Role
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +99,33 @@ RESTORED = {
 RETENTION = web.AppKey("retention", RetentionService)
 PROGRAMME = web.AppKey("programme", ProgrammeService)
 
+# One change of the organisation list: the payload of one of its four forms.
+OrganisationPayload: TypeAlias = (AddOrganisationPayload | RenameOrganisationPayload | RetireOrganisationPayload
+                                  | RestoreOrganisationPayload)
+
+
+@dataclass(frozen=True)
+class DeletionSoon:
+    """Asked before saving: with this end date, everyone's personal data would be deleted within 14 days."""
+
+    phase: Phase
+    end_date: date
+    deletion_date: date
+    days_left: int
+
+
+@dataclass(frozen=True)
+class SettingsSaved:
+    """What saving the programme settings said, or the question asked first (`confirm`)."""
+
+    status: str | None
+    confirm: DeletionSoon | None = None
+
 
 class ProgrammeFeature:
+    """The chat's programme cards. The desk's Programme page calls the same methods (`save_settings`,
+    `change_organisation`, `publish`), so both say the same and check the same (issue 22)."""
+
     def __init__(self, wiring: Wiring, service: ProgrammeService) -> None:
         self.core = wiring.core
         self.service = service
@@ -114,33 +141,38 @@ class ProgrammeFeature:
     async def programme_action(self, turn: Turn, _: NoPayload) -> None:
         await self.show(turn)
 
-    async def save(self, turn: Turn, payload: ProgrammeSettingsPayload) -> None:
+    async def save_settings(self, actor_id: str, payload: ProgrammeSettingsPayload) -> SettingsSaved:
         end = parse_uk_date(payload.end_date) if payload.end_date else None
         if payload.end_date and end is None:
-            await self.show(turn, "I couldn't read that end date. Choose it with the date picker, or type it like "
-                                  "31/03/2027. Nothing was saved.")
-            return
+            return SettingsSaved("I couldn't read that end date. Choose it with the date picker, or type it like "
+                                 "31/03/2027. Nothing was saved.")
         view = await self.service.view()
         if end is not None and end != view.end_date and payload.confirmed != "true":
             deletion = self.service.deletion_date(end)
             days_left = (deletion - self.core.clock.now().astimezone(UK).date()).days
             if days_left < max(WARNING_DAYS):
                 # Deleting everyone's data must never follow from a mistyped year: ask first.
-                await turn.reply_card(end_date_confirm_card(phase=payload.phase, end_date=end,
-                                                            deletion_date=deletion, days_left=days_left))
-                return
-        phase = await self.service.set_phase(turn.person_id, payload.phase)
-        ended = await self.service.set_end_date(turn.person_id, end)
+                return SettingsSaved(None, DeletionSoon(payload.phase, end, deletion, days_left))
+        phase = await self.service.set_phase(actor_id, payload.phase)
+        ended = await self.service.set_end_date(actor_id, end)
         if ProgrammeChange.DONE not in (phase, ended):
-            await self.show(turn, "Nothing needed to change.")
-            return
+            return SettingsSaved("Nothing needed to change.")
         said = [f"Saved. The current phase is {payload.phase.label}."]
         if end is None:
             said.append("There is no programme end date, so no deletion is planned.")
         else:
             said.append(f"The programme ends on {uk_day(end)}. Personal data will be deleted on "
                         f"{uk_day(self.service.deletion_date(end))}.")
-        await self.show(turn, " ".join(said))
+        return SettingsSaved(" ".join(said))
+
+    async def save(self, turn: Turn, payload: ProgrammeSettingsPayload) -> None:
+        saved = await self.save_settings(turn.person_id, payload)
+        if saved.confirm is not None:
+            soon = saved.confirm
+            await turn.reply_card(end_date_confirm_card(phase=soon.phase, end_date=soon.end_date,
+                                                        deletion_date=soon.deletion_date, days_left=soon.days_left))
+            return
+        await self.show(turn, saved.status)
 
     # -- organisations --------------------------------------------------------------------------------------
 
@@ -157,39 +189,59 @@ class ProgrammeFeature:
     async def organisations_command(self, turn: Turn) -> None:
         await self.show_organisations(turn)
 
-    async def _organisation_changed(self, turn: Turn, outcome: ProgrammeChange, organisation_id: int | None,
-                                    texts: dict[ProgrammeChange, str], otherwise: str) -> None:
-        """The list again, with what happened on top; the texts name the organisation as {name}. One read of
-        the list gives both the name and the card."""
+    async def change_organisation(self, actor_id: str,
+                                  payload: OrganisationPayload) -> tuple[list[OrganisationLine], str]:
+        """Add, rename, retire or restore; then the list again and what happened, whose texts name the
+        organisation as {name}. One read of the list gives both the name and the list."""
+        organisation_id: int | None
+        if isinstance(payload, AddOrganisationPayload):
+            outcome, organisation_id = await self.service.add_organisation(actor_id, payload.add_name)
+            texts, otherwise = ADDED, ORGANISATION_NAME_TEXT
+        elif isinstance(payload, RenameOrganisationPayload):
+            organisation_id = payload.rename_id
+            outcome = await self.service.rename_organisation(actor_id, organisation_id, payload.rename_name)
+            texts, otherwise = RENAMED, ORGANISATION_NAME_TEXT
+        elif isinstance(payload, RetireOrganisationPayload):
+            organisation_id = payload.retire_id
+            outcome = await self.service.set_retired(actor_id, organisation_id, True)
+            texts, otherwise = RETIRED, ORGANISATION_GONE
+        else:
+            organisation_id = payload.restore_id
+            outcome = await self.service.set_retired(actor_id, organisation_id, False)
+            texts, otherwise = RESTORED, ORGANISATION_GONE
         rows = await self.service.organisations()
         name = next((row.name for row in rows if row.id == organisation_id), "That organisation")
-        await self._reply_organisations(turn, rows, texts.get(outcome, otherwise).format(name=name))
+        return rows, texts.get(outcome, otherwise).format(name=name)
+
+    async def _organisation_changed(self, turn: Turn, payload: OrganisationPayload) -> None:
+        rows, status = await self.change_organisation(turn.person_id, payload)
+        await self._reply_organisations(turn, rows, status)
 
     async def add_organisation(self, turn: Turn, payload: AddOrganisationPayload) -> None:
-        outcome, organisation_id = await self.service.add_organisation(turn.person_id, payload.add_name)
-        await self._organisation_changed(turn, outcome, organisation_id, ADDED, ORGANISATION_NAME_TEXT)
+        await self._organisation_changed(turn, payload)
 
     async def rename_organisation(self, turn: Turn, payload: RenameOrganisationPayload) -> None:
-        outcome = await self.service.rename_organisation(turn.person_id, payload.rename_id, payload.rename_name)
-        await self._organisation_changed(turn, outcome, payload.rename_id, RENAMED, ORGANISATION_NAME_TEXT)
+        await self._organisation_changed(turn, payload)
 
     async def retire_organisation(self, turn: Turn, payload: RetireOrganisationPayload) -> None:
-        outcome = await self.service.set_retired(turn.person_id, payload.retire_id, True)
-        await self._organisation_changed(turn, outcome, payload.retire_id, RETIRED, ORGANISATION_GONE)
+        await self._organisation_changed(turn, payload)
 
     async def restore_organisation(self, turn: Turn, payload: RestoreOrganisationPayload) -> None:
-        outcome = await self.service.set_retired(turn.person_id, payload.restore_id, False)
-        await self._organisation_changed(turn, outcome, payload.restore_id, RESTORED, ORGANISATION_GONE)
+        await self._organisation_changed(turn, payload)
 
     # -- privacy notice versions ----------------------------------------------------------------------------
+
+    async def current_notice_text(self) -> str:
+        """The newest version's text: the start of the next one."""
+        try:
+            return (await self.core.notices.current()).text
+        except LookupError:
+            return ""
 
     async def show_notices(self, turn: Turn, status: str | None = None, draft: str | None = None) -> None:
         lines = await self.service.notices()
         if draft is None:
-            try:
-                draft = (await self.core.notices.current()).text
-            except LookupError:
-                draft = ""
+            draft = await self.current_notice_text()
         await turn.reply_card(notices_card(lines, draft[:NOTICE_MAX_CHARS], status))
 
     async def notices_action(self, turn: Turn, _: NoPayload) -> None:
@@ -198,30 +250,32 @@ class ProgrammeFeature:
     async def notices_command(self, turn: Turn) -> None:
         await self.show_notices(turn)
 
-    async def publish_notice(self, turn: Turn, payload: PublishNoticePayload) -> None:
+    async def publish(self, actor_id: str, payload: PublishNoticePayload) -> tuple[str, str | None]:
+        """Publish a new version; what happened, and the text to show again in the form when nothing was
+        published because of it (None: the newest version's)."""
         if payload.understood != "true":
-            await self.show_notices(turn, "Nothing was published. Tick \"I understand\" and press Publish again.",
-                                    payload.notice_text)
-            return
+            return "Nothing was published. Tick \"I understand\" and press Publish again.", payload.notice_text
+
         def asking_card(version: int, text: str) -> dict[str, object]:
             return consent_again_card(text, version)
 
         asking = asking_card if payload.ask_now == "true" else None
-        result = await self.service.publish_notice(turn.person_id, payload.notice_text, asking)
+        result = await self.service.publish_notice(actor_id, payload.notice_text, asking)
         if result.change == ProgrammeChange.INVALID:
-            await self.show_notices(turn, f"Nothing was published. The notice must be between {NOTICE_MIN_CHARS} "
-                                          f"and {NOTICE_MAX_CHARS:,} characters long. Yours has "
-                                          f"{len(payload.notice_text.strip()):,}.", payload.notice_text)
-            return
+            return (f"Nothing was published. The notice must be between {NOTICE_MIN_CHARS} and "
+                    f"{NOTICE_MAX_CHARS:,} characters long. Yours has {len(payload.notice_text.strip()):,}.",
+                    payload.notice_text)
         if result.change == ProgrammeChange.UNCHANGED:
-            await self.show_notices(turn, f"That is the same text as version {result.version}, so nothing was "
-                                          "published.")
-            return
+            return f"That is the same text as version {result.version}, so nothing was published.", None
         said = (f"Version {result.version} is published. Everyone who signed up will be asked to agree again "
                 "before we use their answers.")
         if asking is not None:
             said += " I'm sending each of them a message to ask (after 8am if it is late now)."
-        await self.show_notices(turn, said)
+        return said, None
+
+    async def publish_notice(self, turn: Turn, payload: PublishNoticePayload) -> None:
+        status, draft = await self.publish(turn.person_id, payload)
+        await self.show_notices(turn, status, draft)
 
     # -- adjustments ----------------------------------------------------------------------------------------
 
@@ -248,6 +302,9 @@ class ProgrammeFeature:
         await self.show_adjustments(turn, status)
 
 
+PROGRAMME_FEATURE = web.AppKey("programme_feature", ProgrammeFeature)  # the desk's Programme page uses it too
+
+
 def warning_card(warning: RetentionWarning) -> dict[str, object]:
     return retention_warning_card(days_left=warning.days_left, deletion_date=warning.deletion_date,
                                   end_date=warning.end_date, retention_days=warning.retention_days)
@@ -266,6 +323,7 @@ def register(wiring: Wiring) -> None:
     wiring.app[RETENTION] = retention
     wiring.app[PROGRAMME] = service
     feature = ProgrammeFeature(wiring, service)
+    wiring.app[PROGRAMME_FEATURE] = feature
 
     admin, facilitator = Role.ADMIN, Role.FACILITATOR
     commands, actions = wiring.commands, wiring.actions

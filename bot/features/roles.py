@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from aiohttp import web
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema.teams import TeamsChannelAccount
 
@@ -127,19 +128,22 @@ class RolesFeature:
             await turn.reply_card(notice("Roles", status or 'I show the list of roles only in a private chat. '
                                          'Message me there and type "roles".'))
             return
+        await turn.reply_card(roles_card(await self.roles_view(turn.person_id, status)))
+
+    async def roles_view(self, viewer_id: str, status: str | None = None) -> RolesView:
+        """Who holds each role (stored, and through Entra groups), as the roles card and the desk show it."""
         holders = await self.core.roles.holders()
         grouped, unread = await self._group_holders()
         admins = {holder.person_id for holder in holders if holder.role == Role.ADMIN} | grouped[Role.ADMIN]
-        rows = [self._row(holder, admins, turn.person_id, grouped[holder.role]) for holder in holders]
+        rows = [self._row(holder, admins, viewer_id, grouped[holder.role]) for holder in holders]
         stored = {(holder.person_id, holder.role) for holder in holders}
         only_group = [(role, person_id) for role in Role for person_id in sorted(grouped[role])
                       if (person_id, role) not in stored]
         known = await self.directory.find_many([person_id for _, person_id in only_group])
         rows += [RoleRow(person_id=person_id, role=role,
                          label=_label(known[person_id]) if person_id in known else person_id,
-                         from_group=True, is_you=person_id == turn.person_id) for role, person_id in only_group]
-        await turn.reply_card(roles_card(RolesView(rows=tuple(rows), status=status, directory=self.graph is not None,
-                                                   groups_unread=unread)))
+                         from_group=True, is_you=person_id == viewer_id) for role, person_id in only_group]
+        return RolesView(rows=tuple(rows), status=status, directory=self.graph is not None, groups_unread=unread)
 
     async def _group_holders(self) -> tuple[dict[Role, frozenset[str]], bool]:
         """Who holds each role through an Entra group (cached by the group role source, which never raises),
@@ -166,14 +170,25 @@ class RolesFeature:
 
     # -- changes -----------------------------------------------------------------------------------------
 
-    async def change(self, turn: Turn, verb: str, role: Role, target: Target) -> str:
-        """Grant or revoke, and say what happened in one or two short sentences."""
+    async def change(self, actor_id: str, verb: str, role: Role, target: Target) -> str:
+        """Grant or revoke (RoleService's rules: never the last admin), and say what happened in one or two short
+        sentences. The chat and the desk both change roles here."""
         if verb == "grant":
-            outcome = await self.core.roles.grant(turn.person_id, target.person_id, role)
+            outcome = await self.core.roles.grant(actor_id, target.person_id, role)
         else:
-            outcome = await self.core.roles.revoke(turn.person_id, target.person_id, role)
-        log.info("role.%s.%s on %s by %s: %s", verb, role.value, target.person_id, turn.person_id, outcome.value)
+            outcome = await self.core.roles.revoke(actor_id, target.person_id, role)
+        log.info("role.%s.%s on %s by %s: %s", verb, role.value, target.person_id, actor_id, outcome.value)
         return self._said(verb, role, target, outcome)
+
+    async def grant_by_email(self, actor_id: str, email: str, role: Role) -> str:
+        """The roles card's "Give role" form (and the desk's): find the person by e-mail, then grant."""
+        if not _EMAIL.match(email):
+            return ("That doesn't look like an e-mail address. Type their work e-mail, like name@nhs.net, and press "
+                    "\"Give role\" again.")
+        found = await self._by_email(email)
+        if isinstance(found, str):
+            return found
+        return await self.change(actor_id, "grant", role, found)
 
     def _said(self, verb: str, role: Role, target: Target, outcome: RoleChangeOutcome) -> str:
         name = target.label
@@ -209,7 +224,8 @@ class RolesFeature:
             return NOT_IN_DIRECTORY.format(email=email)
         return Target(user.id, person_label(user.id, user.display_name, user.mail))
 
-    async def _target(self, person_id: str) -> Target:
+    async def target(self, person_id: str) -> Target:
+        """Someone by Entra object id, named as we know them (else by the id)."""
         known = await self.directory.find(person_id)
         return Target(person_id, _label(known) if known else person_id)
 
@@ -241,9 +257,9 @@ class RolesFeature:
             else:
                 targets.append(found)
         for person_id in request.ids:
-            targets.append(await self._target(person_id))
+            targets.append(await self.target(person_id))
         for target in dict.fromkeys(targets):
-            said.append(await self.change(turn, request.verb, request.role, target))
+            said.append(await self.change(turn.person_id, request.verb, request.role, target))
         await self.show_roles(turn, " ".join(said))
 
     def _mentioned(self, turn: Turn) -> list[tuple[str, str | None]]:
@@ -286,23 +302,15 @@ class RolesFeature:
         await self.show_audit(turn)
 
     async def grant_action(self, turn: Turn, payload: RoleChangePayload) -> None:
-        target = await self._target(payload.person_id)
-        await self.show_roles(turn, await self.change(turn, "grant", payload.role, target))
+        target = await self.target(payload.person_id)
+        await self.show_roles(turn, await self.change(turn.person_id, "grant", payload.role, target))
 
     async def revoke_action(self, turn: Turn, payload: RoleChangePayload) -> None:
-        target = await self._target(payload.person_id)
-        await self.show_roles(turn, await self.change(turn, "revoke", payload.role, target))
+        target = await self.target(payload.person_id)
+        await self.show_roles(turn, await self.change(turn.person_id, "revoke", payload.role, target))
 
     async def grant_by_email_action(self, turn: Turn, payload: GrantRoleByEmailPayload) -> None:
-        if not _EMAIL.match(payload.email):
-            await self.show_roles(turn, "That doesn't look like an e-mail address. Type their work e-mail, "
-                                        "like name@nhs.net, and press \"Give role\" again.")
-            return
-        found = await self._by_email(payload.email)
-        if isinstance(found, str):
-            await self.show_roles(turn, found)
-            return
-        await self.show_roles(turn, await self.change(turn, "grant", payload.role, found))
+        await self.show_roles(turn, await self.grant_by_email(turn.person_id, payload.email, payload.role))
 
     # -- names and e-mails from Teams ---------------------------------------------------------------------
 
@@ -348,8 +356,12 @@ def _label(known: KnownPerson) -> str:
     return person_label(known.person_id, known.display_name, known.email)
 
 
+ROLES = web.AppKey("roles", RolesFeature)  # the desk's Programme page changes roles through the same feature
+
+
 def register(wiring: Wiring) -> None:
     feature = RolesFeature(wiring.core, Directory(wiring.core.database), graph=wiring.graph)
+    wiring.app[ROLES] = feature
     admin = Role.ADMIN
     # Two-word phrases win over one-word commands, so "roles grant admin hi@nhs.net" is never read as "hi".
     wiring.commands.add("roles", ["roles", "manage roles", "roles grant", "roles give", "roles add",

@@ -153,6 +153,11 @@ class RoleService:
                                      person.display_name if person else None, person.email if person else None))
         return sorted(result, key=lambda holder: (holder.role != Role.ADMIN, holder.granted_at))
 
+    async def record_export(self, actor_id: str) -> None:
+        """Taking a copy of the whole audit log is itself recorded (the command line's export, the desk's)."""
+        async with self._database.transaction() as session:
+            await self._audit.record(session, actor_id, "audit.export")
+
     async def audit_entries(self, limit: int | None = None) -> list[AuditLine]:
         """The latest `limit` audit rows, newest first; or every row, oldest first, when limit is None."""
         async with self._database.read() as session:
