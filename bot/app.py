@@ -24,6 +24,7 @@ from bot.features import (
     counts,
     delivery,
     graph,
+    operational_retention,
     programme,
     roles,
     sessions,
@@ -52,6 +53,7 @@ FEATURES: tuple[Callable[[Wiring], None], ...] = (
     sessions.register,
     announcements.register,
     programme.register,
+    operational_retention.register,
 )
 
 CORE = web.AppKey("core", Core)

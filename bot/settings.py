@@ -110,6 +110,14 @@ class Settings(BaseSettings):
     # and its backups, replayed at start-up; and how often the retention job checks whether it is due.
     erasure_log_path: str = "var/erasures.log"
     retention_check_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # Retention of the operational tables (issue 23, docs/privacy.md "How long things are kept"). Finished outbox
+    # messages lose their text after OUTBOX_COMPACT_DAYS (keys, Teams ids and statuses stay); attempt rows go
+    # after OUTBOX_ATTEMPTS_DAYS (at least a day: a new sender seeds its rate windows from the last hour's); erasure
+    # log lines go once no backup can be older than them, BACKUP_RETENTION_DAYS (35: the longest point-in-time
+    # restore of Azure Database for PostgreSQL; say more if longer-term backups are kept).
+    outbox_compact_days: int = Field(default=30, ge=1, le=3650)
+    outbox_attempts_days: int = Field(default=30, ge=1, le=3650)
+    backup_retention_days: int = Field(default=35, ge=1, le=3650)
 
     # Teams app package (manifest).
     bot_domain: str = ""

@@ -25,7 +25,7 @@ from tests.test_sessions_helpers import outbox
 from vocabulary.words import Role
 
 # The names of the background jobs' tasks (bot/jobs.py): delivery, reminders, announcements, retention.
-JOB_TASKS = ("delivery-worker-", "reminders-tick", "announcements-tick", "retention")
+JOB_TASKS = ("delivery-worker-", "reminders-tick", "announcements-tick", "retention", "operational_retention-tick")
 
 
 def running_job_tasks() -> list[str]:
@@ -83,7 +83,7 @@ async def test_web_with_run_worker_false_plus_one_worker_sends_reminders_and_ann
         async with worker_process(db_url, token_issuer, clock):
             # Every job runs in the worker (the check above would have seen them).
             await teams_double.wait_for(lambda: {name.split("-")[0] for name in running_job_tasks()} == {
-                "delivery", "reminders", "announcements", "retention"}, timeout=10)
+                "delivery", "reminders", "announcements", "retention", "operational_retention"}, timeout=10)
             await teams_double.wait_for(lambda: len(reminders_in_chat(teams_double, booked)) == 1
                                         and len(announcement_cards(web, reader)) == 1, timeout=20)
         assert running_job_tasks() == []  # the worker stopped its jobs; the web instance still runs none

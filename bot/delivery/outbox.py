@@ -1,11 +1,12 @@
 """Enqueue proactive messages in the caller's transaction. Services call only this module.
 
 Also here: what authors and services may ask of the outbox afterwards (progress and failures of a batch,
-cancelling what has not gone yet) and re-arming a person who came back."""
+cancelling what has not gone yet), re-arming a person who came back, and retention of old messages (issue 23)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,8 @@ __all__ = [
     "batch_failures",
     "batch_progress",
     "cancel",
+    "compact_finished",
+    "delete_attempts",
     "enqueue",
     "enqueue_to_people",
     "feed_key",
@@ -200,3 +203,23 @@ async def cancel(session: AsyncSession, keys: list[str], now: datetime) -> int:
 async def rearm(session: AsyncSession, person_id: str, now: datetime) -> int:
     """The person can be reached again: their messages skipped as undeliverable go back to pending."""
     return await OutboxRepository(session).rearm(person_id, now)
+
+
+async def compact_finished(session: AsyncSession, *, finished_before: datetime, after_id: int, limit: int,
+                           keep_batches: Sequence[str] = ()) -> tuple[int | None, int]:
+    """Operational retention (issue 23): drop the payload of up to `limit` messages with ids above `after_id` that
+    finished (sent, undeliverable, failed or cancelled) before `finished_before`, except those of `keep_batches`.
+    Key, recipient, status, activity id and conversation stay: the key still stops a second send and the card can
+    still be updated in place. Open messages are never touched. Returns (the last id looked at, or None when there
+    was nothing left to look at, and how many were compacted)."""
+    repository = OutboxRepository(session)
+    ids = await repository.compactable(finished_before=finished_before, after_id=after_id, limit=limit,
+                                       keep_batches=keep_batches)
+    if not ids:
+        return None, 0
+    return ids[-1], await repository.compact(ids)
+
+
+async def delete_attempts(session: AsyncSession, *, before: datetime, limit: int) -> int:
+    """Delete up to `limit` delivery attempt rows made before `before`; returns how many (issue 23)."""
+    return await OutboxRepository(session).delete_attempts(before=before, limit=limit)

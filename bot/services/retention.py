@@ -6,7 +6,8 @@ or an e-mail. A line is written and fsynced for every `erasures` row, by a hook 
 sessions, *before* the transaction commits: so no erasure can reach the database without reaching the log.
 If the commit then fails, the log holds one erasure too many, and start-up completes it: the person asked
 for it (or the retention date had passed). At start-up, `replay` re-applies every logged erasure that the
-database does not have, e.g. after a restore from a backup taken before it. docs/privacy.md explains why.
+database does not have, e.g. after a restore from a backup taken before it. docs/privacy.md explains why. Lines
+older than every backup kept (BACKUP_RETENTION_DAYS) are pruned by bot/services/operational_retention.py.
 
 The retention job erases everyone's personal data RETENTION_DAYS after the programme end date an admin sets,
 tells admins 14 days and 1 day before, and runs at most once per UK day across restarts and instances.
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -80,10 +83,16 @@ class LogEntry:
 
 class ErasureLog:
     """The append-only file. Several instances each write their own file in one folder (e.g. erasures-a.log,
-    erasures-b.log beside erasures.log); start-up reads every file of that name pattern."""
+    erasures-b.log beside erasures.log); start-up reads every file of that name pattern.
+
+    `prune` (operational retention, issue 23) rewrites this process's own file without the lines older than any
+    backup kept. Appending and pruning take a lock on the file (flock: shared to append, exclusive to prune), and
+    an append that finds the file replaced meanwhile opens the new one, so no line is ever written to a file that
+    has just been pruned away."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._guard = threading.Lock()  # appends (the event loop) and a prune (a worker thread) of this process
 
     def append(self, entries: Iterable[LogEntry]) -> None:
         """Append and fsync (blocking, a few milliseconds). Raises OSError if the line is not safely stored."""
@@ -92,20 +101,60 @@ class ErasureLog:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
-        # One write() on an O_APPEND file: concurrent writers in this process never interleave their lines.
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(descriptor, data)
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        with self._guard:
+            while True:
+                # One write() on an O_APPEND file: concurrent writers in this process never interleave their lines.
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    _lock(descriptor, fcntl.LOCK_SH)
+                    if not _is_current(descriptor, self.path):
+                        continue  # another process pruned it since it was opened: write to the new file
+                    os.write(descriptor, data)
+                    os.fsync(descriptor)
+                    break
+                finally:
+                    os.close(descriptor)  # also lets go of the lock
         if created:
-            # The new file's name must survive a power cut too.
-            folder = os.open(self.path.parent, os.O_RDONLY)
+            _fsync_folder(self.path.parent)  # the new file's name must survive a power cut too
+
+    def prune(self, before: datetime) -> int:
+        """Rewrite this process's own file without the erasures made before `before` (no backup kept is that
+        old, so none can bring those people back); returns how many lines went. A line that cannot be read is
+        kept. The new file is written beside it, fsynced and moved into place, so a crash leaves one or the
+        other, whole. Blocking: run it in a thread."""
+        if not self.path.is_file():
+            return 0
+        with self._guard:
+            descriptor = os.open(self.path, os.O_RDWR)
             try:
-                os.fsync(folder)
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX)
+                except OSError:
+                    return 0  # a file system without locks: never risk an erasure line, prune nothing
+                if not _is_current(descriptor, self.path):
+                    return 0  # another process pruned it meanwhile: its new file is for the next run
+                kept: list[bytes] = []
+                dropped = 0
+                with os.fdopen(os.dup(descriptor), "rb") as handle:
+                    for line in handle:
+                        if _made_before(line, before):
+                            dropped += 1
+                        else:
+                            kept.append(line if line.endswith(b"\n") else line + b"\n")
+                if not dropped:
+                    return 0
+                fresh = self.path.with_name(f"{self.path.name}.pruning")  # not a log file name: never read
+                out = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    _write_all(out, b"".join(kept))
+                    os.fsync(out)
+                finally:
+                    os.close(out)
+                os.replace(fresh, self.path)
+                _fsync_folder(self.path.parent)
+                return dropped
             finally:
-                os.close(folder)
+                os.close(descriptor)
 
     def files(self) -> list[Path]:
         folder = self.path.parent
@@ -140,6 +189,42 @@ class ErasureLog:
             if known is None or entry.at > known.at:
                 newest[entry.person_id] = entry
         return newest
+
+
+def _lock(descriptor: int, operation: int) -> None:
+    """flock, where the file system has it; where it has not, only this process's guard applies (and `prune`
+    then does nothing)."""
+    with contextlib.suppress(OSError):
+        fcntl.flock(descriptor, operation)
+
+
+def _is_current(descriptor: int, path: Path) -> bool:
+    """The open file is still the one at `path` (a prune moves a new file into place)."""
+    try:
+        return os.fstat(descriptor).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view):]
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _made_before(line: bytes, before: datetime) -> bool:
+    try:
+        return LogEntry.from_line(line.decode("utf-8")).at < before
+    except (ValueError, KeyError, TypeError):
+        return False  # unreadable (a torn write): kept, as read() skips it anyway
 
 
 def install_erasure_log(database: Database, erasure_log: ErasureLog) -> None:

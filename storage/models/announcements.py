@@ -54,6 +54,15 @@ class Announcement(Base):
     edited_at: Mapped[datetime | None]
     # Withdrawn by its author or an admin: every delivered copy was replaced by a short note. Final.
     recalled_at: Mapped[datetime | None]
+    # Its final figures, stored before its outbox messages lose their text (operational retention, issue 23):
+    # from then on the final report reads these, not the outbox, so an erasure of a recipient later deletes
+    # their message without changing the report. Raw counts per outcome, shown only as the report shows them
+    # (design §5). None until stored.
+    final_sent: Mapped[int | None] = mapped_column(Integer)
+    final_undeliverable: Mapped[int | None] = mapped_column(Integer)
+    final_failed: Mapped[int | None] = mapped_column(Integer)
+    final_cancelled: Mapped[int | None] = mapped_column(Integer)
+    figures_stored_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_announcements_status_send_at", "status", "send_at"),)
 

@@ -148,6 +148,22 @@ class AnnouncementRepository:
             update(Announcement).where(Announcement.author_person_id == person_id)
             .values(author_person_id=None, progress_outbox_id=None))
 
+    # -- final figures (operational retention, issue 23) ---------------------------------------------------------
+
+    async def awaiting_figures(self, finished_before: datetime) -> list[int]:
+        """Announcements that finished before then and have no final figures stored yet, oldest first."""
+        result = await self.session.execute(
+            select(Announcement.id).where(Announcement.finished_at < finished_before,
+                                          Announcement.figures_stored_at.is_(None))
+            .order_by(Announcement.id))
+        return list(result.scalars())
+
+    async def without_figures(self) -> list[int]:
+        """Every announcement whose final figures are not stored yet (its messages keep their payloads)."""
+        result = await self.session.execute(
+            select(Announcement.id).where(Announcement.figures_stored_at.is_(None)).order_by(Announcement.id))
+        return list(result.scalars())
+
     # -- edits and recalls after sending -------------------------------------------------------------------------
 
     async def add_change(self, row: AnnouncementChange) -> AnnouncementChange:

@@ -18,6 +18,10 @@ from storage.models.outbox import OutboxAttempt, OutboxMessage, WorkerHeartbeat
 from vocabulary.words import OPEN_OUTBOX_STATUSES, AttemptOperation, OutboxKind, OutboxPurpose, OutboxStatus
 
 M = OutboxMessage
+# What a finished message's payload becomes once it is old (operational retention, issue 23): its key, Teams ids
+# and status stay, so it is still one message, ever, and its card can still be updated in place.
+COMPACTED_PAYLOAD = '{"compacted": true}'
+FINISHED_OUTBOX_STATUSES = tuple(status for status in OutboxStatus if status not in OPEN_OUTBOX_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -347,9 +351,11 @@ class OutboxRepository:
     # -- re-arming and cancelling --------------------------------------------------------------------------------
 
     async def rearm(self, person_id: str, now: datetime) -> int:
-        """The person is reachable again: their messages skipped as undeliverable go out after all."""
+        """The person is reachable again: their messages skipped as undeliverable go out after all, except those
+        compacted since (too old to send now, and their text is gone)."""
         result = await self.session.execute(
-            update(M).where(M.person_id == person_id, M.status == OutboxStatus.UNDELIVERABLE)
+            update(M).where(M.person_id == person_id, M.status == OutboxStatus.UNDELIVERABLE,
+                            M.payload != COMPACTED_PAYLOAD)
             .values(status=OutboxStatus.PENDING, retry_at=None, finished_at=None, last_error=None))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -360,6 +366,37 @@ class OutboxRepository:
         result = await self.session.execute(
             update(M).where(M.key.in_(keys), M.status == OutboxStatus.PENDING)
             .values(status=OutboxStatus.CANCELLED, finished_at=now))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- retention (issue 23) ------------------------------------------------------------------------------------
+
+    async def compactable(self, *, finished_before: datetime, after_id: int, limit: int,
+                          keep_batches: Sequence[str]) -> list[int]:
+        """Ids above `after_id`, in order, of up to `limit` finished messages that finished before then and still
+        hold their payload, leaving out the batches in `keep_batches`. Read along the primary key, so the scan
+        stops after `limit` rows and the next call goes on from the last id."""
+        query = select(M.id).where(
+            M.id > after_id, M.status.in_(FINISHED_OUTBOX_STATUSES),
+            func.coalesce(M.finished_at, M.created_at) < finished_before, M.payload != COMPACTED_PAYLOAD)
+        if keep_batches:
+            query = query.where(or_(M.batch.is_(None), M.batch.not_in(list(keep_batches))))
+        result = await self.session.execute(query.order_by(M.id).limit(limit))
+        return list(result.scalars())
+
+    async def compact(self, ids: Sequence[int]) -> int:
+        """Drop the payload of these messages if they are still finished (a re-armed one is open again)."""
+        if not ids:
+            return 0
+        result = await self.session.execute(
+            update(M).where(M.id.in_(list(ids)), M.status.in_(FINISHED_OUTBOX_STATUSES),
+                            M.payload != COMPACTED_PAYLOAD).values(payload=COMPACTED_PAYLOAD))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def delete_attempts(self, *, before: datetime, limit: int) -> int:
+        """Delete up to `limit` attempt rows made before then, oldest ids first (ids follow time, so the scan
+        stops early); returns how many."""
+        oldest = select(OutboxAttempt.id).where(OutboxAttempt.at < before).order_by(OutboxAttempt.id).limit(limit)
+        result = await self.session.execute(delete(OutboxAttempt).where(OutboxAttempt.id.in_(oldest)))
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     # -- reports -------------------------------------------------------------------------------------------------

@@ -87,11 +87,24 @@ def few_people(row: Announcement) -> bool:
     return people <= 0 or shown(people).suppressed
 
 
+def final_counts(row: Announcement) -> dict[str, int] | None:
+    """The figures stored on the announcement before its messages were compacted (issue 23), as counts per
+    status; None while the outbox still holds them."""
+    if row.figures_stored_at is None:
+        return None
+    return {OutboxStatus.SENT: row.final_sent or 0, OutboxStatus.UNDELIVERABLE: row.final_undeliverable or 0,
+            OutboxStatus.FAILED: row.final_failed or 0, OutboxStatus.CANCELLED: row.final_cancelled or 0}
+
+
 def progress_of(row: Announcement, counts: dict[str, int], now: datetime,
                 change: ChangeProgressView | None = None) -> ProgressView:
     """What the author's progress card shows. Percentages in tens; exact numbers only of messages that could
     not be delivered (design §5). It may be stopped while it has not finished; it may be edited or withdrawn
-    once it has, something was delivered and no other change is on its way (issue 24)."""
+    once it has, something was delivered and no other change is on its way (issue 24). Once its final figures
+    are stored (issue 23) they are what it shows, whatever `counts` the outbox gives now."""
+    stored = final_counts(row)
+    if stored is not None:
+        counts = stored
     total = row.recipients
     dealt = max(0, total - still_to_go(counts))
     status = AnnouncementStatus(row.status)
