@@ -59,6 +59,10 @@ MARK_ATTENDANCE = "Mark who came"
 CANCEL_SESSION = "Cancel the session"
 KEEP_SESSION = "Keep the session"
 SEE_SESSIONS = "See my sessions"
+NEW_SESSION = "New session"
+# Chat only: in Teams the file goes through its file consent card (the desk downloads it at once).
+ROSTER_FILE_NOTE = ("\"Download the list\" sends the same names and e-mails as a CSV file for a spreadsheet. "
+                    "Teams asks you where to save it first.")
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,7 @@ def _link_capacity_co_inputs(form: dict[str, str], errors: dict[str, str], *,
 def session_form(journey: str, form: dict[str, str], errors: dict[str, str]) -> Card:
     """The new-session form: everything on one card, with the facilitator's answers kept after an error."""
     body: list[dict[str, Any]] = [
-        heading("New session"),
+        heading(NEW_SESSION),
         para("Fill in the details, then press Preview. Nothing is sent until you publish."),
     ]
     body += fix_count(errors)
@@ -410,8 +414,7 @@ def roster_card(view: FacilitatorSessionView, lines: list[RosterLine]) -> Card:
     body += [para(who(line)) for line in accepted] or [para("No one yet.")]
     body.append(para(f"Waiting list ({len(waiting)})", weight="Bolder"))
     body += [para(f"{line.position}. {who(line)}") for line in waiting] or [para("No one is waiting.")]
-    body.append(para("\"Download the list\" sends the same names and e-mails as a CSV file for a spreadsheet. "
-                     "Teams asks you where to save it first.", subtle=True))
+    body.append(para(ROSTER_FILE_NOTE, subtle=True))
     return card(body, [submit(ROSTER_FILE, SESSION_ROSTER_CSV, session_id=view.session_id),
                        see_sessions()])
 

@@ -42,6 +42,8 @@ FLOW_ID = "new_session.flow"
 
 STALE = "That card is from an earlier new session, so nothing was changed. Please use the latest card."
 FIX_FIRST = "Something in the form needs fixing first."
+ONLY_FACILITATORS = "Only facilitators can create sessions. Nothing was saved."
+NOTHING_SAVED = "Nothing was saved."
 USE_THE_CARD = ("You're creating a session. Fill in the card and press Preview, or type \"cancel\" to stop. "
                 "Nothing is sent until you publish.")
 # This feature's commands; typed during the journey they leave it and run (bot/features/sessions.py).
@@ -218,11 +220,10 @@ class NewSessionDialog(ComponentDialog):
             return await _restart(step)
         outcome = await self._service.create(actor, checked.draft, publish=nav == "publish")
         if outcome.outcome == "refused":
-            await step.context.send_activity(MessageFactory.text(
-                "Only facilitators can create sessions. Nothing was saved."))
+            await step.context.send_activity(MessageFactory.text(ONLY_FACILITATORS))
             return await _end(step)
         if outcome.session is None:
-            await step.context.send_activity(MessageFactory.text(outcome.detail or "Nothing was saved."))
+            await step.context.send_activity(MessageFactory.text(outcome.detail or NOTHING_SAVED))
             return await _restart(step)
         await step.context.send_activity(card_activity(saved_card(outcome.session.title, published=nav == "publish",
                                                                   invited=outcome.invited)))

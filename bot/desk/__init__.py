@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.core import Core
 from bot.desk.pages import add_routes
 from bot.desk.programme import add_programme_routes
+from bot.desk.sessions_pages import add_session_routes
 from bot.desk.site import PREFIX, build_desk, desk_application, finish_routes, redirect_to_desk
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ def mount_desk(app: web.Application, core: Core) -> None:
     sub = desk_application(desk)
     add_routes(sub, local=desk.local)
     add_programme_routes(sub)
+    add_session_routes(sub)
     finish_routes(sub)
     app.add_subapp(PREFIX + "/", sub)
     app.router.add_get(PREFIX, redirect_to_desk)

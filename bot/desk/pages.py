@@ -5,7 +5,8 @@
 |---|---|---|
 | `/desk/` | anyone | sign-in: the page asks Teams for a token and posts it to `/desk/session` |
 | `/desk/home` | everyone signed in | their own details and sessions, and the chat commands |
-| `/desk/sessions` | facilitators (admins: every session) | their sessions with the chat's figures |
+| `/desk/sessions` | facilitators (admins: every session) | their sessions with the chat's figures and buttons |
+| `/desk/sessions/new`, `/desk/sessions/{id}/…` | facilitators | the chat's session journeys: sessions_pages.py |
 | `/desk/counts`, `/desk/counts.csv` | admins | every table of the counts report, with charts; the CSV export |
 | `/desk/local-sign-in` | local mode only | pick a person from the database |
 """
@@ -20,6 +21,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.cli.report import HEADER, report_rows  # the command line's CSV export, row for row
+from bot.desk.card_html import NEW_SESSION_PAGE
 from bot.desk.session import clear_cookie_header, cookie_header
 from bot.desk.site import DESK, PREFIX, Desk, Viewer, same_origin
 from bot.desk.tokens import DeskTokenRefused
@@ -29,7 +31,7 @@ from bot.features.sessions import SESSIONS
 from bot.services.csv_export import csv_bytes
 from cards.basics import ADMIN_COMMANDS, COLLEAGUE_COMMANDS, FACILITATOR_COMMANDS  # the help card's lists
 from cards.invitation import status_text
-from cards.sessions import EXACT_NOTE, ROUNDING_NOTE
+from cards.sessions import EXACT_NOTE, NEW_SESSION, ROUNDING_NOTE
 from cards.signup import summary_rows
 from storage.models import Person
 from vocabulary.uk_time import uk_when
@@ -38,6 +40,7 @@ from vocabulary.words import Role
 log = logging.getLogger(__name__)
 
 HOME = f"{PREFIX}/home"
+FORM_NOT_RECOGNISED = "The desk did not recognise that form. Reload the page and try again."
 _NEXT = re.compile(r"^/desk/[a-z0-9][a-z0-9._/-]{0,60}$")
 REFUSED_TEXT = {
     Role.ADMIN: "This page is for the admins of HNY Inc.",
@@ -126,7 +129,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
         form = await request.post()
         if not same_origin(request) or not desk.signer.csrf_ok(viewer.session, form.get("csrf")):
             return desk.render(request, "error.html", status=403, viewer=viewer, heading="That did not work",
-                               message="The desk did not recognise that form. Reload the page and try again.")
+                               message=FORM_NOT_RECOGNISED)
     response = desk.render(request, "signed_out.html", local=desk.local)
     response.headers.add("Set-Cookie", clear_cookie_header())
     return response
@@ -222,7 +225,7 @@ async def sessions(request: web.Request) -> web.StreamResponse:
         return viewer
     views = await request.config_dict[SESSIONS].list_for(viewer.person_id)
     return _desk(request).render(request, "sessions.html", viewer=viewer, entries=session_entries(views),
-                                 notes=(ROUNDING_NOTE, EXACT_NOTE))
+                                 notes=(ROUNDING_NOTE, EXACT_NOTE), new_session=(NEW_SESSION, NEW_SESSION_PAGE))
 
 
 def add_routes(sub: web.Application, *, local: bool) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.desk.card_html import DeskButton, buttons_of
 from bot.desk.charts import Chart, Figure, bar_chart
 from bot.services.counts import CountsReport
 from bot.services.suppression import Shown
 from cards.counts import SESSION_FIGURES, CountsView, TableView  # the counts card's per-session labels
-from cards.sessions import FacilitatorSessionView, session_rows  # the sessions card's rows, word for word
+from cards.sessions import FacilitatorSessionView, session_block, session_rows  # the sessions card, word for word
 
 
 @dataclass(frozen=True)
@@ -74,17 +75,21 @@ def counts_page(view: CountsView, report: CountsReport) -> CountsPage:
 
 @dataclass(frozen=True)
 class SessionEntry:
-    """One managed session as the chat's sessions card shows it: its title and its (label, figure) rows."""
+    """One managed session as the chat's sessions card shows it: its title, its (label, figure) rows and its
+    buttons (the card decides which: Publish for a draft, Mark who came once it has started, …)."""
 
     session_id: int
     title: str
     rows: tuple[tuple[str, str], ...]
+    buttons: tuple[DeskButton, ...] = ()
 
 
 def session_entries(views: list[FacilitatorSessionView]) -> list[SessionEntry]:
-    """The rows of the chat's "sessions" card, so the desk says exactly what the card says (seat figures
-    exact, invited, declined and no reply rounded: design §5)."""
+    """The rows and buttons of the chat's "sessions" card, so the desk says exactly what the card says (seat
+    figures exact, invited, declined and no reply rounded: design §5) and offers what it offers."""
     entries = []
     for view in views:
-        entries.append(SessionEntry(view.session_id, view.title, tuple(session_rows(view))))
+        actions = [action for item in session_block(view) if item.get("type") == "ActionSet"
+                   for action in item["actions"]]
+        entries.append(SessionEntry(view.session_id, view.title, tuple(session_rows(view)), buttons_of(actions)))
     return entries

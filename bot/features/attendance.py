@@ -19,6 +19,7 @@ from cards.attendance import (
     attendance_saved,
     attendance_too_early,
 )
+from cards.common import Card
 from cards.sessions import not_yours, session_gone
 from vocabulary.actions.sessions import SESSION_ATTENDANCE, SESSION_ATTENDANCE_SAVE, AttendancePayload, SessionRef
 
@@ -31,6 +32,31 @@ def with_form(sheet: AttendanceView, *, errors: dict[str, str] | None = None, fo
     return replace(sheet, lines=tuple(replace(line, attended=chosen.get(line.invitation_id, line.attended))
                                       for line in sheet.lines),
                    errors=errors or {}, form_feedback_url=form_feedback_url, note=note)
+
+
+def problem_card(result: AttendanceResult) -> Card | None:
+    """The answer to a refusal, a missing session or one that cannot be marked (yet); None otherwise. The desk
+    shows the same cards as pages."""
+    if result.outcome == "refused":
+        return not_yours()
+    if result.sheet is None:
+        return session_gone()
+    if result.outcome == "too_early":
+        return attendance_too_early(result.sheet.title, result.sheet.starts_at, result.sheet.ends_at)
+    if result.outcome == "closed":
+        return attendance_closed(result.sheet.title)
+    return None
+
+
+def saved_reply(result: AttendanceResult, payload: AttendancePayload) -> Card:
+    """After Save (a result `problem_card` answered as None, and not "next_page"): the card again with what to
+    fix, the facilitator's choices kept, or what was saved."""
+    assert result.sheet is not None
+    if result.outcome == "errors":
+        return attendance_card(with_form(result.sheet, errors=result.errors, form_feedback_url=payload.feedback_url,
+                                         form_marks=payload.marks()))
+    return attendance_saved(result.sheet.title, attended=result.attended, absent=result.absent,
+                            not_marked=result.not_marked, thanked=result.thanked)
 
 
 # Issue 24: what the card says when the Teams meeting's attendance report was looked at.
@@ -61,17 +87,10 @@ class AttendanceFeature:
 
     async def _problem(self, turn: Turn, result: AttendanceResult) -> bool:
         """Answers a refusal, a missing session or one that cannot be marked (yet); True when it did."""
-        if result.outcome == "refused":
-            await turn.reply_card(not_yours())
-        elif result.sheet is None:
-            await turn.reply_card(session_gone())
-        elif result.outcome == "too_early":
-            await turn.reply_card(attendance_too_early(result.sheet.title, result.sheet.starts_at,
-                                                       result.sheet.ends_at))
-        elif result.outcome == "closed":
-            await turn.reply_card(attendance_closed(result.sheet.title))
-        else:
+        answer = problem_card(result)
+        if answer is None:
             return False
+        await turn.reply_card(answer)
         return True
 
     async def open_action(self, turn: Turn, payload: SessionRef) -> None:
@@ -89,16 +108,10 @@ class AttendanceFeature:
         if await self._problem(turn, result):
             return
         assert result.sheet is not None
-        if result.outcome == "errors":
-            await turn.reply_card(attendance_card(with_form(result.sheet, errors=result.errors,
-                                                            form_feedback_url=payload.feedback_url,
-                                                            form_marks=payload.marks())))
-        elif result.outcome == "next_page":
+        if result.outcome == "next_page":
             await turn.reply_card(attendance_card(await self._prefilled(turn, result.sheet, PAGE_SAVED)))
         else:
-            await turn.reply_card(attendance_saved(result.sheet.title, attended=result.attended,
-                                                   absent=result.absent, not_marked=result.not_marked,
-                                                   thanked=result.thanked))
+            await turn.reply_card(saved_reply(result, payload))
 
 
 def register_actions(wiring: Wiring, attendance: AttendanceService) -> None:

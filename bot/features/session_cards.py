@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.services.sessions import ActionResult
+from bot.services.sessions import ActionResult, SessionForm
 from bot.turns import Turn
 from cards.attendance import ThanksView, thanks_card
+from cards.basics import notice
+from cards.common import Card
 from cards.feed import invitation_feed, reminder_feed
 from cards.invitation import (
     InvitationView,
@@ -21,22 +23,85 @@ from cards.invitation import (
     promoted_card,
     reminder_card,
 )
-from cards.sessions import FacilitatorSessionView, not_yours, session_gone
+from cards.sessions import (
+    FacilitatorSessionView,
+    cancelled_done,
+    change_card,
+    changed_done,
+    closed_for_changes,
+    not_yours,
+    session_gone,
+    stale_change,
+)
+from dialogs.new_session import saved_card
 from vocabulary.uk_time import uk_clock, uk_date_iso
+from vocabulary.words import SessionStatus
 
 # Said when a command or button that shows names or figures is used outside the private chat.
 CHANNEL_ONLY_PRIVATE = "Let's do this in our private chat, so only you see it. Message me there and type it again."
 
 
+ALREADY_PUBLISHED = "This session is already published."
+
+
+def refusal_card(result: ActionResult) -> Card | None:
+    """The answer to a facilitator action refused, or about a session that is not there; None otherwise."""
+    if result.outcome == "refused":
+        return not_yours()
+    if result.outcome == "not_found" or result.session is None:
+        return session_gone()
+    return None
+
+
 async def answered_refusal(turn: Turn, result: ActionResult) -> bool:
     """Answers a facilitator action refused, or about a session that is not there; True when it did."""
-    if result.outcome == "refused":
-        await turn.reply_card(not_yours())
-        return True
-    if result.outcome == "not_found" or result.session is None:
-        await turn.reply_card(session_gone())
-        return True
-    return False
+    answer = refusal_card(result)
+    if answer is None:
+        return False
+    await turn.reply_card(answer)
+    return True
+
+
+# What the chat answers to each facilitator action, as a card; the desk shows the same cards as pages. Each one
+# takes a result that `refusal_card` has already answered as None.
+
+def closed_card(view: FacilitatorSessionView) -> Card | None:
+    """A change or cancel card is not opened for a cancelled or started session: this says why."""
+    if view.status == SessionStatus.CANCELLED or view.started:
+        return closed_for_changes(view)
+    return None
+
+
+def publish_reply(result: ActionResult) -> Card:
+    assert result.session is not None
+    if result.outcome == "closed":
+        return closed_for_changes(result.session)
+    if result.outcome == "unchanged":
+        return notice(result.session.title, ALREADY_PUBLISHED)
+    return saved_card(result.session.title, published=True, invited=result.invited)
+
+
+def change_reply(result: ActionResult, form: SessionForm) -> Card:
+    """After Save changes: the change card again with what to fix (answers kept), or what happened."""
+    assert result.session is not None
+    view = result.session
+    if result.outcome in ("errors", "too_small"):
+        return change_card(view, result.errors, form.to_dict())
+    if result.outcome == "stale":
+        return stale_change(view)
+    if result.outcome == "closed":
+        return closed_for_changes(view)
+    return changed_done(view, unchanged=result.outcome == "unchanged")
+
+
+def cancel_reply(result: ActionResult) -> Card:
+    assert result.session is not None
+    view = result.session
+    if result.outcome == "stale":
+        return stale_change(view)
+    if result.outcome in ("closed", "unchanged"):
+        return closed_for_changes(view)
+    return cancelled_done(view)
 
 
 def change_form(view: FacilitatorSessionView) -> dict[str, str]:

@@ -18,26 +18,19 @@ from bot.features.session_cards import (
     FeedTexts,
     SessionCardMessages,
     answered_refusal,
+    cancel_reply,
     change_form,
+    change_reply,
+    closed_card,
+    publish_reply,
 )
 from bot.jobs import Leader, TickJob
 from bot.services.attendance import AttendanceService
 from bot.services.reminders import ReminderService
 from bot.services.sessions import ActionResult, SessionForm, SessionService
 from bot.turns import Turn
-from cards.basics import notice
-from cards.sessions import (
-    FacilitatorSessionView,
-    cancel_confirm,
-    cancelled_done,
-    change_card,
-    changed_done,
-    closed_for_changes,
-    roster_card,
-    sessions_list,
-    stale_change,
-)
-from dialogs.new_session import DIALOG_ID, NEW_SESSION_PHRASES, SESSIONS_PHRASES, NewSessionDialog, saved_card
+from cards.sessions import FacilitatorSessionView, cancel_confirm, change_card, roster_card, sessions_list
+from dialogs.new_session import DIALOG_ID, NEW_SESSION_PHRASES, SESSIONS_PHRASES, NewSessionDialog
 from vocabulary.actions.sessions import (
     SESSION_CANCEL,
     SESSION_CANCEL_START,
@@ -51,7 +44,7 @@ from vocabulary.actions.sessions import (
     SessionRef,
 )
 from vocabulary.catalogue import NoPayload
-from vocabulary.words import Role, SessionStatus
+from vocabulary.words import Role
 
 # The services, for the CLI, benchmarks and tests.
 SESSIONS = web.AppKey("sessions", SessionService)
@@ -110,14 +103,7 @@ class SessionsFeature:
         result = await self.service.publish(turn.person_id, payload.session_id)
         if await answered_refusal(turn, result):
             return
-        assert result.session is not None
-        if result.outcome == "closed":
-            await turn.reply_card(closed_for_changes(result.session))
-            return
-        if result.outcome == "unchanged":
-            await turn.reply_card(notice(result.session.title, "This session is already published."))
-            return
-        await turn.reply_card(saved_card(result.session.title, published=True, invited=result.invited))
+        await turn.reply_card(publish_reply(result))
 
     async def _open_for_change(self, turn: Turn, session_id: int, action: str) -> FacilitatorSessionView | None:
         """The session for a change or cancel card; None when the answer was already given (refused, gone,
@@ -126,8 +112,9 @@ class SessionsFeature:
         if await answered_refusal(turn, result):
             return None
         assert result.session is not None
-        if result.session.status == SessionStatus.CANCELLED or result.session.started:
-            await turn.reply_card(closed_for_changes(result.session))
+        closed = closed_card(result.session)
+        if closed is not None:
+            await turn.reply_card(closed)
             return None
         return result.session
 
@@ -141,17 +128,7 @@ class SessionsFeature:
         result = await self.service.change(turn.person_id, payload.session_id, payload.change_no, form)
         if await answered_refusal(turn, result):
             return
-        assert result.session is not None
-        view = result.session
-        if result.outcome in ("errors", "too_small"):
-            await turn.reply_card(change_card(view, result.errors, {
-                key: value for key, value in form.to_dict().items()}))
-        elif result.outcome == "stale":
-            await turn.reply_card(stale_change(view))
-        elif result.outcome == "closed":
-            await turn.reply_card(closed_for_changes(view))
-        else:
-            await turn.reply_card(changed_done(view, unchanged=result.outcome == "unchanged"))
+        await turn.reply_card(change_reply(result, form))
 
     async def cancel_start_action(self, turn: Turn, payload: SessionRef) -> None:
         view = await self._open_for_change(turn, payload.session_id, "session.cancel.open")
@@ -162,14 +139,7 @@ class SessionsFeature:
         result = await self.service.cancel(turn.person_id, payload.session_id, payload.change_no)
         if await answered_refusal(turn, result):
             return
-        assert result.session is not None
-        view = result.session
-        if result.outcome == "stale":
-            await turn.reply_card(stale_change(view))
-        elif result.outcome in ("closed", "unchanged"):
-            await turn.reply_card(closed_for_changes(view))
-        else:
-            await turn.reply_card(cancelled_done(view))
+        await turn.reply_card(cancel_reply(result))
 
     async def roster_action(self, turn: Turn, payload: SessionRef) -> None:
         if not await turn.in_private_chat(CHANNEL_ONLY_PRIVATE):
