@@ -37,6 +37,12 @@ MAX_CONTACTED_ROWS = 20
 
 RUNNING = "Running the programme"
 SAVE = "Save"
+# Button words the chat card and the desk's Programme page share.
+ADD = "Add"
+RENAME = "Rename"
+RETIRE = "Retire"
+BRING_BACK = "Bring back"
+PUBLISH = "Publish"
 
 
 def _subheading(text: str) -> dict[str, Any]:
@@ -187,25 +193,25 @@ def organisations_card(rows: list[OrganisationLine], status: str | None = None) 
             {"type": "Input.Text", "id": "add_name", "label": ORGANISATION_NAME_LABEL,
              "isRequired": True, "maxLength": ORGANISATION_NAME_MAX,
              "errorMessage": "Type the organisation's name."},
-        ], [submit("Add", ADD_ORGANISATION, style="positive")]),
+        ], [submit(ADD, ADD_ORGANISATION, style="positive")]),
     ]
     if rows:
-        actions.append(_show_card("Rename", [
+        actions.append(_show_card(RENAME, [
             _choice_set("rename_id", "Organisation to rename (required)", all_choices,
                         error="Choose the organisation to rename."),
             {"type": "Input.Text", "id": "rename_name", "label": NEW_NAME_LABEL, "isRequired": True,
              "maxLength": ORGANISATION_NAME_MAX, "errorMessage": "Type the new name."},
-        ], [submit("Rename", RENAME_ORGANISATION, style="positive")]))
+        ], [submit(RENAME, RENAME_ORGANISATION, style="positive")]))
     if active:
-        actions.append(_show_card("Retire", [
+        actions.append(_show_card(RETIRE, [
             _choice_set("retire_id", "Organisation to retire (required)",
                         [(str(row.id), row.name) for row in active], error="Choose the organisation to retire."),
-        ], [submit("Retire", RETIRE_ORGANISATION)]))
+        ], [submit(RETIRE, RETIRE_ORGANISATION)]))
     if retired:
         actions.append(_show_card("Bring one back", [
             _choice_set("restore_id", "Organisation to offer again (required)",
                         [(str(row.id), row.name) for row in retired], error="Choose the organisation."),
-        ], [submit("Bring back", RESTORE_ORGANISATION, style="positive")]))
+        ], [submit(BRING_BACK, RESTORE_ORGANISATION, style="positive")]))
     actions.append(submit(BACK, SHOW_PROGRAMME))
     return card(body, actions)
 
@@ -261,7 +267,7 @@ def notices_card(lines: list[NoticeVersionLine], current_text: str, status: str 
          "label": "Check before publishing (required)", "valueOn": "true", "valueOff": "false", "value": "false",
          "wrap": True, "isRequired": True,
          "errorMessage": "Tick the box to show you understand what publishing does."},
-    ], [submit("Publish", PUBLISH_NOTICE, style="positive")])
+    ], [submit(PUBLISH, PUBLISH_NOTICE, style="positive")])
     return card(body, [publish, no_inputs(submit(PRIVACY, SHOW_PRIVACY)), no_inputs(submit(BACK, SHOW_PROGRAMME))])
 
 
