@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.__main__ import build_parser
+from bot.cli.worker import build_worker_app, run_jobs
 from bot.clock import UK, FixedClock
 from bot.core import Core
 from bot.delivery.tokens import StaticTokenProvider
@@ -30,8 +32,8 @@ from storage.models import (
     RoleGrant,
     Volunteer,
 )
-from tests.app_fixtures import BotHarness, served
-from tests.doubles.issuer import TokenIssuer
+from tests.app_fixtures import BotHarness, bot_settings, served
+from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble
 from tests.signup_helpers import sign_up
 from tests.test_programme_support import (
@@ -199,6 +201,34 @@ async def test_a_withdrawal_is_applied_again_after_a_restore_from_backup(
             assert await count(bot, Volunteer, Volunteer.person_id == COLLEAGUE.aad_object_id) == 1
     # Replaying wrote nothing more to the log.
     assert len(log_lines(Path(path))) == 1
+
+
+async def test_a_worker_started_alone_after_a_restore_applies_the_erasures_again_before_any_job(
+        db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock,
+        tmp_path: Path) -> None:
+    """`python -m bot worker` may be the first process up after a restore: it replays the erasure log too."""
+    path = str(log_path(tmp_path))
+    async with running(db_url, token_issuer, teams_double, clock, erasure_log_path=path) as bot:
+        await sign_up(bot, COLLEAGUE)
+    async with backup_of(db_url, tmp_path) as backup_url:
+        clock.advance(timedelta(days=2))
+        async with running(db_url, token_issuer, teams_double, clock, erasure_log_path=path) as bot:
+            await withdraw(bot, COLLEAGUE)
+        clock.advance(timedelta(days=1))
+        args = build_parser().parse_args(["worker", "--static-token", "test-token"])
+        app = build_worker_app(bot_settings(backup_url, token_issuer, run_worker=False, erasure_log_path=path),
+                               args, clock=clock, credentials_factory=StaticCredentialsFactory(token_issuer.app_id))
+        stopping = asyncio.Event()
+        stopping.set()  # start, then stop at once: what matters is what happened before the first job ran
+        assert await run_jobs(app, stopping) == 0
+        database = Database(backup_url)
+        try:
+            async with database.read() as session:
+                assert await session.scalar(select(func.count()).select_from(Volunteer).where(
+                    Volunteer.person_id == COLLEAGUE.aad_object_id)) == 0
+                assert await session.get(Erasure, COLLEAGUE.aad_object_id) is not None
+        finally:
+            await database.dispose()
 
 
 async def test_replay_keeps_what_was_created_after_the_erasure(db: Database, clock: FixedClock,

@@ -82,6 +82,10 @@ async def run_jobs(app: web.Application, stopping: asyncio.Event) -> int:
     runner = JobRunner(app[WIRING].jobs)
     ended: asyncio.Task[None] | None = None
     try:
+        # The web app's start-up steps first, the erasure log's replay among them: a worker started on its own
+        # after a restore must not send anything from a database that still holds people who were erased.
+        for step in app[WIRING].startup:
+            await step()
         await runner.start()
         log.info("worker starting: %s", ", ".join(job.name for job in runner.jobs))
         any_ended = asyncio.create_task(runner.wait_any_ended())
