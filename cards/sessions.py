@@ -427,7 +427,8 @@ def not_yours() -> Card:
 
 def session_gone() -> Card:
     return card([heading("That session was not found"),
-                 para("That card is out of date, so nothing was changed.")], [see_sessions()])
+                 para("It may have been removed, so nothing was changed. Choose a session from your list.")],
+                [see_sessions()])
 
 
 def closed_for_changes(view: FacilitatorSessionView) -> Card:
