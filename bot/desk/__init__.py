@@ -11,6 +11,7 @@ import logging
 from aiohttp import web
 
 from bot.core import Core
+from bot.desk.announcements_pages import add_announcement_routes
 from bot.desk.pages import add_routes
 from bot.desk.programme import add_programme_routes
 from bot.desk.sessions_pages import add_session_routes
@@ -26,6 +27,7 @@ def mount_desk(app: web.Application, core: Core) -> None:
     add_routes(sub, local=desk.local)
     add_programme_routes(sub)
     add_session_routes(sub)
+    add_announcement_routes(sub)
     finish_routes(sub)
     app.add_subapp(PREFIX + "/", sub)
     app.router.add_get(PREFIX, redirect_to_desk)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot.desk.site import PREFIX
+from vocabulary.actions.announcements import START_ANNOUNCEMENT, STOP_SENDING_ANNOUNCEMENT
 from vocabulary.actions.people import SHOW_HELP
 from vocabulary.actions.sessions import (
     SESSION_ATTENDANCE,
@@ -35,6 +36,11 @@ from vocabulary.actions.sessions import (
 SESSIONS_PAGE = f"{PREFIX}/sessions"
 NEW_SESSION_PAGE = f"{PREFIX}/sessions/new"
 _ONE = f"{PREFIX}/sessions/{{session_id}}"
+ANNOUNCEMENTS_PAGE = f"{PREFIX}/announcements"
+NEW_ANNOUNCEMENT_PAGE = f"{PREFIX}/announcements/new"
+ONE_ANNOUNCEMENT = f"{PREFIX}/announcements/{{announcement_id}}"
+# The record ids a button's data may put in its address (and so not in its hidden fields).
+_ADDRESS_IDS = ("session_id", "announcement_id")
 
 Method = Literal["get", "post", "download"]
 
@@ -52,17 +58,23 @@ ROUTES: dict[str, tuple[Method, str]] = {
     SESSION_ROSTER_CSV.name: ("download", f"{_ONE}/roster.csv"),
     SESSION_ATTENDANCE.name: ("get", f"{_ONE}/attendance"),
     SESSION_ATTENDANCE_SAVE.name: ("post", f"{_ONE}/attendance"),
+    # The announcements' cards (bot/desk/announcements_pages.py serves them).
+    START_ANNOUNCEMENT.name: ("get", NEW_ANNOUNCEMENT_PAGE),
+    STOP_SENDING_ANNOUNCEMENT.name: ("post", f"{ONE_ANNOUNCEMENT}/stop"),
 }
 
 
 def route_path(template: str) -> str:
     """The aiohttp route of a ROUTES address, inside the desk's sub-application."""
-    return template.removeprefix(PREFIX).replace("{session_id}", r"{session_id:\d{1,10}}")
+    path = template.removeprefix(PREFIX)
+    for name in _ADDRESS_IDS:
+        path = path.replace(f"{{{name}}}", f"{{{name}:\\d{{1,10}}}}")
+    return path
 
 
 @dataclass(frozen=True)
 class DeskText:
-    kind: Literal["h1", "h2", "p", "note", "strong", "error"]
+    kind: Literal["h1", "h2", "h3", "h4", "p", "note", "strong", "error"]
     text: str
 
 
@@ -86,7 +98,7 @@ class DeskInput:
 
     name: str
     html_id: str
-    kind: str  # text, url, number, date, time, radio, checkbox
+    kind: str  # text, textarea, url, number, date, time, radio, checkbox
     label: str
     value: str
     required: bool
@@ -109,7 +121,7 @@ class DeskInput:
 @dataclass(frozen=True)
 class DeskButton:
     label: str
-    method: Literal["get", "post", "download", "submit"]
+    method: Literal["get", "post", "download", "submit", "sample"]  # sample: shown, does nothing (a preview)
     href: str
     hidden: tuple[tuple[str, str], ...] = ()
     style: str = "plain"  # primary, danger or plain
@@ -125,20 +137,30 @@ class DeskForm:
 
 
 @dataclass(frozen=True)
+class DeskSample:
+    """A card shown inside another as people will see it (the emphasis container of the announcement's check
+    card): its buttons are shown and do nothing."""
+
+    card: DeskCard
+    kind: str = "sample"
+
+
+@dataclass(frozen=True)
 class DeskCard:
     title: str
-    blocks: tuple[DeskText | DeskFacts | DeskInput, ...]
+    blocks: tuple[DeskText | DeskFacts | DeskInput | DeskSample, ...]
     form: DeskForm | None
     buttons: tuple[DeskButton, ...]
 
 
 @dataclass(frozen=True)
 class Journey:
-    """The new-session journey's page: where its buttons post, and its answers so far (kept in hidden fields
-    when the card itself has no inputs, as the preview)."""
+    """A journey's page (a new session, a new announcement): where its buttons post, its answers so far (kept
+    in hidden fields, except those the card itself asks again), and where its Cancel goes."""
 
     action: str
     answers: Mapping[str, str] = field(default_factory=dict)
+    cancel: str = SESSIONS_PAGE
 
 
 _INPUT_KINDS = {"Input.Text": "text", "Input.Number": "number", "Input.Date": "date", "Input.Time": "time"}
@@ -146,28 +168,40 @@ _STYLES = {"positive": "primary", "destructive": "danger"}
 
 
 def _hidden(data: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    return tuple((str(key), str(value)) for key, value in data.items() if key not in ("action", "session_id"))
+    return tuple((str(key), str(value)) for key, value in data.items() if key not in ("action", *_ADDRESS_IDS))
 
 
-def button_of(action: Mapping[str, Any], *, with_inputs: bool = False) -> DeskButton | None:
+_JOURNEY_KEYS = ("action", "journey", "step", "nav")
+
+
+def button_of(action: Mapping[str, Any], *, with_inputs: bool = False,
+              journey: Journey | None = None) -> DeskButton | None:
     """The desk's button for one of a card's actions; None for one the desk has no page for. `with_inputs`: it
-    sends the page form's inputs (a submit button of that form)."""
+    sends the page form's inputs (a submit button of that form). A journey's button that carries more than
+    where to go (the announcement's "Send at 08:00" carries quiet="wait") is a form of its own with the
+    journey's answers, as one submit button can send only one name."""
     style = _STYLES.get(str(action.get("style")), "plain")
     title = str(action.get("title", ""))
     if action.get("type") == "Action.OpenUrl":
         return DeskButton(title, "get", str(action["url"]), style=style)
     data = action.get("data")
-    if action.get("type") != "Action.Submit" or not isinstance(data, dict):
+    # Action.Execute (a card updated in place) carries its action's data as Action.Submit does.
+    if action.get("type") not in ("Action.Submit", "Action.Execute") or not isinstance(data, dict):
         return None
     if "journey" in data:
-        if data.get("nav") == "cancel":
-            return DeskButton(title, "get", SESSIONS_PAGE, style=style)
-        return DeskButton(title, "submit", "", style=style, name="nav", value=str(data.get("nav")))
+        nav = str(data.get("nav"))
+        if nav == "cancel":
+            return DeskButton(title, "get", journey.cancel if journey else SESSIONS_PAGE, style=style)
+        extra = tuple((str(key), str(value)) for key, value in data.items() if key not in _JOURNEY_KEYS)
+        if extra and journey is not None:
+            return DeskButton(title, "post", journey.action, (*journey.answers.items(), ("nav", nav), *extra),
+                              style)
+        return DeskButton(title, "submit", "", style=style, name="nav", value=nav)
     route = ROUTES.get(str(data.get("action")))
     if route is None:
         return None
     method, template = route
-    href = template.format(session_id=data.get("session_id", ""))
+    href = template.format(**{name: data.get(name, "") for name in _ADDRESS_IDS})
     if with_inputs and method == "post":
         return DeskButton(title, "submit", href, _hidden(data), style)
     return DeskButton(title, method, href, _hidden(data), style)
@@ -209,15 +243,23 @@ def _input(block: Mapping[str, Any]) -> DeskInput:
     kind = _INPUT_KINDS.get(str(block["type"]), "text")
     if kind == "text" and block.get("style") == "Url":
         kind = "url"
+    elif kind == "text" and block.get("isMultiline"):
+        kind = "textarea"
     return DeskInput(name, html_id, kind, label, value, required, placeholder=block.get("placeholder"),
                      maxlength=block.get("maxLength"),
                      min=None if block.get("min") is None else str(block["min"]),
                      max=None if block.get("max") is None else str(block["max"]))
 
 
+def _is_sample(block: Mapping[str, Any]) -> bool:
+    return block.get("type") == "Container" and block.get("style") == "emphasis"
+
+
 def _flatten(body: Sequence[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
     for block in body:
-        if block.get("type") in ("Container", "Column"):
+        if _is_sample(block):
+            yield block  # a card within the card: read on its own (DeskSample)
+        elif block.get("type") in ("Container", "Column"):
             yield from _flatten(block.get("items", []))
         elif block.get("type") == "ColumnSet":
             yield from _flatten(block.get("columns", []))
@@ -225,21 +267,43 @@ def _flatten(body: Sequence[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
             yield block
 
 
+def _level(text: DeskText, top: int) -> DeskText:
+    """A heading moved down under the page's own (`top` 2: the card's first heading is an h2)."""
+    if text.kind in ("h1", "h2") and top > 1:
+        level = min(4, int(text.kind[1]) + top - 1)
+        return DeskText(f"h{level}", text.text)  # type: ignore[arg-type]  # h1 to h4, built from the kinds
+    return text
+
+
+def sample_card(card: Mapping[str, Any], *, top: int = 2) -> DeskCard:
+    """A card as the people who get it will see it, inside a page: every button shown, none doing anything."""
+    read = desk_card({"body": card.get("body", [])}, top=top)
+    actions = [*[action for block in _flatten(card.get("body", [])) if block.get("type") == "ActionSet"
+                 for action in block.get("actions", [])], *card.get("actions", [])]
+    samples = tuple(DeskButton(str(action.get("title", "")), "sample", "",
+                               style=_STYLES.get(str(action.get("style")), "plain")) for action in actions)
+    return DeskCard(read.title, read.blocks, None, samples)
+
+
 def desk_card(card: Mapping[str, Any], *, journey: Journey | None = None,
-              leave_out: Iterable[str] = ()) -> DeskCard:
+              leave_out: Iterable[str] = (), top: int = 1) -> DeskCard:
     """The card as the desk's page parts. A subtle sentence right under an input is its hint, and "Please fix"
     under it is its message (both read out with the input). `leave_out`: sentences that are true in the chat
-    only (e.g. how Teams saves a file)."""
+    only (e.g. how Teams saves a file). `top`: the level of the card's first heading (1: it is the page's)."""
     skipped = set(leave_out)
-    blocks: list[DeskText | DeskFacts | DeskInput] = []
+    blocks: list[DeskText | DeskFacts | DeskInput | DeskSample] = []
     set_buttons: list[Mapping[str, Any]] = []
     last_input: DeskInput | None = None
     seen_heading = False
     for block in _flatten(card.get("body", [])):
         kind = block.get("type")
-        if kind == "TextBlock":
+        if _is_sample(block):
+            last_input = None
+            blocks.append(DeskSample(sample_card({"body": block.get("items", [])}, top=top + 1)))
+        elif kind == "TextBlock":
             text = _text(block, not seen_heading)
             seen_heading = seen_heading or text.kind == "h1"
+            text = _level(text, top)
             if text.text in skipped:
                 continue
             if last_input is not None and text.kind == "error" and last_input.error is None:
@@ -259,14 +323,15 @@ def desk_card(card: Mapping[str, Any], *, journey: Journey | None = None,
         elif kind == "ActionSet":
             set_buttons += block.get("actions", [])
     actions = [*set_buttons, *card.get("actions", [])]
-    has_inputs = any(isinstance(block, DeskInput) for block in blocks)
+    inputs = {block.name for block in blocks if isinstance(block, DeskInput)}
+    has_inputs = bool(inputs)
     in_form: list[DeskButton] = []
     outside: list[DeskButton] = []
     hidden: tuple[tuple[str, str], ...] = ()
     form_action = journey.action if journey is not None else ""
     for action in actions:
         sends_inputs = (has_inputs or journey is not None) and action.get("associatedInputs") != "none"
-        button = button_of(action, with_inputs=sends_inputs)
+        button = button_of(action, with_inputs=sends_inputs, journey=journey)
         if button is None:
             continue
         if button.method == "submit":
@@ -275,8 +340,10 @@ def desk_card(card: Mapping[str, Any], *, journey: Journey | None = None,
             in_form.append(button)
         else:
             outside.append(button)
-    if journey is not None and not has_inputs:
-        hidden = tuple((name, value) for name, value in journey.answers.items())
+    if journey is not None:
+        # The answers of the journey's other steps; the card's own inputs send theirs.
+        hidden = tuple((name, value) for name, value in journey.answers.items() if name not in inputs)
     form = DeskForm(form_action, hidden, tuple(in_form)) if in_form or has_inputs else None
-    title = next((block.text for block in blocks if isinstance(block, DeskText) and block.kind == "h1"), "")
+    title = next((block.text for block in blocks if isinstance(block, DeskText) and block.kind == f"h{min(top, 4)}"),
+                 "")
     return DeskCard(title, tuple(blocks), form, tuple(outside))

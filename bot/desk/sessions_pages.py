@@ -83,7 +83,7 @@ def card_page(request: web.Request, viewer: Viewer, card: Card, *, status: int =
                                     page_name="session")
 
 
-def _not_recognised(request: web.Request, viewer: Viewer | None, status: int) -> web.Response:
+def not_recognised(request: web.Request, viewer: Viewer | None, status: int) -> web.Response:
     return request.app[DESK].render(request, "error.html", status=status, viewer=viewer,
                                     heading="That did not work", message=FORM_NOT_RECOGNISED)
 
@@ -93,7 +93,8 @@ def _refused(request: web.Request, viewer: Viewer, outcome: str, card: Card) -> 
     return card_page(request, viewer, card, status=403 if outcome == "refused" else 404)
 
 
-async def _posted(request: web.Request, role: Role, action: str) -> tuple[Viewer, dict[str, str]] | web.StreamResponse:
+async def posted_form(request: web.Request, role: Role,
+                      action: str) -> tuple[Viewer, dict[str, str]] | web.StreamResponse:
     """A write: signed in, from the desk's own origin with the session's CSRF token, then the role checked as the
     chat checks it (a refusal audited under `action`). Returns the form's fields (the token left out)."""
     viewer = await signed_in(request)
@@ -101,14 +102,14 @@ async def _posted(request: web.Request, role: Role, action: str) -> tuple[Viewer
         return viewer
     form = await request.post()
     if not same_origin(request) or not request.app[DESK].signer.csrf_ok(viewer.session, form.get("csrf")):
-        return _not_recognised(request, viewer, 403)
+        return not_recognised(request, viewer, 403)
     checked = await with_role(request, role, action)
     if not isinstance(checked, Viewer):
         return checked
-    return checked, _fields(form)
+    return checked, form_fields(form)
 
 
-def _fields(form: MultiDictProxy[Any]) -> dict[str, str]:
+def form_fields(form: MultiDictProxy[Any]) -> dict[str, str]:
     """Text fields by name; a name given more than once (communities' checkboxes) is joined by commas, as the
     card's multi-select sends it."""
     fields: dict[str, list[str]] = {}
@@ -149,13 +150,13 @@ async def _facilitator(request: web.Request, action: CardAction[Any]) -> Viewer 
 
 async def _write(request: web.Request, action: CardAction[P]) -> tuple[Viewer, P] | web.StreamResponse:
     assert action.role is not None
-    posted = await _posted(request, action.role, action.name)
+    posted = await posted_form(request, action.role, action.name)
     if not isinstance(posted, tuple):
         return posted
     viewer, fields = posted
     payload = _payload(action, _session_id(request), fields)
     if payload is None:
-        return _not_recognised(request, viewer, 400)
+        return not_recognised(request, viewer, 400)
     return viewer, payload
 
 
@@ -178,7 +179,7 @@ async def new_session_page(request: web.Request) -> web.StreamResponse:
 async def new_session_post(request: web.Request) -> web.StreamResponse:
     """The journey's buttons: Preview (nav "next"), Back, Publish and Save as draft, as dialogs/new_session.py
     takes them; every step checks the answers again with the service's own form check."""
-    posted = await _posted(request, Role.FACILITATOR, NEW_SESSION_ACTION)
+    posted = await posted_form(request, Role.FACILITATOR, NEW_SESSION_ACTION)
     if not isinstance(posted, tuple):
         return posted
     viewer, fields = posted
@@ -187,7 +188,7 @@ async def new_session_post(request: web.Request) -> web.StreamResponse:
     if nav == "back":
         return _form_page(request, viewer, answers.to_dict(), {})
     if nav not in ("next", "publish", "draft"):
-        return _not_recognised(request, viewer, 400)
+        return not_recognised(request, viewer, 400)
     service = _service(request)
     checked = await service.check(viewer.person_id, answers)
     if checked.draft is None or not checked.ok:
@@ -232,7 +233,7 @@ def _answer(request: web.Request, viewer: Viewer, result: ActionResult) -> web.R
 def _refusal_of(request: web.Request, viewer: Viewer, result: ActionResult) -> web.Response:
     """A read the service answered with a refusal or no session (a result that carries no roster)."""
     answered = _answer(request, viewer, result)
-    return answered if answered is not None else _not_recognised(request, viewer, 400)
+    return answered if answered is not None else not_recognised(request, viewer, 400)
 
 
 async def _open_for_change(request: web.Request, action: CardAction[Any],

@@ -66,6 +66,7 @@ SECURITY_HEADERS = {
 NAV: tuple[tuple[str, str, Role | None], ...] = (
     ("Your page", f"{PREFIX}/home", None),
     ("Sessions", f"{PREFIX}/sessions", Role.FACILITATOR),
+    ("Announcements", f"{PREFIX}/announcements", Role.FACILITATOR),
     ("Counts", f"{PREFIX}/counts", Role.ADMIN),
     ("Programme", f"{PREFIX}/programme", Role.ADMIN),
 )

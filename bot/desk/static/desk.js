@@ -1,7 +1,11 @@
 /* The desk's only script (no inline script: the Content-Security-Policy forbids it).
    1. Inside Teams, initialise @microsoft/teams-js, apply Teams' theme and follow its changes.
    2. On the sign-in page, ask Teams for a sign-in token (tab single sign-on) and post it once to /desk/session,
-      which sets the desk's session cookie; then open the page asked for. Everything else is plain HTML. */
+      which sets the desk's session cookie; then open the page asked for.
+   3. While an announcement is written, post its form to the page's data-sample address and show the preview the
+      server draws (the chat's own card); without script the preview shows on the check page.
+   4. On an announcement's page, poll data-poll and draw its progress card again when it changes; without script
+      the page's own link looks again. Everything else is plain HTML. */
 (function () {
   "use strict";
   var THEMES = { "default": true, "dark": true, "contrast": true };
@@ -63,6 +67,74 @@
       });
     });
   }
+
+  function livePreview() {
+    var box = document.querySelector("[data-sample]");
+    var form = document.querySelector("form.card-form");
+    if (!box || !form) {
+      return;
+    }
+    var timer = null;
+    var asked = 0;
+    function refresh() {
+      var mine = ++asked;
+      window.fetch(box.getAttribute("data-sample"), {
+        method: "POST", credentials: "same-origin", body: new window.FormData(form)
+      }).then(function (response) {
+        return response.ok ? response.text() : null;
+      }).then(function (html) {
+        if (html !== null && mine === asked) {  /* only the answer to the latest question */
+          box.innerHTML = html;
+        }
+      }).catch(function () { /* the check page shows the preview anyway */ });
+    }
+    form.addEventListener("input", function () {
+      if (timer) {
+        window.clearTimeout(timer);
+      }
+      timer = window.setTimeout(refresh, 300);
+    });
+  }
+
+  function signatureOf(node) {
+    var card = node && node.querySelector("[data-signature]");
+    return card ? card.getAttribute("data-signature") : null;
+  }
+
+  function pollProgress() {
+    var box = document.querySelector("[data-poll]");
+    if (!box) {
+      return;
+    }
+    var every = parseInt(box.getAttribute("data-poll-ms"), 10) || 3000;
+    function finished() {
+      return Boolean(box.querySelector("[data-finished='true']"));
+    }
+    function look() {
+      window.fetch(box.getAttribute("data-poll"), { credentials: "same-origin" }).then(function (response) {
+        return response.ok ? response.text() : Promise.reject(new Error("no progress"));
+      }).then(function (html) {
+        var fresh = document.createElement("template");
+        fresh.innerHTML = html;
+        if (signatureOf(fresh.content) !== signatureOf(box)) {  /* the card would look different */
+          var focused = box.contains(document.activeElement);
+          box.innerHTML = html;
+          if (focused) {
+            box.focus();  /* the button that had the focus may be gone */
+          }
+        }
+        if (!finished()) {
+          window.setTimeout(look, every);
+        }
+      }).catch(function () { /* signed out, or gone: the page's own link looks again */ });
+    }
+    if (!finished()) {
+      window.setTimeout(look, every);
+    }
+  }
+
+  livePreview();
+  pollProgress();
 
   var onSignInPage = document.body.getAttribute("data-page") === "sign-in";
   var teams = startTeams();

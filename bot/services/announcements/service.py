@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Literal, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -58,6 +59,7 @@ from vocabulary.words import (
 log = logging.getLogger(__name__)
 
 SESSIONS_LISTED = 20
+HISTORY_LISTED = 20  # the desk's history: the latest announcements, newest first
 SESSIONS_SINCE = timedelta(days=14)
 # In-place updates of delivered copies (issue 24) have purposes of their own, not ANNOUNCEMENT, so "Stop
 # announcements" never withdraws a correction or a recall of a copy the person already has.
@@ -272,6 +274,36 @@ class AnnouncementService:
             if row is None:
                 return None
             return await self._progress_now(session, row, self._clock.now())
+
+    # -- the author's reports, read (the desk's Announcements page, issue 22) -------------------------------------
+
+    async def report_for(self, actor: str, announcement_id: int,
+                         action: str) -> ProgressView | Literal["missing", "not_yours"]:
+        """The author's progress card of one announcement as `actor` may read it: only its author or an admin,
+        the rule of `stop` (a refusal is audited under `action`)."""
+        held = await self._roles.roles_of(actor)
+        async with self._database.read() as session:
+            row = await AnnouncementRepository(session).get(announcement_id)
+            if row is not None and (row.author_person_id == actor or satisfies(held, Role.ADMIN)):
+                return await self._progress_now(session, row, self._clock.now())
+        if row is None:
+            return "missing"
+        async with self._database.transaction() as session:
+            await self._audit.record(session, actor, action, str(announcement_id), outcome=AuditOutcome.REFUSED)
+        return "not_yours"
+
+    async def history(self, actor: str, limit: int = HISTORY_LISTED) -> list[ProgressView]:
+        """The progress cards (final reports once finished) of the latest announcements `actor` wrote, newest
+        first; an admin's are everyone's. Suppressed as the cards are (design §5)."""
+        held = await self._roles.roles_of(actor)
+        query = select(Announcement).order_by(Announcement.created_at.desc(), Announcement.id.desc()).limit(limit)
+        if not satisfies(held, Role.ADMIN):
+            query = query.where(Announcement.author_person_id == actor)
+        now = self._clock.now()
+        async with self._database.read() as session:
+            # A read the repository lacks (storage/ belongs to another part of the work): one plain query.
+            rows = list((await session.execute(query)).scalars())
+            return [await self._progress_now(session, row, now) for row in rows]
 
     # -- edit and recall after sending (issue 24) ----------------------------------------------------------------
 
