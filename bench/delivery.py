@@ -11,6 +11,9 @@ Runs:
     .venv/bin/python bench/delivery.py [--recipients 10000] [--runs a,b,c] [--database-url postgresql://...]
 
 SQLite file database by default; with --database-url (a PostgreSQL server) each run gets its own new database.
+Besides the rate, losses and duplicates, each run prints the time to reach everyone against the floor the limit
+sets, the worker's claim timed against the filled table before the worker starts (and, on PostgreSQL, the
+EXPLAIN ANALYZE plan of its due query), and the outbox table's and indexes' sizes when seeded and after the run.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy import event, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,12 +47,15 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.delivery import outbox  # noqa: E402
+from bot.delivery.claiming import refresh_statistics  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade_sync  # noqa: E402
 from storage.models import ConversationRef, OutboxAttempt, OutboxMessage, Person  # noqa: E402
+from storage.repositories.outbox import OutboxRepository  # noqa: E402
 from tests.doubles.teams import DEFAULT_TENANT_ID, make_member  # noqa: E402
 
 LIMIT = 50
+CODE_ROOT = Path(outbox.__file__).resolve().parents[2]  # where the imports came from (a worktree, say)
 
 
 @dataclass
@@ -67,6 +74,37 @@ class Result:
     peak_rss_mb: float
     cpu_seconds: float
     statuses: dict[str, int]
+    claim_stale: ClaimTiming | None = None
+    analyze_ms: float | None = None
+    claim: ClaimTiming | None = None
+    sizes_seeded: TableSizes | None = None
+    sizes_after: TableSizes | None = None
+
+
+@dataclass
+class ClaimTiming:
+    """The worker's claim (OutboxRepository.claim, as bot.delivery.claiming calls it) timed against the filled
+    table before the worker starts, each call rolled back; and the due query's plan from EXPLAIN ANALYZE."""
+
+    pending: int
+    limit: int
+    calls: int
+    mean_ms: float
+    median_ms: float
+    max_ms: float
+    explain_ms: float | None
+    plan: str | None
+
+
+@dataclass
+class TableSizes:
+    """PostgreSQL's sizes of the outbox and its attempts: heap and TOAST (table), indexes, and their total."""
+
+    outbox_table_mb: float
+    outbox_indexes_mb: float
+    outbox_total_mb: float
+    attempts_total_mb: float
+    index_mb: dict[str, float]
 
 
 def free_port() -> int:
@@ -201,6 +239,72 @@ async def span(url: str) -> tuple[float, int]:
         await database.dispose()
 
 
+CLAIM_CALLS = 20
+
+
+async def time_claims(url: str, pending: int, limit: int = 100, calls: int = CLAIM_CALLS) -> ClaimTiming:
+    """Time the claim the worker makes (`limit` = its max_in_flight, 100 by default) against the table as it
+    is, `calls` times, each in a transaction that is rolled back so the table is left as found. On PostgreSQL
+    also EXPLAIN ANALYZE the due-messages query the claim sent (captured from the cursor)."""
+    database = Database(url)
+    postgres = database.is_postgres
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "FOR UPDATE" in statement and "EXISTS" in statement:
+            captured.append((statement, parameters))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
+    times: list[float] = []
+    try:
+        for _ in range(calls):
+            async with database.sessions() as session:
+                await session.begin()
+                now = datetime.now(UTC)
+                started = time.perf_counter()
+                await OutboxRepository(session).claim(owner="bench-claim-timer", now=now, lease_until=now,
+                                                      limit=limit, max_attempts=5, skip_locked=postgres)
+                times.append((time.perf_counter() - started) * 1000)
+                await session.rollback()
+        explain_ms, plan = None, None
+        if postgres and captured:
+            statement, parameters = captured[-1]
+            async with database.engine.connect() as connection:
+                rows = (await connection.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)).scalars().all()
+                await connection.rollback()
+            plan = "\n".join(rows)
+            for line in rows:
+                if line.startswith("Execution Time:"):
+                    explain_ms = float(line.split()[2])
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", capture)
+        await database.dispose()
+    ordered = sorted(times)
+    return ClaimTiming(pending=pending, limit=limit, calls=calls, mean_ms=sum(times) / len(times),
+                       median_ms=ordered[len(ordered) // 2], max_ms=ordered[-1], explain_ms=explain_ms, plan=plan)
+
+
+async def table_sizes(url: str) -> TableSizes | None:
+    """Sizes on PostgreSQL (None on SQLite), after an ANALYZE-free read of the catalogue."""
+    database = Database(url)
+    try:
+        if not database.is_postgres:
+            return None
+        mb = 1024 * 1024
+        async with database.read() as session:
+            table, indexes, total, attempts = (await session.execute(text(
+                "SELECT pg_table_size('outbox'), pg_indexes_size('outbox'), pg_total_relation_size('outbox'), "
+                "pg_total_relation_size('outbox_attempts')"))).one()
+            per_index = (await session.execute(text(
+                "SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index "
+                "WHERE indrelid = 'outbox'::regclass ORDER BY 2 DESC"))).all()
+        return TableSizes(outbox_table_mb=table / mb, outbox_indexes_mb=indexes / mb, outbox_total_mb=total / mb,
+                          attempts_total_mb=attempts / mb, index_mb={name: size / mb for name, size in per_index})
+    finally:
+        await database.dispose()
+
+
 async def double_stats(service_url: str) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http, http.get(service_url + "_double/stats") as response:
         result: dict[str, Any] = await response.json()
@@ -219,7 +323,7 @@ async def wait_until(url: str, done: Any, limit_s: float) -> dict[str, int]:
 
 
 async def delivery_run(run: str, recipients: int, rate: float, base_url: str | None, latency: float,
-                       jitter: float, lease_seconds: int, double_gc: bool) -> Result:
+                       jitter: float, lease_seconds: int, double_gc: bool, measure_claims: bool = True) -> Result:
     extra = ["--global-limit", str(LIMIT), "--latency-ms", str(latency), "--jitter-ms", str(jitter)]
     blocked: list[str] = []
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as block_file:
@@ -230,6 +334,21 @@ async def delivery_run(run: str, recipients: int, rate: float, base_url: str | N
     try:
         async with double_process(*extra, gc_on=double_gc) as service_url, database_for(run, base_url) as url:
             await seed(url, service_url, recipients)
+            claim_stale, analyze_ms, claim = None, None, None
+            if measure_claims:
+                # As the worker finds the table right after the enqueue, then after the claim path's ANALYZE
+                # (bot.delivery.claiming.refresh_statistics; on SQLite it does nothing, so it is timed once).
+                claim_stale = await time_claims(url, recipients)
+                database = Database(url)
+                try:
+                    started = time.perf_counter()
+                    analyzed = await refresh_statistics(database)
+                    elapsed_ms = (time.perf_counter() - started) * 1000
+                finally:
+                    await database.dispose()
+                if analyzed:
+                    analyze_ms, claim = elapsed_ms, await time_claims(url, recipients)
+            sizes_seeded = await table_sizes(url)
             limit_s = recipients / rate * 4 + 180
             worker = start_worker(url, rate, lease_seconds)
             peak, in_flight, cpu = 0.0, None, 0.0
@@ -248,6 +367,7 @@ async def delivery_run(run: str, recipients: int, rate: float, base_url: str | N
                 worker.wait(timeout=30)
             statuses = await counts(url)
             seconds, requests = await span(url)
+            sizes_after = await table_sizes(url)
             stats = await double_stats(service_url)
     finally:
         os.unlink(block_file.name)
@@ -260,6 +380,7 @@ async def delivery_run(run: str, recipients: int, rate: float, base_url: str | N
         delivered=reached, undeliverable=undeliverable, failed=failed,
         duplicated=int(stats["duplicate_deliveries"]), lost=recipients - reached - undeliverable - failed,
         in_flight_at_kill=in_flight, peak_rss_mb=peak, cpu_seconds=cpu, statuses=dict(stats["by_status"]),
+        claim_stale=claim_stale, analyze_ms=analyze_ms, claim=claim, sizes_seeded=sizes_seeded, sizes_after=sizes_after,
     )
 
 
@@ -308,7 +429,24 @@ def report(result: Result) -> None:
           f"duplicated {result.duplicated}, lost {result.lost}{kill}")
     print(f"       worker peak RSS {result.peak_rss_mb:.0f} MB, CPU {result.cpu_seconds:.1f}s "
           f"({result.cpu_seconds / result.seconds if result.seconds else 0:.0%} of one core)")
-    print(f"       double answered: {result.statuses}")
+    print(f"       double answered: {result.statuses}", flush=True)
+    floor = result.recipients / LIMIT
+    print(f"       time to reach everyone {result.seconds / 60:.1f} min (the floor at {LIMIT}/s is "
+          f"{floor / 60:.1f} min; {result.seconds / floor:.3f} of it)")
+    analyzed = f"after the claim path's ANALYZE ({result.analyze_ms:.0f} ms)" if result.analyze_ms else ""
+    for label, c in (("statistics as enqueued", result.claim_stale), (analyzed, result.claim)):
+        if c is None:
+            continue
+        explain = f"; EXPLAIN ANALYZE of its due query {c.explain_ms:.1f} ms" if c.explain_ms is not None else ""
+        print(f"       claim of {c.limit} at {c.pending} pending, {label} ({c.calls} calls, rolled back): mean "
+              f"{c.mean_ms:.1f} ms, median {c.median_ms:.1f} ms, max {c.max_ms:.1f} ms{explain}")
+        if c.plan:
+            print("         " + c.plan.replace("\n", "\n         "))
+    for label, sizes in (("seeded", result.sizes_seeded), ("after the run", result.sizes_after)):
+        if sizes is not None:
+            print(f"       outbox {label}: table {sizes.outbox_table_mb:.1f} MB, indexes {sizes.outbox_indexes_mb:.1f} "
+                  f"MB, total {sizes.outbox_total_mb:.1f} MB; outbox_attempts total {sizes.attempts_total_mb:.1f} MB")
+            print("         indexes: " + ", ".join(f"{name} {size:.1f} MB" for name, size in sizes.index_mb.items()))
 
 
 async def main() -> None:
@@ -326,7 +464,8 @@ async def main() -> None:
     print(f"delivery benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.python_implementation()} "
           f"{platform.python_version()}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}; "
           f"database {'PostgreSQL' if args.database_url else 'SQLite file'}; double latency "
-          f"{args.latency_ms:.0f} ± {args.jitter_ms:.0f} ms, its GC {args.double_gc}; worker rate {args.rate}/s")
+          f"{args.latency_ms:.0f} ± {args.jitter_ms:.0f} ms, its GC {args.double_gc}; worker rate {args.rate}/s; "
+          f"code from {CODE_ROOT}", flush=True)
     for run in args.runs.split(","):
         if run == "clients":
             await clients_run(600, 50)
