@@ -18,6 +18,7 @@ from bot.delivery.connector import ConnectorClient
 from bot.delivery.leader import Leadership, leadership_for
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.tokens import StaticTokenProvider, TokenProvider
+from bot.delivery.wakeup import WakeUp
 from bot.delivery.worker import DeliveryWorker, WorkerConfig
 from bot.features.delivery import graph_installer
 from bot.graph.install import AppInstaller
@@ -121,18 +122,19 @@ WorkerFactory = Callable[..., DeliveryWorker]
 @pytest.fixture
 async def make_worker(db: Database, clock: FixedClock) -> AsyncIterator[WorkerFactory]:
     """Build workers (closed after the test). Keyword arguments override TEST_CONFIG fields, plus `database`,
-    `tokens`, `metrics`, `leadership`, `installer`, `timeout_seconds`."""
+    `tokens`, `metrics`, `leadership`, `installer`, `wakeup`, `timeout_seconds`."""
     made: list[tuple[DeliveryWorker, ConnectorClient]] = []
 
     def build(*, database: Database | None = None, tokens: TokenProvider | None = None,
               metrics: DeliveryMetrics | None = None, leadership: Leadership | None = None,
-              installer: AppInstaller | None = None, timeout_seconds: float = 10.0, **config: Any) -> DeliveryWorker:
+              installer: AppInstaller | None = None, wakeup: WakeUp | None = None, timeout_seconds: float = 10.0,
+              **config: Any) -> DeliveryWorker:
         database = database or db
         connector = ConnectorClient(timeout_seconds=timeout_seconds)
         worker = DeliveryWorker(
             database, clock, connector, tokens or StaticTokenProvider(), replace(TEST_CONFIG, **config),
             metrics=metrics, leadership=leadership or leadership_for(database.is_postgres, database.engine),
-            installer=graph_installer(installer) if installer is not None else None)
+            installer=graph_installer(installer) if installer is not None else None, wakeup=wakeup)
         made.append((worker, connector))
         return worker
 

@@ -38,6 +38,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--poll-seconds", type=float, default=None, help="how often to look for due messages")
     parser.add_argument("--heartbeat-seconds", type=float, default=None, help="heartbeat and lease renewal")
     parser.add_argument(
+        "--listen-poll-seconds", type=float, default=None,
+        help="PostgreSQL: how often to look for due messages while LISTEN/NOTIFY wakes the worker for new ones "
+             "(default: --poll-seconds)")
+    parser.add_argument(
         "--static-token", default=None,
         help="send this bearer token instead of fetching one: only for the local Connector double and benchmarks "
              "(refused when MICROSOFT_APP_ID is set)")
@@ -53,6 +57,7 @@ def build_worker_app(settings: Settings, args: argparse.Namespace, *, clock: Clo
         app[TOKENS] = StaticTokenProvider(args.static_token)
     overrides = {name: value for name, value in (("max_in_flight", args.max_in_flight),
                                                  ("poll_seconds", args.poll_seconds),
+                                                 ("listen_poll_seconds", args.listen_poll_seconds),
                                                  ("heartbeat_seconds", args.heartbeat_seconds)) if value is not None}
     runtime = app[DELIVERY]
     runtime.config = replace(runtime.config, **overrides)

@@ -50,7 +50,8 @@ async def delivery_health(database: Database, clock: Clock, *, local: DeliveryWo
         problem = status.problem
         detail.update(worker=status.state if alive else "dead", worker_id=status.id,
                       last_heartbeat=status.last_heartbeat.isoformat() if status.last_heartbeat else None,
-                      paused_seconds=round(status.paused_seconds, 1))
+                      paused_seconds=round(status.paused_seconds, 1),
+                      wake_up="notify" if status.listening else "poll")
     else:
         newest = workers[0] if workers else None
         alive = newest is not None or backlog.due == 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from bot.clock import Clock
@@ -24,6 +24,10 @@ from storage.repositories.outbox import Attempt
 from vocabulary.words import AttemptOperation
 
 log = logging.getLogger(__name__)
+
+# A sender writes its requests down only after their answers come, a few at a time (bot/delivery/recorder.py
+# gathers outcomes for 50 ms), so the newest tenth of a second of a sender that just died may be missing.
+RECORD_LAG_SECONDS = 0.1
 
 
 class Pacing:
@@ -54,6 +58,38 @@ class Pacing:
 
     def prune(self) -> None:
         self._windows.prune(self._time())
+
+    @property
+    def seed_seconds(self) -> float:
+        """How far back `seed` wants the requests of other senders."""
+        return self._windows.seed_seconds
+
+    def seed(self, requests: Sequence[tuple[float, str | None]]) -> int:
+        """Start this sender's windows from the requests another sender made lately (monotonic time, and the
+        conversation window each counted in when known), so that a takeover adds no burst to what Teams counted
+        just before it. What the other sender did after its newest recorded request is unknown: it is taken to have
+        gone on at the full rate until now, from a little before that request (RECORD_LAG_SECONDS). Returns how
+        many requests the global second holds now, those assumed included."""
+        now = self._time()
+        departures = [at for at, _ in requests]
+        if departures:
+            interval = self._pacer.interval
+            at = max(max(departures) - RECORD_LAG_SECONDS, now - self._pacer.window)
+            while at <= now:
+                departures.append(at)
+                at += interval
+        self._pacer.seed(departures)
+        by_conversation: dict[str, list[float]] = {}
+        for at, key in requests:
+            if key is not None:
+                by_conversation.setdefault(key, []).append(at)
+        for key, times in by_conversation.items():
+            self._windows.seed(key, times)
+        return sum(1 for at in departures if at > now - self._pacer.window)
+
+    def hold_back(self, seconds: float) -> None:
+        """Let nothing through for this long (a new sender that could not read what the last one sent)."""
+        self._pacer.pause(seconds)
 
     async def close(self) -> None:
         await self._pacer.close()

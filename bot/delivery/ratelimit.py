@@ -48,6 +48,17 @@ class ConversationWindows:
     def record(self, key: str, now: float) -> None:
         self._hits.setdefault(key, []).append(now)
 
+    def seed(self, key: str, times: Sequence[float]) -> None:
+        """Requests another sender made to this conversation (a new leader's windows start from them)."""
+        if times:
+            self._hits[key] = sorted([*self._hits.get(key, ()), *times])
+
+    @property
+    def seed_seconds(self) -> float:
+        """How far back a new sender reads requests for these windows: every window up to a minute. The hourly
+        one (1,800 per conversation) is left out: reading an hour of attempts would cost more than it saves."""
+        return max(window for _, window in self._limits if window <= 60.0 + 1.0)
+
     def prune(self, now: float) -> None:
         """Forget conversations with nothing inside the longest window, so memory follows recent traffic."""
         for key in [key for key, hits in self._hits.items() if not hits or hits[-1] <= now - self._longest]:
@@ -92,6 +103,25 @@ class Pacer:
 
     def paused_for(self) -> float:
         return max(0.0, self._paused_until - self._time())
+
+    @property
+    def window(self) -> float:
+        return self._window
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    def seed(self, departures: Sequence[float]) -> None:
+        """Requests another sender let go lately (monotonic times): they count in this sliding second as if they
+        were ours, and the next request keeps its spacing from the newest of them."""
+        now = self._time()
+        recent = [at for at in departures if at > now - self._window]
+        if not recent:
+            return
+        self._departures = deque(sorted([*self._departures, *recent]))
+        self._next = max(self._next, max(recent) + self._interval)
+        self._changed.set()
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self._time() + seconds)

@@ -7,10 +7,12 @@ limits, and records what happened to each. This module is the loop and the worke
 - credentials.py refused credentials stop sending until a probe (and, after a 401, a trial request) says so
 - sending.py     one attempt at one message: send, update, open a 1:1 chat, install through Graph, feed
 - recorder.py    the outcomes and attempts, many messages per transaction
+- wakeup.py      PostgreSQL LISTEN/NOTIFY: a committed enqueue wakes the loop at once; polling stays underneath
 
 Many sends are in flight at once across recipients. A heartbeat renews the leases of held messages, checks
-leadership and writes the worker's row for /healthz. Times in the database come from the injected Clock (tests
-move it); waiting uses the event loop.
+leadership and writes the worker's row for /healthz. A worker that becomes the sender first reads the requests the
+last sender made (outbox_attempts) into its rate windows, so a takeover sends no burst over Teams' limits. Times in
+the database come from the injected Clock (tests move it); waiting uses the event loop.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from bot.delivery.ratelimit import Halted
 from bot.delivery.recorder import MessageOutcome, OutcomeRecorder
 from bot.delivery.sending import MessageSender
 from bot.delivery.tokens import TokenProvider
+from bot.delivery.wakeup import WakeUp, wakeup_for
 from bot.log_format import Fields
 from bot.retry import backoff_seconds
 from storage.db import Database
@@ -64,6 +67,10 @@ class WorkerConfig:
     # the pipe full through network latency, few enough that a crash re-sends little (only requests in flight).
     max_in_flight: int = 100
     poll_seconds: float = 0.5
+    # How often to look for due messages while NOTIFY wakes the worker for new ones (PostgreSQL, bot/delivery/
+    # wakeup.py); None: poll_seconds. A longer interval means fewer idle claims, but a retry or a message due later
+    # may then wait up to this long after its time when the worker is otherwise idle.
+    listen_poll_seconds: float | None = None
     heartbeat_seconds: float = 5.0
     probe_seconds: float = 30.0
     # Wider than Teams' per-conversation windows by this much (jitter between our clock and theirs).
@@ -96,6 +103,7 @@ class WorkerStatus:
     problem_since: datetime | None
     in_flight: int
     paused_seconds: float
+    listening: bool  # NOTIFY reaches this worker (PostgreSQL); otherwise it learns of messages by polling
 
 
 class DeliveryWorker:
@@ -114,15 +122,18 @@ class DeliveryWorker:
         monotonic: Callable[[], float] = time.monotonic,
         installer: Installer | None = None,
         feed: FeedSender | None = None,
+        wakeup: WakeUp | None = None,
     ) -> None:
         """`installer` (Graph on) reaches people with no stored conversation and no known Teams user id.
-        `feed` (Graph on) sends the outbox's activity-feed notifications (issue 24)."""
+        `feed` (Graph on) sends the outbox's activity-feed notifications (issue 24). `wakeup`: how the worker
+        hears of new messages besides its poll (default: LISTEN on PostgreSQL, nothing on SQLite)."""
         self.id = worker_id or new_worker_id()
         self._db = database
         self._clock = clock
         self.config = config
         self._metrics = metrics
         self._leadership = leadership or SoleInstance()
+        self._wakeup = wakeup or wakeup_for(database.engine, check_seconds=config.heartbeat_seconds)
         self._rng = rng or random.Random()
         self._time = monotonic
         self._wake = asyncio.Event()
@@ -151,6 +162,7 @@ class DeliveryWorker:
         self.last_heartbeat: datetime | None = None
         self._heartbeat_lock = asyncio.Lock()
         self._stopped = False
+        self._waiting = False
 
     # -- public surface ------------------------------------------------------------------------------------------
 
@@ -177,6 +189,11 @@ class DeliveryWorker:
         self._wake.set()
 
     @property
+    def waiting(self) -> bool:
+        """The loop is asleep until its poll or a wake-up, with no wake-up pending (tests wait for this)."""
+        return self._waiting and not self._wake.is_set()
+
+    @property
     def credentials_problem(self) -> str | None:
         return self._credentials.problem
 
@@ -194,12 +211,14 @@ class DeliveryWorker:
             id=self.id, state=state, leader=self._leader, alive=alive, started_at=self.started_at,
             last_heartbeat=self.last_heartbeat, problem=self._credentials.problem,
             problem_since=self._credentials.since, in_flight=self._claims.in_flight,
-            paused_seconds=self._pacing.paused_for(),
+            paused_seconds=self._pacing.paused_for(), listening=self._wakeup.listening,
         )
 
     async def run(self) -> None:
         """Send until stop(): claim, send, heartbeat, probe credentials when refused, take over leadership."""
         heartbeat: asyncio.Task[None] | None = None
+        listener = asyncio.create_task(self._wakeup.run(self._wake.set, self._stopping),
+                                       name=f"delivery-wakeup-{self.id}")
         failures = 0
         try:
             await self._hold_leadership()  # before the heartbeat, which checks leadership too
@@ -224,7 +243,12 @@ class DeliveryWorker:
                     await heartbeat
                 except asyncio.CancelledError:
                     pass
-            await self.close()
+            await self.close()  # sets _stopping, which ends the listener
+            try:
+                await asyncio.wait_for(listener, 10.0)
+            except (Exception, asyncio.CancelledError) as exc:  # a listener that will not end must not hold us
+                log.warning("delivery wake-up did not stop cleanly", extra=Fields(worker=self.id,
+                                                                                   error=type(exc).__name__))
 
     async def _turn(self) -> None:
         """One pass of the loop: wait as leader-in-waiting, probe refused credentials, or claim and send."""
@@ -249,7 +273,18 @@ class DeliveryWorker:
         if room >= max(1, self.config.max_in_flight // 2) or not self._claims.in_flight:
             claimed = await self._claims.claim(room)
         if claimed < room or room == 0:
-            await self._sleep(self.config.poll_seconds)
+            self._waiting = True
+            try:
+                await self._sleep(self._poll_seconds())
+            finally:
+                self._waiting = False
+
+    def _poll_seconds(self) -> float:
+        """The poll: the only way to new messages without NOTIFY; beside it, the way to retries, messages due later
+        and expired leases."""
+        if self._wakeup.listening and self.config.listen_poll_seconds is not None:
+            return self.config.listen_poll_seconds
+        return self.config.poll_seconds
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (tests want a bound)
         """Send everything that is due now, then return (tests and one-off drains). Returns early, leaving
@@ -303,11 +338,36 @@ class DeliveryWorker:
     async def _hold_leadership(self) -> bool:
         leader = await self._leadership.hold()
         if leader != self._leader:
+            if leader:
+                await self._seed_windows()  # before the gate opens
             self._leader = leader
             if not leader:
                 log.warning("worker is no longer the sender", extra=Fields(worker=self.id))
             self._refresh_gate()
         return leader
+
+    async def _seed_windows(self) -> None:
+        """A new sender starts its rate windows from the requests recorded lately (by the sender before it, or by
+        this process before a restart): Teams counts those too, and a takeover within the second would otherwise
+        add a second's worth of requests on top of the last sender's."""
+        now, mono = self._clock.now(), self._time()
+        seconds = self._pacing.seed_seconds
+        # Enough rows for the whole horizon at the configured rate, with room for attempts that were not requests.
+        limit = int(self.config.rate_per_second * (seconds + 1) * 1.5) + 100
+        try:
+            async with self._db.read() as session:
+                recent = await OutboxRepository(session).recent_requests(now - timedelta(seconds=seconds),
+                                                                         limit=limit)
+        except Exception as exc:  # cannot tell what went before: wait out a whole sliding second instead
+            log.warning("delivery: recent requests unreadable; holding back a second",
+                        extra=Fields(worker=self.id, error=type(exc).__name__))
+            self._pacing.hold_back(1.0 + self.config.global_margin_seconds)
+            return
+        in_window = self._pacing.seed([(mono - (now - request.at).total_seconds(), request.conversation_key)
+                                       for request in recent])
+        if recent:
+            log.info("delivery rate windows seeded: %d requests counted in the last second", in_window,
+                     extra=Fields(worker=self.id, count=in_window))
 
     def _refresh_gate(self) -> None:
         """The pacer lets requests through only while this worker may send. When it may not (another worker

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Select, String, and_, delete, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -22,6 +22,10 @@ M = OutboxMessage
 # and status stay, so it is still one message, ever, and its card can still be updated in place.
 COMPACTED_PAYLOAD = '{"compacted": true}'
 FINISHED_OUTBOX_STATUSES = tuple(status for status in OutboxStatus if status not in OPEN_OUTBOX_STATUSES)
+# PostgreSQL's NOTIFY channel on which a committed enqueue wakes the delivery workers (bot/delivery/wakeup.py).
+OUTBOX_CHANNEL = "hny_outbox"
+# The attempts that were requests through the sender's pacer: each took a turn of the app's global budget.
+PACED_OPERATIONS = (AttemptOperation.SEND, AttemptOperation.UPDATE, AttemptOperation.CREATE, AttemptOperation.FEED)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,15 @@ class Attempt:
     status: int | None
     error: str | None
     duration_ms: int | None
+
+
+@dataclass(frozen=True)
+class RecentRequest:
+    """A request some worker made lately, for a new sender's rate windows: when it left and, when known, the key
+    of the conversation window it counted in (the conversation id, or "create:<Teams user id>")."""
+
+    at: datetime
+    conversation_key: str | None
 
 
 @dataclass(frozen=True)
@@ -308,6 +321,38 @@ class OutboxRepository:
         if lock:
             query = query.with_for_update()
         return set((await self.session.execute(query)).scalars())
+
+    async def recent_requests(self, since: datetime, *, limit: int) -> list[RecentRequest]:
+        """The paced requests recorded since `since`, oldest first, looking at no more than the newest `limit`
+        attempt rows. Read by id (ids follow time), so it costs the same however many old attempts are kept."""
+        A = OutboxAttempt
+        newest = (await self.session.execute(select(func.max(A.id)))).scalar()
+        if newest is None:
+            return []
+        target = aliased(M)
+        rows = (await self.session.execute(
+            select(A.at, A.operation, M.sent_conversation_id, M.conversation_id, Person.teams_user_id,
+                   target.sent_conversation_id.label("target_conversation"))
+            .select_from(A).join(M, M.id == A.message_id)
+            .outerjoin(Person, Person.id == M.person_id).outerjoin(target, target.id == M.updates_id)
+            .where(A.id > newest - limit, A.at >= since, A.operation.in_(PACED_OPERATIONS))
+            .order_by(A.at))).all()
+        found = []
+        for row in rows:
+            key: str | None = None
+            if row.operation == AttemptOperation.SEND:
+                key = row.sent_conversation_id or row.conversation_id  # unknown for a person's unsent message
+            elif row.operation == AttemptOperation.UPDATE:
+                key = row.target_conversation
+            elif row.operation == AttemptOperation.CREATE and row.teams_user_id:
+                key = f"create:{row.teams_user_id}"
+            found.append(RecentRequest(row.at, key))
+        return found
+
+    async def notify_workers(self) -> None:
+        """PostgreSQL: tell listening delivery workers that messages were added; delivered when this transaction
+        commits, and dropped with it if it rolls back."""
+        await self.session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
 
     async def add_attempts(self, rows: Sequence[dict[str, object]]) -> None:
         """Attempt rows (message_id, at, operation, status, error, duration_ms), in one statement."""
