@@ -18,7 +18,7 @@ from bot.cli.audit import HEADER as AUDIT_HEADER
 from bot.cli.audit import audit_rows
 from bot.clock import FixedClock
 from bot.desk.programme import PAGE, form_address
-from bot.desk.session import COOKIE_NAME
+from bot.desk.session import COOKIE_NAME, SAID_COOKIE
 from bot.features.programme import PROGRAMME
 from bot.services.csv_export import csv_bytes
 from storage.models import OutboxMessage
@@ -64,19 +64,41 @@ class SignedIn:
     def __init__(self, harness: BotHarness, cookie: str, csrf: str) -> None:
         self.harness, self.cookie, self.csrf = harness, cookie, csrf
 
-    async def post(self, path: str, data: dict[str, str], *, csrf: str | None = None,
-                   site: str | None = None) -> tuple[int, str]:
+    async def answer(self, path: str, data: dict[str, str], *, csrf: str | None = None,
+                     site: str | None = None) -> tuple[int, str, dict[str, str], str | None]:
+        """Post a form: status, page, response headers, and the value of the "what happened" cookie it set."""
         headers = {"Cookie": f"{COOKIE_NAME}={self.cookie}",
                    **({"Origin": site} if site else origin(self.harness))}
         form = {"csrf": self.csrf if csrf is None else csrf, **data}
         async with self.harness.http.post(url(self.harness, path), data=form, headers=headers,
                                           allow_redirects=False) as response:
-            return response.status, await response.text()
+            said = [header for header in response.headers.getall("Set-Cookie", [])
+                    if header.startswith(f"{SAID_COOKIE}=")]
+            value = said[0].split(";", 1)[0].split("=", 1)[1] if said else None
+            return response.status, await response.text(), dict(response.headers), value
+
+    async def post(self, path: str, data: dict[str, str], *, csrf: str | None = None,
+                   site: str | None = None) -> tuple[int, str]:
+        status, html, _, _ = await self.answer(path, data, csrf=csrf, site=site)
+        return status, html
+
+    async def page_after(self, said: str | None) -> str:
+        """The page the browser is sent to after a form, with the cookie the form set."""
+        cookie = f"{COOKIE_NAME}={self.cookie}" + (f"; {SAID_COOKIE}={said}" if said else "")
+        async with self.harness.http.get(url(self.harness, PAGE), headers={"Cookie": cookie},
+                                         allow_redirects=False) as response:
+            assert response.status == 200
+            return await response.text()
 
     async def press(self, action: CardAction[Any], **data: str) -> str:
-        """Post one form; the page that comes back, as the text a person reads."""
-        status, html = await self.post(form_address(action), data)
-        assert status == 200, (status, text_of(html))
+        """Post one form and follow it as a browser does (Post/Redirect/Get); the page, as the text a person
+        reads."""
+        status, html, headers, said = await self.answer(form_address(action), data)
+        if status == 303:
+            assert headers["Location"] in (PAGE, f"{PAGE}#status")
+            html = await self.page_after(said)
+        else:
+            assert status == 200, (status, text_of(html))
         return read(html)
 
 
@@ -295,3 +317,41 @@ async def test_the_audit_download_is_the_command_lines_export_and_is_recorded(de
         body = await r.read()
     assert body == expected
     assert (await audit(desk))[-1] == (ADMIN.aad_object_id, "audit.export", "done")
+
+
+# -- after a form: Post/Redirect/Get -----------------------------------------------------------------------------------
+
+
+async def test_after_a_form_the_browser_is_sent_back_to_the_page_which_says_what_happened_once(
+        desk: BotHarness) -> None:
+    admin = await open_as(desk, ADMIN)
+    status, _, headers, said = await admin.answer(form_address(ADD_ORGANISATION), {"add_name": "Hull Hospice"})
+    assert status == 303 and headers["Location"] == f"{PAGE}#status" and said is not None
+    # What happened is in a short cookie for this session, never in the address.
+    [header] = [value for name, value in headers.items() if name == "Set-Cookie"]
+    assert header.startswith(f"{SAID_COOKIE}=") and all(
+        part in header for part in ("Max-Age=60", "HttpOnly", "Secure", "SameSite=None", "Partitioned", "Path=/"))
+    assert "Hull" not in headers["Location"]
+    cookie = f"{COOKIE_NAME}={admin.cookie}; {SAID_COOKIE}={said}"
+    async with desk.http.get(url(desk, PAGE), headers={"Cookie": cookie}) as response:
+        html = await response.text()
+        assert response.status == 200 and any(value.startswith(f"{SAID_COOKIE}=;")
+                                              for value in response.headers.getall("Set-Cookie"))
+    assert 'role="status"' in html and "Hull Hospice" in read(html).split("Organisations")[0]
+    assert "Hull Hospice" in [row.name for row in await desk.app[PROGRAMME].organisations()]
+    # Another session, or an altered cookie, makes the page say nothing.
+    other = await open_as(desk, ADMIN)
+    for member_cookie, value in ((other.cookie, said), (admin.cookie, said[:-2] + "xx")):
+        async with desk.http.get(url(desk, PAGE), headers={
+                "Cookie": f"{COOKIE_NAME}={member_cookie}; {SAID_COOKIE}={value}"}) as response:
+            assert response.status == 200 and 'role="status"' not in await response.text()
+
+
+async def test_a_form_that_needs_an_answer_or_keeps_the_typed_text_is_answered_directly(desk: BotHarness) -> None:
+    admin = await open_as(desk, ADMIN)
+    status, html = await admin.post(form_address(PUBLISH_NOTICE), {"notice_text": NOTICE})  # not "I understand"
+    assert status == 200 and NOTICE in entities.unescape(html)
+    near = desk.clock.now().date() - timedelta(days=desk.core.settings.retention_days)
+    status, html = await admin.post(form_address(SAVE_PROGRAMME), {"phase": "codesign",
+                                                                  "end_date": near.isoformat()})
+    assert status == 200 and 'name="confirmed" value="true"' in html

@@ -9,10 +9,15 @@ words: RolesFeature.change / grant_by_email (never the last admin), ProgrammeFea
 change_organisation and publish. The services audit every change as in chat. The audit download is the command
 line's export (bot.cli.audit.audit_rows), recorded as `audit.export` like it.
 
+After a form, the browser is sent back to the page (Post/Redirect/Get: a reload asks nothing again), and what
+happened travels in a short cookie signed for this session (bot.desk.session SAID_COOKIE), never in the address
+(the chat's words may name a person). A form that needs an answer or keeps what was typed (the deletion-date
+question, a notice that was not published, a form the desk did not recognise) is answered directly instead.
+
 | address | what |
 |---|---|
 | `GET /desk/programme` | the page |
-| `POST /desk/programme/<action name>` | one card action's form, then the page with what happened on top |
+| `POST /desk/programme/<action name>` | one card action's form, then (303) the page with what happened on top |
 | `GET /desk/programme/audit.csv` | every audit entry, oldest first, as `python -m bot audit export` writes it |
 """
 
@@ -28,6 +33,7 @@ from pydantic import ValidationError
 from bot.cli.audit import HEADER as AUDIT_HEADER
 from bot.cli.audit import audit_rows
 from bot.desk.pages import with_role
+from bot.desk.session import SAID_COOKIE, clear_said_cookie_header, said_cookie_header
 from bot.desk.site import DESK, PREFIX, Desk, Viewer, same_origin
 from bot.features.programme import PROGRAMME_FEATURE, DeletionSoon
 from bot.features.roles import AUDIT_CARD_ENTRIES, ROLES
@@ -131,7 +137,19 @@ async def page(request: web.Request) -> web.StreamResponse:
     viewer = await with_role(request, Role.ADMIN, VIEW_ACTION)
     if not isinstance(viewer, Viewer):
         return viewer
-    return await render_page(request, viewer)
+    sealed = request.cookies.get(SAID_COOKIE)
+    response = await render_page(request, viewer, status=_desk(request).signer.unseal(viewer.session, sealed))
+    if sealed is not None:
+        response.headers.add("Set-Cookie", clear_said_cookie_header())  # said once
+    return response
+
+
+def _done(request: web.Request, viewer: Viewer, said: str | None) -> web.StreamResponse:
+    """Back to the page, which says `said` once (Post/Redirect/Get)."""
+    response = web.HTTPSeeOther(f"{PAGE}#status" if said else PAGE)
+    if said:
+        response.headers.add("Set-Cookie", said_cookie_header(_desk(request).signer.seal(viewer.session, said)))
+    return response
 
 
 async def _pressed(request: web.Request, action: CardAction[P]) -> tuple[Viewer, P] | web.StreamResponse:
@@ -159,7 +177,9 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
         return pressed
     viewer, payload = pressed
     saved = await request.config_dict[PROGRAMME_FEATURE].save_settings(viewer.person_id, payload)
-    return await render_page(request, viewer, status=saved.status, confirm=saved.confirm)
+    if saved.confirm is not None:  # a question first: answered on this page
+        return await render_page(request, viewer, status=saved.status, confirm=saved.confirm)
+    return _done(request, viewer, saved.status)
 
 
 async def _change_role(request: web.Request, action: CardAction[RoleChangePayload], verb: str) -> web.StreamResponse:
@@ -169,7 +189,7 @@ async def _change_role(request: web.Request, action: CardAction[RoleChangePayloa
     viewer, payload = pressed
     roles = request.config_dict[ROLES]
     said = await roles.change(viewer.person_id, verb, payload.role, await roles.target(payload.person_id))
-    return await render_page(request, viewer, status=said)
+    return _done(request, viewer, said)
 
 
 async def grant_role(request: web.Request) -> web.StreamResponse:
@@ -186,7 +206,7 @@ async def grant_role_by_email(request: web.Request) -> web.StreamResponse:
         return pressed
     viewer, payload = pressed
     said = await request.config_dict[ROLES].grant_by_email(viewer.person_id, payload.email, payload.role)
-    return await render_page(request, viewer, status=said)
+    return _done(request, viewer, said)
 
 
 async def _change_organisation(request: web.Request, action: CardAction[Org]) -> web.StreamResponse:
@@ -195,7 +215,7 @@ async def _change_organisation(request: web.Request, action: CardAction[Org]) ->
         return pressed
     viewer, payload = pressed
     _, said = await request.config_dict[PROGRAMME_FEATURE].change_organisation(viewer.person_id, payload)
-    return await render_page(request, viewer, status=said)
+    return _done(request, viewer, said)
 
 
 async def add_organisation(request: web.Request) -> web.StreamResponse:
@@ -220,7 +240,9 @@ async def publish_notice(request: web.Request) -> web.StreamResponse:
         return pressed
     viewer, payload = pressed
     said, draft = await request.config_dict[PROGRAMME_FEATURE].publish(viewer.person_id, payload)
-    return await render_page(request, viewer, status=said, draft=draft)
+    if draft is not None:  # not published: the typed text stays in the form
+        return await render_page(request, viewer, status=said, draft=draft)
+    return _done(request, viewer, said)
 
 
 async def audit_csv(request: web.Request) -> web.StreamResponse:

@@ -24,6 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 COOKIE_NAME = "__Host-hny-desk"
+# What the last form did, for the page after the redirect: a minute at most, read once (bot/desk/programme.py).
+SAID_COOKIE = "__Host-hny-desk-said"
+SAID_MAX = 600
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,26 @@ class SessionSigner:
     def csrf_ok(self, session: DeskSession, given: object) -> bool:
         return isinstance(given, str) and hmac.compare_digest(given, self.csrf(session))
 
+    def seal(self, session: DeskSession, said: str) -> str:
+        """What a form did, for the page the browser is sent to next (Post/Redirect/Get): signed and bound to
+        this session, so no other session (and no other site) can make a page say something."""
+        body = _b64(json.dumps({"n": session.nonce, "s": said[:SAID_MAX]}, separators=(",", ":")).encode())
+        return f"{body}.{self._mac('said|' + body)}"
+
+    def unseal(self, session: DeskSession, value: str | None) -> str | None:
+        if not value or value.count(".") != 1 or len(value) > 4 * SAID_MAX:
+            return None
+        body, mac = value.split(".")
+        if not hmac.compare_digest(mac, self._mac("said|" + body)):
+            return None
+        try:
+            data = json.loads(_unb64(body))
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("n") != session.nonce or not isinstance(data.get("s"), str):
+            return None
+        return str(data["s"])
+
     def _mac(self, text: str) -> str:
         return _b64(hmac.new(self._key, text.encode(), hashlib.sha256).digest())
 
@@ -91,3 +114,11 @@ def cookie_header(value: str, max_age: int) -> str:
 
 def clear_cookie_header() -> str:
     return f"{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=None; Partitioned"
+
+
+def said_cookie_header(value: str) -> str:
+    return f"{SAID_COOKIE}={value}; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=None; Partitioned"
+
+
+def clear_said_cookie_header() -> str:
+    return f"{SAID_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=None; Partitioned"
