@@ -15,7 +15,16 @@ from bot.delivery.leader import SoleInstance
 from storage.db import Database
 from storage.repositories.outbox import OutboxRepository
 from tests.doubles.teams import TeamsDouble
-from tests.test_delivery_support import WorkerFactory, add_people, eventually, make_worker, put, rows
+from tests.test_delivery_support import (
+    WorkerFactory,
+    add_people,
+    chat_id,
+    eventually,
+    make_worker,
+    put,
+    rows,
+    texts,
+)
 
 __all__ = ["make_worker"]
 
@@ -113,3 +122,28 @@ async def test_two_senders_at_once_still_never_send_a_message_twice(
     assert {m.status for m in await rows(pg)} == {"sent"}
     owners = {m.sent_conversation_id for m in await rows(pg)}
     assert len(owners) == 120
+
+
+
+async def test_a_new_sender_keeps_to_the_chats_window_the_last_sender_filled(
+        db: Database, clock: FixedClock, teams_double: TeamsDouble, make_worker: WorkerFactory) -> None:
+    """Issue 23 item 2: the sender changes hands while one chat's window at Teams (7 per second, 8 per 2 s) is
+    full of the old sender's requests. The new one reads them back from outbox_attempts and waits its turn, so
+    Teams answers no 429 (each would pause every chat for its Retry-After)."""
+    [member] = await add_people(db, clock, teams_double, 1)
+    for n in range(12):
+        await put(db, clock, f"m{n}", person=member.aad_object_id, text=f"message {n}")
+    first = make_worker()
+    first.start()
+    await teams_double.wait_for(lambda: len(teams_double.sent()) >= 7, timeout=20)
+    await first.stop()  # what waited for its turn goes back at once: the next sender can take over at once
+
+    await make_worker().run_until_idle(timeout=20)
+
+    assert texts(teams_double, chat_id(member)) == [f"message {n}" for n in range(12)]
+    assert {r.status for r in teams_double.requests} == {201}
+    times = sorted(r.at for r in teams_double.requests)  # where Teams counts: at the double
+    for i in range(len(times) - 7):
+        assert times[i + 7] - times[i] >= 1.0
+    for i in range(len(times) - 8):
+        assert times[i + 8] - times[i] >= 2.0

@@ -144,3 +144,27 @@ async def test_a_margin_widens_the_sliding_second() -> None:
         await narrow.acquire()
     assert time.monotonic() - start >= 1.49
     await narrow.close()
+
+
+async def test_a_seeded_pacer_counts_the_last_senders_requests_in_its_second() -> None:
+    """A new sender started from the requests its predecessor made in the last second: together they never put
+    more than the budget into one second."""
+    pacer = Pacer(20.0)
+    now = time.monotonic()
+    seeded = [now - 0.9 + 0.045 * i for i in range(20)]  # 20 in the last 0.9 s: the second is full
+    pacer.seed(seeded)
+    released: list[float] = []
+    for _ in range(5):
+        await pacer.acquire()
+        released.append(time.monotonic())
+    await pacer.close()
+    everything = sorted(seeded + released)
+    assert max(sum(1 for t in everything if start <= t < start + 1.0) for start in everything) <= 20
+
+
+def test_seeded_conversation_windows_hold_the_next_request_back() -> None:
+    windows = ConversationWindows(margin=0.1)
+    windows.seed("a", [0.0] * 7)  # the last sender's seven to this chat, just now
+    assert windows.wait_time("a", 0.5) == pytest.approx(0.6)
+    assert windows.wait_time("b", 0.5) == 0.0
+    assert windows.seed_seconds == pytest.approx(30.1)  # the hourly window is not read back
