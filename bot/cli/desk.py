@@ -30,13 +30,17 @@ from bot.app import CORE, create_app
 from bot.cli.errors import CliError
 from bot.desk.pages import HOME
 from bot.desk.site import NAV
+from bot.features.announcements import ANNOUNCEMENTS
 from bot.features.programme import PROGRAMME
 from bot.features.sessions import SESSIONS
+from bot.services.announcements import AudienceChoice, When
 from bot.services.sessions import SessionDraft
 from bot.settings import Settings
+from cards.announcements import AnnouncementView
 from storage.migrate import upgrade_sync
 from storage.models import Person, Volunteer
-from vocabulary.words import Community, Phase, Role, SessionAudience
+from vocabulary.uk_time import uk_date_iso
+from vocabulary.words import Community, Phase, Role, SessionAudience, VolunteerSpace
 
 T = TypeVar("T")
 
@@ -117,7 +121,7 @@ def demo_settings(directory: Path) -> Settings:
 
 async def build_demo_world(app: web.Application) -> None:
     """Two dozen made-up volunteers (enough for figures above "fewer than 8"), a colleague, a facilitator with a
-    published and a draft session, and the admin (BOOTSTRAP_ADMINS)."""
+    published and a draft session and three announcements, and the admin (BOOTSTRAP_ADMINS)."""
     core = app[CORE]
     now = core.clock.now()
     version = (await core.notices.current()).version
@@ -144,6 +148,26 @@ async def build_demo_world(app: web.Application) -> None:
         result = await sessions.create(FACILITATOR.person_id, draft, publish=publish)
         if result.outcome != "done":
             raise CliError(f"the demo world's session could not be created ({result.outcome})")
+    await _demo_announcements(app)
+
+
+async def _demo_announcements(app: web.Application) -> None:
+    """The facilitator's announcements, through the chat's service: one stopped, one on its way (no worker runs,
+    so it stays at 0%) and one scheduled for tomorrow, so the Announcements page shows each kind of report."""
+    service = app[ANNOUNCEMENTS]
+    everyone = AudienceChoice(spaces=(VolunteerSpace.MINORITISED, VolunteerSpace.ALLY))
+    tomorrow = uk_date_iso(app[CORE].clock.now() + timedelta(days=1))
+    made = []
+    for title, when in (("Session room changed (demo)", When()), ("Thank you for a great month (demo)", When()),
+                        ("New dates for the spring (demo)", When("later", tomorrow, "10:00"))):
+        view = AnnouncementView(title, "A made-up announcement for the desk's pictures.")
+        # "confirm": a picture taken in quiet hours still shows an announcement that started.
+        created = await service.create(FACILITATOR.person_id, view, everyone, when, "confirm")
+        if created.announcement_id is None:
+            raise CliError(f"the demo world's announcement could not be created ({created.outcome})")
+        made.append(created.announcement_id)
+        await service.tick()  # starts what is due now
+    await service.stop(FACILITATOR.person_id, made[0])
 
 
 class DemoServer:
