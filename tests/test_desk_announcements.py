@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.clock import FixedClock
-from bot.desk.announcements_pages import NOT_YOURS_TO_SEE, SAMPLE_WAITS
+from bot.desk.announcements_pages import AUDIENCE_WAITS, NOT_YOURS_TO_SEE, SAMPLE_WAITS
 from bot.features.announcements import ALREADY_TEXT, ANNOUNCEMENTS, GONE, NOT_YOURS, STOPPED_TEXT
 from bot.services.announcements import AudienceChoice
 from bot.services.announcements.service import TOO_FEW
@@ -248,6 +248,43 @@ async def test_the_live_preview_is_the_card_people_will_get(desk: BotHarness) ->
     assert status == 200 and SAMPLE_WAITS in words(piece)
     status, _ = await facilitator.post("/desk/announcements/sample", form, csrf="forged")
     assert status == 403
+
+
+async def test_who_gets_it_is_counted_live_rounded_as_on_the_check_card(desk: BotHarness) -> None:
+    facilitator = await as_person(desk, FACILITATOR)
+    _, page = await facilitator.get(NEW)
+    written = await step(facilitator, page, "next", title=TITLE, body=BODY)
+    assert 'data-live-audience="/desk/announcements/audience"' in written.page
+    assert AUDIENCE_WAITS in written.text
+    form = [(name, value) for name, value in hidden(written.page) if name != "spaces"]
+    expected = await desk.app[ANNOUNCEMENTS].preview(
+        AudienceChoice(spaces=(VolunteerSpace.MINORITISED, VolunteerSpace.ALLY)))
+    status, piece = await facilitator.post("/desk/announcements/audience",
+                                           [*form, ("spaces", "minoritised"), ("spaces", "ally")])
+    text = words(piece)
+    assert status == 200 and "<html" not in piece
+    assert f"People {expected.people} people" in text and ROUNDING_NOTE in text
+    assert "Volunteers in Active allies and Minoritised colleagues" in text
+    # Few people: "fewer than 8", never the number.
+    status, piece = await facilitator.post("/desk/announcements/audience", [*form, ("phases", "train_the_trainer")])
+    assert "People fewer than 8 people" in words(piece) and not re.search(r"People \d", words(piece))
+    # Nothing chosen, or something that cannot be chosen: the chat's message.
+    status, piece = await facilitator.post("/desk/announcements/audience", form)
+    assert "Choose at least one channel, or the volunteers who should get it." in words(piece)
+    status, piece = await facilitator.post("/desk/announcements/audience", [*form, ("spaces", "everyone")])
+    assert status == 200 and "Choose a space from the list." in words(piece)
+    status, _ = await facilitator.post("/desk/announcements/audience", [*form, ("surprise", "1")])
+    assert status == 400
+    status, _ = await facilitator.post("/desk/announcements/audience", form, csrf="forged")
+    assert status == 403
+    colleague = await as_person(desk, COLLEAGUE)
+    status, _ = await colleague.post("/desk/announcements/audience", form)
+    assert status == 403
+    # Back from the check page, the page says who it was.
+    checked = await step(facilitator, written.page, "next", spaces=BOTH_SPACES)
+    back = await step(facilitator, checked.page, "back")
+    assert f"Who gets it so far Volunteers in Active allies and Minoritised colleagues People {expected.people}" \
+        in back.text
 
 
 async def test_fewer_than_8_people_are_never_counted_on_the_pages(desk: BotHarness) -> None:

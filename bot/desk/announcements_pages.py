@@ -9,6 +9,7 @@ history of their announcements with each one's final report (admins: everyone's)
 | `GET/POST /desk/announcements/new` | `announce`: write, who, check and when, send | `check_draft`, `options`, |
 |  |  | `check_audience`, `preview`, `timing`, `create` |
 | `POST /desk/announcements/sample` | (the desk's live preview while writing) | `check_draft` |
+| `POST /desk/announcements/audience` | (the desk's live audience size while choosing) | `check_audience`, `preview` |
 | `GET /desk/announcements/{id}`, `…/progress` | the author's progress card | `report_for` |
 | `POST /desk/announcements/{id}/stop` | Stop sending | `stop` |
 
@@ -42,6 +43,10 @@ from bot.desk.card_html import (
     ONE_ANNOUNCEMENT,
     ROUTES,
     DeskCard,
+    DeskFacts,
+    DeskInput,
+    DeskSample,
+    DeskText,
     Journey,
     desk_card,
     route_path,
@@ -54,6 +59,7 @@ from bot.features.announcements import ALREADY_TEXT, ANNOUNCEMENTS, GONE, NOT_YO
 from bot.services.announcements import AnnouncementService, AudienceChoice, When, check_draft, progress_signature
 from bot.services.announcements.audiences import split_list
 from cards.announcements import (
+    ROUNDING_NOTE,
     AnnouncementView,
     ConfirmView,
     ProgressView,
@@ -85,6 +91,8 @@ log = logging.getLogger(__name__)
 JOURNEY_ROLE_ACTION = START_ANNOUNCEMENT.name  # "announce": the chat journey checks the role under this name
 VIEW_ACTION = "desk.announcements.view"
 SAMPLE_PAGE = f"{PREFIX}/announcements/sample"
+AUDIENCE_PAGE = f"{PREFIX}/announcements/audience"
+AUDIENCE_WAITS = "When you choose who should get it, how many people that is shows here."
 POLL_MS = 3000  # the announcements tick's own period (bot.features.announcements.TICK_SECONDS)
 NOT_YOURS_TO_SEE = ("Only the facilitator who sent this announcement, or an admin, can see how it is going. "
                     "Nothing was changed.")
@@ -186,12 +194,16 @@ async def _step_page(request: web.Request, viewer: Viewer, answers: Announcement
     journey = answers.journey
     quiet_hours = AnnounceFlow(service).quiet_hours  # the chat's own wording of the hours
     sample: DeskCard | None = None
+    who: tuple[DeskText | DeskFacts | DeskInput | DeskSample, ...] | None = None
     card: dict[str, Any]
     if at == "compose":
         card = compose_card(journey, answers.compose.model_dump(), errors)
         sample = _sample(answers.draft()[0])
     elif at == "audience":
         card = audience_card(journey, await service.options(), answers.chosen(), errors)
+        draft, choice = answers.draft()[0], (await answers.choice(service))[0]
+        if draft is not None and choice is not None:  # back from the check page: who it was
+            who = await _who(service, answers, draft, choice)
     else:
         draft = answers.draft()[0]
         choice = (await answers.choice(service))[0]
@@ -211,7 +223,9 @@ async def _step_page(request: web.Request, viewer: Viewer, answers: Announcement
             card = preview_card(journey, draft, summary, when, errors, quiet_hours=quiet_hours)
     page = desk_card(card, journey=Journey(NEW_ANNOUNCEMENT_PAGE, answers.hidden(at), ANNOUNCEMENTS_PAGE))
     return request.app[DESK].render(request, "announce.html", viewer=viewer, card=page, lead=lead, step=at,
-                                    sample=sample, sample_waits=SAMPLE_WAITS, sample_address=SAMPLE_PAGE)
+                                    sample=sample, sample_waits=SAMPLE_WAITS, sample_address=SAMPLE_PAGE,
+                                    audience_address=AUDIENCE_PAGE, who=who, problems=(),
+                                    audience_waits=AUDIENCE_WAITS)
 
 
 async def new_announcement_page(request: web.Request) -> web.StreamResponse:
@@ -295,6 +309,36 @@ async def sample(request: web.Request) -> web.StreamResponse:
     desk = request.app[DESK]
     text = desk.templates.get_template("_sample.html").render(sample=_sample(answers.draft()[0]),
                                                               sample_waits=SAMPLE_WAITS)
+    return web.Response(text=text, content_type="text/html", charset="utf-8")
+
+
+async def _who(service: AnnouncementService, answers: AnnouncementAnswers, draft: AnnouncementView,
+               choice: AudienceChoice) -> tuple[DeskText | DeskFacts | DeskInput | DeskSample, ...]:
+    """The check card's "Who gets it" rows (people rounded, design §5) and its rounding note, read from the
+    chat's own check card, so the desk says it in the same words."""
+    summary = await service.preview(choice)
+    read = desk_card(preview_card(answers.journey, draft, summary, {}, {}, quiet_hours=""))
+    rows = next(block for block in read.blocks if isinstance(block, DeskFacts))
+    return (rows, DeskText("note", ROUNDING_NOTE)) if summary.people is not None else (rows,)
+
+
+async def audience_size(request: web.Request) -> web.StreamResponse:
+    """While choosing who should get it (desk.js posts the audience form here as boxes are ticked): who that is
+    and how many people, rounded as on the check card, or the chat's message about the choice. A piece of a
+    page, not a page."""
+    posted = await posted_form(request, Role.FACILITATOR, JOURNEY_ROLE_ACTION)
+    if not isinstance(posted, tuple):
+        return posted
+    viewer, fields = posted
+    answers = AnnouncementAnswers.read(fields)
+    if answers is None:
+        return not_recognised(request, viewer, 400)
+    service = _service(request)
+    draft = answers.draft()[0]
+    choice, errors = await answers.choice(service)
+    who = await _who(service, answers, draft, choice) if draft is not None and choice is not None else None
+    text = request.app[DESK].templates.get_template("_audience_size.html").render(
+        who=who, problems=tuple(errors.values()), audience_waits=AUDIENCE_WAITS)
     return web.Response(text=text, content_type="text/html", charset="utf-8")
 
 
@@ -414,6 +458,7 @@ def add_announcement_routes(sub: web.Application) -> None:
     router.add_get(route_path(NEW_ANNOUNCEMENT_PAGE), new_announcement_page, name="announcement_new")
     router.add_post(route_path(NEW_ANNOUNCEMENT_PAGE), new_announcement_post, name="announcement_new_post")
     router.add_post(route_path(SAMPLE_PAGE), sample, name="announcement_sample")
+    router.add_post(route_path(AUDIENCE_PAGE), audience_size, name="announcement_audience")
     router.add_get(route_path(ONE_ANNOUNCEMENT), announcement_page, name="announcement")
     router.add_get(route_path(f"{ONE_ANNOUNCEMENT}/progress"), progress_piece, name="announcement_progress")
     _, stop_address = ROUTES[STOP_SENDING_ANNOUNCEMENT.name]

@@ -3,7 +3,8 @@
    2. On the sign-in page, ask Teams for a sign-in token (tab single sign-on) and post it once to /desk/session,
       which sets the desk's session cookie; then open the page asked for.
    3. While an announcement is written, post its form to the page's data-sample address and show the preview the
-      server draws (the chat's own card); without script the preview shows on the check page.
+      server draws (the chat's own card); while its audience is chosen, likewise who gets it (data-live-audience,
+      people rounded); without script both show on the check page.
    4. On an announcement's page, poll data-poll and draw its progress card again when it changes; without script
       the page's own link looks again. Everything else is plain HTML. */
 (function () {
@@ -68,8 +69,10 @@
     });
   }
 
-  function livePreview() {
-    var box = document.querySelector("[data-sample]");
+  /* A part of the page drawn again by the server as the form above it changes: the announcement's preview
+     (data-sample) and who gets it (data-live-audience). */
+  function liveBox(attribute) {
+    var box = document.querySelector("[" + attribute + "]");
     var form = document.querySelector("form.card-form");
     if (!box || !form) {
       return;
@@ -78,7 +81,7 @@
     var asked = 0;
     function refresh() {
       var mine = ++asked;
-      window.fetch(box.getAttribute("data-sample"), {
+      window.fetch(box.getAttribute(attribute), {
         method: "POST", credentials: "same-origin", body: new window.FormData(form)
       }).then(function (response) {
         return response.ok ? response.text() : null;
@@ -86,7 +89,7 @@
         if (html !== null && mine === asked) {  /* only the answer to the latest question */
           box.innerHTML = html;
         }
-      }).catch(function () { /* the check page shows the preview anyway */ });
+      }).catch(function () { /* the check page shows it anyway */ });
     }
     form.addEventListener("input", function () {
       if (timer) {
@@ -133,7 +136,8 @@
     }
   }
 
-  livePreview();
+  liveBox("data-sample");
+  liveBox("data-live-audience");
   pollProgress();
 
   var onSignInPage = document.body.getAttribute("data-page") === "sign-in";
