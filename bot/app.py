@@ -6,17 +6,16 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from botbuilder.core import ConversationState
-from botbuilder.dialogs import DialogSet
-from botframework.connector.auth import ServiceClientCredentialsFactory
 from prometheus_client import CollectorRegistry
 
 from bot.actions import ActionRegistry
-from bot.adapter import TurnFailures, build_adapter, build_authentication
 from bot.clock import Clock, SystemClock
 from bot.commands import CommandRouter
+from bot.conversation_state import JourneyStore
 from bot.core import Core
+from bot.delivery.tokens import TokenProvider
 from bot.desk import mount_desk
+from bot.edge import Edge, build_edge
 from bot.features import (
     Wiring,
     announcements,
@@ -36,7 +35,8 @@ from bot.handler import VolunteersBot
 from bot.jobs import JobRunner
 from bot.messages import MessagesEndpoint
 from bot.settings import Settings
-from bot.state_storage import DatabaseStorage
+from bot.turn_failures import TurnFailures
+from dialogs.engine import DialogSet
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ FEATURES: tuple[Callable[[Wiring], None], ...] = (
 )
 
 CORE = web.AppKey("core", Core)
+EDGE: web.AppKey[Edge] = web.AppKey("edge")
 WIRING = web.AppKey("wiring", Wiring)
 MAX_BODY_BYTES = 256 * 1024
 
@@ -65,21 +66,19 @@ def create_app(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    credentials_factory: ServiceClientCredentialsFactory | None = None,
+    outbound: TokenProvider | None = None,
 ) -> web.Application:
+    """`outbound`: the token for replies within a turn instead of the Entra app's (tests, benchmarks)."""
     clock = clock or SystemClock()
     database = Database(settings.database_url)
     core = Core.build(settings, database, clock)
 
-    authentication = build_authentication(settings, credentials_factory)
     # One metrics registry per app: the turn-error handler counts into it, features add theirs (/metrics).
     registry = CollectorRegistry()
-    adapter = build_adapter(authentication, TurnFailures(registry))
-    conversation_state = ConversationState(DatabaseStorage(database, clock))
-    dialogs = DialogSet(conversation_state.create_property("DialogState"))
+    dialogs = DialogSet()
     commands = CommandRouter()
     actions = ActionRegistry()
-    bot = VolunteersBot(core, conversation_state, dialogs, commands, actions)
+    bot = VolunteersBot(core, JourneyStore(database, clock), dialogs, commands, actions)
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[METRICS_REGISTRY] = registry
@@ -95,7 +94,12 @@ def create_app(
     app[CORE] = core
     app[WIRING] = wiring
 
-    endpoint = MessagesEndpoint(adapter, authentication, bot, settings.allowed_tenants,
+    # After the features: the Agents SDK routes each declared Action.Execute verb natively.
+    edge = build_edge(settings, bot, TurnFailures(registry), outbound)
+    app[EDGE] = edge
+    app.on_cleanup.append(lambda _: edge.close())
+    log.info("Teams edge: %s", edge.name)
+    endpoint = MessagesEndpoint(edge, settings.allowed_tenants,
                                 service_url_hosts=settings.allowed_service_url_hosts,
                                 local_mode=not settings.authenticated)
     app.router.add_post("/api/messages", endpoint.handle)

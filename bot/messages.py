@@ -1,4 +1,8 @@
-"""POST /api/messages: parse, authenticate (every failure is a 401), check the tenant, run the turn."""
+"""POST /api/messages: parse, check, authenticate (every failure is a 401), check the tenant, run the turn.
+
+These checks stand in front of either Teams SDK (bot/edge/): neither SDK's own endpoint answers a malformed body
+with 400 (the Agents SDK raises outside any try, a 500), checks the service URL against an allow-list, or knows
+the tenants this bot serves."""
 
 from __future__ import annotations
 
@@ -7,12 +11,9 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from botbuilder.core import ActivityHandler
-from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import Activity
-from botframework.connector.auth import BotFrameworkAuthentication
-from msrest.serialization import Model
 
+from bot.activity import IncomingActivity
+from bot.edge import Edge, EdgeMalformed, EdgeRefused
 from bot.log_format import CONTROL_CHARACTERS
 from bot.service_urls import service_url_allowed
 
@@ -100,12 +101,9 @@ def _error(status: int, message: str) -> web.Response:
 
 
 class MessagesEndpoint:
-    def __init__(self, adapter: CloudAdapter, authentication: BotFrameworkAuthentication,
-                 bot: ActivityHandler, allowed_tenants: list[str], *, service_url_hosts: list[str],
+    def __init__(self, edge: Edge, allowed_tenants: list[str], *, service_url_hosts: list[str],
                  local_mode: bool) -> None:
-        self._adapter = adapter
-        self._authentication = authentication
-        self._bot = bot
+        self._edge = edge
         self._allowed_tenants = set(allowed_tenants)
         self._service_url_hosts = service_url_hosts
         self._local_mode = local_mode
@@ -131,25 +129,22 @@ class MessagesEndpoint:
         if not service_url_allowed(body["serviceUrl"], self._service_url_hosts, local_mode=self._local_mode):
             log.warning("refused an activity whose serviceUrl is not an allowed Teams host")
             return _error(401, "unauthorized")
-        try:
-            activity = Activity().deserialize(body)
-        except Exception:  # msrest raises several types for a malformed activity
-            return _error(400, "the body is not an activity")
         header = request.headers.get("Authorization", "")
         try:
-            authentication = await self._authentication.authenticate_request(activity, header)
-        except Exception as exc:  # botbuilder raises more than PermissionError for bad tokens (teams-facts)
-            log.info("refused an unauthenticated request: %s", type(exc).__name__)
+            identity = await self._edge.authenticate(body, header)
+        except EdgeMalformed:
+            return _error(400, "the body is not an activity")
+        except EdgeRefused as refused:
+            log.info("refused an unauthenticated request: %s", refused)
             return _error(401, "unauthorized")
         if self._allowed_tenants:
             tenant = tenant_of(body)
             if tenant not in self._allowed_tenants:
                 log.info("refused an activity from a tenant that is not allowed")
                 return _error(403, "tenant not allowed")
-        invoke_response = await self._adapter.process_activity(authentication, activity, self._bot.on_turn)
-        if invoke_response is None:
+        answer = await self._edge.process(identity, body, IncomingActivity.from_json(body))
+        if answer is None:
             return web.Response(status=201)
-        response_body = invoke_response.body
-        if isinstance(response_body, Model):
-            response_body = response_body.serialize()
-        return web.json_response(response_body, status=invoke_response.status)
+        if answer.body is None:
+            return web.Response(status=answer.status)
+        return web.json_response(answer.body, status=answer.status)

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
+    # Which Teams SDK receives activities (bot/edge/): the Microsoft 365 Agents SDK, or botbuilder 4.17 (archived
+    # upstream, out of support since 2025-12-31; kept selectable for one release, docs/deploy.md).
+    bot_sdk: Literal["agents", "botbuilder"] = "agents"
+
     # Bot identity (Entra app registration). Empty app id = local development without authentication.
     microsoft_app_id: str = ""
     microsoft_app_password: SecretStr | None = None
@@ -67,6 +71,13 @@ class Settings(BaseSettings):
     microsoft_app_certificate_private_key_file: str | None = None
     microsoft_app_tenant_id: str = ""
     microsoft_app_type: Literal["SingleTenant", "MultiTenant", "UserAssignedMSI"] = "SingleTenant"
+    # The Agents SDK's other ways to prove the bot's identity (MsalAuth): a certificate as a PFX file, a managed
+    # identity, or federated credentials (a managed identity's or a workload's token instead of a secret).
+    microsoft_app_auth_type: Literal["ClientSecret", "Certificate", "UserManagedIdentity", "SystemManagedIdentity",
+                                     "FederatedCredentials", "WorkloadIdentity"] | None = None
+    microsoft_app_certificate_pfx_file: str | None = None
+    microsoft_app_federated_client_id: str | None = None
+    microsoft_app_federated_token_file: str | None = None
 
     # Where tokens are checked and fetched; only set to stand in a local issuer (tests, benchmarks).
     to_bot_from_channel_openid_metadata_url: str | None = None
@@ -222,7 +233,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _credentials_or_loopback(self) -> Settings:
-        if self.microsoft_app_id and not (
+        if self.bot_sdk == "agents" and self.microsoft_app_id:
+            self._check_agents_credentials()
+        elif self.microsoft_app_id and not (
             self.microsoft_app_password or self.microsoft_app_certificate_thumbprint
         ) and self.microsoft_app_type != "UserAssignedMSI":
             raise _setting_error(
@@ -249,6 +262,28 @@ class Settings(BaseSettings):
                 raise _setting_error("BOOTSTRAP_ADMINS", f"the Playground id '{admin_id}' does not fit the "
                                      "PostgreSQL schema; try the Playground with the default SQLite database")
         return self
+
+    def _check_agents_credentials(self) -> None:
+        needs = {
+            "ClientSecret": ("MICROSOFT_APP_PASSWORD", self.microsoft_app_password),
+            "Certificate": ("MICROSOFT_APP_CERTIFICATE_PFX_FILE", self.microsoft_app_certificate_pfx_file),
+            "FederatedCredentials": ("MICROSOFT_APP_FEDERATED_CLIENT_ID", self.microsoft_app_federated_client_id),
+            "WorkloadIdentity": ("MICROSOFT_APP_FEDERATED_TOKEN_FILE", self.microsoft_app_federated_token_file),
+        }.get(self.agents_auth_type)
+        if needs is not None and not needs[1]:
+            raise _setting_error(needs[0], f"{needs[0]} is needed with BOT_SDK=agents and MICROSOFT_APP_AUTH_TYPE="
+                                 f"{self.agents_auth_type}")
+
+    @property
+    def agents_auth_type(self) -> str:
+        """How the Agents SDK proves the bot's identity: as set, else what the other settings imply."""
+        if self.microsoft_app_auth_type:
+            return self.microsoft_app_auth_type
+        if self.microsoft_app_type == "UserAssignedMSI":
+            return "UserManagedIdentity"
+        if self.microsoft_app_certificate_pfx_file and not self.microsoft_app_password:
+            return "Certificate"
+        return "ClientSecret"
 
     @property
     def authenticated(self) -> bool:

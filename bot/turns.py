@@ -1,75 +1,67 @@
-"""What a command or card action handler gets: the turn, who is asking, and ways to answer."""
+"""What a command or card action handler gets: the turn, who is asking, and ways to answer. Nothing here knows
+which Teams SDK carried the turn: each edge (bot/edge/) gives a `TurnIO` that sends into its own context."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from botbuilder.core import TurnContext
-from botbuilder.dialogs import DialogContext
-from botbuilder.schema import Activity, ActivityTypes
-
+from bot.activity import (
+    IncomingActivity,
+    MemberInfo,
+    OutgoingActivity,
+    _dict,
+    _name,
+    _text,
+    card_activity,
+    person_id_of,
+    plain_text,
+    text_activity,
+)
 from bot.core import Core
-from cards.common import attachment
 from storage.repositories.people import Contact
 
-_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+__all__ = ["Turn", "TurnIO", "card_activity", "contact_from", "person_id_of", "plain_text", "text_activity"]
 
 
-def card_activity(content: dict[str, Any]) -> Activity:
-    """A card sent as its own message, with no text beside it (design §9, teams-facts)."""
-    return Activity(type=ActivityTypes.message, attachments=[attachment(content)])
+class TurnIO(Protocol):
+    """One turn's ways out to Teams, given by the SDK edge that received it."""
+
+    @property
+    def activity(self) -> IncomingActivity: ...
+
+    async def send_activity(self, activity: OutgoingActivity) -> str | None:
+        """Send a reply into this conversation; the id Teams gave it, if any."""
+
+    async def member(self, teams_user_id: str) -> MemberInfo | None:
+        """A member of this conversation by Teams user id (None when Teams does not say)."""
 
 
-def plain_text(activity: Activity) -> str:
-    text = activity.text or ""
-    return " ".join(_MENTION.sub(" ", text).split())
+class ConversationMemory(Protocol):
+    """This conversation's stored journey state, as far as a feature needs it."""
+
+    def forget(self) -> None:
+        """Drop what this turn loaded, so the end of the turn writes nothing back (after an erasure)."""
 
 
-def person_id_of(activity: Activity) -> str:
-    """Who sent the activity: their Entra object id, lower case ("" when Teams gave none)."""
-    return str(getattr(activity.from_property, "aad_object_id", None) or "").lower()
-
-
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: object) -> str | None:
-    """channelData is free-form JSON: a field of the wrong type is treated as absent."""
-    return value if isinstance(value, str) and value else None
-
-
-# Names are kept as long as their columns; Teams' own limits are shorter, so only a forged name is cut.
-NAME_MAX_LENGTH = 256
-
-
-def _name(value: object) -> str | None:
-    text = _text(value)
-    return text[:NAME_MAX_LENGTH] if text else None
-
-
-def contact_from(activity: Activity) -> Contact | None:
+def contact_from(activity: IncomingActivity) -> Contact | None:
     conversation = activity.conversation
     if conversation is None or not activity.service_url:
         return None
     sender = activity.from_property
-    person_id = person_id_of(activity) or None
-    channel_data = _dict(activity.channel_data)
-    tenant = _text(_dict(channel_data.get("tenant")).get("id")) or getattr(conversation, "tenant_id", None) or ""
+    channel_data = activity.channel_data
+    tenant = _text(_dict(channel_data.get("tenant")).get("id")) or conversation.tenant_id or ""
     team = _dict(channel_data.get("team"))
     channel = _dict(channel_data.get("channel"))
-    kind = conversation.conversation_type or "personal"
     return Contact(
         conversation_id=conversation.id,
-        kind=kind,
+        kind=conversation.conversation_type or "personal",
         service_url=activity.service_url,
         tenant_id=str(tenant).lower(),
         bot_id=activity.recipient.id if activity.recipient else "",
-        person_id=person_id,
+        person_id=person_id_of(activity) or None,
         teams_user_id=sender.id if sender else None,
-        display_name=_name(sender.name) if sender else None,
+        display_name=sender.name if sender else None,
         team_id=_text(team.get("id")),
         team_name=_name(team.get("name")),
         channel_name=_name(channel.get("name")),
@@ -78,33 +70,34 @@ def contact_from(activity: Activity) -> Contact | None:
 
 @dataclass
 class Turn:
-    context: TurnContext
+    context: TurnIO
     core: Core
-    dialogs: DialogContext
+    dialogs: Any  # dialogs.engine.DialogContext (typed Any here: dialogs/ imports bot.turns)
     person_id: str
+    memory: ConversationMemory | None = None
     _roles: set[str] | None = field(default=None, repr=False)
 
     @property
-    def activity(self) -> Activity:
-        activity: Activity = self.context.activity
-        return activity
+    def activity(self) -> IncomingActivity:
+        return self.context.activity
 
     @property
     def is_personal(self) -> bool:
-        conversation = self.activity.conversation
-        return not conversation or (conversation.conversation_type or "personal") == "personal"
+        return self.activity.is_personal
 
     async def roles(self) -> set[str]:
         if self._roles is None:
             self._roles = await self.core.roles.roles_of(self.person_id) if self.person_id else set()
         return self._roles
 
+    async def send(self, activity: OutgoingActivity) -> str | None:
+        return await self.context.send_activity(activity)
+
     async def reply_card(self, content: dict[str, Any]) -> str | None:
-        response = await self.context.send_activity(card_activity(content))
-        return response.id if response else None
+        return await self.context.send_activity(card_activity(content))
 
     async def reply_text(self, text: str) -> None:
-        await self.context.send_activity(Activity(type=ActivityTypes.message, text=text))
+        await self.context.send_activity(text_activity(text))
 
     async def in_private_chat(self, otherwise: str) -> bool:
         """True in the person's private chat with the bot; elsewhere answers `otherwise` (how to go there)."""

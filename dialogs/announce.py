@@ -13,13 +13,10 @@ import logging
 import uuid
 from typing import Any, cast
 
-from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.dialogs import ComponentDialog, Dialog, DialogContext, DialogInstance, DialogTurnResult
-from botbuilder.schema import ActivityTypes
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.services.announcements import AnnouncementService, AudienceChoice, When, check_draft
-from bot.turns import card_activity, person_id_of, plain_text
+from bot.turns import TurnIO, card_activity, person_id_of, plain_text, text_activity
 from cards.announcements import (
     AnnouncementView,
     ConfirmView,
@@ -31,6 +28,7 @@ from cards.announcements import (
     preview_card,
 )
 from cards.common import CONTACT_EMAIL
+from dialogs.engine import ComponentDialog, Dialog, DialogContext, DialogInstance, DialogTurnResult
 from dialogs.typed_words import CANCEL_WORDS, words
 
 log = logging.getLogger(__name__)
@@ -111,42 +109,42 @@ class AnnounceFlow(Dialog):
     async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
         state = {"journey": uuid.uuid4().hex, "author": person_id_of(dialog_context.context.activity),
                  "at": "compose", "form": {}, "audience": {}, "choice": None, "when": {"mode": "now"}, "errors": {}}
-        dialog_context.active_dialog.state["journey"] = state
+        dialog_context.active_state["journey"] = state
         await self._show(dialog_context.context, state)
         return Dialog.end_of_turn
 
-    async def reprompt_dialog(self, context: TurnContext, instance: DialogInstance) -> None:
+    async def reprompt_dialog(self, context: TurnIO, instance: DialogInstance) -> None:
         await self._show(context, cast(dict[str, Any], instance.state["journey"]))
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
         context = dialog_context.context
-        if context.activity.type != ActivityTypes.message:
+        if context.activity.type != "message":
             return Dialog.end_of_turn
-        state: dict[str, Any] = dialog_context.active_dialog.state["journey"]
+        state: dict[str, Any] = dialog_context.active_state["journey"]
         value = context.activity.value
         if not isinstance(value, dict):
             if words(plain_text(context.activity)) in CANCEL_WORDS:
                 await context.send_activity(card_activity(journey_stopped()))
-                return cast(DialogTurnResult, await dialog_context.end_dialog())
-            await context.send_activity(MessageFactory.text(USE_THE_CARD))
+                return await dialog_context.end_dialog()
+            await context.send_activity(text_activity(USE_THE_CARD))
             return Dialog.end_of_turn
         if value.get("journey") != state["journey"] or person_id_of(context.activity) != state["author"]:
-            await context.send_activity(MessageFactory.text(STALE))
+            await context.send_activity(text_activity(STALE))
             return Dialog.end_of_turn
         if value.get("step") != state["at"]:
-            await context.send_activity(MessageFactory.text(STALE_STEP))
+            await context.send_activity(text_activity(STALE_STEP))
             await self._show(context, state)
             return Dialog.end_of_turn
         nav = value.get("nav")
         if nav == "cancel":
             await context.send_activity(card_activity(journey_stopped()))
-            return cast(DialogTurnResult, await dialog_context.end_dialog())
+            return await dialog_context.end_dialog()
         if nav == "sample":
-            await context.send_activity(MessageFactory.text(SAMPLE_TEXT))
+            await context.send_activity(text_activity(SAMPLE_TEXT))
             return Dialog.end_of_turn
         if not await self._service.may_announce(state["author"]):
-            await context.send_activity(MessageFactory.text(REFUSED))
-            return cast(DialogTurnResult, await dialog_context.end_dialog())
+            await context.send_activity(text_activity(REFUSED))
+            return await dialog_context.end_dialog()
         if nav == "back":
             state["errors"] = {}
             state["at"] = STEPS[max(0, STEPS.index(state["at"]) - 1)]
@@ -163,19 +161,19 @@ class AnnounceFlow(Dialog):
             elif state["at"] == "confirm" and nav == "send":
                 quiet = value.get("quiet")
                 if await self._send(context, state, quiet if isinstance(quiet, str) else None):
-                    return cast(DialogTurnResult, await dialog_context.end_dialog())
+                    return await dialog_context.end_dialog()
             else:
-                await context.send_activity(MessageFactory.text(STALE_STEP))
+                await context.send_activity(text_activity(STALE_STEP))
                 await self._show(context, state)
         except ValidationError as exc:
             log.info("refused an announce card at step %s: %d problems", state["at"], exc.error_count())
-            await context.send_activity(MessageFactory.text(STALE_STEP))
+            await context.send_activity(text_activity(STALE_STEP))
             await self._show(context, state)
         return Dialog.end_of_turn
 
     # -- steps ---------------------------------------------------------------------------------------------------
 
-    async def _compose(self, context: TurnContext, state: dict[str, Any], inputs: ComposeInputs) -> None:
+    async def _compose(self, context: TurnIO, state: dict[str, Any], inputs: ComposeInputs) -> None:
         state["form"] = inputs.model_dump()
         _, errors = check_draft(inputs.title, inputs.body, inputs.link_url, inputs.link_title)
         if errors:
@@ -185,7 +183,7 @@ class AnnounceFlow(Dialog):
         state["at"] = "compose" if errors else "audience"
         await self._show(context, state)
 
-    async def _audience(self, context: TurnContext, state: dict[str, Any], inputs: AudienceInputs) -> None:
+    async def _audience(self, context: TurnIO, state: dict[str, Any], inputs: AudienceInputs) -> None:
         state["audience"] = {name: _list(getattr(inputs, name)) for name in ("channels", "spaces", "phases",
                                                                               "sessions", "organisations",
                                                                               "session_people")}
@@ -198,7 +196,7 @@ class AnnounceFlow(Dialog):
             state["at"] = "preview"
         await self._show(context, state)
 
-    async def _preview(self, context: TurnContext, state: dict[str, Any], inputs: WhenInputs) -> None:
+    async def _preview(self, context: TurnIO, state: dict[str, Any], inputs: WhenInputs) -> None:
         state["when"] = {"mode": inputs.when, "date": inputs.date, "time": inputs.time}
         timing, errors = self._service.timing(_when(state))
         state["errors"] = errors
@@ -206,31 +204,31 @@ class AnnounceFlow(Dialog):
             state["at"] = "confirm"
         await self._show(context, state)
 
-    async def _send(self, context: TurnContext, state: dict[str, Any], quiet: str | None) -> bool:
+    async def _send(self, context: TurnIO, state: dict[str, Any], quiet: str | None) -> bool:
         """True when the journey is over."""
         choice = AudienceChoice.from_json(state["choice"])
         created = await self._service.create(state["author"], _draft(state), choice, _when(state), quiet)
         if created.outcome == "refused":
-            await context.send_activity(MessageFactory.text(REFUSED))
+            await context.send_activity(text_activity(REFUSED))
             return True
         if created.outcome == "done" and created.send_at is not None and created.timing is not None:
-            await context.send_activity(MessageFactory.text(created_text(
+            await context.send_activity(text_activity(created_text(
                 created.timing.now, created.send_at, created.send_at > created.timing.at)))
             return True
         if created.outcome == "quiet":
-            await context.send_activity(MessageFactory.text(QUIET_STARTED))
+            await context.send_activity(text_activity(QUIET_STARTED))
         elif created.outcome == "time":
             state.update(at="preview", errors=created.errors)
-            await context.send_activity(MessageFactory.text(TIME_AGAIN))
+            await context.send_activity(text_activity(TIME_AGAIN))
         else:
             state.update(at="audience", errors=created.errors)
-            await context.send_activity(MessageFactory.text(AUDIENCE_AGAIN))
+            await context.send_activity(text_activity(AUDIENCE_AGAIN))
         await self._show(context, state)
         return False
 
     # -- cards ---------------------------------------------------------------------------------------------------
 
-    async def _show(self, context: TurnContext, state: dict[str, Any]) -> None:
+    async def _show(self, context: TurnIO, state: dict[str, Any]) -> None:
         journey, at, errors = state["journey"], state["at"], state.get("errors") or {}
         if at == "compose":
             card = compose_card(journey, state["form"], errors)
@@ -258,7 +256,7 @@ class AnnounceDialog(ComponentDialog):
     def __init__(self, service: AnnouncementService) -> None:
         super().__init__(DIALOG_ID)
         self.add_dialog(AnnounceFlow(service))
-        self.initial_dialog_id = FLOW_ID  # type: ignore[assignment]  # botbuilder declares it None
+        self.initial_dialog_id = FLOW_ID
 
 
 async def start_announce(dialogs: DialogContext) -> None:

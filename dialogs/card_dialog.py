@@ -8,24 +8,23 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from botbuilder.core import TurnContext
-from botbuilder.dialogs import Dialog, DialogContext, DialogInstance, DialogTurnResult
-from botbuilder.schema import ActivityTypes
+from bot.turns import TurnIO
+from dialogs.engine import Dialog, DialogContext, DialogInstance, DialogTurnResult
 
 
 class CardDialog(Dialog):
     async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
         checked = self.checked_options(options)
-        dialog_context.active_dialog.state["options"] = checked
+        dialog_context.active_state["options"] = checked
         await self.show(dialog_context.context, checked)
         return Dialog.end_of_turn
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
-        if dialog_context.context.activity.type != ActivityTypes.message:
+        if dialog_context.context.activity.type != "message":
             return Dialog.end_of_turn
-        return await self.on_message(dialog_context, dialog_context.active_dialog.state["options"])
+        return await self.on_message(dialog_context, dialog_context.active_state["options"])
 
-    async def reprompt_dialog(self, context: TurnContext, instance: DialogInstance) -> None:
+    async def reprompt_dialog(self, context: TurnIO, instance: DialogInstance) -> None:
         await self.show(context, cast(dict[str, Any], instance.state["options"]))
 
     def checked_options(self, options: object) -> dict[str, Any]:
@@ -34,7 +33,7 @@ class CardDialog(Dialog):
             raise TypeError(f"{type(self).__name__} needs a dict of options")
         return options
 
-    async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
+    async def show(self, context: TurnIO, options: dict[str, Any]) -> None:
         """Send the card."""
         raise NotImplementedError
 

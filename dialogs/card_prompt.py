@@ -12,15 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar
 
-from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.turns import card_activity, plain_text
+from bot.turns import TurnIO, card_activity, plain_text, text_activity
 from cards.common import Card
 from dialogs.card_dialog import CardDialog
+from dialogs.engine import Dialog, DialogContext, DialogTurnResult
 from dialogs.typed_words import CANCEL_WORDS, words
 
 log = logging.getLogger(__name__)
@@ -106,12 +105,12 @@ class CardPrompt(CardDialog, Generic[M]):
                 await self.show(context, options)
                 return Dialog.end_of_turn
         if isinstance(outcome, str):
-            await context.send_activity(MessageFactory.text(outcome))
+            await context.send_activity(text_activity(outcome))
             await self.show(context, options)
             return Dialog.end_of_turn
-        return cast(DialogTurnResult, await dialog_context.end_dialog(outcome))
+        return await dialog_context.end_dialog(outcome)
 
-    async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
+    async def show(self, context: TurnIO, options: dict[str, Any]) -> None:
         await context.send_activity(card_activity(self.question.render(options["journey"], options["view"])))
 
     def _read_submit(self, value: dict[str, Any], options: dict[str, Any]) -> PromptResult | str:

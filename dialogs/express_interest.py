@@ -14,8 +14,13 @@ import logging
 import uuid
 from typing import Any, cast
 
-from botbuilder.core import BotState, MessageFactory, TurnContext
-from botbuilder.dialogs import (
+from bot.services.notices import NoticeService
+from bot.services.volunteers import InvalidAnswers, VolunteerService
+from bot.turns import TurnIO, card_activity, person_id_of, text_activity
+from cards.basics import welcome
+from cards.signup import details_card, not_signed_up_card, signed_up_text, single_spaces
+from dialogs.card_prompt import CardPrompt, Interrupt, PromptResult
+from dialogs.engine import (
     ComponentDialog,
     DialogContext,
     DialogSet,
@@ -23,13 +28,6 @@ from botbuilder.dialogs import (
     WaterfallDialog,
     WaterfallStepContext,
 )
-
-from bot.services.notices import NoticeService
-from bot.services.volunteers import InvalidAnswers, VolunteerService
-from bot.turns import card_activity, person_id_of
-from cards.basics import welcome
-from cards.signup import details_card, not_signed_up_card, signed_up_text, single_spaces
-from dialogs.card_prompt import CardPrompt, Interrupt, PromptResult
 from dialogs.signup_questions import QUESTIONS, journey_answers
 from vocabulary.words import Community, Phase, VolunteerSpace
 
@@ -52,7 +50,7 @@ def _spaces(space: str | None) -> list[str]:
     return [single.value for single in single_spaces(VolunteerSpace.parse(space))]
 
 
-async def send_details(context: TurnContext, volunteers: VolunteerService, person_id: str,
+async def send_details(context: TurnIO, volunteers: VolunteerService, person_id: str,
                        text: str | None = None) -> bool:
     """Send "Your details" (after `text`, if given). False, with the "not signed up" card, when there are none."""
     details = await volunteers.details(person_id)
@@ -60,7 +58,7 @@ async def send_details(context: TurnContext, volunteers: VolunteerService, perso
         await context.send_activity(card_activity(not_signed_up_card()))
         return False
     if text:
-        await context.send_activity(MessageFactory.text(text))
+        await context.send_activity(text_activity(text))
     await context.send_activity(card_activity(details_card(details)))
     return True
 
@@ -76,7 +74,7 @@ class ExpressInterestDialog(ComponentDialog):
         for question in QUESTIONS:
             self.add_dialog(CardPrompt(question, interrupt))
         self.add_dialog(WaterfallDialog(_LOOP, [self.ask_question, self.take_answer]))
-        self.initial_dialog_id = _LOOP  # type: ignore[assignment]  # botbuilder declares it None
+        self.initial_dialog_id = _LOOP
 
     # -- the loop --------------------------------------------------------------------------------------------
 
@@ -85,27 +83,27 @@ class ExpressInterestDialog(ComponentDialog):
         if "journey" not in state:
             started = await self._start(step.context, state)
             if started is None:
-                return cast(DialogTurnResult, await step.end_dialog())
+                return await step.end_dialog()
             state.update(started)
         view = await self._view(state)
         state["ack"] = None  # said once, on the card that follows the answer
         prompt = {"journey": state["journey"], "view": view}
-        return cast(DialogTurnResult, await step.begin_dialog(state["at"], prompt))
+        return await step.begin_dialog(state["at"], prompt)
 
     async def take_answer(self, step: WaterfallStepContext) -> DialogTurnResult:
         result = step.result
         state = dict(cast(dict[str, Any], step.options))
         if not isinstance(result, PromptResult):
-            return cast(DialogTurnResult, await step.end_dialog())
+            return await step.end_dialog()
         if result.nav == "cancel":
             await self._cancelled(step.context, state)
-            return cast(DialogTurnResult, await step.end_dialog())
+            return await step.end_dialog()
         if result.nav == "back":
             previous = self._previous_step(state)
             if previous is None:
-                await step.context.send_activity(MessageFactory.text(AT_START_TEXT))
+                await step.context.send_activity(text_activity(AT_START_TEXT))
                 await step.context.send_activity(card_activity(welcome()))
-                return cast(DialogTurnResult, await step.end_dialog())
+                return await step.end_dialog()
             self._go(state, previous)
             return await step.replace_dialog(_LOOP, state)
         if result.nav == "change":
@@ -125,7 +123,7 @@ class ExpressInterestDialog(ComponentDialog):
 
     # -- journey state ---------------------------------------------------------------------------------------
 
-    async def _start(self, context: TurnContext, options: dict[str, Any]) -> dict[str, Any] | None:
+    async def _start(self, context: TurnIO, options: dict[str, Any]) -> dict[str, Any] | None:
         mode = options.get("mode", "signup")
         state: dict[str, Any] = {
             "journey": uuid.uuid4().hex, "mode": mode, "editing": False, "ack": None, "last_edited": None,
@@ -249,11 +247,11 @@ class ExpressInterestDialog(ComponentDialog):
 
     # -- endings ---------------------------------------------------------------------------------------------
 
-    async def _cancelled(self, context: TurnContext, state: dict[str, Any]) -> None:
+    async def _cancelled(self, context: TurnIO, state: dict[str, Any]) -> None:
         if state["mode"] == "change":
             await send_details(context, self._volunteers, person_id_of(context.activity), NOT_CHANGED_TEXT)
         else:
-            await context.send_activity(MessageFactory.text(CANCELLED_TEXT))
+            await context.send_activity(text_activity(CANCELLED_TEXT))
 
     async def _save(self, step: WaterfallStepContext, state: dict[str, Any]) -> DialogTurnResult:
         context = step.context
@@ -266,9 +264,9 @@ class ExpressInterestDialog(ComponentDialog):
             if state["mode"] == "change":
                 if not await self._volunteers.change(person_id, answers):
                     await context.send_activity(card_activity(not_signed_up_card()))
-                    return cast(DialogTurnResult, await step.end_dialog())
+                    return await step.end_dialog()
                 await send_details(context, self._volunteers, person_id, SAVED_TEXT)
-                return cast(DialogTurnResult, await step.end_dialog())
+                return await step.end_dialog()
             created = await self._volunteers.sign_up(person_id, answers, int(state["notice_version"] or 0))
         except InvalidAnswers as problem:
             # Something changed under the journey (an organisation retired, a new notice): ask that question again.
@@ -276,16 +274,16 @@ class ExpressInterestDialog(ComponentDialog):
             retry = {"organisation": "organisation", "notice": "consent"}.get(str(problem), "review")
             if retry == "consent" and state["mode"] == "change":
                 retry = "review"
-            await context.send_activity(MessageFactory.text(
+            await context.send_activity(text_activity(
                 "Sorry, one of your answers can't be used any more. Please check it and try again."))
             state.update(at=retry, editing=True)
             return await step.replace_dialog(_LOOP, state)
         if created:
-            await context.send_activity(MessageFactory.text(signed_up_text()))
+            await context.send_activity(text_activity(signed_up_text()))
             await send_details(context, self._volunteers, person_id)
         else:
             await send_details(context, self._volunteers, person_id, ALREADY_TEXT)
-        return cast(DialogTurnResult, await step.end_dialog())
+        return await step.end_dialog()
 
 
 # -- used by the feature module (which must not call botbuilder directly) -----------------------------------------
@@ -296,7 +294,7 @@ async def start_journey(dialogs: DialogContext, *, mode: str = "signup", field: 
     active = dialogs.active_dialog
     if active is not None:
         if active.id == DIALOG_ID and mode == "signup":
-            await dialogs.context.send_activity(MessageFactory.text(CARRY_ON_TEXT))
+            await dialogs.context.send_activity(text_activity(CARRY_ON_TEXT))
             await dialogs.reprompt_dialog()
             return
         await dialogs.cancel_all_dialogs()
@@ -306,14 +304,6 @@ async def start_journey(dialogs: DialogContext, *, mode: str = "signup", field: 
 def journey_active(dialogs: DialogContext) -> bool:
     active = dialogs.active_dialog
     return active is not None and active.id == DIALOG_ID
-
-
-async def forget_conversation_state(state: BotState, context: TurnContext) -> None:
-    """After an erasure: drop this turn's cached dialog state so the end of the turn does not write it back."""
-    try:
-        await state.delete(context)
-    except KeyError:  # nothing was loaded this turn
-        return
 
 
 def add_to(dialog_set: DialogSet, volunteers: VolunteerService, notices: NoticeService,

@@ -13,8 +13,13 @@ import logging
 import uuid
 from typing import Any
 
-from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.dialogs import (
+from bot.services.sessions import SessionForm, SessionService
+from bot.services.suppression import Shown
+from bot.turns import TurnIO, card_activity, person_id_of, plain_text, text_activity
+from cards.common import Card
+from cards.sessions import created_card, journey_stopped, preview_card, session_form
+from dialogs.card_dialog import CardDialog
+from dialogs.engine import (
     ComponentDialog,
     Dialog,
     DialogContext,
@@ -23,14 +28,6 @@ from botbuilder.dialogs import (
     WaterfallDialog,
     WaterfallStepContext,
 )
-from botbuilder.schema import ActivityTypes
-
-from bot.services.sessions import SessionForm, SessionService
-from bot.services.suppression import Shown
-from bot.turns import card_activity, person_id_of, plain_text
-from cards.common import Card
-from cards.sessions import created_card, journey_stopped, preview_card, session_form
-from dialogs.card_dialog import CardDialog
 from dialogs.typed_words import CANCEL_WORDS, words
 
 log = logging.getLogger(__name__)
@@ -52,13 +49,14 @@ SESSIONS_PHRASES = ["sessions", "manage sessions", "list sessions"]
 _LEAVE_WORDS = frozenset(NEW_SESSION_PHRASES + SESSIONS_PHRASES)
 
 
-async def _end(dialog_context: DialogContext, result: dict[str, Any] | None = None) -> DialogTurnResult:
-    # botbuilder's dialog methods are untyped: one typed door each.
+async def _end(dialog_context: DialogContext | WaterfallStepContext,
+               result: dict[str, Any] | None = None) -> DialogTurnResult:
     outcome: DialogTurnResult = await dialog_context.end_dialog(result)
     return outcome
 
 
-async def _begin(dialog_context: DialogContext, dialog_id: str, options: dict[str, Any]) -> DialogTurnResult:
+async def _begin(dialog_context: DialogContext | WaterfallStepContext, dialog_id: str,
+                 options: dict[str, Any]) -> DialogTurnResult:
     outcome: DialogTurnResult = await dialog_context.begin_dialog(dialog_id, options)
     return outcome
 
@@ -91,10 +89,10 @@ class _CardStep(CardDialog):
         if not isinstance(value, dict):
             if words(plain_text(context.activity)) in CANCEL_WORDS:
                 return await _end(dialog_context, {"nav": "cancel"})
-            await context.send_activity(MessageFactory.text(USE_THE_CARD))
+            await context.send_activity(text_activity(USE_THE_CARD))
             return Dialog.end_of_turn
         if value.get("journey") != options["journey"] or value.get("step") not in self.steps:
-            await context.send_activity(MessageFactory.text(STALE))
+            await context.send_activity(text_activity(STALE))
             return Dialog.end_of_turn
         return await self.on_press(dialog_context, options, value)
 
@@ -108,7 +106,7 @@ class FormStep(_CardStep):
 
     steps = ("form",)
 
-    async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
+    async def show(self, context: TurnIO, options: dict[str, Any]) -> None:
         await context.send_activity(card_activity(session_form(options["journey"], options["form"],
                                                                options.get("errors") or {})))
 
@@ -123,7 +121,7 @@ class FormStep(_CardStep):
             # Field names only in the log: the answers themselves may be personal (e-mails).
             log.info("new session form needs fixing: %s", ",".join(sorted(checked.errors)))
             options = {**options, "form": form.to_dict(), "errors": checked.errors}
-            dialog_context.active_dialog.state["options"] = options
+            dialog_context.active_state["options"] = options
             await self.show(dialog_context.context, options)
             return Dialog.end_of_turn
         return await _end(dialog_context, {"nav": "next", "form": form.to_dict()})
@@ -136,13 +134,13 @@ class PreviewStep(_CardStep):
 
     steps = ("preview", "form")
 
-    async def show(self, context: TurnContext, options: dict[str, Any]) -> None:
+    async def show(self, context: TurnIO, options: dict[str, Any]) -> None:
         checked = await self._service.check(person_id_of(context.activity),
                                             SessionForm.from_dict(options["form"]),
                                             extra_facilitators=options.get("mentions") or [])
         if checked.draft is None:
             # Time passed while the card waited, or a co-facilitator lost their role: back to the form.
-            await context.send_activity(MessageFactory.text(FIX_FIRST))
+            await context.send_activity(text_activity(FIX_FIRST))
             await context.send_activity(card_activity(session_form(options["journey"], options["form"],
                                                                    checked.errors)))
             return
@@ -154,11 +152,11 @@ class PreviewStep(_CardStep):
         nav = value.get("nav")
         if value.get("step") == "form" and nav == "next":
             options = {**options, "form": SessionForm.from_dict(value).to_dict()}
-            dialog_context.active_dialog.state["options"] = options
+            dialog_context.active_state["options"] = options
             await self.show(dialog_context.context, options)
             return Dialog.end_of_turn
         if nav not in ("publish", "draft", "back", "cancel"):
-            await dialog_context.context.send_activity(MessageFactory.text(STALE))
+            await dialog_context.context.send_activity(text_activity(STALE))
             return Dialog.end_of_turn
         return await _end(dialog_context, {"nav": nav, "form": options["form"]})
 
@@ -172,16 +170,16 @@ class NewSessionDialog(ComponentDialog):
         self.add_dialog(FormStep(FORM_ID, service))
         self.add_dialog(PreviewStep(PREVIEW_ID, service))
         self.add_dialog(WaterfallDialog(FLOW_ID, [self._ask_form, self._ask_preview, self._finish]))
-        self.initial_dialog_id = FLOW_ID  # type: ignore[assignment]  # botbuilder declares it None
+        self.initial_dialog_id = FLOW_ID
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
         activity = dialog_context.context.activity
-        if activity.type == ActivityTypes.message and not isinstance(activity.value, dict) and \
+        if activity.type == "message" and not isinstance(activity.value, dict) and \
                 words(plain_text(activity)) in _LEAVE_WORDS:
             # "new session" again, or "sessions": leave this journey (nothing was saved) and let the
             # command run, as if no journey was open.
             await dialog_context.end_dialog()
-            return DialogTurnResult(DialogTurnStatus.Empty)
+            return DialogTurnResult(DialogTurnStatus.EMPTY)
         outcome: DialogTurnResult = await super().continue_dialog(dialog_context)
         return outcome
 
@@ -216,14 +214,14 @@ class NewSessionDialog(ComponentDialog):
         assert isinstance(form, dict) and isinstance(mentions, list)
         checked = await self._service.check(actor, SessionForm.from_dict(form), extra_facilitators=mentions)
         if checked.draft is None:
-            await step.context.send_activity(MessageFactory.text(FIX_FIRST))
+            await step.context.send_activity(text_activity(FIX_FIRST))
             return await _restart(step)
         outcome = await self._service.create(actor, checked.draft, publish=nav == "publish")
         if outcome.outcome == "refused":
-            await step.context.send_activity(MessageFactory.text(ONLY_FACILITATORS))
+            await step.context.send_activity(text_activity(ONLY_FACILITATORS))
             return await _end(step)
         if outcome.session is None:
-            await step.context.send_activity(MessageFactory.text(outcome.detail or NOTHING_SAVED))
+            await step.context.send_activity(text_activity(outcome.detail or NOTHING_SAVED))
             return await _restart(step)
         await step.context.send_activity(card_activity(saved_card(outcome.session.title, published=nav == "publish",
                                                                   invited=outcome.invited)))

@@ -3,6 +3,7 @@ double. Tests talk to it only over HTTP, as Teams would."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -28,10 +29,23 @@ from bot.settings import Settings
 from storage.db import Database
 from storage.models import AuditEntry
 from tests.doubles.fixtures import DEFAULT_MEMBER, make_activity
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, Member, TeamsDouble, make_member
 
 START = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+# Every end-to-end test runs on both Teams SDKs (bot/edge/): the fixtures that serve the bot take `bot_sdk`.
+# TEST_BOT_SDKS=agents narrows a local run to one.
+SDKS = [name for name in os.environ.get("TEST_BOT_SDKS", "agents,botbuilder").split(",") if name]
+# The SDK the bot of the running test is served on; set by the `bot_sdk` fixture (default: the settings' default).
+SERVED_SDK: dict[str, str] = {}
+
+
+@pytest.fixture(params=SDKS)
+def bot_sdk(request: pytest.FixtureRequest) -> Iterator[str]:
+    SERVED_SDK["sdk"] = request.param
+    yield request.param
+    SERVED_SDK.pop("sdk", None)
 
 
 def bot_settings(db_url: str, issuer: TokenIssuer, **overrides: Any) -> Settings:
@@ -50,6 +64,8 @@ def bot_settings(db_url: str, issuer: TokenIssuer, **overrides: Any) -> Settings
         # Each bot gets its own erasure log, so one test's withdrawals are never replayed into another's database.
         erasure_log_path=f"{tempfile.mkdtemp(prefix='hny-erasures-')}/erasures.log",
     )
+    if "sdk" in SERVED_SDK:
+        values["bot_sdk"] = SERVED_SDK["sdk"]
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -167,14 +183,14 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 async def harness(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble,
-                  clock: FixedClock) -> AsyncIterator[BotHarness]:
+                  clock: FixedClock, bot_sdk: str) -> AsyncIterator[BotHarness]:
     async for value in start_harness(db_url, token_issuer, teams_double, clock):
         yield value
 
 
 @pytest.fixture
 async def admin_harness(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble,
-                        clock: FixedClock) -> AsyncIterator[BotHarness]:
+                        clock: FixedClock, bot_sdk: str) -> AsyncIterator[BotHarness]:
     """The bot with DEFAULT_MEMBER in BOOTSTRAP_ADMINS, and make_member(2) and (3) known to Teams."""
     for index in (2, 3):
         teams_double.add_member(make_member(index))
@@ -186,7 +202,7 @@ async def admin_harness(db_url: str, token_issuer: TokenIssuer, teams_double: Te
 async def start_harness(db_url: str, issuer: TokenIssuer, teams: TeamsDouble, clock: FixedClock,
                         **settings: Any) -> AsyncIterator[BotHarness]:
     app = create_app(bot_settings(db_url, issuer, **settings), clock=clock,
-                     credentials_factory=StaticCredentialsFactory(issuer.app_id))
+                     outbound=StaticTokenProvider())
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     async with aiohttp.ClientSession() as http:
@@ -199,7 +215,7 @@ async def served(db_url: str, issuer: TokenIssuer, clock: FixedClock, tokens: St
                  **settings: Any) -> AsyncIterator[tuple[web.Application, aiohttp.ClientSession, TestServer]]:
     """The whole app served on a local port, its delivery worker polling fast (when `run_worker=True`)."""
     app = create_app(bot_settings(db_url, issuer, **settings), clock=clock,
-                     credentials_factory=StaticCredentialsFactory(issuer.app_id))
+                     outbound=StaticTokenProvider())
     if tokens is not None:
         app[TOKENS] = tokens
     runtime = app[DELIVERY]

@@ -26,6 +26,7 @@ from sqlalchemy import Integer, delete, func, insert, select, text, update
 
 from bot.app import WIRING, create_app
 from bot.clock import FixedClock
+from bot.delivery.tokens import StaticTokenProvider
 from bot.features.announcements import ANNOUNCEMENTS
 from bot.features.delivery import DELIVERY, METRICS_REGISTRY
 from bot.features.programme import PROGRAMME
@@ -35,10 +36,10 @@ from cards.announcements import AnnouncementView
 from storage.db import Database
 from storage.models import Base, Organisation, TrainingSession, Volunteer
 from storage.repositories.roles import RoleRepository
-from tests.app_fixtures import START, BotHarness, bot_settings, deliver_due
+from tests.app_fixtures import SDKS, START, BotHarness, bot_settings, deliver_due
 from tests.db_fixtures import BACKENDS, _empty
 from tests.doubles.fixtures import make_activity
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble, make_member
 from tests.test_sessions_helpers import add_person, add_volunteer, draft
 from vocabulary.words import Role, VolunteerSpace
@@ -74,7 +75,8 @@ class World:
 
 
 class LiveBot:
-    def __init__(self, db_url: str, issuer: TokenIssuer) -> None:
+    def __init__(self, db_url: str, issuer: TokenIssuer, sdk: str = "agents") -> None:
+        self.sdk = sdk
         self.db_url = db_url
         self.issuer = issuer
         self.clock = FixedClock(START)
@@ -105,8 +107,9 @@ class LiveBot:
     async def _start(self) -> None:
         teams = TeamsDouble(global_limit=None, per_conversation_limits=False)
         await teams.start()
-        app = create_app(bot_settings(self.db_url, self.issuer, bootstrap_admins=[ADMIN.aad_object_id]),
-                         clock=self.clock, credentials_factory=StaticCredentialsFactory(self.issuer.app_id))
+        app = create_app(bot_settings(self.db_url, self.issuer, bootstrap_admins=[ADMIN.aad_object_id],
+                                      bot_sdk=self.sdk),
+                         clock=self.clock, outbound=StaticTokenProvider())
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         http = aiohttp.ClientSession()
@@ -300,12 +303,14 @@ def _fresh_database(request: pytest.FixtureRequest, backend: str, directory: Pat
     return url
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=[(backend, sdk) for backend in BACKENDS for sdk in SDKS],
+                ids=lambda pair: f"{pair[0]}-{pair[1]}")
 def live_bot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
              token_issuer: TokenIssuer) -> Iterator[LiveBot]:
-    """The served bot on a fresh database, one per module and database."""
-    url = _fresh_database(request, request.param, tmp_path_factory.mktemp("live"))
-    bot = LiveBot(url, token_issuer).start()
+    """The served bot on a fresh database, one per module, database and Teams SDK."""
+    backend, sdk = request.param
+    url = _fresh_database(request, backend, tmp_path_factory.mktemp("live"))
+    bot = LiveBot(url, token_issuer, sdk).start()
     try:
         yield bot
     finally:

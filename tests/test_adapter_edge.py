@@ -2,7 +2,7 @@
 
 from msrest.universal_http.requests import ClientRetryPolicy
 
-from bot.adapter import _fast_msrest_retry_policy
+from bot.edge.botbuilder.adapter import _fast_msrest_retry_policy
 
 
 def test_the_faster_retry_policy_retries_exactly_the_same_status_codes() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from bot.adapter import LOST_RACE
+from bot.turn_failures import LOST_RACE
 from tests.app_fixtures import cards_in
 from tests.live_bot import ACTORS, LiveBot, World
 from tests.live_bot import live_bot as live_bot  # the module's served bot

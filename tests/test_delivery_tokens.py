@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botframework.connector.auth import AppCredentials
 
-from bot.connector_credentials import CredentialsTokenProvider
 from bot.delivery.tokens import AnonymousTokenProvider, StaticTokenProvider, TokenRefused
+from bot.edge.botbuilder.credentials import CredentialsTokenProvider
 from bot.features.delivery import production_tokens, worker_config
 from bot.settings import Settings
 from tests.doubles.issuer import StaticCredentialsFactory

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.cli.report import HEADER, report_rows
 from bot.clock import FixedClock
+from bot.delivery.tokens import StaticTokenProvider
 from bot.desk.session import COOKIE_NAME
 from bot.desk.site import FRAME_ANCESTORS
 from bot.features.counts import COUNTS
@@ -35,7 +36,7 @@ from tests.browser.world import (
     session_cookie,
     sso_token,
 )
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble, make_member
 
 TEAMS_JS = Path(__file__).resolve().parent.parent / "bot" / "desk" / "static" / "vendor" / "teams-js"
@@ -336,7 +337,7 @@ async def test_local_mode_signs_in_a_person_picked_from_the_database(db_url: str
     settings = desk_settings(db_url, token_issuer, microsoft_app_id="", microsoft_app_password=None,
                              microsoft_app_tenant_id="", allowed_tenants=[])
     assert settings.local
-    app = create_app(settings, clock=clock, credentials_factory=StaticCredentialsFactory(token_issuer.app_id))
+    app = create_app(settings, clock=clock, outbound=StaticTokenProvider())
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

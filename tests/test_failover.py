@@ -34,11 +34,12 @@ from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.clock import FixedClock
+from bot.delivery.tokens import StaticTokenProvider
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import OutboxMessage
 from tests.app_fixtures import BotHarness, bot_settings
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, TeamsDouble, make_member
 from tests.test_announcements_helpers import AUTHOR, add_volunteers, announce
 from tests.test_reminders_e2e import reminders_in_chat
@@ -188,7 +189,7 @@ async def setup_bot(db_url: str, issuer: TokenIssuer, teams: TeamsDouble) -> Asy
     """The app in this process, for writing the world through its services (it serves no turn of the test)."""
     clock = FixedClock(datetime.now(UTC))
     app = create_app(bot_settings(db_url, issuer, quiet_hours_start=time(0), quiet_hours_end=time(0)), clock=clock,
-                     credentials_factory=StaticCredentialsFactory(issuer.app_id))
+                     outbound=StaticTokenProvider())
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -300,7 +301,7 @@ def serve_web(argv: list[str]) -> None:
         to_bot_from_channel_openid_metadata_url=args.metadata_url, to_bot_from_channel_token_issuer=args.issuer,
         database_url=args.database_url, allowed_tenants=[DEFAULT_TENANT_ID],
         allowed_service_url_hosts=["http://127.0.0.1"], run_worker=False, erasure_log_path=args.erasure_log)
-    app = create_app(settings, credentials_factory=StaticCredentialsFactory(args.app_id))
+    app = create_app(settings, outbound=StaticTokenProvider())
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 

@@ -164,7 +164,7 @@ async def test_a_failing_turn_is_answered_kindly_and_logged_without_personal_dat
     with caplog.at_level("ERROR"):
         replies = await harness.say("boom my secret text")
     assert "Your saved answers are safe" in card_text(cards_in(replies)[0])
-    failures = [record for record in caplog.records if record.name == "bot.adapter"]
+    failures = [record for record in caplog.records if record.name == "bot.turn_failures"]
     assert failures and failures[0].exc_info is not None
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "secret" not in logged and DEFAULT_MEMBER.name not in logged and DEFAULT_MEMBER.email not in logged

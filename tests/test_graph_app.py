@@ -14,13 +14,14 @@ from sqlalchemy import select
 
 from bot.app import CORE, WIRING, create_app
 from bot.clock import UK, FixedClock
+from bot.delivery.tokens import StaticTokenProvider
 from bot.features.programme import PROGRAMME, RETENTION
 from bot.graph.calendar_sync import enqueue_calendar_job
 from bot.graph.services import GRAPH
 from storage.models import GraphJob, OutboxMessage, Person
 from tests.app_fixtures import START, BotHarness, bot_settings, start_harness
 from tests.doubles.graph import GraphDouble
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import DEFAULT_TENANT_ID, TeamsDouble
 
 FAC = "44444444-0000-4000-8000-000000000001"
@@ -83,7 +84,7 @@ async def test_features_share_one_set_of_graph_objects(graph_harness: BotHarness
 async def test_the_calendar_worker_runs_in_the_background(db_url: str, token_issuer: TokenIssuer,
                                                           clock: FixedClock, graph: GraphDouble) -> None:
     app = create_app(bot_settings(db_url, token_issuer, **graph.settings(run_worker=True)), clock=clock,
-                     credentials_factory=StaticCredentialsFactory(token_issuer.app_id))
+                     outbound=StaticTokenProvider())
     core = app[CORE]
     async with core.database.transaction() as session:
         await enqueue_calendar_job(session, "create", 7, now=clock.now(), start_at=START + timedelta(days=3),

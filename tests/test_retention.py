@@ -33,7 +33,7 @@ from storage.models import (
     Volunteer,
 )
 from tests.app_fixtures import BotHarness, bot_settings, served
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import Member, TeamsDouble
 from tests.signup_helpers import sign_up
 from tests.test_programme_support import (
@@ -217,7 +217,7 @@ async def test_a_worker_started_alone_after_a_restore_applies_the_erasures_again
         clock.advance(timedelta(days=1))
         args = build_parser().parse_args(["worker", "--static-token", "test-token"])
         app = build_worker_app(bot_settings(backup_url, token_issuer, run_worker=False, erasure_log_path=path),
-                               args, clock=clock, credentials_factory=StaticCredentialsFactory(token_issuer.app_id))
+                               args, clock=clock, outbound=StaticTokenProvider())
         stopping = asyncio.Event()
         stopping.set()  # start, then stop at once: what matters is what happened before the first job ran
         assert await run_jobs(app, stopping) == 0

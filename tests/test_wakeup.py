@@ -26,7 +26,7 @@ from bot.features.sessions import SESSIONS
 from storage.db import Database
 from tests.app_fixtures import BotHarness, bot_settings
 from tests.db_fixtures import _asyncpg_dsn
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import TeamsDouble, make_member
 from tests.test_delivery_support import WorkerFactory, add_people, chat_id, eventually, make_worker, put, texts
 from tests.test_sessions_helpers import FACILITATOR, add_volunteer, draft, make_facilitator
@@ -149,7 +149,7 @@ async def bot_with_worker(pg: Database, token_issuer: TokenIssuer, teams_double:
                           clock: FixedClock) -> AsyncIterator[BotHarness]:
     """The whole app with RUN_WORKER=true, its delivery worker polling once an hour while it listens."""
     app = create_app(bot_settings(pg.url, token_issuer, run_worker=True), clock=clock,
-                     credentials_factory=StaticCredentialsFactory(token_issuer.app_id))
+                     outbound=StaticTokenProvider())
     app[TOKENS] = StaticTokenProvider()
     runtime = app[DELIVERY]
     runtime.config = replace(runtime.config, poll_seconds=AN_HOUR, listen_poll_seconds=AN_HOUR,

@@ -14,9 +14,10 @@ from datetime import timedelta
 from bot.__main__ import build_parser
 from bot.cli.worker import build_worker_app, run_jobs
 from bot.clock import FixedClock
+from bot.delivery.tokens import StaticTokenProvider
 from bot.features.delivery import DELIVERY
 from tests.app_fixtures import BotHarness, bot_settings, served
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import TeamsDouble, make_member
 from tests.test_announcements_helpers import AUTHOR, add_volunteers, announce, announcement_cards, announcements
 from tests.test_reminders_e2e import reminders_in_chat
@@ -47,7 +48,7 @@ async def worker_process(db_url: str, issuer: TokenIssuer, clock: FixedClock) ->
     args = build_parser().parse_args(["worker", "--static-token", "test-token", "--poll-seconds", "0.02",
                                       "--heartbeat-seconds", "0.1"])
     app = build_worker_app(bot_settings(db_url, issuer, run_worker=False), args, clock=clock,
-                           credentials_factory=StaticCredentialsFactory(issuer.app_id))
+                           outbound=StaticTokenProvider())
     runtime = app[DELIVERY]
     runtime.config = replace(runtime.config, probe_seconds=0.05)
     stopping = asyncio.Event()

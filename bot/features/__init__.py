@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from botbuilder.dialogs import DialogSet
 
 from bot.actions import ActionRegistry
 from bot.commands import CommandRouter
@@ -16,6 +15,7 @@ from bot.core import Core
 from bot.graph.services import GraphServices
 from bot.handler import VolunteersBot
 from bot.jobs import Job
+from dialogs.engine import DialogSet
 
 StartupJob = Callable[[], Awaitable[None]]
 # A health check: returns (name, detail, healthy) for /healthz.

@@ -17,17 +17,16 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from bot.adapter import credentials_factory_for
 from bot.clock import Clock
-from bot.connector_credentials import CredentialsTokenProvider
 from bot.delivery import outbox
 from bot.delivery.connector import ConnectorClient
 from bot.delivery.health import delivery_health
 from bot.delivery.leader import leadership_for
 from bot.delivery.metrics import DeliveryMetrics
 from bot.delivery.ports import FeedResult, FeedSender, Installation, Installer
-from bot.delivery.tokens import AnonymousTokenProvider, TokenProvider
+from bot.delivery.tokens import TokenProvider
 from bot.delivery.worker import DeliveryWorker, WorkerConfig
+from bot.edge import delivery_tokens
 from bot.features import Wiring
 from bot.graph.activity_feed import ActivityFeed, FeedNotification
 from bot.graph.errors import GraphError
@@ -72,14 +71,8 @@ def worker_config(settings: Settings, **overrides: object) -> WorkerConfig:
 
 
 def production_tokens(settings: Settings) -> TokenProvider:
-    if not settings.authenticated:
-        return AnonymousTokenProvider()
-    return CredentialsTokenProvider(
-        credentials_factory_for(settings),
-        settings.microsoft_app_id,
-        oauth_scope=settings.to_channel_from_bot_oauth_scope,
-        login_endpoint=settings.to_channel_from_bot_login_url,
-    )
+    """The outbox client's tokens, from the chosen SDK's credentials (bot/edge/ imports the SDK only then)."""
+    return delivery_tokens(settings)
 
 
 def stale_after(config: WorkerConfig) -> timedelta:

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from aiohttp import web
-from botbuilder.core.teams import TeamsInfo
-from botbuilder.schema.teams import TeamsChannelAccount
 
+from bot.activity import MemberInfo
 from bot.commands import words
 from bot.core import Core
 from bot.features import Wiring
@@ -264,21 +263,7 @@ class RolesFeature:
 
     def _mentioned(self, turn: Turn) -> list[tuple[str, str | None]]:
         """(Teams user id, name) of each person @mentioned, leaving out the bot itself."""
-        activity = turn.activity
-        bot_id = activity.recipient.id if activity.recipient else None
-        found: dict[str, str | None] = {}
-        for entity in activity.entities or []:
-            if str(getattr(entity, "type", "")).lower() != "mention":
-                continue
-            extra = getattr(entity, "additional_properties", None) or {}
-            mentioned = extra.get("mentioned") if isinstance(extra, dict) else None
-            if not isinstance(mentioned, dict):
-                continue
-            user_id = mentioned.get("id")
-            if isinstance(user_id, str) and user_id and user_id != bot_id and len(user_id) <= 256:
-                name = mentioned.get("name")
-                found.setdefault(user_id, name if isinstance(name, str) else None)
-        return list(found.items())
+        return [(mention.id, mention.name) for mention in turn.activity.mentions]
 
     async def _from_mention(self, turn: Turn, teams_user_id: str) -> Target | None:
         member = await self._member(turn, teams_user_id)
@@ -343,9 +328,9 @@ class RolesFeature:
             return
         await self.directory.remember(turn.person_id, member.name, member.email or member.user_principal_name)
 
-    async def _member(self, turn: Turn, teams_user_id: str) -> TeamsChannelAccount | None:
+    async def _member(self, turn: Turn, teams_user_id: str) -> MemberInfo | None:
         try:
-            member: TeamsChannelAccount = await TeamsInfo.get_member(turn.context, teams_user_id)
+            member = await turn.context.member(teams_user_id)
         except Exception as exc:  # Teams said no, or did not answer: the caller goes on without it
             log.warning("Teams member lookup failed for %s: %s", turn.person_id, type(exc).__name__)
             return None

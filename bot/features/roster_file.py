@@ -10,10 +10,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import aiohttp
-from botbuilder.core import InvokeResponse
-from botbuilder.schema import Activity, ActivityTypes, Attachment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.activity import InvokeAnswer
 from bot.features import Wiring
 from bot.features.session_cards import CHANNEL_ONLY_PRIVATE, answered_refusal
 from bot.loopback import is_loopback_http
@@ -96,34 +95,34 @@ class RosterFileFeature:
             await answered_refusal(turn, result)
             return
         context = {"kind": "roster_csv", "session_id": result.session_id}
-        await turn.context.send_activity(Activity(type=ActivityTypes.message, attachments=[Attachment(
-            content_type=FILE_CONSENT_TYPE, name=result.name, content={
+        await turn.send({"type": "message", "attachments": [{
+            "contentType": FILE_CONSENT_TYPE, "name": result.name, "content": {
                 "description": "The names and e-mails of the people who accepted or are waiting. Keep it private.",
-                "sizeInBytes": len(result.content), "acceptContext": context, "declineContext": context})]))
+                "sizeInBytes": len(result.content), "acceptContext": context, "declineContext": context}}]})
 
-    async def file_consent_invoke(self, turn: Turn) -> InvokeResponse:
+    async def file_consent_invoke(self, turn: Turn) -> InvokeAnswer:
         try:
             answer = FileConsentValue.model_validate(turn.activity.value)
         except ValidationError:
             await turn.reply_card(notice("That button is out of date", NOT_FOR_YOU_FILE))
-            return InvokeResponse(status=200)
+            return InvokeAnswer(200)
         if answer.action == "decline":
             await turn.reply_text(FILE_DECLINED)
-            return InvokeResponse(status=200)
+            return InvokeAnswer(200)
         info = answer.upload_info
         result = await self.service.roster_file(turn.person_id, answer.context.session_id, "session.roster.export")
         if isinstance(result, ActionResult):
             await answered_refusal(turn, result)
-            return InvokeResponse(status=200)
+            return InvokeAnswer(200)
         if info is None or not upload_url_allowed(info.upload_url) or not await put_file(info.upload_url,
                                                                                        result.content):
             await turn.reply_text(FILE_FAILED)
-            return InvokeResponse(status=200)
-        await turn.context.send_activity(Activity(type=ActivityTypes.message, text=FILE_SAVED, attachments=[Attachment(
-            content_type=FILE_INFO_TYPE, name=info.name, content_url=info.content_url,
-            content={"uniqueId": info.unique_id, "fileType": info.file_type})]))
+            return InvokeAnswer(200)
+        await turn.send({"type": "message", "text": FILE_SAVED, "attachments": [{
+            "contentType": FILE_INFO_TYPE, "name": info.name, "contentUrl": info.content_url,
+            "content": {"uniqueId": info.unique_id, "fileType": info.file_type}}]})
         log.info("roster file saved: session=%d", result.session_id)
-        return InvokeResponse(status=200)
+        return InvokeAnswer(200)
 
 
 def register_actions(wiring: Wiring, service: SessionService) -> None:

@@ -64,19 +64,7 @@ def change_form_of(payload: SessionChangePayload) -> SessionForm:
 
 def mentioned_teams_ids(turn: Turn) -> list[str]:
     """Teams user ids of people @mentioned in the message, leaving out the bot itself."""
-    activity = turn.activity
-    bot_id = activity.recipient.id if activity.recipient else None
-    found: list[str] = []
-    for entity in activity.entities or []:
-        if str(getattr(entity, "type", "")).lower() != "mention":
-            continue
-        extra = getattr(entity, "additional_properties", None) or {}
-        mentioned = extra.get("mentioned") if isinstance(extra, dict) else None
-        user_id = mentioned.get("id") if isinstance(mentioned, dict) else None
-        if isinstance(user_id, str) and user_id and user_id != bot_id and len(user_id) <= 256 \
-                and user_id not in found:
-            found.append(user_id)
-    return found[:20]
+    return [mention.id for mention in turn.activity.mentions]
 
 
 class SessionsFeature:

@@ -9,12 +9,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from botbuilder.dialogs import DialogContext
-from botbuilder.schema import Activity, ActivityTypes
-
 from bot.delivery.outbox import Message, Recipient, enqueue
 from bot.features import Wiring
-from bot.turns import Turn, person_id_of, plain_text
+from bot.turns import Turn, person_id_of, plain_text, text_activity
 from cards.basics import notice
 from cards.signup import (
     FEED_OFF_TEXT,
@@ -25,10 +22,10 @@ from cards.signup import (
     start_card,
     withdraw_card,
 )
+from dialogs.engine import DialogContext
 from dialogs.express_interest import (
     ALREADY_TEXT,
     add_to,
-    forget_conversation_state,
     send_details,
     start_journey,
 )
@@ -97,7 +94,6 @@ def register(wiring: Wiring) -> None:
     core = wiring.core
     commands = wiring.commands
     volunteers = core.volunteers
-    conversation_state = wiring.bot.conversation_state
 
     async def who(turn: Turn) -> str | None:
         if turn.person_id:
@@ -174,7 +170,7 @@ def register(wiring: Wiring) -> None:
         data = await volunteers.export(person_id)
         await turn.reply_text(DATA_INTRO)
         for text in data_messages(data):
-            await turn.context.send_activity(Activity(type=ActivityTypes.message, text=text, text_format="markdown"))
+            await turn.send(text_activity(text, markdown=True))
         log.info("data export sent to person=%s", person_id)
 
     async def set_feed(turn: Turn, on: bool) -> None:
@@ -220,7 +216,8 @@ def register(wiring: Wiring) -> None:
                                          "We don't hold any answers from you, so nothing was changed."))
             return
         # The erasure removed this chat's dialog state; the end of the turn must not write it back.
-        await forget_conversation_state(conversation_state, turn.context)
+        if turn.memory is not None:
+            turn.memory.forget()
         await turn.reply_text(WITHDRAWN_TEXT)
 
     async def withdraw_keep(turn: Turn, _: NoPayload) -> None:

@@ -13,9 +13,10 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
 from bot.clock import FixedClock
+from bot.delivery.tokens import StaticTokenProvider
 from bot.settings import Settings
 from tests.app_fixtures import START, BotHarness
-from tests.doubles.issuer import StaticCredentialsFactory, TokenIssuer
+from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import TeamsDouble
 
 T = TypeVar("T")
@@ -59,7 +60,7 @@ class DeskServer:
         teams = TeamsDouble(global_limit=None, per_conversation_limits=False)
         await teams.start()
         app = create_app(self.settings, clock=self.clock,
-                         credentials_factory=StaticCredentialsFactory(self.issuer.app_id))
+                         outbound=StaticTokenProvider())
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         self._harness = BotHarness(server=server, http=aiohttp.ClientSession(), issuer=self.issuer, teams=teams,
