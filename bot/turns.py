@@ -37,7 +37,7 @@ class TurnIO(Protocol):
         """A member of this conversation by Teams user id (None when Teams does not say)."""
 
 
-class ConversationMemory(Protocol):
+class ForgettableState(Protocol):
     """This conversation's stored journey state, as far as a feature needs it."""
 
     def forget(self) -> None:
@@ -74,7 +74,7 @@ class Turn:
     core: Core
     dialogs: Any  # dialogs.engine.DialogContext (typed Any here: dialogs/ imports bot.turns)
     person_id: str
-    memory: ConversationMemory | None = None
+    memory: ForgettableState | None = None
     _roles: set[str] | None = field(default=None, repr=False)
 
     @property

@@ -5,6 +5,8 @@ the same thing (docs/architecture.md):
   (bot.core, bot.app, bot.features), the Teams edge (bot.handler, dialogs) or the SDK (botbuilder, botframework);
   cards import only cards and vocabulary of the project, storage only storage and vocabulary, vocabulary only
   itself;
+- each Teams SDK is imported only under its own edge package (bot/edge/agents, bot/edge/botbuilder), so nothing
+  else — the bot's router, journeys, features, the desk — depends on which one runs;
 - no import cycles among the project's modules;
 - every class name in the project is used once.
 
@@ -22,7 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "cards", "storage", "dialogs", "vocabulary")
 
 # Layer rules: (modules under, what they must not import). A name matches itself and everything below it.
-WIRING_AND_EDGE = ("bot.core", "bot.handler", "bot.app", "bot.features", "dialogs", "botbuilder", "botframework")
+WIRING_AND_EDGE = ("bot.core", "bot.handler", "bot.app", "bot.features", "bot.edge", "dialogs", "botbuilder",
+                   "botframework", "microsoft_agents")
+# Each SDK's packages, and the one edge package that may import them.
+SDK_HOMES = {
+    "bot.edge.botbuilder": ("botbuilder", "botframework", "msrest", "jsonpickle"),
+    "bot.edge.agents": ("microsoft_agents", "microsoft_teams"),
+}
 NO_WIRING_UNDER = ("bot.services", "bot.delivery", "bot.graph", "cards", "storage", "vocabulary")
 # Of the project's packages, these may import only the listed ones (third-party and stdlib imports are not
 # restricted here: storage needs sqlalchemy, vocabulary pydantic).
@@ -119,6 +127,18 @@ def test_the_domain_cards_storage_and_vocabulary_never_import_the_wiring_the_edg
         if any(_under(found.module, layer) for layer in NO_WIRING_UNDER)
         and any(_under(found.target, forbidden) for forbidden in WIRING_AND_EDGE)})
     assert not offenders, "modules that import the wiring, the edge or botbuilder:\n" + "\n".join(offenders)
+
+
+def test_each_teams_sdk_is_imported_only_by_its_own_edge_package() -> None:
+    offenders = sorted({
+        f"{_where(found)} {found.module} imports {found.target}"
+        for found in IMPORTS
+        for home, packages in SDK_HOMES.items()
+        if any(_under(found.target, package) for package in packages) and not _under(found.module, home)})
+    assert not offenders, "SDK imports outside their edge package:\n" + "\n".join(offenders)
+    # The rule can fail: each edge package does import its SDK.
+    for home, packages in SDK_HOMES.items():
+        assert any(_under(found.module, home) and any(_under(found.target, p) for p in packages) for found in IMPORTS)
 
 
 def test_cards_storage_and_vocabulary_import_only_what_lies_below_them() -> None:
