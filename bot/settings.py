@@ -264,6 +264,11 @@ class Settings(BaseSettings):
         return self
 
     def _check_agents_credentials(self) -> None:
+        if (self.agents_auth_type == "ClientSecret" and not self.microsoft_app_password
+                and self.microsoft_app_certificate_thumbprint):
+            raise _setting_error("MICROSOFT_APP_CERTIFICATE_PFX_FILE", "MICROSOFT_APP_CERTIFICATE_PFX_FILE is needed "
+                                 "with BOT_SDK=agents: the Agents SDK reads the certificate as a PFX file (the "
+                                 "thumbprint and PEM key are botbuilder's; docs/deploy.md section 1a)")
         needs = {
             "ClientSecret": ("MICROSOFT_APP_PASSWORD", self.microsoft_app_password),
             "Certificate": ("MICROSOFT_APP_CERTIFICATE_PFX_FILE", self.microsoft_app_certificate_pfx_file),

@@ -151,10 +151,23 @@ async def test_certificate_key_file_missing(db_url: str, tmp_path: Path, closed_
     key = tmp_path / "keys" / "bot.pem"
     result = await run_cli(tmp_path, *argv, DATABASE_URL=db_url, PORT=str(closed_port), MICROSOFT_APP_ID=GUID,
                            MICROSOFT_APP_TENANT_ID=GUID, MICROSOFT_APP_CERTIFICATE_THUMBPRINT="AB12",
-                           MICROSOFT_APP_CERTIFICATE_PRIVATE_KEY_FILE=str(key), **local_files(tmp_path))
+                           MICROSOFT_APP_CERTIFICATE_PRIVATE_KEY_FILE=str(key), BOT_SDK="botbuilder",
+                           **local_files(tmp_path))
     assert one_line(result, code=2) == (
         f"Setting MICROSOFT_APP_CERTIFICATE_PRIVATE_KEY_FILE: cannot read {key} (no such file or directory). "
         "Put the certificate's private key (PEM) there, or correct the path.")
+    pfx = tmp_path / "keys" / "bot.pfx"
+    result = await run_cli(tmp_path, *argv, DATABASE_URL=db_url, PORT=str(closed_port), MICROSOFT_APP_ID=GUID,
+                           MICROSOFT_APP_TENANT_ID=GUID, MICROSOFT_APP_CERTIFICATE_PFX_FILE=str(pfx),
+                           **local_files(tmp_path))
+    assert one_line(result, code=2) == (
+        f"Setting MICROSOFT_APP_CERTIFICATE_PFX_FILE: cannot read {pfx} (no such file or directory). "
+        "Put the certificate (PFX, with its private key) there, or correct the path.")
+    # A botbuilder certificate left as it was, on the Agents SDK, is named at once.
+    result = await run_cli(tmp_path, *argv, DATABASE_URL=db_url, PORT=str(closed_port), MICROSOFT_APP_ID=GUID,
+                           MICROSOFT_APP_TENANT_ID=GUID, MICROSOFT_APP_CERTIFICATE_THUMBPRINT="AB12",
+                           MICROSOFT_APP_CERTIFICATE_PRIVATE_KEY_FILE=str(key), **local_files(tmp_path))
+    assert "MICROSOFT_APP_CERTIFICATE_PFX_FILE is needed with BOT_SDK=agents" in result.err
 
 
 async def test_erasure_log_that_cannot_be_written_stops_start_up(db_url: str, tmp_path: Path,

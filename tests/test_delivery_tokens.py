@@ -10,6 +10,7 @@ import pytest
 from botframework.connector.auth import AppCredentials
 
 from bot.delivery.tokens import AnonymousTokenProvider, StaticTokenProvider, TokenRefused
+from bot.edge.agents.credentials import MsalTokens
 from bot.edge.botbuilder.credentials import CredentialsTokenProvider
 from bot.features.delivery import production_tokens, worker_config
 from bot.settings import Settings
@@ -65,13 +66,14 @@ async def test_no_token_is_token_refused_with_a_code(error: Exception, code: str
     assert "invalid_client" not in str(refused.value)
 
 
-def test_production_tokens_follow_the_settings() -> None:
-    anonymous = Settings(_env_file=None)  # type: ignore[call-arg]
+@pytest.mark.parametrize(("sdk", "kind"), [("agents", MsalTokens), ("botbuilder", CredentialsTokenProvider)])
+def test_production_tokens_follow_the_settings(sdk: str, kind: type) -> None:
+    anonymous = Settings(_env_file=None, bot_sdk=sdk)  # type: ignore[call-arg]
     assert isinstance(production_tokens(anonymous), AnonymousTokenProvider)
     configured = Settings(_env_file=None, microsoft_app_id="00000000-0000-4000-8000-00000000b07a",  # type: ignore[call-arg]
-                          microsoft_app_password="secret", microsoft_app_type="MultiTenant",
+                          microsoft_app_password="secret", microsoft_app_type="MultiTenant", bot_sdk=sdk,
                           send_rate_per_second=12.5, delivery_max_attempts=3)
-    assert isinstance(production_tokens(configured), CredentialsTokenProvider)
+    assert isinstance(production_tokens(configured), kind)
     config = worker_config(configured)
     assert (config.rate_per_second, config.max_attempts, config.bot_id) == (
         12.5, 3, "28:00000000-0000-4000-8000-00000000b07a")
@@ -94,3 +96,35 @@ async def test_the_static_provider_can_refuse() -> None:
     provider.refuse = True
     with pytest.raises(TokenRefused):
         await provider.token()
+
+
+class _Msal:
+    """Stands in for MsalAuth (the Agents SDK's), which raises ValueError when Entra answers with an error."""
+
+    def __init__(self, answer: str | Exception) -> None:
+        self.answer = answer
+        self.calls = 0
+
+    async def get_access_token(self, resource_url: str, scopes: list[str], force_refresh: bool = False) -> str:
+        self.calls += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize(("error", "code"), [(ValueError("invalid_client: AADSTS7000215"), "TokenRefused"),
+                                              (OSError("no route"), "TokenUnavailable")])
+async def test_an_msal_failure_on_the_agents_path_is_token_refused_with_a_code(error: Exception, code: str) -> None:
+    with pytest.raises(TokenRefused) as refused:
+        await MsalTokens(_Msal(error)).token()  # type: ignore[arg-type]
+    assert refused.value.code == code
+    assert "invalid_client" not in str(refused.value)
+
+
+async def test_the_agents_path_keeps_a_token_a_few_minutes_and_refreshes_when_asked() -> None:
+    msal = _Msal("t1")
+    tokens = MsalTokens(msal)  # type: ignore[arg-type]
+    assert [await tokens.token(), await tokens.token()] == ["t1", "t1"]
+    assert msal.calls == 1
+    msal.answer = "t2"
+    assert await tokens.token(force_refresh=True) == "t2"

@@ -101,6 +101,15 @@ def require_erasure_log(settings: Settings) -> None:
 
 def require_certificate_key(settings: Settings) -> None:
     """The key is read when the credentials are built; a missing file is the operator's to fix."""
+    pfx_file = settings.microsoft_app_certificate_pfx_file
+    if settings.bot_sdk == "agents" and settings.agents_auth_type == "Certificate" and pfx_file:
+        try:
+            Path(pfx_file).read_bytes()
+        except OSError as exc:
+            reason = (exc.strerror or type(exc).__name__).lower()
+            raise CliError(f"Setting MICROSOFT_APP_CERTIFICATE_PFX_FILE: cannot read {pfx_file} ({reason}). Put the "
+                           "certificate (PFX, with its private key) there, or correct the path.", 2) from None
+        return
     key_file = settings.microsoft_app_certificate_private_key_file
     if not (settings.microsoft_app_certificate_thumbprint and key_file):
         return
