@@ -1,4 +1,4 @@
-"""Serve the real bot, or a bare botbuilder echo bot, for the turn benchmark (run as a subprocess).
+"""Serve the real bot (on either Teams SDK), or a bare botbuilder echo bot, for the turn benchmark (a subprocess).
 
 Both trust the benchmark's local token issuer and send their replies with a static token, so the whole
 inbound path (JWT check, adapter, handler, database) runs as in production, minus Microsoft's servers.
@@ -17,6 +17,7 @@ from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFramewo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import create_app
+from bot.delivery.tokens import StaticTokenProvider
 from bot.settings import Settings
 from tests.doubles.issuer import StaticCredentialsFactory
 
@@ -51,20 +52,20 @@ def echo_app(args: argparse.Namespace) -> web.Application:
     return app
 
 
-def real_app(args: argparse.Namespace) -> web.Application:
+def real_app(args: argparse.Namespace, sdk: str) -> web.Application:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         microsoft_app_id=args.app_id, microsoft_app_password="bench-password", microsoft_app_tenant_id=args.tenant,
         to_bot_from_channel_openid_metadata_url=args.metadata_url, to_bot_from_channel_token_issuer=args.issuer,
-        database_url=args.database_url, run_worker=False,
+        database_url=args.database_url, run_worker=False, bot_sdk=sdk,
         allowed_service_url_hosts=["http://127.0.0.1"],  # the benchmark's Teams double
     )
-    return create_app(settings, credentials_factory=StaticCredentialsFactory(args.app_id))
+    return create_app(settings, outbound=StaticTokenProvider())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["bot", "echo"])
+    parser.add_argument("kind", choices=["agents", "botbuilder", "echo"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--app-id", required=True)
     parser.add_argument("--tenant", required=True)
@@ -72,7 +73,7 @@ def main() -> None:
     parser.add_argument("--issuer", required=True)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
-    app = real_app(args) if args.kind == "bot" else echo_app(args)
+    app = echo_app(args) if args.kind == "echo" else real_app(args, args.kind)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 

@@ -1,7 +1,8 @@
 """Turn benchmark: N concurrent simulated Teams users post message turns with signed tokens to the running
-bot; replies go to the Teams double. The same load is run against a bare botbuilder echo bot for a baseline.
+bot, on the Agents SDK and on botbuilder; replies go to the Teams double. The same load is run against a bare
+botbuilder echo bot for a baseline, the three alternating in one sitting.
 
-    .venv/bin/python bench/turns.py [--users 50] [--turns-per-user 20] [--database-url URL]
+    .venv/bin/python bench/turns.py [--users 50] [--turns-per-user 20] [--runs 3] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ async def measure(kind: str, args: argparse.Namespace, issuer: TokenIssuer, doub
     process = start(command)
     try:
         await wait_http(f"http://127.0.0.1:{port}/api/messages")
-        text = "help" if kind == "bot" else "hello"
+        text = "hello" if kind == "echo" else "help"
         elapsed, latencies, failures = await load(f"http://127.0.0.1:{port}/api/messages", double_url, issuer,
                                                   args.users, args.turns_per_user, text)
     finally:
@@ -112,6 +113,7 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--turns-per-user", type=int, default=20)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--runs", type=int, default=3, help="rounds, each measuring all three; medians printed")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="hny-bench-")
     if not args.database_url:
@@ -122,22 +124,34 @@ async def main() -> None:
     double = start([sys.executable, "-m", "tests.doubles.teams", "--port", str(double_port), "--global-limit", "0",
                     "--no-limits"])
     issuer = TokenIssuer().start()
+    kinds = ("echo", "agents", "botbuilder")
+    rounds: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     try:
         double_url = f"http://127.0.0.1:{double_port}/uk/"
         await wait_http(f"http://127.0.0.1:{double_port}/_double/stats")
-        echo = await measure("echo", args, issuer, double_url)
-        real = await measure("bot", args, issuer, double_url)
+        for number in range(args.runs):
+            # Alternating order within one sitting, so a slow minute on a shared machine hits each alike.
+            for kind in kinds if number % 2 == 0 else tuple(reversed(kinds)):
+                rounds[kind].append(await measure(kind, args, issuer, double_url))
     finally:
         issuer.stop()
         double.terminate()
         double.wait(timeout=10)
 
     print(f"machine: {os.cpu_count()} cores; {args.users} concurrent users x {args.turns_per_user} turns; "
-          f"database {args.database_url.split(':')[0]}")
-    for name, figures in (("HNY bot ('help' card)", real), ("bare echo bot", echo)):
-        print(f"{name:24s} {figures['turns_per_s']:7.1f} turns/s  p50 {figures['p50_ms']:6.1f} ms  "
-              f"p99 {figures['p99_ms']:6.1f} ms  failures {int(figures['failures'])}")
-    print(f"ratio (HNY bot / echo bot) turns/s: {real['turns_per_s'] / echo['turns_per_s']:.2f}")
+          f"database {args.database_url.split(':')[0]}; median of {args.runs} runs")
+    names = {"agents": "HNY bot, Agents SDK", "botbuilder": "HNY bot, botbuilder", "echo": "bare botbuilder echo"}
+    medians: dict[str, dict[str, float]] = {}
+    for kind in kinds:
+        figures = {key: statistics.median(run[key] for run in rounds[kind]) for key in rounds[kind][0]}
+        medians[kind] = figures
+        each = " ".join(f"{run['turns_per_s']:.1f}" for run in rounds[kind])
+        print(f"{names[kind]:22s} {figures['turns_per_s']:7.1f} turns/s  p50 {figures['p50_ms']:6.1f} ms  "
+              f"p99 {figures['p99_ms']:6.1f} ms  failures {int(sum(run['failures'] for run in rounds[kind]))}"
+              f"  (runs: {each})")
+    for kind in ("agents", "botbuilder"):
+        ratio = medians[kind]["turns_per_s"] / medians["echo"]["turns_per_s"]
+        print(f"ratio ({names[kind]} / echo) turns/s: {ratio:.2f}")
 
 
 if __name__ == "__main__":
