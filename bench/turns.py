@@ -118,7 +118,7 @@ async def main() -> None:
     workdir = tempfile.mkdtemp(prefix="hny-bench-")
     if not args.database_url:
         args.database_url = f"sqlite+aiosqlite:///{workdir}/bench.db"
-        await asyncio.to_thread(upgrade_sync, args.database_url)
+    await asyncio.to_thread(upgrade_sync, args.database_url)  # the bot refuses an unmigrated database
 
     double_port = free_port()
     double = start([sys.executable, "-m", "tests.doubles.teams", "--port", str(double_port), "--global-limit", "0",
