@@ -6,18 +6,22 @@ admin may do it, and both are audited with ids only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from cards.announcement_changes import EditView, edit_card, edit_check_card, recall_card
 from cards.announcements import AnnouncementView, ChangeProgressView, ProgressView, withdrawn_card
 from cards.announcements import progress_card as draw_progress
+from storage.repositories.outbox import OUTBOX_CHANNEL
 from tests.app_fixtures import BotHarness, card_text, cards_in, nodes
+from tests.db_fixtures import _asyncpg_dsn
 from tests.doubles.teams import Member
 from tests.signup_helpers import button_data, buttons, inputs, last_card
 from tests.test_announcements_helpers import (
@@ -255,6 +259,34 @@ async def test_an_edit_started_before_another_one_changes_nothing_and_nothing_ch
     [row] = await announcements(bot)
     assert (row.body, row.revision) == ("Room 9 now.", 1)
     assert len(await outbox(bot, "announcement-edit")) == 2  # one edit, one update per copy
+
+
+async def test_an_edit_and_a_withdrawal_wake_the_delivery_workers_on_postgresql(
+        bot: BotHarness, deliver: Deliver) -> None:
+    """The copies change when the author confirms, not at a listening worker's next poll (issue 23 item 3)."""
+    if not bot.core.database.is_postgres:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; on SQLite the worker polls")
+    await add_volunteers(bot, 2, first=100)
+    await announce(bot, spaces="minoritised", title="Room change", body="Room 4.")
+    await sent_and_reported(bot, deliver)
+    woken: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(_asyncpg_dsn(bot.core.database.engine.url.render_as_string(hide_password=False)))
+    try:
+        await listener.add_listener(OUTBOX_CHANNEL, lambda *_: woken.put_nowait("woken"))
+        edit = last_card(await press(bot, await progress_card(bot), "Edit announcement"))
+        check = last_card(await press(bot, edit, "Next", title="Room change", body="Room 9."))
+        assert woken.empty()  # a draft of the change queues nothing
+        assert "being updated" in (await press(bot, check, "Update the announcement"))[0]["text"]
+        assert await asyncio.wait_for(woken.get(), timeout=10) == "woken"
+        await sent_and_reported(bot, deliver)
+        while not woken.empty():
+            woken.get_nowait()
+
+        recall = last_card(await press(bot, await progress_card(bot), "Withdraw announcement"))
+        await press(bot, recall, "Withdraw announcement")
+        assert await asyncio.wait_for(woken.get(), timeout=10) == "woken"
+    finally:
+        await listener.close()
 
 
 def test_the_new_cards_follow_the_card_rules() -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.delivery.outbox import Message, Recipient, batch_progress, cancel, enqueue, enqueue_to_people
+from bot.delivery.outbox import Message, Recipient, batch_progress, cancel, enqueue, enqueue_to_people, wake_workers
 from bot.log_format import Fields
 from bot.services.announcements.audiences import AudienceChoice, channel_label, parse_ids, parse_words
 from bot.services.announcements.drafts import Timing, When, check_draft, timing_of, written
@@ -411,6 +411,7 @@ class AnnouncementService:
                      else OutboxPurpose.ANNOUNCEMENT_RECALL),
             person_payload=Message(card=to_people).to_json(), channel_payload=Message(card=to_channels).to_json(),
             author_id=row.author_person_id, now=now)
+        await wake_workers(session)  # the repository inserts the rows itself, outside outbox.enqueue
         counts = await batch_progress(session, batch)
         change.recipients = sum(counts.values())
         if not change.recipients:  # every copy went away meanwhile (erased people)
