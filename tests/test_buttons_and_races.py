@@ -244,7 +244,8 @@ class Crawler:
         if together != once:
             tables = sorted(name for name in once if once[name] != together.get(name))
             self.report.problems.append(f"{press.actor}: {press.what} pressed {CONCURRENT_PRESSES} times at once "
-                                        f"did not have the effect of one press, in {tables}")
+                                        f"did not have the effect of one press, in {tables}: "
+                                        f"{_first_difference(once, together, tables)}")
         await live.restore(after_once)
 
     def _collect(self, actor: str, seen: int, body: Any) -> None:
@@ -273,6 +274,14 @@ class Crawler:
         for press in self.last:
             await self.press(press)
         return self.report
+
+
+def _first_difference(once: dict[str, Any], together: dict[str, Any], tables: list[str]) -> str:
+    """A row one press left and the presses together did not, and the reverse, so a failure says what moved."""
+    name = tables[0]
+    only_once = [row for row in once[name] if row not in together.get(name, [])][:1]
+    only_together = [row for row in together.get(name, []) if row not in once[name]][:1]
+    return f"{name}: after one press {only_once!r:.400} / after {CONCURRENT_PRESSES} {only_together!r:.400}"
 
 
 def _comparable(outcome: dict[str, list[tuple[Any, ...]]]) -> dict[str, Any]:

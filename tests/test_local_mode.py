@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
 from bot.settings import PLAYGROUND_USER_ID, Settings, SettingsError, fits_id_columns, load_settings
+from tests.app_fixtures import SDKS
 from tests.cli_helpers import BASE_ENV, ROOT, run_cli
 from tests.doubles.fixtures import make_activity
 from tests.doubles.teams import Member
@@ -174,15 +175,15 @@ class LocalBot:
         return json.dumps(self.connector.replies[before:])
 
 
-@pytest.fixture
-async def local_bot(db_url: str, tmp_path: Path) -> AsyncIterator[LocalBot]:
-    """The bot in local mode (no credentials), the Playground's user in BOOTSTRAP_ADMINS."""
+@pytest.fixture(params=SDKS)
+async def local_bot(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[LocalBot]:
+    """The bot in local mode (no credentials), the Playground's user in BOOTSTRAP_ADMINS, on each Teams SDK."""
     playground_database(db_url)
     connector = PlaygroundConnector()
     connector_server = TestServer(connector.app(), host="127.0.0.1")
     await connector_server.start_server()
     settings = Settings(_env_file=None, microsoft_app_id="", database_url=db_url,  # type: ignore[call-arg]
-                        bootstrap_admins=[PLAYGROUND_USER_ID], run_worker=False,
+                        bootstrap_admins=[PLAYGROUND_USER_ID], run_worker=False, bot_sdk=request.param,
                         erasure_log_path=str(tmp_path / "erasures.log"))
     bot_server = TestServer(create_app(settings), host="127.0.0.1")
     await bot_server.start_server()
