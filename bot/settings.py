@@ -18,6 +18,7 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 # local mode (no MICROSOFT_APP_ID, loopback host), so that someone trying the bot can reach every role.
 _PLAYGROUND_ID = re.compile(r"^00000000-0000-0000-0000-[0-9]{13}$")
 PLAYGROUND_USER_ID = "00000000-0000-0000-0000-0000000000020"  # the Playground's default user
+TEAMS_MESSAGES_PER_SECOND = 50.0
 MIN_LOG_ID_KEY = 32  # characters of LOG_ID_KEY
 NOT_AN_ENTRA_ID = "'{value}' is not an Entra id (a GUID like 00000000-0000-0000-0000-000000000000)"
 
@@ -103,7 +104,7 @@ class Settings(BaseSettings):
     log_id_key: SecretStr | None = None
 
     # Delivery engine (design §7).
-    send_rate_per_second: float = Field(default=30.0, gt=0, le=1000)
+    send_rate_per_second: float = Field(default=30.0, gt=0)
     delivery_max_attempts: int = Field(default=8, ge=1, le=50)
     delivery_lease_seconds: int = Field(default=60, ge=5, le=3600)
     delivery_backoff_cap_seconds: float = Field(default=300.0, gt=0)
@@ -179,6 +180,16 @@ class Settings(BaseSettings):
             if host.startswith("http://") and not is_loopback_host(bare):
                 raise ValueError(f"'{host}': plain http is allowed only to this machine (127.0.0.1, localhost)")
         return hosts
+
+    @field_validator("send_rate_per_second")
+    @classmethod
+    def _send_rate(cls, value: float) -> float:
+        # Teams' documented limit for one app in one tenant; above it every extra message is a 429 that pauses
+        # the whole sender (design §7), so a higher setting only makes delivery slower.
+        if value > TEAMS_MESSAGES_PER_SECOND:
+            raise ValueError(f"at most {TEAMS_MESSAGES_PER_SECOND:g}, Teams' limit of messages per second for one "
+                             "app in a tenant")
+        return value
 
     @field_validator("log_format", mode="before")
     @classmethod

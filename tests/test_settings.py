@@ -42,6 +42,7 @@ def test_comma_separated_ids_are_read_and_checked(monkeypatch: pytest.MonkeyPatc
         ("BOOTSTRAP_ADMINS", "alice@nhs.net", "Setting BOOTSTRAP_ADMINS: 'alice@nhs.net' is not an Entra id"),
         ("DATABASE_URL", "mysql://x", "Setting DATABASE_URL:"),
         ("SEND_RATE_PER_SECOND", "0", "Setting SEND_RATE_PER_SECOND:"),
+        ("SEND_RATE_PER_SECOND", "51", "Setting SEND_RATE_PER_SECOND: at most 50, Teams' limit of messages per second"),
         ("MICROSOFT_APP_TYPE", "Whatever", "Setting MICROSOFT_APP_TYPE:"),
     ],
 )
