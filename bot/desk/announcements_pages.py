@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,9 +101,6 @@ _JOURNEY_ID = re.compile(r"[0-9a-f]{32}")
 _ENVELOPE = ("journey", "step", "nav", "quiet")
 _NAMES = frozenset((*ComposeInputs.model_fields, *AudienceInputs.model_fields, *WhenInputs.model_fields, *_ENVELOPE))
 _DONE: dict[str, str] = {"stopped": STOPPED_TEXT, "already": ALREADY_TEXT}
-# Journeys already sent from this process, so a second press of Send (or a reload) sends nothing more.
-SENT_JOURNEYS = web.AppKey("desk_sent_journeys", OrderedDict[str, int | None])
-SENT_KEPT = 1000
 
 
 def _service(request: web.Request) -> AnnouncementService:
@@ -270,23 +266,20 @@ async def _send(request: web.Request, viewer: Viewer, answers: AnnouncementAnswe
                 choice: AudienceChoice, quiet: str | None) -> web.StreamResponse:
     """Store it as the chat's Send does; then the announcement's own page (Post/Redirect/Get, so a reload sends
     nothing). A journey sent already (a second press, a reload of the last step) goes to what it sent."""
-    sent = request.app[SENT_JOURNEYS]
-    if answers.journey in sent:
-        earlier = sent[answers.journey]
-        return web.HTTPSeeOther(ANNOUNCEMENTS_PAGE if earlier is None else _address(earlier))
-    sent[answers.journey] = None  # claimed before the service is awaited: a press at the same moment waits here
-    while len(sent) > SENT_KEPT:
-        sent.popitem(last=False)
+    sent_forms, form = request.app[DESK].sent_forms, f"{answers.journey}:{viewer.person_id}"
+    earlier = await sent_forms.claim(form)
+    if earlier is not None:  # sent already, from this instance or another
+        return web.HTTPSeeOther(ANNOUNCEMENTS_PAGE if earlier.made_id is None else _address(earlier.made_id))
     try:
         created = await _service(request).create(viewer.person_id, draft, choice, answers.when_choice(), quiet)
     except BaseException:
-        sent.pop(answers.journey, None)
+        await sent_forms.release(form)
         raise
     if created.outcome == "done" and created.announcement_id is not None and created.timing is not None:
-        sent[answers.journey] = created.announcement_id
+        await sent_forms.made(form, created.announcement_id)
         return web.HTTPSeeOther(_address(created.announcement_id,
                                          sent="now" if created.timing.now else "later"))
-    sent.pop(answers.journey, None)  # nothing was stored: the journey goes on
+    await sent_forms.release(form)  # nothing was stored: the journey goes on
     if created.outcome == "refused":
         return _problem(request, viewer, 403, REFUSED)
     if created.outcome == "quiet":
@@ -452,7 +445,6 @@ async def announcements(request: web.Request) -> web.StreamResponse:
 
 def add_announcement_routes(sub: web.Application) -> None:
     """Before `finish_routes` (its catch-all 404 comes last)."""
-    sub[SENT_JOURNEYS] = OrderedDict()
     router = sub.router
     router.add_get(route_path(ANNOUNCEMENTS_PAGE), announcements, name="announcements")
     router.add_get(route_path(NEW_ANNOUNCEMENT_PAGE), new_announcement_page, name="announcement_new")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -29,7 +30,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import ValidationError
 
-from bot.desk.card_html import NEW_SESSION_PAGE, ROUTES, Journey, desk_card, route_path
+from bot.desk.card_html import NEW_SESSION_PAGE, ROUTES, SESSIONS_PAGE, Journey, desk_card, route_path
 from bot.desk.pages import FORM_NOT_RECOGNISED, signed_in, with_role
 from bot.desk.site import DESK, Handler, Viewer, same_origin
 from bot.features.attendance import problem_card, saved_reply, with_form
@@ -67,6 +68,8 @@ P = TypeVar("P", bound=ActionPayload)
 JOURNEY = "desk"  # the journey id the form and preview cards carry; the desk's pages do not read it
 NEW_SESSION_ACTION = "session.create"  # the service's own check of the role, audited under this name
 _WHOLE = re.compile(r"[0-9]{1,10}")
+FORM_FIELD = "form"  # the new-session form's own id, so that it is saved once (bot/desk/sent_forms.py)
+_FORM_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # Sentences of the chat's cards that are true in Teams only.
 CHAT_ONLY = (ROSTER_FILE_NOTE,)
 
@@ -164,16 +167,22 @@ async def _write(request: web.Request, action: CardAction[P]) -> tuple[Viewer, P
 
 
 def _form_page(request: web.Request, viewer: Viewer, answers: Mapping[str, str], errors: dict[str, str], *,
-               lead: str | None = None) -> web.Response:
+               form: str, lead: str | None = None) -> web.Response:
     return card_page(request, viewer, session_form(JOURNEY, dict(answers), errors),
-                     journey=Journey(NEW_SESSION_PAGE), lead=lead)
+                     journey=Journey(NEW_SESSION_PAGE, {FORM_FIELD: form}), lead=lead)
+
+
+def _form_id(fields: Mapping[str, str]) -> str:
+    """The id this new-session form was drawn with (a page from before forms had one gets a new id)."""
+    form = fields.get(FORM_FIELD, "")
+    return form if _FORM_ID.fullmatch(form) else secrets.token_urlsafe(16)
 
 
 async def new_session_page(request: web.Request) -> web.StreamResponse:
     viewer = await with_role(request, Role.FACILITATOR, "desk.session.new")
     if not isinstance(viewer, Viewer):
         return viewer
-    return _form_page(request, viewer, {}, {})
+    return _form_page(request, viewer, {}, {}, form=secrets.token_urlsafe(16))
 
 
 async def new_session_post(request: web.Request) -> web.StreamResponse:
@@ -183,10 +192,10 @@ async def new_session_post(request: web.Request) -> web.StreamResponse:
     if not isinstance(posted, tuple):
         return posted
     viewer, fields = posted
-    answers = SessionForm.from_dict(fields)
+    answers, form = SessionForm.from_dict(fields), _form_id(fields)
     nav = fields.get("nav")
     if nav == "back":
-        return _form_page(request, viewer, answers.to_dict(), {})
+        return _form_page(request, viewer, answers.to_dict(), {}, form=form)
     if nav not in ("next", "publish", "draft"):
         return not_recognised(request, viewer, 400)
     service = _service(request)
@@ -194,18 +203,30 @@ async def new_session_post(request: web.Request) -> web.StreamResponse:
     if checked.draft is None or not checked.ok:
         # Field names only in the log: the answers themselves may be personal (e-mails).
         log.info("desk: new session form needs fixing: %s", ",".join(sorted(checked.errors)))
-        return _form_page(request, viewer, answers.to_dict(), checked.errors,
+        return _form_page(request, viewer, answers.to_dict(), checked.errors, form=form,
                           lead=None if nav == "next" else FIX_FIRST)
     if nav == "next":
         preview = await service.preview(checked.draft)
         return card_page(request, viewer, preview_card(JOURNEY, preview),
-                         journey=Journey(NEW_SESSION_PAGE, answers.to_dict()))
-    outcome = await service.create(viewer.person_id, checked.draft, publish=nav == "publish")
+                         journey=Journey(NEW_SESSION_PAGE, {**answers.to_dict(), FORM_FIELD: form}))
+    # Publish or Save: once per form, whichever instance a double click reaches (the list shows what it made).
+    sent_forms, claim = request.app[DESK].sent_forms, f"{form}:{viewer.person_id}"
+    if await sent_forms.claim(claim) is not None:
+        return web.HTTPSeeOther(SESSIONS_PAGE)
+    try:
+        outcome = await service.create(viewer.person_id, checked.draft, publish=nav == "publish")
+    except BaseException:
+        await sent_forms.release(claim)
+        raise
+    if outcome.session is None:
+        await sent_forms.release(claim)
+    else:
+        await sent_forms.made(claim, outcome.session.session_id)
     if outcome.outcome == "refused":
         return request.app[DESK].render(request, "error.html", status=403, viewer=viewer, heading=NOTHING_SAVED,
                                         message=ONLY_FACILITATORS)
     if outcome.session is None:
-        return _form_page(request, viewer, answers.to_dict(), {}, lead=outcome.detail or NOTHING_SAVED)
+        return _form_page(request, viewer, answers.to_dict(), {}, form=form, lead=outcome.detail or NOTHING_SAVED)
     return card_page(request, viewer, saved_card(outcome.session.title, published=nav == "publish",
                                                  invited=outcome.invited))
 

@@ -16,6 +16,7 @@ import jinja2
 from aiohttp import web
 
 from bot.core import Core
+from bot.desk.sent_forms import SentForms
 from bot.desk.session import COOKIE_NAME, DeskSession, SessionSigner
 from bot.desk.tokens import (
     ENTRA_METADATA_URL,
@@ -98,6 +99,7 @@ class Desk:
     validator: DeskTokenValidator
     local_issuer: LocalIssuer | None  # local mode only
     static_version: str
+    sent_forms: SentForms
     http: list[aiohttp.ClientSession] = field(default_factory=list)  # the key fetcher's, made on first use
 
     @property
@@ -172,7 +174,8 @@ def build_desk(core: Core) -> Desk:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     templates.globals["uk_day_and_clock"] = uk_day_and_clock
     return Desk(core=core, templates=templates, signer=SessionSigner(secret, minutes=settings.desk_session_minutes),
-                validator=validator, local_issuer=local_issuer, static_version=_static_version(), http=http)
+                validator=validator, local_issuer=local_issuer, static_version=_static_version(),
+                sent_forms=SentForms(core.database, core.clock), http=http)
 
 
 def desk_application(desk: Desk) -> web.Application:

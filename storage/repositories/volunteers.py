@@ -171,8 +171,8 @@ class ErasureRepository:
         await self.session.execute(volunteer_query)
         if person is None:
             return
-        # Dialog state of their chats can hold half-finished answers.
-        state_keys = conversations + ([person.teams_user_id] if person.teams_user_id else [])
+        # Dialog state of their chats can hold half-finished answers; the desk's form claims name them by id.
+        state_keys = conversations + ([person.teams_user_id] if person.teams_user_id else []) + [person_id]
         for fragment in state_keys:
             await self.session.execute(
                 delete(StateDocument).where(StateDocument.key.contains(fragment, autoescape=True)))
