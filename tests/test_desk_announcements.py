@@ -29,7 +29,8 @@ from tests.browser.world import ADMIN, COLLEAGUE, FACILITATOR, VOLUNTEERS, build
 from tests.doubles.issuer import TokenIssuer
 from tests.doubles.teams import TeamsDouble, make_member
 from tests.test_desk import audit, get
-from tests.test_desk_sessions import Signed, as_person, chat_texts, deliver, words
+from tests.test_desk_sessions import Signed, TwoInstances, as_person, chat_texts, deliver, words
+from tests.test_desk_sessions import two_instances as two_instances  # the fixture, for this module's tests too
 from tests.test_sessions_helpers import make_facilitator
 from vocabulary.uk_time import uk_date_iso
 from vocabulary.words import OutboxPurpose, OutboxStatus, Phase, Role, VolunteerSpace
@@ -212,25 +213,18 @@ async def test_sending_one_journey_twice_sends_one_announcement(desk: BotHarness
 
 
 async def test_send_pressed_at_once_on_two_web_instances_sends_one_announcement(
-        db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
-    """Two instances behind one address (docs/deploy.md): a double click can reach both."""
-    settings = desk_settings(db_url, token_issuer, desk_session_secret="s" * 40)
-    shared = {name: getattr(settings, name) for name in (
-        "desk_openid_metadata_url", "desk_token_issuer", "bot_domain", "bootstrap_admins", "desk_session_secret")}
-    async for first in start_harness(db_url, token_issuer, teams_double, clock, **shared):
-        async for second in start_harness(db_url, token_issuer, teams_double, clock, **shared):
-            await build_world(first)
-            on_first = await as_person(first, FACILITATOR)
-            on_second = Signed(second, on_first.cookie, on_first.csrf)
-            confirm = await to_confirm(on_first)
-            send = [*hidden(confirm.page), ("nav", "send")]
-            answers = await asyncio.gather(on_first.post(NEW, send), on_second.post(NEW, send),
-                                           on_first.post(NEW, send))
-            assert [status for status, _ in answers] == [303, 303, 303]
-            assert [row.title for row in await announcements(first)] == [TITLE]
-            await tick(first)
-            await deliver(first)
-            assert chat_texts(first, VOLUNTEERS[0]).count(TITLE) == 1  # one announcement, once
+        two_instances: TwoInstances) -> None:
+    """A double click on Send may reach both instances behind one address."""
+    first, on_first, on_second = two_instances.first, two_instances.on_first, two_instances.on_second
+    confirm = await to_confirm(on_first)
+    send = [*hidden(confirm.page), ("nav", "send")]
+    answers = await asyncio.gather(on_first.post(NEW, send), on_second.post(NEW, send),
+                                   on_first.post(NEW, send))
+    assert [status for status, _ in answers] == [303, 303, 303]
+    assert [row.title for row in await announcements(first)] == [TITLE]
+    await tick(first)
+    await deliver(first)
+    assert chat_texts(first, VOLUNTEERS[0]).count(TITLE) == 1  # one announcement, once
 
 
 async def test_a_time_in_quiet_hours_is_asked_about_as_in_chat(desk: BotHarness) -> None:

@@ -190,9 +190,19 @@ async def test_a_facilitator_previews_and_publishes_and_invitations_go_out_throu
     assert f'href="/desk/sessions/{row.id}/change"' in page and f'href="/desk/sessions/{row.id}/cancel"' in page
 
 
-async def test_publish_pressed_at_once_on_two_web_instances_makes_one_session_and_invites_once(
-        db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble, clock: FixedClock) -> None:
-    """A double click on Publish may reach both instances behind one address (docs/deploy.md)."""
+@dataclass
+class TwoInstances:
+    """Two web instances on one database (the deployment docs/deploy.md describes), the facilitator signed in
+    on the first; the same cookie works on the second, as both share DESK_SESSION_SECRET."""
+
+    first: BotHarness
+    on_first: Signed
+    on_second: Signed
+
+
+@pytest.fixture
+async def two_instances(db_url: str, token_issuer: TokenIssuer, teams_double: TeamsDouble,
+                        clock: FixedClock) -> AsyncIterator[TwoInstances]:
     settings = desk_settings(db_url, token_issuer, desk_session_secret="s" * 40)
     shared = {name: getattr(settings, name) for name in (
         "desk_openid_metadata_url", "desk_token_issuer", "bot_domain", "bootstrap_admins", "desk_session_secret")}
@@ -200,21 +210,27 @@ async def test_publish_pressed_at_once_on_two_web_instances_makes_one_session_an
         async for second in start_harness(db_url, token_issuer, teams_double, clock, **shared):
             await build_world(first)
             on_first = await as_person(first, FACILITATOR)
-            on_second = Signed(second, on_first.cookie, on_first.csrf)
-            status, page = await on_first.post("/desk/sessions/new", {**new_session_answers(first), "nav": "next"})
-            form = re.search(r'name="form" value="([^"]+)"', page)
-            assert status == 200 and form is not None  # the preview carries the form's id to Publish
-            publish = {**new_session_answers(first), "form": form.group(1), "nav": "publish"}
-            answers = await asyncio.gather(on_first.post("/desk/sessions/new", publish),
-                                           on_second.post("/desk/sessions/new", publish),
-                                           on_first.post("/desk/sessions/new", publish))
-            assert sorted(status for status, _ in answers) == [200, 303, 303]
-            assert len(await new_sessions(first)) == 1
-            await deliver(first)
-            assert chat_texts(first, VOLUNTEERS[0]).count(NEW_TITLE) == 1  # one invitation
-            # A press after the first one finished goes to the sessions, where the new one is.
-            status, _ = await on_second.post("/desk/sessions/new", publish)
-            assert status == 303 and len(await new_sessions(first)) == 1
+            yield TwoInstances(first, on_first, Signed(second, on_first.cookie, on_first.csrf))
+
+
+async def test_publish_pressed_at_once_on_two_web_instances_makes_one_session_and_invites_once(
+        two_instances: TwoInstances) -> None:
+    """A double click on Publish may reach both instances behind one address."""
+    first, on_first, on_second = two_instances.first, two_instances.on_first, two_instances.on_second
+    status, page = await on_first.post("/desk/sessions/new", {**new_session_answers(first), "nav": "next"})
+    form = re.search(r'name="form" value="([^"]+)"', page)
+    assert status == 200 and form is not None  # the preview carries the form's id to Publish
+    publish = {**new_session_answers(first), "form": form.group(1), "nav": "publish"}
+    answers = await asyncio.gather(on_first.post("/desk/sessions/new", publish),
+                                   on_second.post("/desk/sessions/new", publish),
+                                   on_first.post("/desk/sessions/new", publish))
+    assert sorted(status for status, _ in answers) == [200, 303, 303]
+    assert len(await new_sessions(first)) == 1
+    await deliver(first)
+    assert chat_texts(first, VOLUNTEERS[0]).count(NEW_TITLE) == 1  # one invitation
+    # A press after the first one finished goes to the sessions, where the new one is.
+    status, _ = await on_second.post("/desk/sessions/new", publish)
+    assert status == 303 and len(await new_sessions(first)) == 1
 
 
 async def test_a_draft_is_published_later_from_the_sessions_page(world: World) -> None:
