@@ -231,6 +231,9 @@ async def test_publish_pressed_at_once_on_two_web_instances_makes_one_session_an
     # A press after the first one finished goes to the sessions, where the new one is.
     status, _ = await on_second.post("/desk/sessions/new", publish)
     assert status == 303 and len(await new_sessions(first)) == 1
+    status, page = await on_second.get("/desk/sessions?saved")
+    assert "Your new session was saved when you first pressed the button, so nothing more was done." in words(page)
+    assert NEW_TITLE in page
 
 
 async def test_a_draft_is_published_later_from_the_sessions_page(world: World) -> None:

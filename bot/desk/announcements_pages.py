@@ -52,6 +52,7 @@ from bot.desk.card_html import (
     sample_card,
 )
 from bot.desk.pages import with_role
+from bot.desk.sent_forms import EarlierPress
 from bot.desk.sessions_pages import not_recognised, posted_form
 from bot.desk.site import DESK, PREFIX, Viewer
 from bot.features.announcements import ALREADY_TEXT, ANNOUNCEMENTS, GONE, NOT_YOURS, STOPPED_TEXT
@@ -266,20 +267,15 @@ async def _send(request: web.Request, viewer: Viewer, answers: AnnouncementAnswe
                 choice: AudienceChoice, quiet: str | None) -> web.StreamResponse:
     """Store it as the chat's Send does; then the announcement's own page (Post/Redirect/Get, so a reload sends
     nothing). A journey sent already (a second press, a reload of the last step) goes to what it sent."""
-    sent_forms, form = request.app[DESK].sent_forms, f"{answers.journey}:{viewer.person_id}"
-    earlier = await sent_forms.claim(form)
-    if earlier is not None:  # sent already, from this instance or another
-        return web.HTTPSeeOther(ANNOUNCEMENTS_PAGE if earlier.made_id is None else _address(earlier.made_id))
-    try:
-        created = await _service(request).create(viewer.person_id, draft, choice, answers.when_choice(), quiet)
-    except BaseException:
-        await sent_forms.release(form)
-        raise
+    created = await request.app[DESK].sent_forms.once(
+        f"{answers.journey}:{viewer.person_id}",
+        lambda: _service(request).create(viewer.person_id, draft, choice, answers.when_choice(), quiet),
+        lambda created: created.announcement_id if created.outcome == "done" else None)
+    if isinstance(created, EarlierPress):  # sent already, from this instance or another
+        return web.HTTPSeeOther(ANNOUNCEMENTS_PAGE if created.made_id is None else _address(created.made_id))
     if created.outcome == "done" and created.announcement_id is not None and created.timing is not None:
-        await sent_forms.made(form, created.announcement_id)
         return web.HTTPSeeOther(_address(created.announcement_id,
                                          sent="now" if created.timing.now else "later"))
-    await sent_forms.release(form)  # nothing was stored: the journey goes on
     if created.outcome == "refused":
         return _problem(request, viewer, 403, REFUSED)
     if created.outcome == "quiet":

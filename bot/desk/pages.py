@@ -218,14 +218,22 @@ async def counts_csv(request: web.Request) -> web.StreamResponse:
                         headers={"Content-Disposition": f'attachment; filename="hny-inc-counts-{day}.csv"'})
 
 
+# The sessions list after a second press of a new session's Publish or Save (a double click, a reload).
+SAVED_ALREADY = "saved"
+SAVED_ALREADY_TEXT = ("Your new session was saved when you first pressed the button, so nothing more was done. It is "
+                      "in the list below.")
+
+
 async def sessions(request: web.Request) -> web.StreamResponse:
     """A facilitator's own and co-facilitated sessions (admins: all), through the chat's `sessions` list."""
     viewer = await with_role(request, Role.FACILITATOR, "desk.sessions.view")
     if not isinstance(viewer, Viewer):
         return viewer
     views = await request.config_dict[SESSIONS].list_for(viewer.person_id)
+    lead = SAVED_ALREADY_TEXT if SAVED_ALREADY in request.query else None
     return _desk(request).render(request, "sessions.html", viewer=viewer, entries=session_entries(views),
-                                 notes=(ROUNDING_NOTE, EXACT_NOTE), new_session=(NEW_SESSION, NEW_SESSION_PAGE))
+                                 notes=(ROUNDING_NOTE, EXACT_NOTE), new_session=(NEW_SESSION, NEW_SESSION_PAGE),
+                                 lead=lead)
 
 
 def add_routes(sub: web.Application, *, local: bool) -> None:

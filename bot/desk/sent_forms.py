@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import delete
 
@@ -23,6 +25,7 @@ from storage.repositories.state import StateConflict, StateRepository
 
 PREFIX = "desk-form:"
 KEPT = timedelta(days=1)
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,26 @@ class SentForms:
     def __init__(self, database: Database, clock: Clock) -> None:
         self._database = database
         self._clock = clock
+
+    async def once(self, form_id: str, make: Callable[[], Awaitable[R]],
+                   made_id: Callable[[R], int | None]) -> R | EarlierPress:
+        """`make()` for the first press of this form only; a later press gets what the first one made.
+        `made_id` reads the id of what was made from the result: None (the answers need fixing) or an error
+        lets the form be sent again."""
+        earlier = await self.claim(form_id)
+        if earlier is not None:
+            return earlier
+        try:
+            result = await make()
+        except BaseException:
+            await self.release(form_id)
+            raise
+        made = made_id(result)
+        if made is None:
+            await self.release(form_id)
+        else:
+            await self.made(form_id, made)
+        return result
 
     async def claim(self, form_id: str) -> EarlierPress | None:
         """None when this press is the first (go on and make it); otherwise what the first press made."""

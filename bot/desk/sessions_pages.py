@@ -31,7 +31,8 @@ from multidict import MultiDictProxy
 from pydantic import ValidationError
 
 from bot.desk.card_html import NEW_SESSION_PAGE, ROUTES, SESSIONS_PAGE, Journey, desk_card, route_path
-from bot.desk.pages import FORM_NOT_RECOGNISED, signed_in, with_role
+from bot.desk.pages import FORM_NOT_RECOGNISED, SAVED_ALREADY, signed_in, with_role
+from bot.desk.sent_forms import EarlierPress
 from bot.desk.site import DESK, Handler, Viewer, same_origin
 from bot.features.attendance import problem_card, saved_reply, with_form
 from bot.features.session_cards import (
@@ -205,23 +206,17 @@ async def new_session_post(request: web.Request) -> web.StreamResponse:
         log.info("desk: new session form needs fixing: %s", ",".join(sorted(checked.errors)))
         return _form_page(request, viewer, answers.to_dict(), checked.errors, form=form,
                           lead=None if nav == "next" else FIX_FIRST)
+    checked_draft = checked.draft
     if nav == "next":
-        preview = await service.preview(checked.draft)
+        preview = await service.preview(checked_draft)
         return card_page(request, viewer, preview_card(JOURNEY, preview),
                          journey=Journey(NEW_SESSION_PAGE, {**answers.to_dict(), FORM_FIELD: form}))
-    # Publish or Save: once per form, whichever instance a double click reaches (the list shows what it made).
-    sent_forms, claim = request.app[DESK].sent_forms, f"{form}:{viewer.person_id}"
-    if await sent_forms.claim(claim) is not None:
-        return web.HTTPSeeOther(SESSIONS_PAGE)
-    try:
-        outcome = await service.create(viewer.person_id, checked.draft, publish=nav == "publish")
-    except BaseException:
-        await sent_forms.release(claim)
-        raise
-    if outcome.session is None:
-        await sent_forms.release(claim)
-    else:
-        await sent_forms.made(claim, outcome.session.session_id)
+    # Publish or Save: once per form, whichever instance a double click reaches.
+    outcome = await request.app[DESK].sent_forms.once(
+        f"{form}:{viewer.person_id}", lambda: service.create(viewer.person_id, checked_draft, publish=nav == "publish"),
+        lambda made: made.session.session_id if made.session is not None else None)
+    if isinstance(outcome, EarlierPress):  # the browser shows this answer, not the first press's
+        return web.HTTPSeeOther(f"{SESSIONS_PAGE}?{SAVED_ALREADY}")
     if outcome.outcome == "refused":
         return request.app[DESK].render(request, "error.html", status=403, viewer=viewer, heading=NOTHING_SAVED,
                                         message=ONLY_FACILITATORS)
