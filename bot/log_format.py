@@ -197,7 +197,7 @@ def configure_logging(level: str, log_format: LogFormat = "text", id_key: bytes 
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # The Teams SDKs log each reply and token request at INFO, with conversation ids and activity texts in some
     # messages: only their warnings and errors are of use to an operator.
-    quieter = max(logging.getLevelName(level) if isinstance(logging.getLevelName(level), int) else logging.INFO,
-                  logging.WARNING)
+    numeric = logging.getLevelName(level)
+    quieter = max(numeric if isinstance(numeric, int) else logging.INFO, logging.WARNING)
     for name in ("microsoft_agents", "botbuilder", "botframework", "msrest", "msal"):
         logging.getLogger(name).setLevel(quieter)
